@@ -1,0 +1,1 @@
+//! labs.yaml: parsing with spans, validation with diagnostics, expansion into [`crate::model::Desired`].

@@ -1,0 +1,227 @@
+//! The desired state: every lab the files ask for, expanded into concrete VMs. Built by
+//! `config::load` from validated files; read by the planner. Pure data, no spans (diagnostics
+//! are the validator's business), deterministic ordering everywhere (`BTreeMap`, sorted `Vec`s).
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::names::{InventoryPath, LabName, OwnerId, SpecHash, TemplateName, VmName, VmRole};
+
+/// Everything the configuration asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    /// This installation's owner id (`vcenter.owner`).
+    pub owner: OwnerId,
+    /// The folder under which every lab gets its own folder.
+    pub labs_folder: InventoryPath,
+    /// Every desired lab, by name.
+    pub labs: BTreeMap<LabName, DesiredLab>,
+    /// Every source VM some template uses, with what the templates expect of it.
+    pub sources: BTreeMap<InventoryPath, DesiredSource>,
+    /// Run-wide limits and guards.
+    pub limits: Limits,
+    /// `allow_empty: true` in the file: a config with zero labs may destroy every managed lab.
+    pub allow_empty: bool,
+}
+
+/// One lab: a set of VMs cloned from a template's sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredLab {
+    pub name: LabName,
+    pub template: TemplateName,
+    pub clone_mode: CloneMode,
+    /// The VMs in creation order (a topological order of `depends_on`, ties by role name).
+    pub vms: Vec<DesiredVm>,
+    pub lifetime: Lifetime,
+    /// Hash of everything that affects the VMs; a change means replace.
+    pub spec_hash: SpecHash,
+    /// Who asked for the lab (the lab's `owner` field), display only.
+    pub requested_by: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub placement: Placement,
+    pub on_failure: FailurePolicy,
+    /// What to do with a lab whose VMs are only partly present.
+    pub on_partial: PartialPolicy,
+}
+
+/// One VM of a lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredVm {
+    /// Its role in the template, e.g. `db`.
+    pub role: VmRole,
+    /// Its vCenter name, `<lab>-<role>`.
+    pub name: VmName,
+    /// The source VM it is cloned from.
+    pub source: InventoryPath,
+    /// Roles of the same lab that must exist first.
+    pub depends_on: Vec<VmRole>,
+    /// Rendered `guestinfo.*` entries, written to `extraConfig` at creation.
+    pub guestinfo: BTreeMap<String, String>,
+    /// Deterministic BIOS UUID: UUIDv5 of owner, lab, role and generation (the spec hash).
+    pub bios_uuid: Uuid,
+}
+
+/// How a lab's VMs are made.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloneMode {
+    /// `InstantClone_Task`: powered-on copy of a running source, in seconds.
+    Instant,
+    /// `CloneVM_Task` with `createNewChildDiskBacking` from the source's current snapshot.
+    Linked,
+    /// `CloneVM_Task` copying the disks: slow, full performance.
+    Full,
+}
+
+/// What state a template expects its sources to be in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workflow {
+    /// The source runs; every instant clone adds a delta disk to its chain.
+    Running,
+    /// The source is frozen in the guest; clones add nothing to its chain.
+    Frozen,
+}
+
+/// When a lab ends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifetime {
+    /// Lives this long after its creation (the creation time is recorded in vCenter).
+    Ttl(SignedDuration),
+    /// Ends at this instant.
+    ExpiresAt(Timestamp),
+    /// No expiry.
+    Forever,
+}
+
+impl Lifetime {
+    /// The expiry of a lab created at `created`, if it has one.
+    pub fn expiry(&self, created: Timestamp) -> Option<Timestamp> {
+        match *self {
+            Lifetime::Ttl(d) => created.checked_add(d).ok(),
+            Lifetime::ExpiresAt(t) => Some(t),
+            Lifetime::Forever => None,
+        }
+    }
+}
+
+/// Where a lab's VMs go. `None` means "the source's own" (pool, datastore).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub resource_pool: Option<InventoryPath>,
+    pub datastore: Option<String>,
+}
+
+/// What to do with a lab in which some VM failed.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Destroy the partial lab; the next run creates it again.
+    #[default]
+    Destroy,
+    /// Keep it for inspection; the next run completes it.
+    Keep,
+}
+
+/// What to do with a lab that is partly present (some VMs missing).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartialPolicy {
+    /// Create only the missing VMs.
+    #[default]
+    Complete,
+    /// Destroy what is there and create the whole lab again.
+    Replace,
+}
+
+/// A source VM as the templates that use it expect it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredSource {
+    pub path: InventoryPath,
+    pub workflow: Workflow,
+    pub hygiene: HygienePolicy,
+    /// Templates that use this source, sorted.
+    pub used_by: Vec<TemplateName>,
+}
+
+/// How and when a running source's delta chain is cleaned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HygienePolicy {
+    pub method: HygieneMethod,
+    /// Plan hygiene before a clone would take the chain past this depth (default 200; hard 255).
+    pub max_chain: u32,
+    /// Cron expression, if hygiene runs on a schedule.
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in (default UTC).
+    pub timezone: String,
+}
+
+/// The two ways to collapse a running source's delta chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HygieneMethod {
+    /// Create a snapshot, then remove all snapshots with consolidation.
+    SnapshotCycle,
+    /// `PromoteDisks_Task(unlink = true)`.
+    PromoteDisks,
+}
+
+/// The depth vCenter refuses to go past (KB 67186).
+pub const HARD_CHAIN_LIMIT: u32 = 255;
+/// The default ceiling labsync keeps sources under.
+pub const DEFAULT_MAX_CHAIN: u32 = 200;
+/// Past this many clones from one running source, suggest the frozen workflow.
+pub const FROZEN_SUGGESTION_THRESHOLD: u32 = 200;
+
+/// Run-wide limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Operations in flight at once (default 10).
+    pub parallelism: u32,
+    /// Provisioning operations in flight per ESXi host.
+    pub per_host: u32,
+    /// Refuse a plan that destroys more labs than this.
+    pub max_destroy_per_run: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            parallelism: 10,
+            per_host: 4,
+            max_destroy_per_run: 100,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The ownership markers labsync writes into a VM's `extraConfig` in the call that creates it,
+//! and the rule that decides whether a VM is managed.
+//!
+//! Markers use `labsync.*` keys, not `guestinfo.*`: the guest can write `guestinfo.*`, and it must
+//! not be able to change who owns it.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::names::{LabName, OwnerId, SpecHash, TemplateName, VmName};
+
+/// `extraConfig` key: the installation's owner id.
+pub const OWNER: &str = "labsync.owner";
+/// `extraConfig` key: the lab the VM belongs to.
+pub const LAB: &str = "labsync.lab";
+/// `extraConfig` key: the VM's own name, so a manual copy of a managed VM is not managed.
+pub const VM: &str = "labsync.vm";
+/// `extraConfig` key: the template the lab came from.
+pub const TEMPLATE: &str = "labsync.template";
+/// `extraConfig` key: the lab's spec hash at creation.
+pub const SPEC: &str = "labsync.spec";
+/// `extraConfig` key: creation time, RFC 3339.
+pub const CREATED: &str = "labsync.created";
+/// `extraConfig` key: expiry, RFC 3339 (absent for labs without one).
+pub const EXPIRES: &str = "labsync.expires";
+/// `extraConfig` key: the git commit of the lab definitions that created the VM.
+pub const COMMIT: &str = "labsync.commit";
+
+/// Markers of a VM that this installation manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Markers {
+    pub owner: OwnerId,
+    pub lab: LabName,
+    pub vm: VmName,
+    pub template: TemplateName,
+    pub spec: SpecHash,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    pub commit: Option<String>,
+}
+
+impl Markers {
+    /// The `extraConfig` entries to write at creation, in a stable order.
+    pub fn to_extra_config(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (OWNER.to_string(), self.owner.to_string()),
+            (LAB.to_string(), self.lab.to_string()),
+            (VM.to_string(), self.vm.to_string()),
+            (TEMPLATE.to_string(), self.template.to_string()),
+            (SPEC.to_string(), self.spec.to_string()),
+            (CREATED.to_string(), self.created.to_string()),
+        ];
+        if let Some(e) = self.expires {
+            out.push((EXPIRES.to_string(), e.to_string()));
+        }
+        if let Some(c) = &self.commit {
+            out.push((COMMIT.to_string(), c.clone()));
+        }
+        out
+    }
+
+    /// Reads the markers of a VM named `vm_name` from its `labsync.*` extraConfig entries, and
+    /// returns them only if the VM is managed by `owner`: the owner matches, the `labsync.vm`
+    /// marker equals the VM's actual name, and every required marker parses. Anything else is
+    /// not ours, and labsync must never act on it.
+    pub fn managed(
+        owner: &OwnerId,
+        vm_name: &str,
+        extra: &BTreeMap<String, String>,
+    ) -> Option<Markers> {
+        if extra.get(OWNER).map(String::as_str) != Some(owner.as_str()) {
+            return None;
+        }
+        if extra.get(VM).map(String::as_str) != Some(vm_name) {
+            return None;
+        }
+        Some(Markers {
+            owner: owner.clone(),
+            lab: LabName::new(extra.get(LAB)?.clone()).ok()?,
+            vm: VmName::new(vm_name).ok()?,
+            template: TemplateName::new(extra.get(TEMPLATE)?.clone()).ok()?,
+            spec: SpecHash(extra.get(SPEC)?.clone()),
+            created: extra.get(CREATED)?.parse().ok()?,
+            expires: match extra.get(EXPIRES) {
+                Some(s) => Some(s.parse().ok()?),
+                None => None,
+            },
+            commit: extra.get(COMMIT).cloned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Markers {
+        Markers {
+            owner: OwnerId::new("prod").unwrap(),
+            lab: LabName::new("alice").unwrap(),
+            vm: VmName::new("alice-db").unwrap(),
+            template: TemplateName::new("k8s").unwrap(),
+            spec: SpecHash("0123456789abcdef".into()),
+            created: "2026-11-26T10:00:00Z".parse().unwrap(),
+            expires: Some("2026-11-26T14:00:00Z".parse().unwrap()),
+            commit: None,
+        }
+    }
+
+    #[test]
+    fn markers_round_trip_through_extra_config() {
+        let m = sample();
+        let extra: BTreeMap<_, _> = m.to_extra_config().into_iter().collect();
+        assert_eq!(Markers::managed(&m.owner, "alice-db", &extra), Some(m));
+    }
+
+    #[test]
+    fn a_renamed_copy_of_a_managed_vm_is_not_managed() {
+        let m = sample();
+        let extra: BTreeMap<_, _> = m.to_extra_config().into_iter().collect();
+        assert_eq!(Markers::managed(&m.owner, "alice-db-copy", &extra), None);
+    }
+
+    #[test]
+    fn another_owners_vm_is_not_managed() {
+        let m = sample();
+        let extra: BTreeMap<_, _> = m.to_extra_config().into_iter().collect();
+        assert_eq!(
+            Markers::managed(&OwnerId::new("staging").unwrap(), "alice-db", &extra),
+            None
+        );
+    }
+}

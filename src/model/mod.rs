@@ -1,0 +1,12 @@
+//! The domain model shared by the config loader, the planner and the engine: names, the desired
+//! state, the observed state and the ownership markers.
+
+pub mod desired;
+pub mod markers;
+pub mod names;
+pub mod observed;
+
+pub use desired::*;
+pub use markers::Markers;
+pub use names::*;
+pub use observed::*;

@@ -1,0 +1,93 @@
+//! What vCenter holds, in labsync's own terms. Built by the engine's observe step from one
+//! batched inventory read; read by the planner. Pure data.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::markers::Markers;
+use super::names::{InventoryPath, LabName, MoRef, OwnerId, SpecHash};
+
+/// The observed inventory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Every VM the read returned, managed or not, sorted by name.
+    pub vms: Vec<ObservedVm>,
+    /// The source VMs the desired templates name, by inventory path. A path that is absent
+    /// here was not found in vCenter.
+    pub sources: BTreeMap<InventoryPath, ObservedSource>,
+    /// Lab folders under the labs folder, with what they record.
+    pub lab_records: BTreeMap<LabName, LabRecord>,
+}
+
+/// One VM as vCenter reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedVm {
+    pub moref: MoRef,
+    pub name: String,
+    pub power: PowerState,
+    pub host: Option<MoRef>,
+    /// Every `labsync.*` entry of its `extraConfig` (raw; see [`ObservedVm::managed_by`]).
+    pub labsync_config: BTreeMap<String, String>,
+    /// True when a task is running on this VM (from `recentTask`), e.g. a clone still in flight.
+    pub busy: bool,
+}
+
+impl ObservedVm {
+    /// The VM's markers if `owner` manages it; `None` for every VM labsync must not touch.
+    pub fn managed_by(&self, owner: &OwnerId) -> Option<Markers> {
+        Markers::managed(owner, &self.name, &self.labsync_config)
+    }
+}
+
+/// A VM's power state (`runtime.powerState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PowerState {
+    PoweredOn,
+    PoweredOff,
+    Suspended,
+}
+
+/// A source VM as vCenter reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedSource {
+    pub path: InventoryPath,
+    pub moref: MoRef,
+    pub power: PowerState,
+    /// `runtime.instantCloneFrozen`.
+    pub frozen: bool,
+    pub host: Option<MoRef>,
+    /// Delta depth of its deepest disk: `len(layoutEx.disk[i].chain) - 1`.
+    pub chain_depth: u32,
+    /// Does it have a current snapshot (needed for linked clones)?
+    pub has_snapshot: bool,
+    /// When hygiene last ran on it (recorded by labsync in a custom field).
+    pub last_hygiene: Option<Timestamp>,
+    /// Health signals for warnings; `None` when unknown.
+    pub tools_running: Option<bool>,
+    pub time_sync: Option<bool>,
+}
+
+/// What a lab's folder records beyond its VMs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabRecord {
+    pub lab: LabName,
+    pub folder: MoRef,
+    /// Set when the lab expired and was destroyed: it must not be re-created while its entry
+    /// (with this spec) remains in the files.
+    pub tombstone: Option<Tombstone>,
+    /// An extension granted after creation (the new expiry), if any.
+    pub extended_until: Option<Timestamp>,
+}
+
+/// The record an expired lab leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub expired_at: Timestamp,
+    /// The spec the lab had; a changed entry (new spec) brings it back.
+    pub spec: SpecHash,
+    /// The expiry it had; a new `expires_at` brings it back too.
+    pub expires: Option<Timestamp>,
+}

@@ -1,0 +1,1 @@
+//! The pure planner: `plan(&Desired, &Observed, now, &Policy) -> Plan`.
