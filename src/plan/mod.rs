@@ -1,1 +1,122 @@
 //! The pure planner: `plan(&Desired, &Observed, now, &Policy) -> Plan`.
+//!
+//! No I/O, no clock, no printing, no randomness: the same input gives the same plan, byte for
+//! byte. The steps: index the observed inventory once, decide per lab ([`diff`]), run the guards
+//! that may skip labs (name conflicts, sources, chain ceiling), lay the rest out in order, then
+//! the guards that refuse the whole plan (empty config, destroy cap).
+
+mod diagnostic;
+mod diff;
+mod guards;
+mod index;
+mod order;
+mod policy;
+mod reason;
+mod summary;
+mod types;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use diagnostic::{Code, Diagnostic, Effect, Severity};
+pub use policy::Policy;
+pub use reason::Reason;
+pub use summary::Summary;
+pub use types::{
+    Action, HeldLab, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions, SourcePrecondition, Step,
+    StepId, VmPrecondition, VmRef, VmToCreate,
+};
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+
+use crate::model::{Desired, LabName, Observed};
+use diff::Decision;
+use guards::Decisions;
+use index::ObservedIndex;
+
+/// Computes what one run would do to bring `observed` to `desired` at instant `now`.
+pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
+    let index = ObservedIndex::new(observed, &desired.owner);
+
+    // Every lab anything knows about: the files, the managed VMs, the folder records.
+    let names: BTreeSet<&LabName> = desired
+        .labs
+        .keys()
+        .chain(index.by_lab.keys())
+        .chain(observed.lab_records.keys())
+        .collect();
+    let decisions: Decisions<'_> = names
+        .into_iter()
+        .map(|name| {
+            let decision = diff::decide(
+                name,
+                desired.labs.get(name),
+                index.lab_vms(name),
+                observed.lab_records.get(name),
+                now,
+            );
+            (name.clone(), decision)
+        })
+        .collect();
+
+    let mut diagnostics: Vec<_> = decisions
+        .values()
+        .filter_map(|d| match d {
+            Decision::Held { warning, .. } => warning.clone(),
+            _ => None,
+        })
+        .collect();
+    let mut blocked = BTreeSet::new();
+    diagnostics.extend(guards::name_conflicts(
+        &decisions,
+        &index,
+        &desired.owner,
+        &mut blocked,
+    ));
+    diagnostics.extend(guards::source_availability(
+        &decisions,
+        observed,
+        &mut blocked,
+    ));
+    diagnostics.extend(guards::workflow_mismatch(desired, observed));
+    let (hygiene, chain_diags) = guards::chain_guard(&decisions, desired, observed, &mut blocked);
+    diagnostics.extend(chain_diags);
+
+    let ctx = order::Context {
+        owner: &desired.owner,
+        labs_folder: &desired.labs_folder,
+        observed,
+        now,
+        commit: policy.commit.as_deref(),
+    };
+    let assembled = order::assemble(&decisions, &blocked, &hygiene, &ctx);
+
+    let mut plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        owner: desired.owner.clone(),
+        computed_at: now,
+        commit: policy.commit.clone(),
+        steps: assembled.steps,
+        held: assembled.held,
+        diagnostics,
+        preconditions: assembled.preconditions,
+    };
+
+    let allow_empty = policy.allow_empty || desired.allow_empty;
+    plan.diagnostics
+        .extend(guards::empty_config(desired, &index, allow_empty));
+    let summary = plan.summary();
+    let max_destroy = policy
+        .max_destroy_override
+        .unwrap_or(desired.limits.max_destroy_per_run);
+    plan.diagnostics.extend(guards::destroy_limit(
+        summary.labs_to_destroy + summary.labs_to_replace,
+        summary.labs_to_replace,
+        max_destroy,
+    ));
+    plan
+}

@@ -1,0 +1,139 @@
+//! The planner's diagnostics: a stable code, a severity, a message with the numbers, a hint,
+//! and what the problem does to the plan (nothing, skips some labs, or refuses the whole plan).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::LabName;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// The stable code of a planner diagnostic (`labsync::plan::…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Code {
+    /// A running source's chain would pass `max_chain` even after hygiene.
+    #[serde(rename = "labsync::plan::chain_limit")]
+    ChainLimit,
+    /// Many clones from one running source: the frozen workflow would fit better.
+    #[serde(rename = "labsync::plan::suggest_frozen")]
+    SuggestFrozen,
+    /// A source is frozen where running is expected, or the reverse.
+    #[serde(rename = "labsync::plan::workflow_mismatch")]
+    WorkflowMismatch,
+    /// A source some lab needs was not found in vCenter.
+    #[serde(rename = "labsync::plan::source_missing")]
+    SourceMissing,
+    /// A source instant clones are planned from is not powered on.
+    #[serde(rename = "labsync::plan::source_powered_off")]
+    SourcePoweredOff,
+    /// A source linked clones are planned from has no current snapshot.
+    #[serde(rename = "labsync::plan::source_without_snapshot")]
+    SourceWithoutSnapshot,
+    /// A VM labsync does not manage has the name of a VM to create.
+    #[serde(rename = "labsync::plan::name_conflict")]
+    NameConflict,
+    /// A VM of the lab has a task in flight; the lab is left alone this run.
+    #[serde(rename = "labsync::plan::busy")]
+    Busy,
+    /// The config yields no labs while managed labs exist.
+    #[serde(rename = "labsync::plan::empty_config")]
+    EmptyConfig,
+    /// The plan destroys more labs than `limits.max_destroy_per_run`.
+    #[serde(rename = "labsync::plan::destroy_limit")]
+    DestroyLimit,
+}
+
+impl Code {
+    /// The code as text, e.g. `labsync::plan::chain_limit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::ChainLimit => "labsync::plan::chain_limit",
+            Code::SuggestFrozen => "labsync::plan::suggest_frozen",
+            Code::WorkflowMismatch => "labsync::plan::workflow_mismatch",
+            Code::SourceMissing => "labsync::plan::source_missing",
+            Code::SourcePoweredOff => "labsync::plan::source_powered_off",
+            Code::SourceWithoutSnapshot => "labsync::plan::source_without_snapshot",
+            Code::NameConflict => "labsync::plan::name_conflict",
+            Code::Busy => "labsync::plan::busy",
+            Code::EmptyConfig => "labsync::plan::empty_config",
+            Code::DestroyLimit => "labsync::plan::destroy_limit",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a diagnostic does to the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Effect {
+    /// Shown only.
+    None,
+    /// These labs have no step in the plan this run.
+    SkipsLabs { labs: Vec<LabName> },
+    /// The plan must not be applied.
+    RefusesPlan,
+}
+
+/// One finding of the planner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// What is wrong, with the names and numbers.
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    pub effect: Effect,
+}
+
+impl Diagnostic {
+    /// An error.
+    pub fn error(code: Code, message: impl Into<String>, effect: Effect) -> Self {
+        Self {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            help: None,
+            effect,
+        }
+    }
+
+    /// A warning.
+    pub fn warning(code: Code, message: impl Into<String>, effect: Effect) -> Self {
+        Self {
+            code,
+            severity: Severity::Warning,
+            message: message.into(),
+            help: None,
+            effect,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{sev}[{}]: {}", self.code, self.message)
+    }
+}

@@ -1,0 +1,88 @@
+//! Why a step or a held lab is in the plan. Display only: the executor never reads a reason.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{PowerState, SpecHash, VmName};
+
+/// The reason shown next to a step or a held lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Reason {
+    /// The lab is in the config and none of its VMs exist.
+    Missing,
+    /// Some of the lab's VMs exist, these do not.
+    Partial { missing: Vec<VmName> },
+    /// The lab's spec changed since its VMs were made.
+    SpecChanged { old: SpecHash, new: SpecHash },
+    /// The lab is no longer in the config.
+    RemovedFromConfig,
+    /// The lab's time is up.
+    Expired { at: Timestamp },
+    /// A VM of the lab is not running.
+    Unhealthy { vm: VmName, power: PowerState },
+    /// A managed VM carries the lab's marker but is not one of its VMs (or is a duplicate).
+    Unexpected { vm: VmName },
+    /// The lab expired earlier and its entry is unchanged: it stays gone.
+    Tombstoned { expired_at: Timestamp },
+    /// The lab's entry changed after it expired: it comes back.
+    EntryChanged,
+    /// A VM of the lab has a task in flight.
+    Busy { vm: VmName },
+    /// The clones planned from a running source would take its chain past the ceiling.
+    ChainLimit {
+        depth: u32,
+        planned_clones: u32,
+        max_chain: u32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Missing => f.write_str("not present"),
+            Reason::Partial { missing } => {
+                f.write_str("partly present; missing ")?;
+                for (i, vm) in missing.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{vm}")?;
+                }
+                Ok(())
+            }
+            Reason::SpecChanged { old, new } => write!(f, "spec changed ({old} -> {new})"),
+            Reason::RemovedFromConfig => f.write_str("no longer in the config"),
+            Reason::Expired { at } => write!(f, "expired at {at}"),
+            Reason::Unhealthy { vm, power } => write!(f, "{vm} is {}", power_word(*power)),
+            Reason::Unexpected { vm } => write!(f, "{vm} is not one of the lab's VMs"),
+            Reason::Tombstoned { expired_at } => {
+                write!(
+                    f,
+                    "expired at {expired_at}; entry unchanged, not re-created"
+                )
+            }
+            Reason::EntryChanged => f.write_str("entry changed since it expired"),
+            Reason::Busy { vm } => write!(f, "{vm} has a task in flight"),
+            Reason::ChainLimit {
+                depth,
+                planned_clones,
+                max_chain,
+            } => write!(
+                f,
+                "chain {depth} + {planned_clones} clones > {max_chain}; collapse it first"
+            ),
+        }
+    }
+}
+
+/// A power state in words.
+pub(crate) fn power_word(p: PowerState) -> &'static str {
+    match p {
+        PowerState::PoweredOn => "powered on",
+        PowerState::PoweredOff => "powered off",
+        PowerState::Suspended => "suspended",
+    }
+}

@@ -1,0 +1,278 @@
+//! Hand-built planner inputs for tests: a three-VM template (db, cp, worker) over three sources,
+//! labs from it, their VMs as vCenter would report them, and a one-line-per-step description of
+//! a plan for table tests.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use uuid::Uuid;
+
+use super::types::{Action, Plan};
+use super::{Policy, plan};
+use crate::model::{
+    CloneMode, DEFAULT_MAX_CHAIN, Desired, DesiredLab, DesiredSource, DesiredVm, FailurePolicy,
+    HygieneMethod, HygienePolicy, InventoryPath, LabName, LabRecord, Lifetime, Limits, Markers,
+    MoRef, Observed, ObservedSource, ObservedVm, OwnerId, PartialPolicy, Placement, PowerState,
+    SpecHash, TemplateName, Tombstone, VmName, VmRole, Workflow,
+};
+
+/// The owner id of the installation under test.
+pub const OWNER: &str = "prod";
+/// The spec hash of a freshly built lab.
+pub const SPEC: &str = "spec-1";
+
+/// Parses an RFC 3339 instant (test literals only).
+pub fn ts(s: &str) -> Timestamp {
+    s.parse().expect("test timestamp literal")
+}
+
+/// The test's `now`.
+pub fn now() -> Timestamp {
+    ts("2026-11-26T12:00:00Z")
+}
+
+/// The inventory path of source `leaf`.
+pub fn src(leaf: &str) -> InventoryPath {
+    InventoryPath::new(format!("/DC1/vm/templates/{leaf}")).expect("test path literal")
+}
+
+fn owner() -> OwnerId {
+    OwnerId::new(OWNER).expect("test owner literal")
+}
+
+/// A lab `name` from the `k8s` template: db, cp (after db), worker (after cp), instant clones
+/// from sources `k8s-db`, `k8s-cp`, `k8s-worker`, TTL 4h.
+pub fn lab(name: &str) -> DesiredLab {
+    lab_with(
+        name,
+        &[
+            ("db", "k8s-db", &[]),
+            ("cp", "k8s-cp", &["db"]),
+            ("worker", "k8s-worker", &["cp"]),
+        ],
+    )
+}
+
+/// A lab with the given (role, source leaf, depends_on) VMs, already in dependency order.
+pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
+    let lab_name = LabName::new(name).expect("test lab name");
+    let vms = vms
+        .iter()
+        .map(|(role, source, deps)| {
+            let role = VmRole::new(*role).expect("test role");
+            let vm_name = VmName::for_lab(&lab_name, &role).expect("test vm name");
+            DesiredVm {
+                name: vm_name.clone(),
+                source: src(source),
+                depends_on: deps
+                    .iter()
+                    .map(|d| VmRole::new(*d).expect("test role"))
+                    .collect(),
+                guestinfo: BTreeMap::from([(
+                    "guestinfo.hostname".to_string(),
+                    vm_name.to_string(),
+                )]),
+                bios_uuid: Uuid::new_v5(&Uuid::NAMESPACE_OID, vm_name.as_str().as_bytes()),
+                role,
+            }
+        })
+        .collect();
+    DesiredLab {
+        name: lab_name,
+        template: TemplateName::new("k8s").expect("test template"),
+        clone_mode: CloneMode::Instant,
+        vms,
+        lifetime: Lifetime::Ttl(SignedDuration::from_hours(4)),
+        spec_hash: SpecHash(SPEC.into()),
+        requested_by: None,
+        labels: BTreeMap::new(),
+        placement: Placement::default(),
+        on_failure: FailurePolicy::Destroy,
+        on_partial: PartialPolicy::Complete,
+    }
+}
+
+/// A running source as vCenter reports it: powered on, not frozen, with a snapshot.
+pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
+    ObservedSource {
+        path: src(leaf),
+        moref: MoRef::new("VirtualMachine", format!("vm-src-{leaf}")),
+        power: PowerState::PoweredOn,
+        frozen: false,
+        host: Some(MoRef::new("HostSystem", "host-1")),
+        chain_depth: depth,
+        has_snapshot: true,
+        last_hygiene: None,
+        tools_running: Some(true),
+        time_sync: Some(true),
+    }
+}
+
+/// The lab's VMs as vCenter reports them after labsync made them at `created`.
+pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
+    lab.vms
+        .iter()
+        .map(|vm| {
+            let markers = Markers {
+                owner: owner(),
+                lab: lab.name.clone(),
+                vm: vm.name.clone(),
+                template: lab.template.clone(),
+                spec: lab.spec_hash.clone(),
+                created,
+                expires: lab.lifetime.expiry(created),
+                commit: None,
+            };
+            ObservedVm {
+                moref: MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),
+                name: vm.name.to_string(),
+                power: PowerState::PoweredOn,
+                host: Some(MoRef::new("HostSystem", "host-1")),
+                labsync_config: markers.to_extra_config().into_iter().collect(),
+                busy: false,
+            }
+        })
+        .collect()
+}
+
+/// A VM labsync does not manage.
+pub fn stranger(name: &str) -> ObservedVm {
+    ObservedVm {
+        moref: MoRef::new("VirtualMachine", format!("vm-x-{name}")),
+        name: name.to_string(),
+        power: PowerState::PoweredOn,
+        host: None,
+        labsync_config: BTreeMap::new(),
+        busy: false,
+    }
+}
+
+/// A lab folder record, optionally with a tombstone.
+pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
+    LabRecord {
+        lab: LabName::new(lab).expect("test lab name"),
+        folder: MoRef::new("Folder", format!("group-{lab}")),
+        tombstone,
+        extended_until: None,
+    }
+}
+
+/// Desired and observed state under construction; `plan` runs the planner on them.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub desired: Desired,
+    pub observed: Observed,
+    pub policy: Policy,
+}
+
+impl World {
+    /// No labs; the three k8s sources observed running at depth 10.
+    pub fn new() -> Self {
+        let mut w = World {
+            desired: Desired {
+                owner: owner(),
+                labs_folder: InventoryPath::new("/DC1/vm/labs").expect("test path"),
+                labs: BTreeMap::new(),
+                sources: BTreeMap::new(),
+                limits: Limits::default(),
+                allow_empty: false,
+            },
+            observed: Observed::default(),
+            policy: Policy::default(),
+        };
+        for leaf in ["k8s-db", "k8s-cp", "k8s-worker"] {
+            w.desired
+                .sources
+                .insert(src(leaf), desired_source(leaf, Workflow::Running));
+            w.observed
+                .sources
+                .insert(src(leaf), observed_source(leaf, 10));
+        }
+        w
+    }
+
+    /// Adds a desired lab.
+    pub fn want(mut self, lab: DesiredLab) -> Self {
+        self.desired.labs.insert(lab.name.clone(), lab);
+        self
+    }
+
+    /// Adds observed VMs.
+    pub fn has(mut self, vms: impl IntoIterator<Item = ObservedVm>) -> Self {
+        self.observed.vms.extend(vms);
+        self.observed.vms.sort_by(|a, b| a.name.cmp(&b.name));
+        self
+    }
+
+    /// Adds a lab folder record.
+    pub fn has_record(mut self, rec: LabRecord) -> Self {
+        self.observed.lab_records.insert(rec.lab.clone(), rec);
+        self
+    }
+
+    /// Runs the planner at [`now`].
+    pub fn plan(&self) -> Plan {
+        self.plan_at(now())
+    }
+
+    /// Runs the planner at `at`.
+    pub fn plan_at(&self, at: Timestamp) -> Plan {
+        plan(&self.desired, &self.observed, at, &self.policy)
+    }
+}
+
+/// A desired source with the default hygiene policy.
+pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
+    DesiredSource {
+        path: src(leaf),
+        workflow,
+        hygiene: HygienePolicy {
+            method: HygieneMethod::SnapshotCycle,
+            max_chain: DEFAULT_MAX_CHAIN,
+            schedule: None,
+            timezone: "UTC".into(),
+        },
+        used_by: vec![TemplateName::new("k8s").expect("test template")],
+    }
+}
+
+/// One line per step: `kind lab-or-source [vms]: reason`, for table tests.
+pub fn describe(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            let what = match &step.action {
+                Action::CreateLab { lab, vms, .. } => format!(
+                    "create-lab {lab} {}",
+                    names(vms.iter().map(|v| v.name.as_str()))
+                ),
+                Action::CreateVms { lab, vms, .. } => format!(
+                    "create-vms {lab} {}",
+                    names(vms.iter().map(|v| v.name.as_str()))
+                ),
+                Action::DestroyLab { lab, vms } => format!(
+                    "destroy-lab {lab} {}",
+                    names(vms.iter().map(|v| v.name.as_str()))
+                ),
+                Action::WriteTombstone { lab, .. } => format!("write-tombstone {lab}"),
+                Action::ClearTombstone { lab, .. } => format!("clear-tombstone {lab}"),
+                Action::RemoveLabRecord { lab, .. } => format!("remove-record {lab}"),
+                Action::Hygiene {
+                    source,
+                    depth_before,
+                    ..
+                } => format!("hygiene {} at {depth_before}", source.leaf()),
+            };
+            format!("{what}: {}", step.reason)
+        })
+        .collect()
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    format!("[{}]", it.collect::<Vec<_>>().join(" "))
+}
+
+/// The codes of the plan's diagnostics, in order.
+pub fn codes(plan: &Plan) -> Vec<&'static str> {
+    plan.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}

@@ -1,0 +1,334 @@
+//! One table per planner decision: the input world, the steps (one line each), held labs and
+//! diagnostic codes expected.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::model::{Lifetime, PartialPolicy, PowerState, SpecHash, Tombstone};
+use crate::plan::testkit::*;
+
+/// A table row.
+struct Case {
+    name: &'static str,
+    world: World,
+    steps: &'static [&'static str],
+    held: &'static [&'static str],
+    codes: &'static [&'static str],
+}
+
+fn run(cases: Vec<Case>) {
+    for case in cases {
+        let plan = case.world.plan();
+        assert_eq!(describe(&plan), case.steps, "steps of case: {}", case.name);
+        let held: Vec<String> = plan
+            .held
+            .iter()
+            .map(|h| format!("{}: {}", h.lab, h.reason))
+            .collect();
+        assert_eq!(held, case.held, "held labs of case: {}", case.name);
+        assert_eq!(
+            codes(&plan),
+            case.codes,
+            "diagnostics of case: {}",
+            case.name
+        );
+    }
+}
+
+fn hours_ago(h: i64) -> Timestamp {
+    now() - SignedDuration::from_hours(h)
+}
+
+fn spec(s: &str) -> SpecHash {
+    SpecHash(s.into())
+}
+
+#[test]
+fn lab_presence_decides_create_complete_or_nothing() {
+    let alice = lab("alice");
+    let mut alice_replace = lab("alice");
+    alice_replace.on_partial = PartialPolicy::Replace;
+    let two_of_three = || made(&alice, hours_ago(1)).into_iter().take(2);
+    run(vec![
+        Case {
+            name: "missing lab is created whole, in dependency order",
+            world: World::new().want(alice.clone()),
+            steps: &["create-lab alice [alice-db alice-cp alice-worker]: not present"],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a complete, healthy lab is left alone",
+            world: World::new()
+                .want(alice.clone())
+                .has(made(&alice, hours_ago(1))),
+            steps: &[],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a partial lab gets its missing VMs by default",
+            world: World::new().want(alice.clone()).has(two_of_three()),
+            steps: &["create-vms alice [alice-worker]: partly present; missing alice-worker"],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a partial lab is replaced when on_partial is replace",
+            world: World::new().want(alice_replace).has(two_of_three()),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db]: partly present; missing alice-worker",
+                "create-lab alice [alice-db alice-cp alice-worker]: partly present; missing alice-worker",
+            ],
+            held: &[],
+            codes: &[],
+        },
+    ]);
+}
+
+#[test]
+fn changed_or_unhealthy_labs_are_replaced() {
+    let alice = lab("alice");
+    let mut old = lab("alice");
+    old.spec_hash = spec("spec-0");
+    let mut off = made(&alice, hours_ago(1));
+    off[1].power = PowerState::PoweredOff;
+    let mut suspended = made(&alice, hours_ago(1));
+    suspended[2].power = PowerState::Suspended;
+    let mut extra = made(&alice, hours_ago(1));
+    let mut copy = extra[0].clone();
+    copy.moref.value = "vm-dup".into();
+    extra.push(copy);
+    run(vec![
+        Case {
+            name: "spec hash changed means replace",
+            world: World::new()
+                .want(alice.clone())
+                .has(made(&old, hours_ago(1))),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-worker]: spec changed (spec-0 -> spec-1)",
+                "create-lab alice [alice-db alice-cp alice-worker]: spec changed (spec-0 -> spec-1)",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a powered-off VM means replace",
+            world: World::new().want(alice.clone()).has(off),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-worker]: alice-cp is powered off",
+                "create-lab alice [alice-db alice-cp alice-worker]: alice-cp is powered off",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a suspended VM means replace",
+            world: World::new().want(alice.clone()).has(suspended),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-worker]: alice-worker is suspended",
+                "create-lab alice [alice-db alice-cp alice-worker]: alice-worker is suspended",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a duplicate managed VM means replace",
+            world: World::new().want(alice.clone()).has(extra),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-db alice-worker]: alice-db is not one of the lab's VMs",
+                "create-lab alice [alice-db alice-cp alice-worker]: alice-db is not one of the lab's VMs",
+            ],
+            held: &[],
+            codes: &[],
+        },
+    ]);
+}
+
+#[test]
+fn labs_that_left_the_config_are_destroyed_with_their_record() {
+    let bob = lab("bob");
+    run(vec![
+        Case {
+            name: "VMs and folder of a removed lab go",
+            world: World::new()
+                .want(lab("alice"))
+                .has(made(&lab("alice"), hours_ago(1)))
+                .has(made(&bob, hours_ago(1)))
+                .has_record(record("bob", None)),
+            steps: &[
+                "destroy-lab bob [bob-cp bob-db bob-worker]: no longer in the config",
+                "remove-record bob: no longer in the config",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "an empty folder of a removed lab goes",
+            world: World::new()
+                .want(lab("alice"))
+                .has(made(&lab("alice"), hours_ago(1)))
+                .has_record(record("bob", None)),
+            steps: &["remove-record bob: no longer in the config"],
+            held: &[],
+            codes: &[],
+        },
+    ]);
+}
+
+#[test]
+fn expired_lab_is_destroyed_and_not_recreated() {
+    let alice = lab("alice");
+    let tomb = Tombstone {
+        expired_at: hours_ago(1),
+        spec: spec("spec-1"),
+        expires: Some(hours_ago(1)),
+    };
+    let mut extended = record("alice", None);
+    extended.extended_until = Some(now() + SignedDuration::from_hours(1));
+    let mut new_spec = lab("alice");
+    new_spec.spec_hash = spec("spec-2");
+    run(vec![
+        Case {
+            name: "TTL elapsed: destroy and write a tombstone",
+            world: World::new()
+                .want(alice.clone())
+                .has(made(&alice, hours_ago(5))),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
+                "write-tombstone alice: expired at 2026-11-26T11:00:00Z",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "expiry is inclusive: a lab whose time is exactly up goes",
+            world: World::new()
+                .want(alice.clone())
+                .has(made(&alice, hours_ago(4))),
+            steps: &[
+                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T12:00:00Z",
+                "write-tombstone alice: expired at 2026-11-26T12:00:00Z",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "an extension on the record keeps it alive",
+            world: World::new()
+                .want(alice.clone())
+                .has(made(&alice, hours_ago(5)))
+                .has_record(extended),
+            steps: &[],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "the tombstone keeps it gone while the entry is unchanged",
+            world: World::new()
+                .want(alice.clone())
+                .has_record(record("alice", Some(tomb.clone()))),
+            steps: &[],
+            held: &["alice: expired at 2026-11-26T11:00:00Z; entry unchanged, not re-created"],
+            codes: &[],
+        },
+        Case {
+            name: "a changed entry brings it back and clears the tombstone",
+            world: World::new()
+                .want(new_spec)
+                .has_record(record("alice", Some(tomb.clone()))),
+            steps: &[
+                "clear-tombstone alice: entry changed since it expired",
+                "create-lab alice [alice-db alice-cp alice-worker]: entry changed since it expired",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a tombstone whose lab left the config is removed",
+            world: World::new().has_record(record("alice", Some(tomb))),
+            steps: &["remove-record alice: no longer in the config"],
+            held: &[],
+            codes: &[],
+        },
+    ]);
+}
+
+#[test]
+fn expires_at_entries_follow_the_file() {
+    let at = |s: &str| {
+        let mut l = lab("alice");
+        l.lifetime = Lifetime::ExpiresAt(ts(s));
+        l
+    };
+    let tomb = Tombstone {
+        expired_at: ts("2026-11-26T10:00:00Z"),
+        spec: spec("spec-1"),
+        expires: Some(ts("2026-11-26T10:00:00Z")),
+    };
+    run(vec![
+        Case {
+            name: "an expires_at already past is not created",
+            world: World::new().want(at("2026-11-26T11:00:00Z")),
+            steps: &[],
+            held: &["alice: expired at 2026-11-26T11:00:00Z"],
+            codes: &[],
+        },
+        Case {
+            name: "a later expires_at in the file extends a running lab",
+            world: World::new()
+                .want(at("2026-11-26T18:00:00Z"))
+                .has(made(&at("2026-11-26T11:00:00Z"), hours_ago(2))),
+            steps: &[],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "the same expires_at keeps the tombstone",
+            world: World::new()
+                .want(at("2026-11-26T10:00:00Z"))
+                .has_record(record("alice", Some(tomb.clone()))),
+            steps: &[],
+            held: &["alice: expired at 2026-11-26T10:00:00Z; entry unchanged, not re-created"],
+            codes: &[],
+        },
+        Case {
+            name: "a new expires_at brings the lab back",
+            world: World::new()
+                .want(at("2026-11-26T18:00:00Z"))
+                .has_record(record("alice", Some(tomb))),
+            steps: &[
+                "clear-tombstone alice: entry changed since it expired",
+                "create-lab alice [alice-db alice-cp alice-worker]: entry changed since it expired",
+            ],
+            held: &[],
+            codes: &[],
+        },
+    ]);
+}
+
+#[test]
+fn a_vm_with_a_task_in_flight_keeps_its_lab_untouched() {
+    let alice = lab("alice");
+    let mut old = lab("alice");
+    old.spec_hash = spec("spec-0");
+    let mut busy = made(&old, hours_ago(1));
+    busy[0].busy = true;
+    let mut busy_removed = made(&lab("bob"), hours_ago(1));
+    busy_removed[2].busy = true;
+    run(vec![
+        Case {
+            name: "a changed lab with a busy VM waits",
+            world: World::new().want(alice).has(busy),
+            steps: &[],
+            held: &["alice: alice-db has a task in flight"],
+            codes: &["labsync::plan::busy"],
+        },
+        Case {
+            name: "a removed lab with a busy VM waits",
+            world: World::new().want(lab("carol")).has(busy_removed),
+            steps: &["create-lab carol [carol-db carol-cp carol-worker]: not present"],
+            held: &["bob: bob-worker has a task in flight"],
+            codes: &["labsync::plan::busy"],
+        },
+    ]);
+}

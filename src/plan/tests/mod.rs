@@ -1,0 +1,4 @@
+//! Planner tests: decision tables, guards, properties and JSON snapshots.
+
+mod decisions;
+mod guards;

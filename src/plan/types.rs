@@ -1,0 +1,196 @@
+//! The plan as data: steps carrying typed actions, the order they run in, and what the planner
+//! assumed about vCenter. Rendered as text and JSON, saved by `plan --out`, run by the engine.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::diagnostic::Diagnostic;
+use super::reason::Reason;
+use crate::model::{
+    CloneMode, HygieneMethod, InventoryPath, LabName, MoRef, OwnerId, Placement, SpecHash,
+    TemplateName, Tombstone, VmName, VmRole,
+};
+
+/// The version of the plan's JSON shape; bumped on any incompatible change.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Everything one run would do, in order, with why and with what it assumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`] of the plan that was written.
+    pub format_version: u32,
+    /// The installation the plan is for.
+    pub owner: OwnerId,
+    /// The `now` the plan was computed for (markers and expiry are relative to it).
+    pub computed_at: Timestamp,
+    /// The git commit of the definitions, if known.
+    pub commit: Option<String>,
+    /// The steps in execution order: every step comes after the steps in its `after`.
+    pub steps: Vec<Step>,
+    /// Labs deliberately left alone this run, and why (display only).
+    pub held: Vec<HeldLab>,
+    /// Errors and warnings, in a stable order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// What the plan assumed about vCenter; a saved plan is stale when these no longer hold.
+    pub preconditions: Preconditions,
+}
+
+/// The index of a step inside [`Plan::steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepId(pub u32);
+
+/// One action with its place in the order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Equal to the step's index in [`Plan::steps`].
+    pub id: StepId,
+    /// Steps that must have succeeded before this one starts; if one fails, this one is skipped.
+    pub after: Vec<StepId>,
+    /// What to do.
+    pub action: Action,
+    /// Why, for people (never drives execution).
+    pub reason: Reason,
+}
+
+/// The phases of a run. A step starts only once every step of an earlier phase has finished
+/// (successfully or not); `after` adds the dependencies whose failure must skip the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Destroys free delta layers and capacity, so they run first.
+    Destroy,
+    /// Lab folder bookkeeping: tombstones and records.
+    Records,
+    /// Delta-chain hygiene of running sources, before the clones that need the room.
+    Hygiene,
+    /// Creating labs and completing partial ones.
+    Create,
+}
+
+/// A change to make in vCenter, carrying everything the executor needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// Create a whole lab: its folder, then its VMs in `vms` order.
+    CreateLab {
+        lab: LabName,
+        template: TemplateName,
+        /// The lab's folder (created if absent): `<labs_folder>/<lab>`.
+        folder: InventoryPath,
+        /// In dependency order: each VM's `depends_on` come earlier in the list.
+        vms: Vec<VmToCreate>,
+    },
+    /// Create the VMs a partly present lab is missing.
+    CreateVms {
+        lab: LabName,
+        template: TemplateName,
+        folder: InventoryPath,
+        /// In dependency order; dependencies not listed here already exist.
+        vms: Vec<VmToCreate>,
+    },
+    /// Destroy every managed VM of a lab (power off first where needed).
+    DestroyLab { lab: LabName, vms: Vec<VmRef> },
+    /// Record on the lab's folder that it expired, so it is not re-created.
+    WriteTombstone { lab: LabName, tombstone: Tombstone },
+    /// Remove the tombstone of a lab whose entry changed, so it lives again.
+    ClearTombstone { lab: LabName, folder: MoRef },
+    /// Remove the folder of a lab that left the config.
+    RemoveLabRecord { lab: LabName, folder: MoRef },
+    /// Collapse a running source's delta chain.
+    Hygiene {
+        source: InventoryPath,
+        moref: MoRef,
+        method: HygieneMethod,
+        depth_before: u32,
+    },
+}
+
+impl Action {
+    /// The phase this action runs in.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Action::DestroyLab { .. } => Phase::Destroy,
+            Action::WriteTombstone { .. }
+            | Action::ClearTombstone { .. }
+            | Action::RemoveLabRecord { .. } => Phase::Records,
+            Action::Hygiene { .. } => Phase::Hygiene,
+            Action::CreateLab { .. } | Action::CreateVms { .. } => Phase::Create,
+        }
+    }
+
+    /// The lab the action is about, if any.
+    pub fn lab(&self) -> Option<&LabName> {
+        match self {
+            Action::CreateLab { lab, .. }
+            | Action::CreateVms { lab, .. }
+            | Action::DestroyLab { lab, .. }
+            | Action::WriteTombstone { lab, .. }
+            | Action::ClearTombstone { lab, .. }
+            | Action::RemoveLabRecord { lab, .. } => Some(lab),
+            Action::Hygiene { .. } => None,
+        }
+    }
+}
+
+/// A VM to clone, with everything the clone spec needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmToCreate {
+    pub name: VmName,
+    pub role: VmRole,
+    /// The source's inventory path and the moref observed for it.
+    pub source: InventoryPath,
+    pub source_moref: MoRef,
+    pub clone_mode: CloneMode,
+    /// Roles of the same lab that must exist first.
+    pub depends_on: Vec<VmRole>,
+    /// Ownership markers (`labsync.*`) and rendered `guestinfo.*`, written in the create call.
+    pub extra_config: BTreeMap<String, String>,
+    pub bios_uuid: Uuid,
+    pub placement: Placement,
+}
+
+/// A VM the plan acts on: its moref (what the executor uses) and name (for people).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VmRef {
+    pub moref: MoRef,
+    pub name: VmName,
+}
+
+/// A lab the planner chose not to touch this run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldLab {
+    pub lab: LabName,
+    pub reason: Reason,
+}
+
+/// What the plan assumed about vCenter when it was computed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preconditions {
+    /// Every VM an action touches, with the spec marker it had.
+    pub vms: Vec<VmPrecondition>,
+    /// Names the plan will create, which were free.
+    pub absent: Vec<VmName>,
+    /// Every source clones are planned from, with its chain depth and state.
+    pub sources: Vec<SourcePrecondition>,
+}
+
+/// A touched VM as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmPrecondition {
+    pub moref: MoRef,
+    pub name: VmName,
+    pub spec: SpecHash,
+}
+
+/// A source as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePrecondition {
+    pub path: InventoryPath,
+    pub moref: MoRef,
+    pub chain_depth: u32,
+    pub frozen: bool,
+}
