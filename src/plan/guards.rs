@@ -324,12 +324,16 @@ pub(crate) fn destroy_limit(destroys: u32, replaces: u32, max: u32) -> Option<Di
     if destroys <= max {
         return None;
     }
+    let replaced = match replaces {
+        0 => String::new(),
+        n => format!(" ({n} of them to be replaced)"),
+    };
     Some(
         Diagnostic::error(
             Code::DestroyLimit,
             format!(
-                "this plan destroys {destroys} labs ({replaces} of them to replace them), more \
-                 than limits.max_destroy_per_run = {max}"
+                "this plan destroys {destroys} labs{replaced}, more than \
+                 limits.max_destroy_per_run = {max}"
             ),
             Effect::RefusesPlan,
         )

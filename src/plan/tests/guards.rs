@@ -297,7 +297,7 @@ fn more_destroys_than_the_cap_are_refused_with_the_count() {
     assert!(plan.is_refused());
     assert_eq!(
         plan.diagnostics[0].message,
-        "this plan destroys 3 labs (1 of them to replace them), more than \
+        "this plan destroys 3 labs (1 of them to be replaced), more than \
          limits.max_destroy_per_run = 2"
     );
     world.policy.max_destroy_override = Some(3);

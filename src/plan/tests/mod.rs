@@ -3,3 +3,4 @@
 mod decisions;
 mod guards;
 mod properties;
+mod snapshots;
