@@ -52,9 +52,13 @@ pub(crate) fn name_conflicts(
     owner: &crate::model::OwnerId,
     blocked: &mut BTreeSet<LabName>,
 ) -> Vec<Diagnostic> {
+    // Only labs destroyed for good free their names: those are never blocked by a later
+    // guard, whereas a replacement may be (and would then keep its VMs).
     let destroyed: BTreeSet<&LabName> = decisions
         .iter()
-        .filter(|(_, d)| matches!(d, Decision::Change(c) if c.destroy.is_some()))
+        .filter(
+            |(_, d)| matches!(d, Decision::Change(c) if c.destroy.is_some() && c.create.is_none()),
+        )
         .map(|(name, _)| name)
         .collect();
     let mut out = Vec::new();

@@ -12,6 +12,7 @@ mod index;
 mod order;
 mod policy;
 mod reason;
+mod stale;
 mod summary;
 mod types;
 
@@ -23,6 +24,7 @@ mod tests;
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use policy::Policy;
 pub use reason::Reason;
+pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
     Action, HeldLab, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions, SourcePrecondition, Step,

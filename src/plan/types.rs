@@ -172,7 +172,7 @@ pub struct HeldLab {
 pub struct Preconditions {
     /// Every VM an action touches, with the spec marker it had.
     pub vms: Vec<VmPrecondition>,
-    /// Names the plan will create, which were free.
+    /// Names the plan will create: free, or held only by VMs in `vms` (destroyed first).
     pub absent: Vec<VmName>,
     /// Every source clones are planned from, with its chain depth and state.
     pub sources: Vec<SourcePrecondition>,

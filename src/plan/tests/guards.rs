@@ -352,3 +352,33 @@ fn new_vms_carry_markers_and_guestinfo_and_completed_vms_expire_with_their_lab()
         "2026-11-26T12:00:00Z"
     );
 }
+
+#[test]
+fn a_name_held_by_a_lab_being_replaced_stays_taken_this_run() {
+    // Lab a carries a stray managed VM named b-db; a is replaced, but its replacement may
+    // itself be blocked, so b waits a run rather than race for the name.
+    let a = lab("a");
+    let mut stray = made(&a, now())[0].clone();
+    stray.name = "b-db".into();
+    stray.moref.value = "vm-stray".into();
+    stray
+        .labsync_config
+        .insert("labsync.vm".into(), "b-db".into());
+    let plan = World::new()
+        .want(a.clone())
+        .want(lab("b"))
+        .has(made(&a, now()))
+        .has([stray])
+        .plan();
+    assert_eq!(
+        describe(&plan),
+        [
+            "destroy-lab a [a-cp a-db a-worker b-db]: b-db is not one of the lab's VMs",
+            "create-lab a [a-db a-cp a-worker]: b-db is not one of the lab's VMs",
+        ]
+    );
+    assert_eq!(
+        plan.diagnostics[0].message,
+        "lab b: cannot create b-db: lab a has a VM with that name"
+    );
+}

@@ -4,3 +4,4 @@ mod decisions;
 mod guards;
 mod properties;
 mod snapshots;
+mod stale;

@@ -276,6 +276,12 @@ proptest! {
     }
 
     #[test]
+    fn a_plan_is_fresh_against_the_inventory_it_came_from(world in world()) {
+        let plan = world.plan();
+        prop_assert_eq!(plan.stale_against(&world.observed), Vec::new());
+    }
+
+    #[test]
     fn a_plan_survives_a_json_round_trip(world in world()) {
         let plan = world.plan();
         let back: Plan = serde_json::from_str(&json(&plan)).map_err(|e| TestCaseError::fail(e.to_string()))?;
