@@ -8,10 +8,12 @@
 mod diagnostic;
 mod diff;
 mod guards;
+mod hygiene;
 mod index;
 mod order;
 mod policy;
 mod reason;
+mod sources;
 mod stale;
 mod summary;
 mod types;
@@ -79,13 +81,13 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         &desired.owner,
         &mut blocked,
     ));
-    diagnostics.extend(guards::source_availability(
+    diagnostics.extend(sources::source_availability(
         &decisions,
         observed,
         &mut blocked,
     ));
-    diagnostics.extend(guards::workflow_mismatch(desired, observed));
-    let (hygiene, chain_diags) = guards::chain_guard(&decisions, desired, observed, &mut blocked);
+    diagnostics.extend(sources::workflow_mismatch(desired, observed));
+    let (hygiene, chain_diags) = hygiene::chain_guard(&decisions, desired, observed, &mut blocked);
     diagnostics.extend(chain_diags);
 
     let ctx = order::Context {

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 
 use super::diff::{Create, Decision};
-use super::guards::{Decisions, PlannedHygiene};
+use super::guards::Decisions;
+use super::hygiene::PlannedHygiene;
 use super::reason::Reason;
 use super::types::{Action, HeldLab, Preconditions, SourcePrecondition, Step, StepId, VmToCreate};
 use crate::model::{CloneMode, InventoryPath, LabName, Markers, Observed, OwnerId};

@@ -1,0 +1,105 @@
+//! The delta-chain ceiling of running sources: hygiene before the clones that need room, or an
+//! error with the numbers when even hygiene cannot make room; hygiene that is due (schedule or
+//! request); the suggestion to use the frozen workflow.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diagnostic::{Code, Diagnostic, Effect};
+use super::guards::{Decisions, creates, lab_list, skips};
+use crate::model::{
+    CloneMode, DEFAULT_MAX_CHAIN, Desired, FROZEN_SUGGESTION_THRESHOLD, HARD_CHAIN_LIMIT,
+    HygieneMethod, InventoryPath, LabName, Observed, ObservedSource,
+};
+
+/// Hygiene to run on a source before the clones planned from it.
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedHygiene<'o> {
+    pub source: &'o ObservedSource,
+    pub method: HygieneMethod,
+    pub planned_clones: u32,
+    pub max_chain: u32,
+}
+
+/// The chain guard: for each source that grows with instant clones (observed not frozen), its
+/// depth plus the clones planned from it must stay within `max_chain` (never past 255). If not,
+/// hygiene first when the clones alone fit; otherwise an error naming the numbers, and the labs
+/// cloning from it are not created. Also suggests the frozen workflow past 200 clones.
+pub(crate) fn chain_guard<'o>(
+    decisions: &Decisions<'_>,
+    desired: &Desired,
+    observed: &'o Observed,
+    blocked: &mut BTreeSet<LabName>,
+) -> (Vec<PlannedHygiene<'o>>, Vec<Diagnostic>) {
+    let mut clones: BTreeMap<&InventoryPath, (u32, BTreeSet<LabName>)> = BTreeMap::new();
+    for (lab, create) in creates(decisions, blocked) {
+        if create.lab.clone_mode != CloneMode::Instant {
+            continue;
+        }
+        for vm in &create.vms {
+            let entry = clones.entry(&vm.source).or_default();
+            entry.0 = entry.0.saturating_add(1);
+            entry.1.insert(lab.clone());
+        }
+    }
+    let mut hygiene = Vec::new();
+    let mut out = Vec::new();
+    for (path, (planned, labs)) in clones {
+        let Some(source) = observed.sources.get(path) else {
+            continue;
+        };
+        if source.frozen {
+            continue;
+        }
+        let (max_chain, method) = match desired.sources.get(path) {
+            Some(s) => (s.hygiene.max_chain.min(HARD_CHAIN_LIMIT), s.hygiene.method),
+            None => (DEFAULT_MAX_CHAIN, HygieneMethod::SnapshotCycle),
+        };
+        if planned > FROZEN_SUGGESTION_THRESHOLD {
+            out.push(
+                Diagnostic::warning(
+                    Code::SuggestFrozen,
+                    format!(
+                        "{planned} instant clones are planned from running source {path} \
+                         (more than {FROZEN_SUGGESTION_THRESHOLD})"
+                    ),
+                    Effect::None,
+                )
+                .with_help(
+                    "freeze the source in the guest and set `workflow: frozen`: clones from a \
+                     frozen source add no delta disks",
+                ),
+            );
+        }
+        let depth = source.chain_depth;
+        if depth.saturating_add(planned) <= max_chain {
+            continue;
+        }
+        if planned <= max_chain {
+            hygiene.push(PlannedHygiene {
+                source,
+                method,
+                planned_clones: planned,
+                max_chain,
+            });
+            continue;
+        }
+        out.push(
+            Diagnostic::error(
+                Code::ChainLimit,
+                format!(
+                    "{path}: chain {depth} + {planned} clones > {max_chain}; even after hygiene \
+                     0 + {planned} > {max_chain}; {} lab(s) not created: {}",
+                    labs.len(),
+                    lab_list(&labs)
+                ),
+                skips(labs.iter().cloned()),
+            )
+            .with_help(
+                "spread the labs over more sources, create them over several runs, or use the \
+                 frozen workflow",
+            ),
+        );
+        blocked.extend(labs);
+    }
+    (hygiene, out)
+}

@@ -1,0 +1,111 @@
+//! Guards about source VMs: missing or unusable sources are errors for the labs that need them;
+//! a source in another workflow than expected, or in poor health, is a warning.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diagnostic::{Code, Diagnostic, Effect};
+use super::guards::{Decisions, creates, lab_list, skips};
+use crate::model::{CloneMode, Desired, InventoryPath, LabName, Observed, PowerState, Workflow};
+
+/// Sources the planned creates need must exist, be powered on for instant clones, and have a
+/// current snapshot for linked clones. One error per source, naming the labs it blocks.
+pub(crate) fn source_availability(
+    decisions: &Decisions<'_>,
+    observed: &Observed,
+    blocked: &mut BTreeSet<LabName>,
+) -> Vec<Diagnostic> {
+    let mut missing: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
+    let mut off: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
+    let mut no_snapshot: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
+    for (lab, create) in creates(decisions, blocked) {
+        for vm in &create.vms {
+            let bucket = match (observed.sources.get(&vm.source), create.lab.clone_mode) {
+                (None, _) => &mut missing,
+                (Some(s), CloneMode::Instant) if s.power != PowerState::PoweredOn => &mut off,
+                (Some(s), CloneMode::Linked) if !s.has_snapshot => &mut no_snapshot,
+                _ => continue,
+            };
+            bucket.entry(&vm.source).or_default().insert(lab.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for (path, labs) in &missing {
+        out.push(
+            Diagnostic::error(
+                Code::SourceMissing,
+                format!(
+                    "source {path} was not found in vCenter; {} lab(s) need it: {}",
+                    labs.len(),
+                    lab_list(labs)
+                ),
+                skips(labs.iter().cloned()),
+            )
+            .with_help("check the template's `source` path, or restore the source VM"),
+        );
+    }
+    for (path, labs) in &off {
+        out.push(
+            Diagnostic::error(
+                Code::SourcePoweredOff,
+                format!(
+                    "source {path} is not powered on; instant clones need a running (or frozen) \
+                     source; {} lab(s) need it: {}",
+                    labs.len(),
+                    lab_list(labs)
+                ),
+                skips(labs.iter().cloned()),
+            )
+            .with_help("power the source on, or use `clone: linked` or `clone: full`"),
+        );
+    }
+    for (path, labs) in &no_snapshot {
+        out.push(
+            Diagnostic::error(
+                Code::SourceWithoutSnapshot,
+                format!(
+                    "source {path} has no current snapshot; linked clones are made from one; \
+                     {} lab(s) need it: {}",
+                    labs.len(),
+                    lab_list(labs)
+                ),
+                skips(labs.iter().cloned()),
+            )
+            .with_help("take a snapshot of the source, or use `clone: full`"),
+        );
+    }
+    for labs in missing
+        .into_values()
+        .chain(off.into_values())
+        .chain(no_snapshot.into_values())
+    {
+        blocked.extend(labs);
+    }
+    out
+}
+
+/// A source in a different state than its templates expect: a warning either way.
+pub(crate) fn workflow_mismatch(desired: &Desired, observed: &Observed) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (path, want) in &desired.sources {
+        let Some(seen) = observed.sources.get(path) else {
+            continue;
+        };
+        let message = match (want.workflow, seen.frozen) {
+            (Workflow::Frozen, false) => format!(
+                "source {path} is expected frozen but is running: every instant clone from it \
+                 adds a delta disk to its chain"
+            ),
+            (Workflow::Running, true) => format!(
+                "source {path} is expected running but is frozen: clones from it add no delta \
+                 disk, but it stays frozen until unfrozen in the guest"
+            ),
+            _ => continue,
+        };
+        out.push(
+            Diagnostic::warning(Code::WorkflowMismatch, message, Effect::None).with_help(
+                "set the template's `workflow` to what the source is, or freeze/unfreeze it",
+            ),
+        );
+    }
+    out
+}
