@@ -27,10 +27,20 @@ pub enum Code {
     /// A source is frozen where running is expected, or the reverse.
     #[serde(rename = "labsync::plan::workflow_mismatch")]
     WorkflowMismatch,
+    /// A source's chain is already past its `max_chain` (hygiene is planned).
+    #[serde(rename = "labsync::plan::chain_past_ceiling")]
+    ChainPastCeiling,
+    /// A source does not sync its clock with its host: clones inherit a drifting clock.
+    #[serde(rename = "labsync::plan::source_time_sync")]
+    SourceTimeSync,
+    /// VMware Tools is not running in a source.
+    #[serde(rename = "labsync::plan::source_tools")]
+    SourceTools,
     /// A source some lab needs was not found in vCenter.
     #[serde(rename = "labsync::plan::source_missing")]
     SourceMissing,
-    /// A source instant clones are planned from is not powered on.
+    /// A source instant clones are planned from is not powered on (an error), or a
+    /// running-workflow source is powered off with no clone planned yet (a warning).
     #[serde(rename = "labsync::plan::source_powered_off")]
     SourcePoweredOff,
     /// A source linked clones are planned from has no current snapshot.
@@ -57,6 +67,9 @@ impl Code {
             Code::ChainLimit => "labsync::plan::chain_limit",
             Code::SuggestFrozen => "labsync::plan::suggest_frozen",
             Code::WorkflowMismatch => "labsync::plan::workflow_mismatch",
+            Code::ChainPastCeiling => "labsync::plan::chain_past_ceiling",
+            Code::SourceTimeSync => "labsync::plan::source_time_sync",
+            Code::SourceTools => "labsync::plan::source_tools",
             Code::SourceMissing => "labsync::plan::source_missing",
             Code::SourcePoweredOff => "labsync::plan::source_powered_off",
             Code::SourceWithoutSnapshot => "labsync::plan::source_without_snapshot",

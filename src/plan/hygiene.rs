@@ -6,28 +6,32 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::guards::{Decisions, creates, lab_list, skips};
+use super::reason::Reason;
 use crate::model::{
     CloneMode, DEFAULT_MAX_CHAIN, Desired, FROZEN_SUGGESTION_THRESHOLD, HARD_CHAIN_LIMIT,
     HygieneMethod, InventoryPath, LabName, Observed, ObservedSource,
 };
 
-/// Hygiene to run on a source before the clones planned from it.
+/// Hygiene to run on a source, before the clones planned from it.
 #[derive(Debug, Clone)]
 pub(crate) struct PlannedHygiene<'o> {
     pub source: &'o ObservedSource,
     pub method: HygieneMethod,
-    pub planned_clones: u32,
-    pub max_chain: u32,
+    pub reason: Reason,
 }
 
-/// The chain guard: for each source that grows with instant clones (observed not frozen), its
-/// depth plus the clones planned from it must stay within `max_chain` (never past 255). If not,
-/// hygiene first when the clones alone fit; otherwise an error naming the numbers, and the labs
-/// cloning from it are not created. Also suggests the frozen workflow past 200 clones.
-pub(crate) fn chain_guard<'o>(
+/// Plans hygiene and enforces the chain ceiling. For each source that grows with instant clones
+/// (observed not frozen), its depth plus the clones planned from it must stay within
+/// `max_chain` (never past 255). If not, hygiene first when the clones alone fit (this also
+/// collapses a chain already past the ceiling with no clones planned); otherwise an error with
+/// the numbers, and the labs cloning from it are not created. Hygiene that is `due` (schedule
+/// or request) is planned for every such source. Frozen sources are skipped: clones add nothing
+/// to their chain. Also suggests the frozen workflow past 200 clones.
+pub(crate) fn plan_hygiene<'o>(
     decisions: &Decisions<'_>,
     desired: &Desired,
     observed: &'o Observed,
+    due: &BTreeSet<InventoryPath>,
     blocked: &mut BTreeSet<LabName>,
 ) -> (Vec<PlannedHygiene<'o>>, Vec<Diagnostic>) {
     let mut clones: BTreeMap<&InventoryPath, (u32, BTreeSet<LabName>)> = BTreeMap::new();
@@ -41,65 +45,89 @@ pub(crate) fn chain_guard<'o>(
             entry.1.insert(lab.clone());
         }
     }
+    let paths: BTreeSet<&InventoryPath> = clones
+        .keys()
+        .copied()
+        .chain(desired.sources.keys())
+        .chain(due)
+        .collect();
     let mut hygiene = Vec::new();
     let mut out = Vec::new();
-    for (path, (planned, labs)) in clones {
+    for path in paths {
         let Some(source) = observed.sources.get(path) else {
             continue;
         };
         if source.frozen {
             continue;
         }
+        let (planned, labs) = clones.remove(path).unwrap_or_default();
         let (max_chain, method) = match desired.sources.get(path) {
             Some(s) => (s.hygiene.max_chain.min(HARD_CHAIN_LIMIT), s.hygiene.method),
             None => (DEFAULT_MAX_CHAIN, HygieneMethod::SnapshotCycle),
         };
         if planned > FROZEN_SUGGESTION_THRESHOLD {
-            out.push(
-                Diagnostic::warning(
-                    Code::SuggestFrozen,
-                    format!(
-                        "{planned} instant clones are planned from running source {path} \
-                         (more than {FROZEN_SUGGESTION_THRESHOLD})"
-                    ),
-                    Effect::None,
-                )
-                .with_help(
-                    "freeze the source in the guest and set `workflow: frozen`: clones from a \
-                     frozen source add no delta disks",
-                ),
-            );
+            out.push(suggest_frozen(path, planned));
         }
         let depth = source.chain_depth;
-        if depth.saturating_add(planned) <= max_chain {
-            continue;
+        let needs_room = depth.saturating_add(planned) > max_chain;
+        if needs_room && planned > max_chain {
+            out.push(chain_limit(path, depth, planned, max_chain, &labs));
+            blocked.extend(labs);
         }
-        if planned <= max_chain {
-            hygiene.push(PlannedHygiene {
-                source,
-                method,
+        let reason = if needs_room && planned <= max_chain {
+            Reason::ChainLimit {
+                depth,
                 planned_clones: planned,
                 max_chain,
-            });
+            }
+        } else if due.contains(path) {
+            Reason::HygieneDue
+        } else {
             continue;
-        }
-        out.push(
-            Diagnostic::error(
-                Code::ChainLimit,
-                format!(
-                    "{path}: chain {depth} + {planned} clones > {max_chain}; even after hygiene \
-                     0 + {planned} > {max_chain}; {} lab(s) not created: {}",
-                    labs.len(),
-                    lab_list(&labs)
-                ),
-                skips(labs.iter().cloned()),
-            )
-            .with_help(
-                "spread the labs over more sources, create them over several runs, or use the \
-                 frozen workflow",
-            ),
-        );
-        blocked.extend(labs);
+        };
+        hygiene.push(PlannedHygiene {
+            source,
+            method,
+            reason,
+        });
     }
     (hygiene, out)
+}
+
+fn suggest_frozen(path: &InventoryPath, planned: u32) -> Diagnostic {
+    Diagnostic::warning(
+        Code::SuggestFrozen,
+        format!(
+            "{planned} instant clones are planned from running source {path} \
+             (more than {FROZEN_SUGGESTION_THRESHOLD})"
+        ),
+        Effect::None,
+    )
+    .with_help(
+        "freeze the source in the guest and set `workflow: frozen`: clones from a frozen \
+         source add no delta disks",
+    )
+}
+
+fn chain_limit(
+    path: &InventoryPath,
+    depth: u32,
+    planned: u32,
+    max_chain: u32,
+    labs: &BTreeSet<LabName>,
+) -> Diagnostic {
+    Diagnostic::error(
+        Code::ChainLimit,
+        format!(
+            "{path}: chain {depth} + {planned} clones > {max_chain}; even after hygiene \
+             0 + {planned} > {max_chain}; {} lab(s) not created: {}",
+            labs.len(),
+            lab_list(labs)
+        ),
+        skips(labs.iter().cloned()),
+    )
+    .with_help(
+        "spread the labs over more sources, create them over several runs, or use the frozen \
+         workflow",
+    )
 }

@@ -81,13 +81,17 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         &desired.owner,
         &mut blocked,
     ));
-    diagnostics.extend(sources::source_availability(
-        &decisions,
-        observed,
-        &mut blocked,
-    ));
+    let (unusable, reported) = sources::source_availability(&decisions, observed, &mut blocked);
+    diagnostics.extend(unusable);
     diagnostics.extend(sources::workflow_mismatch(desired, observed));
-    let (hygiene, chain_diags) = hygiene::chain_guard(&decisions, desired, observed, &mut blocked);
+    diagnostics.extend(sources::source_health(desired, observed, &reported));
+    let (hygiene, chain_diags) = hygiene::plan_hygiene(
+        &decisions,
+        desired,
+        observed,
+        &policy.hygiene_due,
+        &mut blocked,
+    );
     diagnostics.extend(chain_diags);
 
     let ctx = order::Context {

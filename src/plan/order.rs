@@ -83,12 +83,7 @@ pub(crate) fn assemble(
             method: h.method,
             depth_before: h.source.chain_depth,
         };
-        let reason = Reason::ChainLimit {
-            depth: h.source.chain_depth,
-            planned_clones: h.planned_clones,
-            max_chain: h.max_chain,
-        };
-        let id = push(&mut steps, Vec::new(), action, reason);
+        let id = push(&mut steps, Vec::new(), action, h.reason.clone());
         hygiene_of.insert(&h.source.path, id);
     }
     let mut used_sources: BTreeSet<&InventoryPath> = BTreeSet::new();

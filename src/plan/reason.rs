@@ -31,6 +31,8 @@ pub enum Reason {
     EntryChanged,
     /// A VM of the lab has a task in flight.
     Busy { vm: VmName },
+    /// Hygiene of the source is due: its schedule came round, or it was asked for.
+    HygieneDue,
     /// The clones planned from a running source would take its chain past the ceiling.
     ChainLimit {
         depth: u32,
@@ -66,6 +68,7 @@ impl fmt::Display for Reason {
             }
             Reason::EntryChanged => f.write_str("entry changed since it expired"),
             Reason::Busy { vm } => write!(f, "{vm} has a task in flight"),
+            Reason::HygieneDue => f.write_str("hygiene is due"),
             Reason::ChainLimit {
                 depth,
                 planned_clones,

@@ -5,15 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::guards::{Decisions, creates, lab_list, skips};
-use crate::model::{CloneMode, Desired, InventoryPath, LabName, Observed, PowerState, Workflow};
+use crate::model::{
+    CloneMode, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Observed, PowerState, Workflow,
+};
 
 /// Sources the planned creates need must exist, be powered on for instant clones, and have a
-/// current snapshot for linked clones. One error per source, naming the labs it blocks.
-pub(crate) fn source_availability(
-    decisions: &Decisions<'_>,
+/// current snapshot for linked clones. One error per source, naming the labs it blocks; also
+/// returns the sources reported.
+pub(crate) fn source_availability<'o>(
+    decisions: &Decisions<'o>,
     observed: &Observed,
     blocked: &mut BTreeSet<LabName>,
-) -> Vec<Diagnostic> {
+) -> (Vec<Diagnostic>, BTreeSet<&'o InventoryPath>) {
     let mut missing: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
     let mut off: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
     let mut no_snapshot: BTreeMap<&InventoryPath, BTreeSet<LabName>> = BTreeMap::new();
@@ -73,14 +76,12 @@ pub(crate) fn source_availability(
             .with_help("take a snapshot of the source, or use `clone: full`"),
         );
     }
-    for labs in missing
-        .into_values()
-        .chain(off.into_values())
-        .chain(no_snapshot.into_values())
-    {
+    let mut reported = BTreeSet::new();
+    for (path, labs) in missing.into_iter().chain(off).chain(no_snapshot) {
+        reported.insert(path);
         blocked.extend(labs);
     }
-    out
+    (out, reported)
 }
 
 /// A source in a different state than its templates expect: a warning either way.
@@ -106,6 +107,90 @@ pub(crate) fn workflow_mismatch(desired: &Desired, observed: &Observed) -> Vec<D
                 "set the template's `workflow` to what the source is, or freeze/unfreeze it",
             ),
         );
+    }
+    out
+}
+
+/// Sources that will make bad clones or are wearing out: clock not synced, Tools not running,
+/// a running-workflow source of instant clones powered off (when no clone needs it this run:
+/// otherwise that is an error already), a chain past its ceiling.
+pub(crate) fn source_health(
+    desired: &Desired,
+    observed: &Observed,
+    reported: &BTreeSet<&InventoryPath>,
+) -> Vec<Diagnostic> {
+    // Linked and full clones work from a powered-off source; only instant clones need it on.
+    let instant: BTreeSet<&InventoryPath> = desired
+        .labs
+        .values()
+        .filter(|lab| lab.clone_mode == CloneMode::Instant)
+        .flat_map(|lab| lab.vms.iter().map(|vm| &vm.source))
+        .collect();
+    let mut out = Vec::new();
+    for (path, want) in &desired.sources {
+        let Some(seen) = observed.sources.get(path) else {
+            continue;
+        };
+        if seen.time_sync == Some(false) {
+            out.push(
+                Diagnostic::warning(
+                    Code::SourceTimeSync,
+                    format!(
+                        "source {path} does not sync its clock with its host; every clone \
+                         inherits its clock"
+                    ),
+                    Effect::None,
+                )
+                .with_help("enable time sync (VMware Tools or NTP) in the source's guest"),
+            );
+        }
+        if seen.tools_running == Some(false) {
+            out.push(
+                Diagnostic::warning(
+                    Code::SourceTools,
+                    format!(
+                        "VMware Tools is not running in source {path}; its clones cannot read \
+                         their guestinfo settings"
+                    ),
+                    Effect::None,
+                )
+                .with_help("start VMware Tools (open-vm-tools) in the source's guest"),
+            );
+        }
+        if want.workflow == Workflow::Running
+            && seen.power != PowerState::PoweredOn
+            && instant.contains(path)
+            && !reported.contains(path)
+        {
+            out.push(
+                Diagnostic::warning(
+                    Code::SourcePoweredOff,
+                    format!("source {path} is expected running but is not powered on"),
+                    Effect::None,
+                )
+                .with_help("instant clones from it will fail until it is powered on"),
+            );
+        }
+        let max_chain = want.hygiene.max_chain.min(HARD_CHAIN_LIMIT);
+        if seen.chain_depth > max_chain {
+            let fix = if seen.frozen {
+                "unfreeze it and run `labsync hygiene` on it"
+            } else {
+                "hygiene is planned for it in this run"
+            };
+            out.push(
+                Diagnostic::warning(
+                    Code::ChainPastCeiling,
+                    format!(
+                        "source {path} has a delta chain of {} (max_chain {max_chain}, hard \
+                         limit {HARD_CHAIN_LIMIT})",
+                        seen.chain_depth
+                    ),
+                    Effect::None,
+                )
+                .with_help(fix),
+            );
+        }
     }
     out
 }

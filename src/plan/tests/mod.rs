@@ -2,6 +2,7 @@
 
 mod decisions;
 mod guards;
+mod hygiene;
 mod properties;
 mod snapshots;
 mod stale;
