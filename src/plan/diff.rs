@@ -261,7 +261,7 @@ fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason>
 
 /// When an existing lab ends: its entry's lifetime from its earliest creation marker, or the
 /// record's extension when later.
-fn lab_expiry(
+pub(crate) fn lab_expiry(
     lab: &DesiredLab,
     managed: &[ManagedVm<'_>],
     record: Option<&LabRecord>,

@@ -5,6 +5,7 @@
 //! that may skip labs (name conflicts, sources, chain ceiling), lay the rest out in order, then
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
+mod deadlines;
 mod diagnostic;
 mod diff;
 mod guards;
@@ -29,8 +30,8 @@ pub use reason::Reason;
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
-    Action, HeldLab, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions, SourcePrecondition, Step,
-    StepId, VmPrecondition, VmRef, VmToCreate,
+    Action, HeldLab, LabExpiry, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
+    SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
 
 use std::collections::BTreeSet;
@@ -102,6 +103,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         commit: policy.commit.as_deref(),
     };
     let assembled = order::assemble(&decisions, &blocked, &hygiene, &ctx);
+    let expiries = deadlines::expiries(&decisions, &blocked, desired, observed, &index);
 
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -110,6 +112,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         commit: policy.commit.clone(),
         steps: assembled.steps,
         held: assembled.held,
+        expiries,
         diagnostics,
         preconditions: assembled.preconditions,
     };

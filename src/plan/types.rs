@@ -32,6 +32,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Labs deliberately left alone this run, and why (display only).
     pub held: Vec<HeldLab>,
+    /// When each lab that exists once the plan is applied expires (labs without expiry absent).
+    pub expiries: Vec<LabExpiry>,
     /// Errors and warnings, in a stable order.
     pub diagnostics: Vec<Diagnostic>,
     /// What the plan assumed about vCenter; a saved plan is stale when these no longer hold.
@@ -165,6 +167,13 @@ pub struct VmRef {
 pub struct HeldLab {
     pub lab: LabName,
     pub reason: Reason,
+}
+
+/// When a lab expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabExpiry {
+    pub lab: LabName,
+    pub at: Timestamp,
 }
 
 /// What the plan assumed about vCenter when it was computed.

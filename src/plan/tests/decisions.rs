@@ -332,3 +332,38 @@ fn a_vm_with_a_task_in_flight_keeps_its_lab_untouched() {
         },
     ]);
 }
+
+#[test]
+fn the_plan_knows_when_each_remaining_lab_expires() {
+    let mut forever = lab("dave");
+    forever.lifetime = Lifetime::Forever;
+    let mut extended = record("erin", None);
+    extended.extended_until = Some(now() + SignedDuration::from_hours(2));
+    let world = World::new()
+        .want(lab("alice"))
+        .want(lab("bob"))
+        .want(lab("carol"))
+        .want(forever)
+        .want(lab("erin"))
+        .has(made(&lab("bob"), hours_ago(1)))
+        .has(made(&lab("carol"), hours_ago(5)))
+        .has(made(&lab("erin"), hours_ago(5)))
+        .has_record(extended);
+    let plan = world.plan();
+    let expiries: Vec<String> = plan
+        .expiries
+        .iter()
+        .map(|e| format!("{} {}", e.lab, e.at))
+        .collect();
+    assert_eq!(
+        expiries,
+        [
+            "alice 2026-11-26T16:00:00Z",
+            "bob 2026-11-26T15:00:00Z",
+            "erin 2026-11-26T14:00:00Z",
+        ],
+        "carol expires now and dave never"
+    );
+    assert_eq!(plan.next_expiry(), Some(ts("2026-11-26T14:00:00Z")));
+    assert_eq!(World::new().plan().next_expiry(), None);
+}
