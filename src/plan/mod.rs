@@ -110,6 +110,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         owner: desired.owner.clone(),
         computed_at: now,
         commit: policy.commit.clone(),
+        labs_folder: desired.labs_folder.clone(),
         steps: assembled.steps,
         held: assembled.held,
         expiries,

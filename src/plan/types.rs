@@ -28,6 +28,9 @@ pub struct Plan {
     pub computed_at: Timestamp,
     /// The git commit of the definitions, if known.
     pub commit: Option<String>,
+    /// The folder under which every lab has its own folder (`<labs_folder>/<lab>`), where lab
+    /// records (tombstones) are kept.
+    pub labs_folder: InventoryPath,
     /// The steps in execution order: every step comes after the steps in its `after`.
     pub steps: Vec<Step>,
     /// Labs deliberately left alone this run, and why (display only).
@@ -96,7 +99,8 @@ pub enum Action {
     },
     /// Destroy every managed VM of a lab (power off first where needed).
     DestroyLab { lab: LabName, vms: Vec<VmRef> },
-    /// Record on the lab's folder that it expired, so it is not re-created.
+    /// Record on the lab's folder (`<labs_folder>/<lab>`, created if absent) that it expired,
+    /// so it is not re-created.
     WriteTombstone { lab: LabName, tombstone: Tombstone },
     /// Remove the tombstone of a lab whose entry changed, so it lives again.
     ClearTombstone { lab: LabName, folder: MoRef },
