@@ -1,11 +1,11 @@
 //! The per-lab decision: compare one lab's entry (if any) with its managed VMs and its folder
 //! record, and decide whether to create, complete, replace, destroy, or leave it alone.
 //!
-//! Expiry of an existing lab is `lifetime.expiry(created)` where `created` is the earliest
-//! `labsync.created` marker of its VMs, or the record's `extended_until` when that is later.
-//! Using the entry's current lifetime (rather than the `labsync.expires` marker written at
-//! creation) means that editing `expires_at` in the files extends or shortens a running lab;
-//! with an unchanged entry both give the same instant.
+//! Expiry of an existing lab: for a TTL lab, the `labsync.expires` marker written at creation
+//! (the earliest among its VMs; `created + ttl` if no VM has one); for an `expires_at` lab, the
+//! entry's instant, so editing `expires_at` in the files extends or shortens a running lab. In
+//! both cases the record's `extended_until` wins when later. A replaced or completed lab keeps
+//! its expiry: powering a VM off (which replaces the lab) never buys more time.
 
 use std::collections::BTreeSet;
 
@@ -216,7 +216,8 @@ fn decide_present<'a>(
             vms: lab.vms.iter().collect(),
             whole: true,
             reason,
-            expires: lab.lifetime.expiry(now),
+            // Same lab, new VMs: it keeps its time.
+            expires: expiry,
         });
     } else {
         change.create = Some(Create {
@@ -259,15 +260,23 @@ fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason>
         })
 }
 
-/// When an existing lab ends: its entry's lifetime from its earliest creation marker, or the
-/// record's extension when later.
+/// When an existing lab ends (see the module docs); `None` when its entry has no expiry.
 pub(crate) fn lab_expiry(
     lab: &DesiredLab,
     managed: &[ManagedVm<'_>],
     record: Option<&LabRecord>,
 ) -> Option<Timestamp> {
-    let created = managed.iter().map(|m| m.markers.created).min()?;
-    let base = lab.lifetime.expiry(created)?;
+    let base = match lab.lifetime {
+        Lifetime::ExpiresAt(at) => at,
+        Lifetime::Forever => return None,
+        Lifetime::Ttl(_) => match managed.iter().filter_map(|m| m.markers.expires).min() {
+            Some(at) => at,
+            None => {
+                let created = managed.iter().map(|m| m.markers.created).min()?;
+                lab.lifetime.expiry(created)?
+            }
+        },
+    };
     match record.and_then(|r| r.extended_until) {
         Some(ext) if ext > base => Some(ext),
         _ => Some(base),

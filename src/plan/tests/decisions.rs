@@ -367,3 +367,52 @@ fn the_plan_knows_when_each_remaining_lab_expires() {
     assert_eq!(plan.next_expiry(), Some(ts("2026-11-26T14:00:00Z")));
     assert_eq!(World::new().plan().next_expiry(), None);
 }
+
+#[test]
+fn a_replaced_lab_keeps_its_expiry() {
+    let mut old = lab("alice");
+    old.spec_hash = spec("spec-0");
+    let mut off = made(&lab("alice"), hours_ago(3));
+    off[0].power = PowerState::PoweredOff;
+    for (name, world) in [
+        (
+            "spec change",
+            World::new()
+                .want(lab("alice"))
+                .has(made(&old, hours_ago(3))),
+        ),
+        ("powered off", World::new().want(lab("alice")).has(off)),
+    ] {
+        let plan = world.plan();
+        let Some(crate::plan::Action::CreateLab { vms, .. }) = plan.steps.get(1).map(|s| &s.action)
+        else {
+            panic!("{name}: expected a replace, got {:?}", describe(&plan));
+        };
+        assert_eq!(
+            vms[0].extra_config["labsync.expires"], "2026-11-26T13:00:00Z",
+            "{name}"
+        );
+        assert_eq!(
+            vms[0].extra_config["labsync.created"], "2026-11-26T12:00:00Z",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_ttl_lab_expires_by_the_marker_written_at_creation() {
+    // Made when the TTL was 4h; the file now says 8h: the recorded expiry stands.
+    let mut longer = lab("alice");
+    longer.lifetime = Lifetime::Ttl(SignedDuration::from_hours(8));
+    let plan = World::new()
+        .want(longer)
+        .has(made(&lab("alice"), hours_ago(5)))
+        .plan();
+    assert_eq!(
+        describe(&plan),
+        [
+            "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
+            "write-tombstone alice: expired at 2026-11-26T11:00:00Z",
+        ]
+    );
+}
