@@ -23,12 +23,14 @@ pub(crate) fn creates<'d, 'a>(
     })
 }
 
+/// The effect of an error that skips these labs.
 pub(crate) fn skips(labs: impl IntoIterator<Item = LabName>) -> Effect {
     Effect::SkipsLabs {
         labs: labs.into_iter().collect(),
     }
 }
 
+/// The first few lab names, then how many more: messages stay readable for 2,000 labs.
 pub(crate) fn lab_list(labs: &BTreeSet<LabName>) -> String {
     const SHOWN: usize = 5;
     let mut out: Vec<&str> = labs.iter().take(SHOWN).map(LabName::as_str).collect();

@@ -2,6 +2,7 @@
 //! assumed about vCenter. Rendered as text and JSON, saved by `plan --out`, run by the engine.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,39 @@ impl Action {
             | Action::ClearTombstone { lab, .. }
             | Action::RemoveLabRecord { lab, .. } => Some(lab),
             Action::Hygiene { .. } => None,
+        }
+    }
+}
+
+/// One line for logs and progress: `create lab alice (3 VMs)`.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vms = |n: usize| if n == 1 { "VM" } else { "VMs" };
+        match self {
+            Action::CreateLab { lab, vms: v, .. } => {
+                write!(f, "create lab {lab} ({} {})", v.len(), vms(v.len()))
+            }
+            Action::CreateVms { lab, vms: v, .. } => {
+                write!(f, "complete lab {lab} ({} {})", v.len(), vms(v.len()))
+            }
+            Action::DestroyLab { lab, vms: v } => {
+                write!(f, "destroy lab {lab} ({} {})", v.len(), vms(v.len()))
+            }
+            Action::WriteTombstone { lab, .. } => write!(f, "write tombstone of lab {lab}"),
+            Action::ClearTombstone { lab, .. } => write!(f, "clear tombstone of lab {lab}"),
+            Action::RemoveLabRecord { lab, .. } => write!(f, "remove folder of lab {lab}"),
+            Action::Hygiene {
+                source,
+                method,
+                depth_before,
+                ..
+            } => {
+                let how = match method {
+                    HygieneMethod::SnapshotCycle => "snapshot cycle",
+                    HygieneMethod::PromoteDisks => "promote disks",
+                };
+                write!(f, "hygiene of {source} ({how}, chain {depth_before})")
+            }
         }
     }
 }

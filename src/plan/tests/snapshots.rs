@@ -64,3 +64,26 @@ fn summaries_read_as_one_line() {
         ]
     );
 }
+
+#[test]
+fn actions_read_as_one_line() {
+    let lines: Vec<String> = busy_day()
+        .plan()
+        .steps
+        .iter()
+        .map(|s| s.action.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "destroy lab bob (3 VMs)",
+            "destroy lab carol (3 VMs)",
+            "destroy lab dave (3 VMs)",
+            "write tombstone of lab carol",
+            "remove folder of lab dave",
+            "hygiene of /DC1/vm/templates/k8s-db (snapshot cycle, chain 199)",
+            "create lab alice (3 VMs)",
+            "create lab bob (3 VMs)",
+        ]
+    );
+}
