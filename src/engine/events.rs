@@ -1,0 +1,188 @@
+//! What the executor reports while it runs, and the report it ends with. The executor emits
+//! [`Event`]s to a [`Reporter`]; `render::progress` turns them into progress bars, JSON lines or
+//! plain lines. Events carry their own timestamp so printers never read the clock.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{InventoryPath, LabName};
+use crate::plan::StepId;
+
+/// The kind of vCenter operation a unit of work performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    CreateFolder,
+    InstantClone,
+    LinkedClone,
+    FullClone,
+    PowerOn,
+    PowerOff,
+    Destroy,
+    SetField,
+    SnapshotCycle,
+    PromoteDisks,
+}
+
+/// One thing that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The run starts: how many steps and VM operations it has.
+    RunStarted { steps: usize, operations: usize },
+    /// A step of the plan starts.
+    StepStarted {
+        step: StepId,
+        lab: Option<LabName>,
+        summary: String,
+    },
+    /// An operation on one object starts (`target` is a VM name, a lab folder or a source path).
+    OpStarted {
+        step: StepId,
+        op: OpKind,
+        target: String,
+    },
+    /// An operation finished; `error` holds the vCenter fault text when it failed.
+    OpFinished {
+        step: StepId,
+        op: OpKind,
+        target: String,
+        #[serde(with = "duration_ms")]
+        elapsed: Duration,
+        error: Option<String>,
+    },
+    /// A transient fault; the operation is tried again after `delay`.
+    Retrying {
+        op: OpKind,
+        target: String,
+        attempt: u32,
+        error: String,
+        #[serde(with = "duration_ms")]
+        delay: Duration,
+    },
+    /// A step finished.
+    StepFinished { step: StepId, outcome: StepOutcome },
+    /// Hygiene ran on a source: the chain depth before and after.
+    HygieneDone {
+        source: InventoryPath,
+        depth_before: u32,
+        depth_after: u32,
+    },
+    /// The first Ctrl-C: nothing new starts; in-flight operations are waited for.
+    Interrupted,
+    /// The run ended.
+    RunFinished { report: Report },
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum StepOutcome {
+    Succeeded,
+    /// Some operation failed; `error` is the first failure's text.
+    Failed {
+        error: String,
+    },
+    /// Not started because a step it depends on failed, or the run was interrupted.
+    Skipped {
+        because: String,
+    },
+}
+
+/// The end-of-run report: every failure with its vCenter fault.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// True when the run stopped early on Ctrl-C.
+    pub interrupted: bool,
+    /// Every failure, in the order they happened.
+    pub failures: Vec<Failure>,
+}
+
+/// One failed operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub step: StepId,
+    pub lab: Option<LabName>,
+    pub op: OpKind,
+    pub target: String,
+    /// The vCenter fault (type and message), as the client reported it.
+    pub error: String,
+    /// What the failure policy did about it, e.g. "partial lab destroyed" or "kept for inspection".
+    pub policy: Option<String>,
+}
+
+impl Report {
+    /// The exit code of `apply` for this report: 0 done, 3 some actions failed, 130 interrupted.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            130
+        } else if self.failed > 0 || !self.failures.is_empty() {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Receives events as they happen. Implementations must be cheap: the executor calls them inline.
+pub trait Reporter: Send + Sync {
+    /// One event, stamped with the time it happened.
+    fn event(&self, at: Timestamp, event: &Event);
+}
+
+/// Serializes a `Duration` as whole milliseconds.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_exit_codes_follow_the_documented_contract() {
+        assert_eq!(Report::default().exit_code(), 0);
+        let failed = Report {
+            failed: 1,
+            ..Report::default()
+        };
+        assert_eq!(failed.exit_code(), 3);
+        let interrupted = Report {
+            interrupted: true,
+            failed: 1,
+            ..Report::default()
+        };
+        assert_eq!(interrupted.exit_code(), 130);
+    }
+
+    #[test]
+    fn events_serialize_with_a_kind_tag_and_millisecond_durations() {
+        let e = Event::OpFinished {
+            step: StepId(3),
+            op: OpKind::InstantClone,
+            target: "alice-db".into(),
+            elapsed: Duration::from_millis(1500),
+            error: None,
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null}"#
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The engine: observe vCenter, execute plans, hold the apply lock, watch for changes.
+
+pub mod events;
