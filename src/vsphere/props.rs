@@ -216,7 +216,15 @@ impl Client {
             b.open("objectSet").moref("obj", o).close("objectSet");
         }
         b.close("specSet");
-        self.retrieve_paged(b).await
+        match self.retrieve_paged(b).await {
+            // The view is gone (vcsim answers this way for a killed session, since it lets
+            // property reads through without one): forget it so the retry recreates it.
+            Err(e) if e.fault().and_then(|f| f.moref_field("obj")).as_ref() == Some(&view) => {
+                self.inner.views.lock().await.clear();
+                Err(Error::SessionRenewed)
+            }
+            r => r,
+        }
     }
 
     /// Reads `paths` of the given objects directly (no view), with paging.
