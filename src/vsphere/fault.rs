@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 
+use super::error::Error;
 use super::wire::Fault;
 
 /// How the client reacts to a fault.
@@ -35,6 +36,30 @@ pub fn classify(fault: &Fault) -> FaultClass {
         "InvalidLogin" => FaultClass::InvalidLogin,
         k if TRANSIENT.contains(&k) => FaultClass::Transient,
         _ => FaultClass::Permanent,
+    }
+}
+
+/// Turns a fault into the error people should see: `InvalidLogin` names the user,
+/// `MethodNotFound` the method and the server, `NoPermission` the privilege and the object.
+pub fn to_error(method: &str, f: Fault, user: &str, server: &str) -> Error {
+    match f.kind.as_str() {
+        "InvalidLogin" => Error::InvalidLogin { user: user.into() },
+        "MethodNotFound" => Error::MethodNotFound {
+            method: f.field("method").unwrap_or(method).to_string(),
+            server: server.into(),
+        },
+        "NoPermission" => Error::NoPermission {
+            method: method.into(),
+            privilege: f.field("privilegeId").unwrap_or("(not named)").to_string(),
+            object: f
+                .moref_field("object")
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "(unknown object)".into()),
+        },
+        _ => Error::Fault {
+            method: method.into(),
+            fault: Box::new(f),
+        },
     }
 }
 
@@ -88,6 +113,44 @@ mod tests {
         let f = fault_of(include_str!("../../tests/fixtures/vcsim/login_invalid.xml"));
         assert_eq!(f.message, "Login failure");
         assert_eq!(classify(&f), FaultClass::InvalidLogin);
+    }
+
+    #[test]
+    fn vcsim_method_not_found_says_the_server_does_not_implement_instant_clone() {
+        let f = fault_of(include_str!(
+            "../../tests/fixtures/vcsim/instant_clone_method_not_found.xml"
+        ));
+        let e = to_error(
+            "InstantClone_Task",
+            f,
+            "u",
+            "VMware vCenter Server 6.5.0, API 6.5",
+        );
+        assert_eq!(
+            e.to_string(),
+            "this server (VMware vCenter Server 6.5.0, API 6.5) does not implement InstantClone_Task"
+        );
+    }
+
+    #[test]
+    fn no_permission_names_the_privilege_and_the_object() {
+        let doc = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>Permission to perform this operation was denied.</faultstring><detail><NoPermissionFault xmlns="urn:vim25" xsi:type="NoPermission"><object type="Folder">group-v3</object><privilegeId>VirtualMachine.Provisioning.Clone</privilegeId></NoPermissionFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#;
+        let e = to_error("CloneVM_Task", fault_of(doc), "u", "vc");
+        assert_eq!(
+            e.to_string(),
+            "permission denied: CloneVM_Task needs privilege VirtualMachine.Provisioning.Clone on Folder:group-v3"
+        );
+    }
+
+    #[test]
+    fn vcsim_duplicate_name_keeps_its_fields() {
+        let f = fault_of(include_str!(
+            "../../tests/fixtures/vcsim/create_folder_duplicate.xml"
+        ));
+        assert!(f.is("DuplicateName"));
+        assert_eq!(f.field("name"), Some("labs"));
+        let e = to_error("CreateFolder", f, "u", "vc");
+        assert!(e.is_fault("DuplicateName"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod fault;
 pub mod observe;
 pub mod ops;
 pub mod props;
+pub mod retry;
 pub mod secret;
 pub mod service;
 pub mod session;

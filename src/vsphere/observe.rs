@@ -350,3 +350,150 @@ pub fn decode_tombstone(s: &str) -> Option<Tombstone> {
         expires,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OwnerId;
+    use crate::vsphere::props::parse_retrieve_result;
+    use crate::vsphere::wire::envelope::{Response, unwrap};
+
+    const FIXTURE: &str = include_str!("../../tests/fixtures/vcsim/observe_inventory.xml");
+
+    fn observe_doc(doc: &str) -> Observation {
+        let Response::Ok(el) = unwrap(doc).unwrap() else {
+            panic!("fault")
+        };
+        let (objects, _) = parse_retrieve_result(&el);
+        let scope = Scope {
+            labs_folder: InventoryPath::new("/DC0/vm/labs").unwrap(),
+            sources: vec![
+                InventoryPath::new("/DC0/vm/DC0_H0_VM0").unwrap(),
+                InventoryPath::new("/DC0/vm/missing").unwrap(),
+            ],
+        };
+        build(&objects, &MoRef::new("Folder", "group-d1"), &scope)
+    }
+
+    fn p(s: &str) -> InventoryPath {
+        InventoryPath::new(s).unwrap()
+    }
+
+    #[test]
+    fn vcsim_inventory_becomes_sources_with_state_and_paths() {
+        let obs = observe_doc(FIXTURE);
+        let src = &obs.observed.sources[&p("/DC0/vm/DC0_H0_VM0")];
+        assert_eq!(src.power, PowerState::PoweredOn);
+        assert!(!src.frozen);
+        assert!(src.has_snapshot);
+        // One chain element (two files: descriptor and extent): no delta. vcsim does not grow
+        // the chain on snapshots.
+        assert_eq!(src.chain_depth, 0);
+        assert_eq!(src.host, Some(MoRef::new("HostSystem", "host-21")));
+        assert_eq!(src.tools_running, Some(false));
+        assert!(!obs.observed.sources.contains_key(&p("/DC0/vm/missing")));
+        for path in [
+            "/DC0",
+            "/DC0/vm",
+            "/DC0/vm/labs",
+            "/DC0/vm/labs/lab-a",
+            "/DC0/host/DC0_C0/Resources",
+        ] {
+            assert!(
+                obs.paths.contains_key(&p(path)),
+                "{path}: {:?}",
+                obs.paths.keys()
+            );
+        }
+    }
+
+    #[test]
+    fn vcsim_lab_folder_with_a_tombstone_becomes_a_lab_record() {
+        let obs = observe_doc(FIXTURE);
+        let rec = &obs.observed.lab_records[&LabName::new("lab-a").unwrap()];
+        assert_eq!(Some(&rec.folder), obs.paths.get(&p("/DC0/vm/labs/lab-a")));
+        let t = rec.tombstone.as_ref().unwrap();
+        assert_eq!(t.spec, SpecHash("0123456789abcdef".into()));
+        assert_eq!(t.expires, Some("2026-11-26T11:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn vcsim_clone_with_markers_is_managed_and_guestinfo_is_not_a_marker() {
+        let obs = observe_doc(FIXTURE);
+        let vm = obs
+            .observed
+            .vms
+            .iter()
+            .find(|v| v.name == "lab-a-db")
+            .unwrap();
+        assert!(!vm.labsync_config.contains_key("guestinfo.hostname"));
+        assert!(!vm.busy);
+        let m = vm.managed_by(&OwnerId::new("demo").unwrap()).unwrap();
+        assert_eq!(m.lab.as_str(), "lab-a");
+        assert!(vm.managed_by(&OwnerId::new("other").unwrap()).is_none());
+        let names: Vec<&str> = obs.observed.vms.iter().map(|v| v.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn the_xsi_prefix_does_not_change_the_observation() {
+        let renamed = FIXTURE
+            .replace("XMLSchema-instance:", "xsi:")
+            .replace("xmlns:XMLSchema-instance=", "xmlns:xsi=");
+        assert_ne!(renamed, FIXTURE);
+        let other = FIXTURE
+            .replace("XMLSchema-instance:", "q9:")
+            .replace("xmlns:XMLSchema-instance=", "xmlns:q9=");
+        assert_eq!(observe_doc(&renamed), observe_doc(FIXTURE));
+        assert_eq!(observe_doc(&other), observe_doc(FIXTURE));
+    }
+
+    #[test]
+    fn chain_depth_is_the_deepest_disk_minus_one() {
+        let doc =
+            r#"<val><D><key>1</key><chain/><chain/><chain/></D><D><key>2</key><chain/></D></val>"#;
+        let el = crate::vsphere::wire::xml::parse(doc).unwrap();
+        assert_eq!(chain_depth(Some(&el)), 2);
+        assert_eq!(chain_depth(None), 0);
+    }
+
+    #[test]
+    fn tombstones_round_trip_and_garbage_is_ignored() {
+        let t = Tombstone {
+            expired_at: "2026-11-26T12:00:00Z".parse().unwrap(),
+            spec: SpecHash("abc".into()),
+            expires: None,
+        };
+        assert_eq!(decode_tombstone(&encode_tombstone(&t)), Some(t));
+        assert_eq!(decode_tombstone("hello"), None);
+        assert_eq!(decode_tombstone("expired_at=nope;spec=a;expires="), None);
+    }
+
+    #[test]
+    fn a_parent_loop_yields_no_path_instead_of_hanging() {
+        let mk = |id: &str, parent: &str| ObjectContent {
+            obj: MoRef::new("Folder", id),
+            props: vec![
+                (
+                    "name".into(),
+                    crate::vsphere::wire::xml::parse(&format!("<v>{id}</v>")).unwrap(),
+                ),
+                (
+                    "parent".into(),
+                    crate::vsphere::wire::xml::parse(&format!(r#"<v type="Folder">{parent}</v>"#))
+                        .unwrap(),
+                ),
+            ],
+            missing: vec![],
+        };
+        let objects = vec![mk("a", "b"), mk("b", "a")];
+        let scope = Scope {
+            labs_folder: p("/x"),
+            sources: vec![],
+        };
+        let obs = build(&objects, &MoRef::new("Folder", "root"), &scope);
+        assert!(obs.paths.is_empty());
+    }
+}

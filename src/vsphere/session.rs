@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::error::{Error, Result};
-use super::fault::{self, FaultClass};
+use super::fault;
+use super::retry::{self, Failed, Step};
 use super::secret::Secret;
 use super::service::{self, About, ServiceContent};
 use super::tasks::Tracker;
@@ -230,80 +231,46 @@ impl Client {
         let mut relogged = false;
         loop {
             let generation = self.generation();
-            let outcome = send(&self.inner.transport, method, body.clone()).await;
-            let retry_ok = attempt < opts.retries;
-            match outcome {
+            let failed = match send(&self.inner.transport, method, body.clone()).await {
                 Ok(Response::Ok(el)) => return Ok(el),
-                Ok(Response::Fault(f)) => match fault::classify(&f) {
-                    FaultClass::NotAuthenticated if !relogged => {
-                        self.relogin(generation).await?;
-                        relogged = true;
-                        if kind == Call::Session {
-                            return Err(Error::SessionRenewed);
-                        }
+                Ok(Response::Fault(f)) => Failed::Fault(f),
+                Err(e) => Failed::Transport(e),
+            };
+            match retry::decide(kind, &failed, attempt, opts.retries, relogged) {
+                Step::Relogin => {
+                    self.relogin(generation).await?;
+                    relogged = true;
+                    if kind == Call::Session {
+                        return Err(Error::SessionRenewed);
                     }
-                    // The server refused the call, so even a change is safe to send again.
-                    FaultClass::Transient if retry_ok => {}
-                    _ => return Err(self.fault_error(method, f)),
-                },
-                // Not sent at all: safe to retry anything.
-                Err(Error::Connect { .. }) if retry_ok => {}
-                Err(Error::Http { status, .. })
-                    if fault::is_retryable_status(status) && retry_ok => {}
-                Err(Error::Http { status, .. })
-                    if fault::is_ambiguous_status(status) && kind == Call::Mutate =>
-                {
+                    // Straight back: the session was the problem, not the server's load.
+                    continue;
+                }
+                Step::Retry => {
+                    let pause = fault::backoff(attempt, opts.backoff_base, opts.backoff_cap);
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                Step::OutcomeUnknown(cause) => {
                     return Err(Error::OutcomeUnknown {
                         method: method.into(),
                         target: this.to_string(),
-                        cause: format!("HTTP {status}"),
+                        cause,
                     });
                 }
-                Err(Error::Http { status, .. })
-                    if fault::is_ambiguous_status(status) && retry_ok => {}
-                Err(Error::Network { reason, .. }) if kind == Call::Mutate => {
-                    return Err(Error::OutcomeUnknown {
-                        method: method.into(),
-                        target: this.to_string(),
-                        cause: reason,
+                Step::FailFault | Step::FailTransport => {
+                    return Err(match failed {
+                        Failed::Fault(f) => self.fault_error(method, f),
+                        Failed::Transport(e) => e,
                     });
                 }
-                Err(Error::Network { .. }) if retry_ok => {}
-                Err(e) => return Err(e),
             }
-            if relogged && attempt == 0 {
-                // The retry right after a re-login needs no backoff.
-            } else {
-                tokio::time::sleep(fault::backoff(attempt, opts.backoff_base, opts.backoff_cap))
-                    .await;
-            }
-            attempt += 1;
         }
     }
 
     /// Turns a fault into the error people should see.
     pub(crate) fn fault_error(&self, method: &str, f: Fault) -> Error {
-        match f.kind.as_str() {
-            "InvalidLogin" => Error::InvalidLogin {
-                user: self.inner.username.clone(),
-            },
-            "MethodNotFound" => Error::MethodNotFound {
-                method: f.field("method").unwrap_or(method).to_string(),
-                server: self.server_description(),
-            },
-            "NoPermission" => Error::NoPermission {
-                method: method.into(),
-                privilege: f.field("privilegeId").unwrap_or_default().to_string(),
-                object: f
-                    .moref_field("object")
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| "(unknown object)".into()),
-            },
-            _ => Error::Fault {
-                method: method.into(),
-                fault: Box::new(f),
-            },
-        }
+        fault::to_error(method, f, &self.inner.username, &self.server_description())
     }
 
     /// E.g. `VMware vCenter Server 6.5.0 build-5973321, API 6.5`.
