@@ -90,6 +90,14 @@ vcsim_check!(
     instant_clone_fails_with_a_clear_message,
     client_suite::instant_clone
 );
+vcsim_check!(
+    find_by_uuid_finds_a_vm_by_bios_uuid,
+    client_suite::find_by_uuid
+);
+vcsim_check!(
+    check_instant_clone_fails_with_a_clear_message,
+    client_suite::check_instant_clone
+);
 
 #[tokio::test]
 #[ignore = "needs vcsim: bash tests/vcsim/build.sh"]

@@ -378,6 +378,58 @@ pub async fn instant_clone(site: &Site) {
     }
 }
 
+/// FindByUuid finds a VM by its BIOS UUID and answers nothing for an unknown one.
+pub async fn find_by_uuid(site: &Site) {
+    let c = connect(site).await;
+    let src = source_vm(&c, site).await;
+    let objs = c
+        .retrieve_objects(std::slice::from_ref(&src), &["config.uuid"])
+        .await
+        .expect("read uuid");
+    let uuid = objs[0]
+        .text("config.uuid")
+        .expect("config.uuid")
+        .to_string();
+    assert_eq!(
+        c.find_vm_by_uuid(None, &uuid, false).await.expect("find"),
+        Some(src)
+    );
+    assert_eq!(
+        c.find_vm_by_uuid(None, "00000000-0000-0000-0000-000000000000", false)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// CheckInstantClone_Task: a result where implemented; a clear error elsewhere.
+pub async fn check_instant_clone(site: &Site) {
+    let c = connect(site).await;
+    let src = source_vm(&c, site).await;
+    let spec = InstantCloneSpec {
+        name: "conf-check".into(),
+        folder: None,
+        pool: None,
+        datastore: None,
+        config: vec![],
+        bios_uuid: None,
+    };
+    match c.check_instant_clone(&src, &spec).await {
+        Ok(_) => assert!(
+            site.instant_clone,
+            "check worked on a server without instant clone"
+        ),
+        Err(e) => {
+            assert!(!site.instant_clone, "check failed: {e}");
+            assert!(
+                e.to_string()
+                    .contains("does not implement CheckInstantClone_Task"),
+                "{e}"
+            );
+        }
+    }
+}
+
 /// With `--trace-soap`, the trace holds the exchange but neither the password nor the cookie.
 pub async fn trace_is_redacted(site: &Site, dir: &std::path::Path) {
     let path = dir.join("trace.xml");

@@ -1,7 +1,8 @@
 // Command vcsim runs VMware's govmomi simulator (Debian's golang-github-vmware-govmomi-dev) on a
 // loopback port for labsync's conformance suite (tests/vcsim.rs).
 //
-// Flags: -listen ADDR (default 127.0.0.1:0), -username U (default labsync), -tls, -ca-out FILE.
+// Flags: -listen ADDR (default 127.0.0.1:0), -username U (default labsync), -tls, -ca-out FILE,
+// -vms N (VMs per host and per cluster pool, for benchmarks).
 // The password comes from env VCSIM_PASSWORD (default labsync), never argv.
 // Prints "url: <URL>" as its first stdout line (and "thumbprint: AB:CD:…", the SHA-256 of the
 // certificate DER, with -tls), then serves until SIGINT/SIGTERM.
@@ -67,6 +68,7 @@ func main() {
 	user := flag.String("username", "labsync", "the only accepted user name")
 	useTLS := flag.Bool("tls", false, "serve https with a generated certificate")
 	caOut := flag.String("ca-out", "", "with -tls, write the signing CA certificate (PEM) here")
+	vms := flag.Int("vms", 2, "VMs per host and per cluster resource pool (the VPX model has 2 of each: 2*vms VMs)")
 	flag.Parse()
 	password := os.Getenv("VCSIM_PASSWORD")
 	if password == "" {
@@ -74,6 +76,7 @@ func main() {
 	}
 
 	model := simulator.VPX()
+	model.Machine = *vms
 	if err := model.Create(); err != nil {
 		log.Fatal(err)
 	}

@@ -174,14 +174,25 @@ impl Client {
         let mut b = Body::method("CheckInstantClone_Task", &checker);
         b.moref("vm", source);
         write_instant_spec(&mut b, spec);
-        let resp = self
+        let resp = match self
             .call(
                 Call::Mutate,
                 "CheckInstantClone_Task",
                 &checker,
                 b.finish("CheckInstantClone_Task"),
             )
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            // vcsim lists a checker in its service content that does not exist.
+            Err(e) if e.fault().and_then(|f| f.moref_field("obj")).as_ref() == Some(&checker) => {
+                return Err(Error::MethodNotFound {
+                    method: "CheckInstantClone_Task".into(),
+                    server: self.server_description(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let task = returned_moref("CheckInstantClone_Task", &resp)?;
         let result = self
             .wait_task_result(&task, &format!("check instant clone of {source}"))
