@@ -21,7 +21,7 @@ pub mod wire;
 
 pub use error::{Error, Result};
 pub use ops::{CloneKind, CloneSpec, CustomFieldDef, InstantCloneSpec, Power};
-pub use secret::Secret;
+pub use secret::{PasswordError, PasswordSource, Secret};
 pub use session::{Call, Client, Options, Target};
 pub use tls::{Thumbprint, TlsPolicy};
 pub use transport::{StatsSnapshot, Timeouts};

@@ -357,3 +357,21 @@ async fn send(transport: &Transport, method: &str, body: String) -> Result<Respo
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_debug_output_hides_the_password() {
+        let t = Target {
+            url: "https://vc/sdk".into(),
+            username: "u".into(),
+            password: Secret::new("hunter2"),
+            tls: TlsPolicy::default(),
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("https://vc/sdk"));
+    }
+}
