@@ -179,7 +179,9 @@ impl Transport {
 
     /// Registers a secret to blank out of traces.
     pub fn redact(&self, secret: Secret) {
-        if let Ok(mut r) = self.redact.write() {
+        if let Ok(mut r) = self.redact.write()
+            && !r.contains(&secret)
+        {
             r.push(secret);
         }
     }
@@ -294,7 +296,11 @@ impl Transport {
 
     fn trace_write(&self, what: &str, method: &str, xml: &str) {
         let Some(trace) = &self.trace else { return };
-        let mut text = redact_password_elements(xml);
+        let mut text = redact_element(xml, "password");
+        if method == "Login" {
+            // The session key is not the cookie on vCenter, but it names the session.
+            text = redact_element(&text, "key");
+        }
         if let Ok(secrets) = self.redact.read() {
             for s in secrets.iter().filter(|s| !s.expose().is_empty()) {
                 text = text.replace(s.expose(), "***");
@@ -319,14 +325,17 @@ fn session_cookie_value(header: &str) -> Option<String> {
     (name.trim() == SESSION_COOKIE && !value.is_empty()).then(|| value.trim().to_string())
 }
 
-/// Blanks the content of every `<password>` element.
-fn redact_password_elements(xml: &str) -> String {
+/// Blanks the content of every `<name>` element (unprefixed, no attributes: how vim25 writes
+/// `password` and `key`).
+fn redact_element(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
     let mut out = String::with_capacity(xml.len());
     let mut rest = xml;
-    while let Some(start) = rest.find("<password>") {
-        let open_end = start + "<password>".len();
+    while let Some(start) = rest.find(&open) {
+        let open_end = start + open.len();
         out.push_str(&rest[..open_end]);
-        match rest[open_end..].find("</password>") {
+        match rest[open_end..].find(&close) {
             Some(len) => {
                 out.push_str("***");
                 rest = &rest[open_end + len..];
@@ -370,7 +379,7 @@ mod tests {
     fn password_elements_are_blanked_in_traces() {
         let xml = "<Login><userName>u</userName><password>s3cr&amp;t</password></Login>";
         assert_eq!(
-            redact_password_elements(xml),
+            redact_element(xml, "password"),
             "<Login><userName>u</userName><password>***</password></Login>"
         );
     }

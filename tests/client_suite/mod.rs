@@ -6,8 +6,6 @@
 
 pub mod server;
 
-use std::collections::BTreeMap;
-
 use labsync::model::{InventoryPath, MoRef, OwnerId, PowerState};
 use labsync::vsphere::observe::{FIELD_TOMBSTONE, Scope};
 use labsync::vsphere::{
@@ -85,6 +83,7 @@ pub async fn service_content(site: &Site) {
     assert!(!c.api_version().is_empty());
     assert!(c.server_description().contains(c.api_version()));
     assert!(c.session_key().is_some());
+    c.keepalive().await.expect("keepalive");
     c.logout().await.expect("logout");
 }
 
@@ -497,6 +496,3 @@ pub async fn tls_pinning(site: &Site, presented: &str, ca_file: Option<&std::pat
     })
     .await;
 }
-
-/// Labels used only to keep `BTreeMap` in scope for future checks.
-pub type Labels = BTreeMap<String, String>;
