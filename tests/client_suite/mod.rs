@@ -291,7 +291,9 @@ pub async fn terminated_session_is_renewed(site: &Site) {
     let b = connect(site).await;
     let src = source_vm(&a, site).await;
     // Start the task loop so it holds a collector of the session about to die.
-    a.set_power(&src, Power::On).await.expect("power on (already on)");
+    a.set_power(&src, Power::On)
+        .await
+        .expect("power on (already on)");
     let generation = a.generation();
     let key = a.session_key().expect("session key");
     b.terminate_session(&key).await.expect("terminate");
@@ -310,7 +312,9 @@ pub async fn terminated_session_is_renewed(site: &Site) {
     b.terminate_session(&key).await.expect("terminate again");
     a.observe(&scope(site, &[])).await.expect("observe");
     assert_eq!(a.generation(), generation + 2);
-    a.set_power(&src, Power::On).await.expect("task after re-login");
+    a.set_power(&src, Power::On)
+        .await
+        .expect("task after re-login");
     assert_eq!(a.generation(), generation + 2);
 }
 
