@@ -107,6 +107,10 @@ impl Transport {
             .timeout(timeouts.request)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("labsync/", env!("CARGO_PKG_VERSION")));
+        if is_loopback(&parsed) {
+            // The embedded simulator and test servers: an HTTP(S)_PROXY must not capture them.
+            builder = builder.no_proxy();
+        }
         if let Some(pin) = &policy.thumbprint {
             builder = builder
                 .tls_backend_preconfigured(tls::pinned_config(pin.clone(), presented.clone())?);
@@ -317,6 +321,18 @@ impl Transport {
     }
 }
 
+/// Is the URL's host this machine?
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The value of `vmware_soap_session` in a `Set-Cookie` header, quotes kept (they are part of
 /// what the server expects back).
 fn session_cookie_value(header: &str) -> Option<String> {
@@ -373,6 +389,21 @@ mod tests {
             Some(r#""52ab""#.to_string())
         );
         assert_eq!(session_cookie_value("other=1; Path=/"), None);
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised_for_proxy_bypass() {
+        let yes = [
+            "http://127.0.0.1:8989/sdk",
+            "https://[::1]/sdk",
+            "http://LOCALHOST/sdk",
+        ];
+        for u in yes {
+            assert!(is_loopback(&reqwest::Url::parse(u).unwrap()), "{u}");
+        }
+        assert!(!is_loopback(
+            &reqwest::Url::parse("https://vcenter.example.com/sdk").unwrap()
+        ));
     }
 
     #[test]

@@ -58,3 +58,48 @@ pub fn unwrap(doc: &str) -> Result<Response, EnvelopeError> {
 pub fn returnvals(resp: &Element) -> impl Iterator<Item = &Element> {
     resp.children_named("returnval")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TASK: &str =
+        include_str!("../../../tests/fixtures/vcsim/wait_for_updates_task_error.xml");
+
+    #[test]
+    fn a_body_that_is_not_soap_is_refused() {
+        assert_eq!(
+            unwrap("<html><body>503</body></html>"),
+            Err(EnvelopeError::NotSoap)
+        );
+        assert!(matches!(
+            unwrap("not xml at all <"),
+            Err(EnvelopeError::Xml(_))
+        ));
+    }
+
+    #[test]
+    fn the_wrapped_request_is_a_soap_envelope() {
+        let doc = wrap("<CurrentTime xmlns=\"urn:vim25\"/>");
+        let Ok(Response::Ok(el)) = unwrap(&doc) else {
+            panic!("{doc}")
+        };
+        assert_eq!(el.name, "CurrentTime");
+    }
+
+    proptest! {
+        #[test]
+        fn truncated_or_garbled_responses_never_panic(cut in 0usize..4000, junk in ".{0,8}") {
+            let end = cut.min(TASK.len());
+            let mut doc = TASK.get(..end).unwrap_or(TASK).to_string();
+            doc.push_str(&junk);
+            let _ = unwrap(&doc);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(doc in ".{0,200}") {
+            let _ = unwrap(&doc);
+        }
+    }
+}
