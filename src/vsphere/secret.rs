@@ -29,6 +29,8 @@ pub enum PasswordSource {
     Env(String),
     /// A file holding the password; one trailing newline is ignored (`password_file`).
     File(std::path::PathBuf),
+    /// Ask on the terminal without echo (only when stderr is a terminal).
+    Prompt { user: String },
 }
 
 /// Why no password could be read. Never contains the password.
@@ -40,6 +42,12 @@ pub enum PasswordError {
     File { path: String, reason: String },
     #[error("the password file {0} is empty")]
     FileEmpty(String),
+    #[error(
+        "no terminal to ask for the password; set vcenter.password_env or vcenter.password_file"
+    )]
+    NoTerminal,
+    #[error("reading the password from the terminal failed: {0}")]
+    Prompt(String),
 }
 
 impl PasswordSource {
@@ -64,6 +72,18 @@ impl PasswordSource {
                     return Err(PasswordError::FileEmpty(shown));
                 }
                 Ok(Secret::new(text))
+            }
+            PasswordSource::Prompt { user } => {
+                let term = console::Term::stderr();
+                if !term.is_term() {
+                    return Err(PasswordError::NoTerminal);
+                }
+                term.write_str(&format!("vCenter password for {user}: "))
+                    .map_err(|e| PasswordError::Prompt(e.to_string()))?;
+                let line = term
+                    .read_secure_line()
+                    .map_err(|e| PasswordError::Prompt(e.to_string()))?;
+                Ok(Secret::new(line))
             }
         }
     }
