@@ -49,6 +49,20 @@ pub const VM_PROPERTIES: &[&str] = &[
     "config.tools.syncTimeWithHost",
 ];
 
+/// The VM properties to ask a server of this API version for: `runtime.instantCloneFrozen`
+/// exists from 6.7 on, and vCenter faults the whole read (`InvalidProperty`) on an unknown path.
+pub fn vm_properties(api_version: &str) -> Vec<&'static str> {
+    let mut parts = api_version
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    VM_PROPERTIES
+        .iter()
+        .copied()
+        .filter(|p| *p != "runtime.instantCloneFrozen" || (major, minor) >= (6, 7))
+        .collect()
+}
+
 /// What to look for besides the VMs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -76,7 +90,7 @@ impl Client {
             PropSpec::new("Datacenter", &["name", "parent"]),
             PropSpec::new("ComputeResource", &["name", "parent"]),
             PropSpec::new("ResourcePool", &["name", "parent"]),
-            PropSpec::new("VirtualMachine", VM_PROPERTIES),
+            PropSpec::new("VirtualMachine", &vm_properties(self.api_version())),
         ];
         let mut extra = Vec::new();
         if let Some(cfm) = &self.content().custom_fields_manager {
@@ -448,6 +462,14 @@ mod tests {
             .replace("xmlns:XMLSchema-instance=", "xmlns:q9=");
         assert_eq!(observe_doc(&renamed), observe_doc(FIXTURE));
         assert_eq!(observe_doc(&other), observe_doc(FIXTURE));
+    }
+
+    #[test]
+    fn servers_older_than_6_7_are_not_asked_for_the_frozen_flag() {
+        assert!(!vm_properties("6.5").contains(&"runtime.instantCloneFrozen"));
+        assert!(vm_properties("6.7").contains(&"runtime.instantCloneFrozen"));
+        assert!(vm_properties("8.0.2.0").contains(&"runtime.instantCloneFrozen"));
+        assert!(vm_properties("7.0").contains(&"layoutEx.disk"));
     }
 
     #[test]
