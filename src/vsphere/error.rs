@@ -43,7 +43,7 @@ pub enum Error {
     InvalidLogin { user: String },
     #[error("{method} failed: {fault}")]
     Fault { method: String, fault: Box<Fault> },
-    #[error("this server ({server}) does not implement {method}")]
+    #[error("this server does not implement {method} ({server})")]
     MethodNotFound { method: String, server: String },
     #[error("permission denied: {method} needs privilege {privilege} on {object}")]
     NoPermission {

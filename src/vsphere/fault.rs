@@ -128,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "this server (VMware vCenter Server 6.5.0, API 6.5) does not implement InstantClone_Task"
+            "this server does not implement InstantClone_Task (VMware vCenter Server 6.5.0, API 6.5)"
         );
     }
 

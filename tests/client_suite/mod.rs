@@ -383,7 +383,7 @@ pub async fn instant_clone(site: &Site) {
             assert!(!site.instant_clone, "instant clone failed: {e}");
             let msg = e.to_string();
             assert!(
-                msg.contains("does not implement InstantClone_Task"),
+                msg.contains("this server does not implement InstantClone_Task"),
                 "{msg}"
             );
         }
