@@ -23,6 +23,10 @@ pub enum Error {
         presented: String,
         pinned: String,
     },
+    #[error(
+        "the TLS certificate of {url} is not trusted ({reason}); pin it with vcenter.tls.thumbprint or trust its CA with vcenter.tls.ca_file"
+    )]
+    Untrusted { url: String, reason: String },
     #[error("cannot connect to {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("{method} at {url} failed after the request was sent: {reason}")]

@@ -280,12 +280,18 @@ impl Transport {
                 pinned: pin.to_string(),
             };
         }
+        let reason = chain(e);
+        if e.is_connect()
+            && let Some(at) = reason.find("invalid peer certificate")
+        {
+            return Error::Untrusted {
+                url,
+                reason: reason[at..].to_string(),
+            };
+        }
         if e.is_connect() {
             // The request never left: safe to retry anything.
-            return Error::Connect {
-                url,
-                reason: chain(e),
-            };
+            return Error::Connect { url, reason };
         }
         Error::Network {
             method: method.into(),
@@ -293,7 +299,7 @@ impl Transport {
             reason: if e.is_timeout() {
                 "timed out".into()
             } else {
-                chain(e)
+                reason
             },
         }
     }

@@ -500,7 +500,8 @@ pub async fn tls_pinning(site: &Site, presented: &str, ca_file: Option<&std::pat
     let err = Client::connect(&t, Options::default())
         .await
         .expect_err("an unknown CA must fail by default");
-    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(matches!(err, Error::Untrusted { .. }), "{err:?}");
+    assert!(err.to_string().contains("vcenter.tls.thumbprint"), "{err}");
 
     t.tls.insecure = true;
     connect(&Site {
