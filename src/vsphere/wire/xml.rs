@@ -1,0 +1,254 @@
+//! A small owned XML tree read with quick-xml's namespace-aware reader: the codec decodes SOAP
+//! responses from it. `xsi:type` is found by the XMLSchema-instance namespace URI, never by
+//! prefix, because servers pick their own prefix (vcsim writes `XMLSchema-instance:type`).
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::{NsReader, XmlVersion};
+
+use crate::model::MoRef;
+
+/// The SOAP 1.1 envelope namespace.
+pub const NS_SOAPENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The vSphere API namespace.
+pub const NS_VIM25: &str = "urn:vim25";
+/// The XMLSchema-instance namespace (`xsi:type`, `xsi:nil`).
+pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Deeper documents are refused: vim25 responses nest a dozen levels, and a hostile server must
+/// not make dropping the tree overflow the stack.
+const MAX_DEPTH: usize = 256;
+
+/// The namespaces the codec cares about; everything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ns {
+    SoapEnv,
+    Vim25,
+    Other,
+    None,
+}
+
+/// One element: its local name, namespace, `xsi:type` (local part), plain `type` attribute (the
+/// MoRef type), text and children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub ns: Ns,
+    pub name: String,
+    /// Local part of the `xsi:type` value, e.g. `string` for `xsd:string`, `TaskInfo`.
+    pub xsi_type: Option<String>,
+    /// The un-namespaced `type` attribute, which vim25 uses for MoRef types.
+    pub mo_type: Option<String>,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("malformed XML at byte {position}: {message}")]
+    Malformed { position: u64, message: String },
+    #[error("XML nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("XML has no root element")]
+    Empty,
+}
+
+impl Element {
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+    /// Every child with this local name, in document order.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+    /// The text of the first child with this name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+    /// The element read as a MoRef (`<x type="VirtualMachine">vm-42</x>`).
+    pub fn as_moref(&self) -> Option<MoRef> {
+        let kind = self.mo_type.as_deref()?;
+        if self.text.is_empty() {
+            return None;
+        }
+        Some(MoRef::new(kind, self.text.clone()))
+    }
+    /// The first child with this name read as a MoRef.
+    pub fn child_moref(&self, name: &str) -> Option<MoRef> {
+        self.child(name).and_then(Element::as_moref)
+    }
+    /// The element's text read as an `xsd:boolean`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.text.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn ns_of(r: &ResolveResult<'_>) -> Ns {
+    match r {
+        ResolveResult::Bound(Namespace(uri)) => match *uri {
+            NS_SOAPENV => Ns::SoapEnv,
+            NS_VIM25 => Ns::Vim25,
+            _ => Ns::Other,
+        },
+        ResolveResult::Unbound => Ns::None,
+        ResolveResult::Unknown(_) => Ns::Other,
+    }
+}
+
+fn malformed(reader: &NsReader<&[u8]>, e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed {
+        position: reader.buffer_position(),
+        message: e.to_string(),
+    }
+}
+
+fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+    let (ns, local) = reader.resolver().resolve_element(start.name());
+    let mut el = Element {
+        ns: ns_of(&ns),
+        name: local.as_ref().to_string(),
+        xsi_type: None,
+        mo_type: None,
+        text: String::new(),
+        children: Vec::new(),
+    };
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| malformed(reader, e))?;
+        let (ans, alocal) = reader.resolver().resolve_attribute(attr.key);
+        if alocal.as_ref() != "type" {
+            continue;
+        }
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| malformed(reader, e))?;
+        match ans {
+            ResolveResult::Bound(Namespace(NS_XSI)) => {
+                // A QName: keep the local part; the prefix is the server's choice.
+                let local = value.rsplit(':').next().unwrap_or(&value);
+                el.xsi_type = Some(local.to_string());
+            }
+            ResolveResult::Unbound => el.mo_type = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(el)
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(xml: &str) -> Result<Element, XmlError> {
+    let mut reader = NsReader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(&reader, e))?;
+        match event {
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                let el = open(&reader, &start)?;
+                stack.push(el);
+            }
+            Event::Empty(start) => {
+                let el = open(&reader, &start)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let Some(el) = stack.pop() else {
+                    return Err(malformed(&reader, "unexpected closing tag"));
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(|e| malformed(&reader, e))? {
+                    Some(ch) => ch.to_string(),
+                    None => resolve_predefined_entity(&r.xml10_content())
+                        .ok_or_else(|| malformed(&reader, "unknown entity reference"))?
+                        .to_string(),
+                };
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&resolved);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(malformed(&reader, "document ends inside an element"));
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xsi_type_is_found_by_namespace_whatever_the_prefix() {
+        for prefix in ["xsi", "XMLSchema-instance", "q1"] {
+            let doc =
+                format!(r#"<val xmlns:{prefix}="{NS_XSI}" {prefix}:type="xsd:string">x</val>"#);
+            let el = parse(&doc).unwrap();
+            assert_eq!(el.xsi_type.as_deref(), Some("string"), "prefix {prefix}");
+        }
+    }
+
+    #[test]
+    fn a_type_attribute_in_another_namespace_is_not_xsi_type() {
+        let el = parse(r#"<val xmlns:x="urn:other" x:type="Nope">1</val>"#).unwrap();
+        assert_eq!(el.xsi_type, None);
+        assert_eq!(el.mo_type, None);
+    }
+
+    #[test]
+    fn moref_type_and_xsi_type_can_sit_on_the_same_element() {
+        let el = parse(&format!(
+            r#"<val xmlns:i="{NS_XSI}" i:type="ManagedObjectReference" type="HostSystem">host-21</val>"#
+        ))
+        .unwrap();
+        assert_eq!(el.xsi_type.as_deref(), Some("ManagedObjectReference"));
+        assert_eq!(el.as_moref(), Some(MoRef::new("HostSystem", "host-21")));
+    }
+
+    #[test]
+    fn entities_and_character_references_are_decoded() {
+        let el = parse("<a>x &amp; y &lt;z&gt; &#233;</a>").unwrap();
+        assert_eq!(el.text, "x & y <z> é");
+    }
+
+    #[test]
+    fn truncated_documents_are_an_error_not_a_panic() {
+        assert!(parse("<a><b>").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("<a></b>").is_err());
+    }
+
+    #[test]
+    fn absurdly_deep_documents_are_refused() {
+        let doc = "<a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse(&doc), Err(XmlError::TooDeep));
+    }
+}

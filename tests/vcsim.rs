@@ -1,0 +1,124 @@
+//! The client conformance suite against VMware's vcsim (govmomi 0.24.2, built offline by
+//! `tests/vcsim/build.sh`). Run: `bash tests/vcsim/build.sh && cargo test --test vcsim -- --ignored`.
+
+mod client_suite;
+
+use std::path::PathBuf;
+
+use client_suite::Site;
+use client_suite::server::Server;
+use labsync::model::InventoryPath;
+use labsync::vsphere::{Secret, Target, TlsPolicy};
+
+const PASSWORD: &str = "vcsim-pass&<word>";
+
+fn binary() -> PathBuf {
+    match std::env::var_os("LABSYNC_VCSIM") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/vcsim/vcsim"),
+    }
+}
+
+fn site(server: &Server) -> Site {
+    Site {
+        target: Target {
+            url: server.url.clone(),
+            username: "labsync".into(),
+            password: Secret::new(PASSWORD),
+            tls: TlsPolicy::default(),
+        },
+        vm_folder: InventoryPath::new("/DC0/vm").unwrap(),
+        source_vm: InventoryPath::new("/DC0/vm/DC0_H0_VM0").unwrap(),
+        pool: InventoryPath::new("/DC0/host/DC0_C0/Resources").unwrap(),
+        instant_clone: false,
+    }
+}
+
+fn start() -> Server {
+    Server::start(&binary(), &[], &[("VCSIM_PASSWORD", PASSWORD)], false)
+}
+
+macro_rules! vcsim_check {
+    ($name:ident, $check:path) => {
+        #[tokio::test]
+        #[ignore = "needs vcsim: bash tests/vcsim/build.sh"]
+        async fn $name() {
+            let server = start();
+            $check(&site(&server)).await;
+        }
+    };
+}
+
+vcsim_check!(
+    service_content_is_read_from_the_server,
+    client_suite::service_content
+);
+vcsim_check!(
+    a_wrong_password_fails_with_invalid_login,
+    client_suite::wrong_password_fails
+);
+vcsim_check!(
+    one_batched_read_observes_the_inventory,
+    client_suite::inventory_read
+);
+vcsim_check!(
+    folders_are_created_and_duplicates_refused,
+    client_suite::folder_and_duplicate_name
+);
+vcsim_check!(
+    linked_clones_need_a_snapshot_and_carry_markers,
+    client_suite::linked_clone
+);
+vcsim_check!(
+    full_clones_power_and_destroy_idempotently,
+    client_suite::full_clone_power_destroy
+);
+vcsim_check!(snapshots_are_created_and_removed, client_suite::snapshots);
+vcsim_check!(
+    custom_fields_record_lab_tombstones,
+    client_suite::custom_fields_and_lab_records
+);
+vcsim_check!(
+    a_terminated_session_is_renewed_transparently,
+    client_suite::terminated_session_is_renewed
+);
+vcsim_check!(
+    concurrent_tasks_share_one_task_loop,
+    client_suite::concurrent_tasks
+);
+vcsim_check!(
+    instant_clone_fails_with_a_clear_message,
+    client_suite::instant_clone
+);
+vcsim_check!(
+    find_by_uuid_finds_a_vm_by_bios_uuid,
+    client_suite::find_by_uuid
+);
+vcsim_check!(
+    check_instant_clone_fails_with_a_clear_message,
+    client_suite::check_instant_clone
+);
+
+#[tokio::test]
+#[ignore = "needs vcsim: bash tests/vcsim/build.sh"]
+async fn the_soap_trace_is_redacted() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    client_suite::trace_is_redacted(&site(&server), dir.path()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs vcsim: bash tests/vcsim/build.sh"]
+async fn tls_with_the_right_pin_connects_and_a_wrong_pin_names_the_presented_thumbprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let ca_arg = ca.to_string_lossy().into_owned();
+    let server = Server::start(
+        &binary(),
+        &["-tls", "-ca-out", &ca_arg],
+        &[("VCSIM_PASSWORD", PASSWORD)],
+        true,
+    );
+    let presented = server.thumbprint.clone().expect("thumbprint line");
+    client_suite::tls_pinning(&site(&server), &presented, Some(&ca)).await;
+}
