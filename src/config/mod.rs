@@ -1,3 +1,4 @@
 //! labs.yaml: parsing with spans, validation with diagnostics, expansion into [`crate::model::Desired`].
 
+pub mod de;
 pub mod yaml;
