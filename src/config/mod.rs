@@ -2,3 +2,6 @@
 
 pub mod de;
 pub mod yaml;
+pub mod raw;
+pub mod diagnostic;
+pub mod suggest;
