@@ -5,3 +5,4 @@ pub mod yaml;
 pub mod raw;
 pub mod diagnostic;
 pub mod suggest;
+pub mod check;
