@@ -24,11 +24,13 @@ impl Refusal {
 /// A positive duration in jiff's friendly format (`4h`, `90m`, `1d`, `2h30m`). Days are 24 hours.
 pub fn duration(s: &str) -> Result<SignedDuration, Refusal> {
     let help = "write a duration such as `4h`, `90m`, `1d` or `2h30m`";
-    let d = parse_duration(s.trim()).ok_or_else(|| {
-        Refusal::new(format!("`{s}` is not a duration"), help)
-    })?;
+    let d = parse_duration(s.trim())
+        .ok_or_else(|| Refusal::new(format!("`{s}` is not a duration"), help))?;
     if d.is_zero() || d.is_negative() {
-        return Err(Refusal::new(format!("duration `{s}` must be positive"), help));
+        return Err(Refusal::new(
+            format!("duration `{s}` must be positive"),
+            help,
+        ));
     }
     Ok(d)
 }
@@ -42,7 +44,8 @@ fn parse_duration(s: &str) -> Option<SignedDuration> {
     if span.get_years() != 0 || span.get_months() != 0 || span.get_weeks() != 0 {
         return None;
     }
-    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok()
+    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .ok()
 }
 
 /// An RFC 3339 timestamp with an offset, e.g. `2026-12-01T18:00:00Z`.
@@ -102,7 +105,9 @@ pub fn thumbprint(s: &str) -> Result<String, Refusal> {
         }
     }
     let upper = hexits.to_ascii_uppercase();
-    let pairs: Vec<&str> = (0..32).filter_map(|i| upper.get(2 * i..2 * i + 2)).collect();
+    let pairs: Vec<&str> = (0..32)
+        .filter_map(|i| upper.get(2 * i..2 * i + 2))
+        .collect();
     Ok(pairs.join(":"))
 }
 
@@ -137,7 +142,10 @@ pub fn url(s: &str) -> Result<UrlKind, Refusal> {
 
 /// An environment variable name: letters, digits and `_`, not starting with a digit.
 pub fn env_var_name(s: &str) -> Result<(), Refusal> {
-    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -190,7 +198,10 @@ pub fn placeholders(text: &str) -> Result<Vec<Placeholder>, usize> {
     let mut from = 0;
     while let Some(i) = text.get(from..).and_then(|t| t.find("{{")) {
         let start = from + i;
-        let close = text.get(start + 2..).and_then(|t| t.find("}}")).ok_or(start)?;
+        let close = text
+            .get(start + 2..)
+            .and_then(|t| t.find("}}"))
+            .ok_or(start)?;
         let end = start + 2 + close + 2;
         let name = text.get(start + 2..start + 2 + close).unwrap_or("").trim();
         out.push(Placeholder {
@@ -245,7 +256,12 @@ mod tests {
 
     #[test]
     fn durations_in_the_friendly_format_are_accepted() {
-        for (s, secs) in [("4h", 4 * 3600), ("90m", 5400), ("1d", 86400), ("2h30m", 9000)] {
+        for (s, secs) in [
+            ("4h", 4 * 3600),
+            ("90m", 5400),
+            ("1d", 86400),
+            ("2h30m", 9000),
+        ] {
             assert_eq!(duration(s).map(|d| d.as_secs()), Ok(secs), "{s}");
         }
     }
@@ -278,7 +294,12 @@ mod tests {
         let canonical = thumbprint(&bare).unwrap();
         assert_eq!(canonical.len(), 95);
         assert_eq!(thumbprint(&canonical), Ok(canonical.clone()));
-        assert!(thumbprint(&"ab".repeat(20)).unwrap_err().message.contains("SHA-1"));
+        assert!(
+            thumbprint(&"ab".repeat(20))
+                .unwrap_err()
+                .message
+                .contains("SHA-1")
+        );
         assert!(thumbprint("zz").is_err());
     }
 

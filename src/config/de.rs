@@ -270,7 +270,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
         match &node.value {
             // Only a mapping makes a struct: serde would also take a sequence positionally.
             Value::Map(_) => self.deserialize_any(v),
-            other => Err::<V::Value, DeError>(de::Error::invalid_type(unexpected(other), &"a mapping")),
+            other => {
+                Err::<V::Value, DeError>(de::Error::invalid_type(unexpected(other), &"a mapping"))
+            }
         }
         .map_err(|e| e.at(node.span))
     }
@@ -457,6 +459,8 @@ mod tests {
             e.to_string(),
             "unknown value `instnt`, expected one of `instant`, `linked`, `full`"
         );
+        let t: T = decode(&parse("name: a\nmode: full\n").unwrap()).unwrap();
+        assert_eq!(t.mode, Some(crate::model::CloneMode::Full));
     }
 
     #[test]

@@ -61,6 +61,8 @@ codes! {
     DuplicateVm => "duplicate_vm",
     /// A lab names a template that does not exist.
     UnknownTemplate => "unknown_template",
+    /// Two templates expect different things of the same source VM.
+    SourceConflict => "source_conflict",
     /// `depends_on` names a VM that is not in the template.
     UnknownVm => "unknown_vm",
     /// `depends_on` forms a cycle.
@@ -115,6 +117,8 @@ codes! {
     InvalidInclude => "invalid_include",
     /// An include pattern that matches no file.
     IncludeNoMatch => "include_no_match",
+    /// The user settings file (TOML) is invalid.
+    Settings => "settings",
     /// An included file with a key other than `apiVersion` and `labs`.
     IncludeForbiddenKey => "include_forbidden_key",
 }

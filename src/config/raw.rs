@@ -18,7 +18,10 @@ pub const API_VERSION: &str = "labsync/v1";
 /// A labs.yaml file (`apiVersion: labsync/v1`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "labs.yaml", description = "labsync lab definitions (apiVersion labsync/v1)")]
+#[schemars(
+    title = "labs.yaml",
+    description = "labsync lab definitions (apiVersion labsync/v1)"
+)]
 pub struct RawConfig {
     /// Format version; must be `labsync/v1`.
     #[serde(rename = "apiVersion")]

@@ -256,7 +256,9 @@ mod tests {
     fn deep_nesting_is_refused_without_overflowing_the_stack() {
         let src = "[".repeat(100_000);
         assert!(parse(&src).is_err());
-        let block: String = (0..2000).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+        let block: String = (0..2000)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect();
         assert!(parse(&block).is_err());
     }
 }
