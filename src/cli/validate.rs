@@ -75,7 +75,9 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         let file = args.file.display();
         if errors == 0 {
             println!(
-                "{file}: valid: {labs} labs, {vms} VMs{}",
+                "{file}: valid: {}, {}{}",
+                plural(labs, "lab"),
+                plural(vms, "VM"),
                 plural_warnings(warnings)
             );
         } else {
@@ -97,6 +99,14 @@ fn counts(loaded: &Loaded) -> (usize, usize) {
     loaded.desired.as_ref().map_or((0, 0), |d| {
         (d.labs.len(), d.labs.values().map(|l| l.vms.len()).sum())
     })
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn plural_warnings(n: usize) -> String {

@@ -28,6 +28,11 @@ pub struct DecodedFile {
     /// Templates present in the file that failed to decode (so labs using them are not also
     /// reported as naming an unknown template).
     pub broken_templates: Vec<String>,
+    /// Top-level sections present in the file that failed to decode (so they are not also
+    /// reported as missing).
+    pub broken_sections: Vec<&'static str>,
+    /// The `vcenter` section had a literal `password:` (reported already).
+    pub had_literal_password: bool,
 }
 
 /// Decodes a file, appending every diagnostic found. `None` when the file is not usable at all
@@ -42,7 +47,10 @@ pub fn decode_file(
         Err(e) => {
             let message = yaml::error_message(&e);
             let span = yaml::error_span(&source.text, &e);
-            let d = if message.contains("budget") {
+            let too_complex = ["budget", "recursion", "nesting", "depth"]
+                .iter()
+                .any(|w| message.contains(w));
+            let d = if too_complex {
                 Diagnostic::error(
                     Code::TooComplex,
                     format!("the file is too complex to read: {message}"),
@@ -85,6 +93,8 @@ pub fn decode_file(
         source,
         diags,
         broken: Vec::new(),
+        broken_sections: Vec::new(),
+        literal_password: false,
     };
     let mut raw = RawConfig {
         api_version: Sp::new(String::new(), Span::default()),
@@ -134,6 +144,9 @@ pub fn decode_file(
             "vcenter" => {
                 let value = d.without_literal_password(value);
                 raw.vcenter = d.section(&value, "vcenter");
+                if raw.vcenter.is_none() {
+                    d.broken_sections.push("vcenter");
+                }
             }
             "defaults" => raw.defaults = d.section(value, "defaults"),
             "templates" => raw.templates = d.templates(value),
@@ -164,12 +177,13 @@ pub fn decode_file(
                 .help(format!("add `apiVersion: {API_VERSION}` as the first line")),
         );
     }
-    let broken_templates = d.broken;
     Some(DecodedFile {
         source: Arc::clone(source),
         role,
         raw,
-        broken_templates,
+        broken_templates: d.broken,
+        broken_sections: d.broken_sections,
+        had_literal_password: d.literal_password,
     })
 }
 
@@ -177,6 +191,8 @@ struct Decoder<'a> {
     source: &'a Arc<SourceFile>,
     diags: &'a mut Vec<Diagnostic>,
     broken: Vec<String>,
+    broken_sections: Vec<&'static str>,
+    literal_password: bool,
 }
 
 impl Decoder<'_> {
@@ -201,6 +217,7 @@ impl Decoder<'_> {
         let mut kept = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             if key_text(k) == "password" {
+                self.literal_password = true;
                 self.diags.push(
                     Diagnostic::error(Code::LiteralPassword, "a password must not be written in the labs file")
                         .label(self.source, k.span, "literal password")
@@ -307,11 +324,14 @@ fn de_diagnostic(
             Some(d) => d,
             None => format!("expected one of {}", quote_list(expected)),
         }),
-        DeErrorKind::InvalidType { found, expected } => Diagnostic::error(
-            Code::WrongType,
-            format!("wrong type in {context}: expected {expected}, found {found}"),
-        )
-        .label(source, span, format!("expected {expected}")),
+        DeErrorKind::InvalidType { found, expected } => {
+            let expected = humane(expected);
+            Diagnostic::error(
+                Code::WrongType,
+                format!("wrong type in {context}: expected {expected}, found {found}"),
+            )
+            .label(source, span, format!("expected {expected}"))
+        }
         DeErrorKind::InvalidValue { found, expected } => Diagnostic::error(
             Code::InvalidValue,
             format!("invalid value in {context}: {found}"),
@@ -330,6 +350,19 @@ fn de_diagnostic(
             Diagnostic::error(Code::InvalidValue, format!("{msg} in {context}"))
                 .label(source, span, "here")
         }
+    }
+}
+
+/// serde's names for expected types, in the words of a YAML file.
+fn humane(expected: &str) -> &str {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" => {
+            "a whole number"
+        }
+        "a sequence" => "a list",
+        "a map" => "a mapping",
+        "a string" => "text",
+        other => other,
     }
 }
 

@@ -402,6 +402,7 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
     let mut out = String::new();
     for d in diags {
         let mut one = String::new();
+        let d = &without_giant_snippets(d);
         // Writing into a String cannot fail; a render error would only drop this report.
         if handler.render_report(&mut one, d).is_err() {
             one = format!("{}: {}\n", d.code, d.message);
@@ -410,6 +411,42 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Lines longer than this are not shown as snippets (a 10 MB line of brackets would be).
+const MAX_SNIPPET_LINE: usize = 400;
+
+/// A copy of the diagnostic in which labels on overlong lines are replaced by their location
+/// in the message.
+fn without_giant_snippets(d: &Diagnostic) -> Diagnostic {
+    let giant = |l: &Label| {
+        let text = &l.source.text;
+        let at = l.span.offset.min(text.len());
+        let start = text
+            .get(..at)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let end = text
+            .get(at..)
+            .and_then(|t| t.find('\n'))
+            .map_or(text.len(), |i| at + i);
+        end - start > MAX_SNIPPET_LINE
+    };
+    if !d.labels.iter().any(giant) {
+        return d.clone();
+    }
+    let mut d = d.clone();
+    let places: Vec<String> = d
+        .labels
+        .iter()
+        .map(|l| {
+            let (line, col) = l.source.line_col(l.span.offset);
+            format!("{}:{line}:{col}", l.source.name)
+        })
+        .collect();
+    d.message = format!("{} (at {})", d.message, places.join(", "));
+    d.labels.clear();
+    d
 }
 
 #[cfg(test)]

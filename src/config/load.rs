@@ -51,7 +51,7 @@ pub enum LoadError {
 /// Loads `path` and the files it includes; `now` decides which `expires_at` are past.
 pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
     let mut diags = Vec::new();
-    let main_src = match read_source(path, &mut diags) {
+    let (main_src, usable) = match read_source(path, &mut diags) {
         Ok(s) => s,
         Err(source) => {
             return Err(LoadError::Read {
@@ -61,11 +61,16 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
         }
     };
     let mut files = vec![Arc::clone(&main_src)];
-    let main = decode_file(&main_src, FileRole::Main, &mut diags);
+    let main = usable
+        .then(|| decode_file(&main_src, FileRole::Main, &mut diags))
+        .flatten();
     let mut included = Vec::new();
     if let Some(m) = &main {
-        for src in include_sources(path, m, &mut diags) {
+        for (src, usable) in include_sources(path, m, &mut diags) {
             files.push(Arc::clone(&src));
+            if !usable {
+                continue;
+            }
             if let Some(f) = decode_file(&src, FileRole::Included, &mut diags) {
                 included.push(f);
             }
@@ -124,8 +129,11 @@ fn sort_by_place(diags: &mut [Diagnostic], files: &[Arc<SourceFile>]) {
 }
 
 /// Reads a file as text. Oversized or non-UTF-8 files become diagnostics (with what could be
-/// read), only a failed read is an error.
-fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> std::io::Result<Arc<SourceFile>> {
+/// read, and `false`: not to be decoded); only a failed read is an error.
+fn read_source(
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> std::io::Result<(Arc<SourceFile>, bool)> {
     let name = path.display().to_string();
     let size = std::fs::metadata(path)?.len();
     if size > MAX_FILE_BYTES {
@@ -137,14 +145,24 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> std::io::Result<Arc<
             )
             .label(&src, Span::default(), "this file"),
         );
-        return Ok(src);
+        return Ok((src, false));
     }
     let bytes = std::fs::read(path)?;
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(SourceFile::new(name, text)),
+        Ok(text) => Ok((SourceFile::new(name, text), true)),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
-            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // Control characters would garble the snippet; show them as U+FFFD too.
+            let text: String = String::from_utf8_lossy(e.as_bytes())
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             let src = SourceFile::new(name, text);
             diags.push(
                 Diagnostic::error(Code::YamlSyntax, "the file is not UTF-8 text")
@@ -152,7 +170,7 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> std::io::Result<Arc<
                     .help("save the file as UTF-8"),
             );
             // Nothing else is checked in a file that is not text.
-            Ok(SourceFile::new(src.name.clone(), ""))
+            Ok((src, false))
         }
     }
 }
@@ -162,7 +180,7 @@ fn include_sources(
     main_path: &Path,
     main: &DecodedFile,
     diags: &mut Vec<Diagnostic>,
-) -> Vec<Arc<SourceFile>> {
+) -> Vec<(Arc<SourceFile>, bool)> {
     let base = main_path.parent().unwrap_or(Path::new(""));
     let main_canonical = main_path.canonicalize().ok();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();

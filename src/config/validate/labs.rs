@@ -122,7 +122,12 @@ impl Validator<'_> {
         }
         let template = self.lab_template(src, lab, templates);
         if let Some(t) = template.as_ref().and_then(|t| templates.resolved.get(t)) {
-            for vm in &t.vms {
+            // One report per lab, about its longest VM name.
+            let longest = t
+                .vms
+                .iter()
+                .max_by_key(|vm| vm.role.as_str().chars().count());
+            if let Some(vm) = longest {
                 let vm_name = format!("{widest}-{}", vm.role);
                 let len = vm_name.chars().count();
                 if len > MAX_VM_NAME_LEN {
@@ -137,7 +142,7 @@ impl Validator<'_> {
                     )
                     .label(src, name.span, "lab name");
                     if let Some(s) = role_span {
-                        d = d.label(&templates.source, s, "VM name in the template");
+                        d = d.label(&templates.source, s, "longest VM name in the template");
                     }
                     self.push(
                         d.help("VMs are named `<lab>-<vm>`: shorten the lab name or the VM name"),

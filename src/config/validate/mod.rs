@@ -90,7 +90,8 @@ pub fn validate(
     let raw = &main.raw;
 
     let vcenter = match &raw.vcenter {
-        Some(vc) => v.vcenter(src, vc),
+        Some(vc) => v.vcenter(src, vc, main.had_literal_password),
+        None if main.broken_sections.contains(&"vcenter") => None,
         None => {
             v.diags.push(
                 Diagnostic::error(Code::MissingKey, "missing section `vcenter`")
@@ -196,6 +197,7 @@ impl Validator<'_> {
         &mut self,
         src: &Arc<SourceFile>,
         vc: &RawVcenter,
+        had_literal_password: bool,
     ) -> Option<(OwnerId, InventoryPath)> {
         let kind = match check::url(&vc.url.value) {
             Ok(k) => Some(k),
@@ -212,7 +214,7 @@ impl Validator<'_> {
                     .label(src, env.span, "password_env")
                     .help("keep one of them"),
             ),
-            (None, None) if !is_sim && kind.is_some() => self.push(
+            (None, None) if !is_sim && kind.is_some() && !had_literal_password => self.push(
                 Diagnostic::error(Code::PasswordSource, "no password source for vCenter")
                     .label(src, vc.url.span, "this vCenter needs a password")
                     .help("add `password_env: LABSYNC_PASSWORD` (an environment variable) or `password_file: PATH`"),
