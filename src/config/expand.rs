@@ -189,3 +189,195 @@ pub fn bios_uuid(owner: &OwnerId, lab: &LabName, role: &VmRole, generation: &Spe
         format!("{owner}/{lab}/{role}/{generation}").as_bytes(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use crate::config::check_text;
+    use crate::model::{Desired, Lifetime};
+
+    const BASE: &str = r#"apiVersion: labsync/v1
+vcenter:
+  url: sim://inventory.yaml
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: demo
+defaults:
+  ttl: 8h
+templates:
+  k8s:
+    vms:
+      - name: worker
+        source: /DC1/vm/templates/k8s-worker
+        depends_on: [cp]
+      - name: db
+        source: /DC1/vm/templates/k8s-db
+        guestinfo:
+          guestinfo.hostname: "{{lab}}-{{vm}}"
+          guestinfo.seat: "{{index}}"
+          guestinfo.user: "{{owner}}"
+      - name: cp
+        source: /DC1/vm/templates/k8s-cp
+        depends_on: [db]
+labs:
+  - name: alice
+    template: k8s
+    owner: alice@example.com
+  - name: class-{{index}}
+    template: k8s
+    count: 3
+    ttl: 2h
+  - name: fixed
+    template: k8s
+    expires_at: 2027-01-01T00:00:00Z
+"#;
+
+    fn now() -> Timestamp {
+        "2026-11-26T12:00:00Z".parse().unwrap()
+    }
+
+    fn desired(text: &str) -> Desired {
+        let loaded = check_text("labs.yaml", text, now());
+        let msgs: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        loaded
+            .desired
+            .unwrap_or_else(|| panic!("invalid: {msgs:?}"))
+    }
+
+    fn lab<'a>(d: &'a Desired, name: &str) -> &'a crate::model::DesiredLab {
+        d.labs
+            .values()
+            .find(|l| l.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no lab {name}"))
+    }
+
+    #[test]
+    fn pools_expand_into_numbered_labs_and_vms_are_named_lab_dash_role() {
+        let d = desired(BASE);
+        let names: Vec<&str> = d.labs.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["alice", "class-1", "class-2", "class-3", "fixed"]);
+        let vms: Vec<&str> = lab(&d, "class-2")
+            .vms
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(vms, ["class-2-db", "class-2-cp", "class-2-worker"]);
+    }
+
+    #[test]
+    fn vms_are_in_depends_on_order() {
+        let d = desired(BASE);
+        let roles: Vec<&str> = lab(&d, "alice")
+            .vms
+            .iter()
+            .map(|v| v.role.as_str())
+            .collect();
+        assert_eq!(roles, ["db", "cp", "worker"]);
+    }
+
+    #[test]
+    fn guestinfo_placeholders_are_rendered_per_lab() {
+        let d = desired(BASE);
+        let cases = [
+            ("alice", "alice-db", "", "alice@example.com"),
+            ("class-3", "class-3-db", "3", "demo"),
+        ];
+        for (lab_name, hostname, seat, user) in cases {
+            let gi = &lab(&d, lab_name).vms[0].guestinfo;
+            assert_eq!(gi["guestinfo.hostname"], hostname, "{lab_name}");
+            assert_eq!(gi["guestinfo.seat"], seat, "{lab_name}");
+            assert_eq!(gi["guestinfo.user"], user, "{lab_name}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_come_from_the_lab_or_the_default_ttl() {
+        let d = desired(BASE);
+        let hours = |h: i64| Lifetime::Ttl(jiff::SignedDuration::from_hours(h));
+        assert_eq!(lab(&d, "alice").lifetime, hours(8));
+        assert_eq!(lab(&d, "class-1").lifetime, hours(2));
+        assert_eq!(
+            lab(&d, "fixed").lifetime,
+            Lifetime::ExpiresAt("2027-01-01T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bios_uuids_are_stable_and_distinct() {
+        let a = desired(BASE);
+        let b = desired(BASE);
+        let uuids: Vec<_> = a
+            .labs
+            .values()
+            .flat_map(|l| l.vms.iter().map(|v| v.bios_uuid))
+            .collect();
+        let again: Vec<_> = b
+            .labs
+            .values()
+            .flat_map(|l| l.vms.iter().map(|v| v.bios_uuid))
+            .collect();
+        assert_eq!(uuids, again);
+        let unique: std::collections::BTreeSet<_> = uuids.iter().collect();
+        assert_eq!(unique.len(), uuids.len());
+        assert!(uuids.iter().all(|u| u.get_version_num() == 5));
+    }
+
+    #[test]
+    fn the_spec_hash_ignores_formatting_key_order_and_lifetime() {
+        let reordered = BASE
+            .replace(
+                "        guestinfo:\n          guestinfo.hostname: \"{{lab}}-{{vm}}\"\n          guestinfo.seat: \"{{index}}\"\n",
+                "        guestinfo: {guestinfo.seat: '{{index}}',   guestinfo.hostname: '{{lab}}-{{vm}}'}\n",
+            )
+            .replace("          guestinfo.user: \"{{owner}}\"\n", "")
+            .replace("guestinfo.seat: '{{index}}',", "guestinfo.seat: '{{index}}', guestinfo.user: \"{{owner}}\",")
+            .replace("    ttl: 2h\n", "    ttl: 90m\n")
+            .replace("labs:\n", "# comment\nlabs:\n");
+        assert_ne!(reordered, BASE);
+        let a = desired(BASE);
+        let b = desired(&reordered);
+        for (name, l) in &a.labs {
+            assert_eq!(l.spec_hash, b.labs[name].spec_hash, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_spec_hash_changes_with_a_guestinfo_value_and_with_it_the_uuids() {
+        let changed = BASE.replace("\"{{lab}}-{{vm}}\"", "\"{{lab}}-{{vm}}.lab.local\"");
+        let a = desired(BASE);
+        let b = desired(&changed);
+        let (la, lb) = (lab(&a, "alice"), lab(&b, "alice"));
+        assert_ne!(la.spec_hash, lb.spec_hash);
+        assert_ne!(la.vms[0].bios_uuid, lb.vms[0].bios_uuid);
+    }
+
+    #[test]
+    fn the_spec_hash_changes_with_the_source_and_the_clone_mode() {
+        let a = desired(BASE);
+        let source = desired(&BASE.replace("k8s-worker", "k8s-worker-v2"));
+        let mode = desired(&BASE.replace(
+            "templates:\n  k8s:\n",
+            "templates:\n  k8s:\n    clone: linked\n",
+        ));
+        assert_ne!(lab(&a, "alice").spec_hash, lab(&source, "alice").spec_hash);
+        assert_ne!(lab(&a, "alice").spec_hash, lab(&mode, "alice").spec_hash);
+    }
+
+    #[test]
+    fn sources_list_the_templates_that_use_them() {
+        let d = desired(BASE);
+        assert_eq!(d.sources.len(), 3);
+        let db = d
+            .sources
+            .values()
+            .find(|s| s.path.leaf() == "k8s-db")
+            .unwrap();
+        assert_eq!(db.used_by.len(), 1);
+        assert_eq!(db.hygiene.max_chain, crate::model::DEFAULT_MAX_CHAIN);
+    }
+}
