@@ -69,6 +69,7 @@ pub const INCLUDED_KEYS: &[&str] = &["apiVersion", "labs"];
 /// The `vcenter` section.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Vcenter")]
 pub struct RawVcenter {
     /// `https://host/sdk`, or `sim://INVENTORY.yaml` for the embedded simulator (path relative to
     /// this file).
@@ -92,6 +93,7 @@ pub struct RawVcenter {
 /// `vcenter.tls`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Tls")]
 pub struct RawTls {
     /// Verify the certificate chain and host name (default true).
     pub verify: Option<Sp<bool>>,
@@ -106,6 +108,7 @@ pub struct RawTls {
 /// The `defaults` section.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     /// Lifetime of a lab without `ttl` or `expires_at`, e.g. `8h` (default: no expiry).
     pub ttl: Option<Sp<String>>,
@@ -124,6 +127,7 @@ pub struct RawDefaults {
 /// A lab template.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Template")]
 pub struct RawTemplate {
     /// The state the sources are expected in (default `running`).
     pub workflow: Option<Workflow>,
@@ -138,6 +142,7 @@ pub struct RawTemplate {
 /// One VM of a template.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TemplateVm")]
 pub struct RawVm {
     /// The VM's role in the lab; the VM is named `<lab>-<name>`.
     pub name: Sp<String>,
@@ -155,6 +160,7 @@ pub struct RawVm {
 /// One lab, or a pool of labs with `count`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Lab")]
 pub struct RawLab {
     /// The lab's name; for a pool it must contain `{{index}}` (e.g. `class-{{index}}`).
     pub name: Sp<String>,
@@ -170,12 +176,14 @@ pub struct RawLab {
     #[serde(default)]
     pub labels: SpMap<Sp<String>>,
     /// Make a pool of this many labs, numbered 1..=count.
+    #[schemars(range(min = 1, max = 10000))]
     pub count: Option<Sp<i64>>,
 }
 
 /// Hygiene settings (top level, or a template's override).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Hygiene")]
 pub struct RawHygiene {
     /// Cron expression (5 fields) for scheduled hygiene, e.g. `0 2 * * *`.
     pub schedule: Option<Sp<String>>,
@@ -184,18 +192,23 @@ pub struct RawHygiene {
     /// `snapshot-cycle` (default) or `promote-disks`.
     pub method: Option<HygieneMethod>,
     /// Clean a source before its delta chain would pass this depth (default 200; at most 255).
+    #[schemars(range(min = 1, max = 255))]
     pub max_chain: Option<Sp<i64>>,
 }
 
 /// The `limits` section.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Limits")]
 pub struct RawLimits {
     /// Operations in flight at once (default 10).
+    #[schemars(range(min = 1))]
     pub parallelism: Option<Sp<i64>>,
     /// Provisioning operations in flight per ESXi host (default 4).
+    #[schemars(range(min = 1))]
     pub per_host: Option<Sp<i64>>,
     /// Refuse a plan destroying more labs than this (default 100).
+    #[schemars(range(min = 0))]
     pub max_destroy_per_run: Option<Sp<i64>>,
 }
 
@@ -234,7 +247,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpMap<V> {
 
 impl<V: JsonSchema> JsonSchema for SpMap<V> {
     fn schema_name() -> std::borrow::Cow<'static, str> {
-        format!("Map_of_{}", V::schema_name()).into()
+        format!("{}Map", V::schema_name()).into()
     }
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({

@@ -202,7 +202,7 @@ fn clamp(text: &str, offset: usize) -> usize {
 /// The message of a syntax error without serde-saphyr's trailing "at line L, column C".
 pub fn error_message(err: &serde_saphyr::Error) -> String {
     let msg = err.to_string();
-    match msg.rfind(" at line ") {
+    match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
     }
