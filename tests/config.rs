@@ -345,3 +345,20 @@ mod never_panics {
         assert!(config::check_text("deep.yaml", &text, now()).has_errors());
     }
 }
+
+#[test]
+fn the_format_reference_names_every_diagnostic_code_and_top_level_key() {
+    let doc = std::fs::read_to_string("docs/labs-yaml.md").expect("docs/labs-yaml.md exists");
+    for code in config::Code::ALL {
+        assert!(
+            doc.contains(&format!("`{code}`")),
+            "docs/labs-yaml.md lacks {code}"
+        );
+    }
+    for key in config::raw::ROOT_KEYS {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/labs-yaml.md lacks {key}"
+        );
+    }
+}
