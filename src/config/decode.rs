@@ -326,6 +326,11 @@ fn de_diagnostic(
         }),
         DeErrorKind::InvalidType { found, expected } => {
             let expected = humane(expected);
+            let found = if found == "unit value" {
+                "an empty value"
+            } else {
+                found
+            };
             Diagnostic::error(
                 Code::WrongType,
                 format!("wrong type in {context}: expected {expected}, found {found}"),
