@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::de::{DeError, DeErrorKind, Sp, decode, quote_list};
 use super::diagnostic::{Code, Diagnostic, SourceFile};
@@ -196,16 +196,35 @@ struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
-    /// Decodes one node; a failure becomes a diagnostic about `context`.
-    fn section<'n, T: Deserialize<'n>>(&mut self, node: &'n Node, context: &str) -> Option<T> {
-        match decode::<T>(node) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.diags
-                    .push(de_diagnostic(self.source, &e, node.span, context));
-                None
+    /// Decodes one node; a failure becomes a diagnostic about `context`. serde stops at the
+    /// first error, so after one the offending entry is cut out and decoding retried, to report
+    /// every unknown key and wrong value of the section; a section with any error yields `None`
+    /// (its partial content would only cause follow-up errors).
+    fn section<T: DeserializeOwned>(&mut self, node: &Node, context: &str) -> Option<T> {
+        let e = match decode::<T>(node) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let mut node = node.clone();
+        let mut removed: Vec<String> = Vec::new();
+        let mut next = Some(e);
+        for _ in 0..MAX_ERRORS_PER_SECTION {
+            let Some(e) = next.take() else { break };
+            if let DeErrorKind::MissingField(f) = &e.kind
+                && removed.iter().any(|r| r == f)
+            {
+                // Required, and already reported as wrong: nothing more to learn here.
+                break;
             }
+            self.diags
+                .push(de_diagnostic(self.source, &e, node.span, context));
+            let Some(key) = e.span.and_then(|s| remove_at(&mut node, s)) else {
+                break;
+            };
+            removed.push(key);
+            next = decode::<T>(&node).err();
         }
+        None
     }
 
     /// A literal `password:` under `vcenter` is reported on its key (never echoing the value
@@ -273,6 +292,34 @@ impl Decoder<'_> {
             .enumerate()
             .filter_map(|(i, item)| self.section::<RawLab>(item, &format!("lab #{}", i + 1)))
             .collect()
+    }
+}
+
+/// Past this many errors in one section, the rest of it is not worth reporting.
+const MAX_ERRORS_PER_SECTION: usize = 20;
+
+/// Removes the mapping entry whose key or value is at `span` (or the sequence item there),
+/// searching depth-first; returns the removed key's name.
+fn remove_at(node: &mut Node, span: Span) -> Option<String> {
+    match &mut node.value {
+        Value::Map(entries) => {
+            if let Some(i) = entries
+                .iter()
+                .position(|(k, v)| k.span == span || (v.span == span && span.len > 0))
+            {
+                let (k, _) = entries.remove(i);
+                return Some(key_text(&k));
+            }
+            entries.iter_mut().find_map(|(_, v)| remove_at(v, span))
+        }
+        Value::Seq(items) => {
+            if let Some(i) = items.iter().position(|n| n.span == span && span.len > 0) {
+                items.remove(i);
+                return Some(format!("[{i}]"));
+            }
+            items.iter_mut().find_map(|n| remove_at(n, span))
+        }
+        _ => None,
     }
 }
 
