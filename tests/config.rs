@@ -362,3 +362,22 @@ fn the_format_reference_names_every_diagnostic_code_and_top_level_key() {
         );
     }
 }
+
+#[test]
+fn the_example_connects_to_the_simulator_next_to_it() {
+    let loaded = config::load(Path::new("examples/web-requests/labs.yaml"), now()).expect("exists");
+    let c = loaded.connection.expect("valid");
+    assert_eq!(
+        c.endpoint,
+        config::connection::Endpoint::Sim {
+            inventory: PathBuf::from("examples/web-requests/../sim-inventory.yaml")
+        }
+    );
+    assert_eq!(
+        c.password,
+        Some(config::connection::PasswordSource::Env(
+            "LABSYNC_SIM_PASSWORD".into()
+        ))
+    );
+    assert!(c.tls.verify);
+}

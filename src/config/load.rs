@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::connection::Connection;
 use super::decode::{DecodedFile, FileRole, decode_file};
 use super::diagnostic::{Code, Diagnostic, SourceFile};
 use super::expand::expand;
@@ -24,6 +25,8 @@ pub const MAX_INCLUDED_FILES: usize = 10_000;
 pub struct Loaded {
     /// `Some` exactly when no diagnostic is an error.
     pub desired: Option<Desired>,
+    /// How to reach vCenter, with paths resolved against the labs file; `Some` with `desired`.
+    pub connection: Option<Connection>,
     /// Every error and warning, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
     /// The files read: the main file first, then included files in order.
@@ -78,7 +81,10 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
     }
     let resolved = main.and_then(|m| validate(&m, &included, now, &mut diags));
     let mut desired = None;
+    let mut connection = None;
     if let Some(r) = resolved {
+        let base = path.parent().unwrap_or(Path::new(""));
+        connection = Some(r.connection.clone().resolve_paths(base));
         match expand(&r) {
             Ok(d) => desired = Some(d),
             Err(e) => diags.push(Diagnostic::error(Code::InvalidName, e.to_string()).label(
@@ -91,9 +97,11 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
     sort_by_place(&mut diags, &files);
     if diags.iter().any(Diagnostic::is_error) {
         desired = None;
+        connection = None;
     }
     Ok(Loaded {
         desired,
+        connection,
         diagnostics: diags,
         files,
     })
@@ -105,14 +113,15 @@ pub fn check_text(name: &str, text: &str, now: Timestamp) -> Loaded {
     let src = SourceFile::new(name, text);
     let mut diags = Vec::new();
     let main = decode_file(&src, FileRole::Main, &mut diags);
-    let desired = main
-        .and_then(|m| validate(&m, &[], now, &mut diags))
-        .and_then(|r| expand(&r).ok());
+    let resolved = main.and_then(|m| validate(&m, &[], now, &mut diags));
+    let connection = resolved.as_ref().map(|r| r.connection.clone());
+    let desired = resolved.and_then(|r| expand(&r).ok());
     let files = vec![src];
     sort_by_place(&mut diags, &files);
-    let desired = desired.filter(|_| !diags.iter().any(Diagnostic::is_error));
+    let ok = !diags.iter().any(Diagnostic::is_error);
     Loaded {
-        desired,
+        desired: desired.filter(|_| ok),
+        connection: connection.filter(|_| ok),
         diagnostics: diags,
         files,
     }

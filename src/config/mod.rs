@@ -6,6 +6,7 @@
 //! The user settings file (TOML) is [`settings`].
 
 pub mod check;
+pub mod connection;
 pub mod de;
 pub mod decode;
 pub mod diagnostic;
