@@ -45,7 +45,16 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     let loaded = match config::load(&args.file, jiff::Timestamp::now()) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            if settings.output == OutputFormat::Json {
+                let doc = serde_json::json!({
+                    "file": args.file.display().to_string(),
+                    "valid": false,
+                    "error": e.to_string(),
+                });
+                println!("{doc}");
+            } else {
+                eprintln!("error: {e}");
+            }
             return ExitCode::FAILURE;
         }
     };
