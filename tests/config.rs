@@ -78,20 +78,25 @@ fn every_invalid_file_produces_its_expected_diagnostic() {
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
 
+/// Whether a file is a labs file (rather than, say, a simulator inventory next to it).
+fn is_labs_file(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains("apiVersion: labsync/v1"))
+}
+
 /// Every file a user may start from: `labs.yaml.example` and the examples' main files.
 fn example_configs() -> Vec<PathBuf> {
     let mut out = vec![PathBuf::from("labs.yaml.example")];
     out.extend(
         yaml_files("examples")
             .into_iter()
-            .filter(|p| !p.to_string_lossy().contains("inventory")),
+            .filter(|p| is_labs_file(p)),
     );
     for dir in std::fs::read_dir("examples")
         .expect("examples/ exists")
         .flatten()
     {
         let main = dir.path().join("labs.yaml");
-        if main.is_file() {
+        if main.is_file() && is_labs_file(&main) {
             out.push(main);
         }
     }
