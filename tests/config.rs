@@ -386,3 +386,94 @@ fn the_example_connects_to_the_simulator_next_to_it() {
     );
     assert!(c.tls.verify);
 }
+
+/// The config's `Desired` feeds the pure planner: every example plans cleanly against an inventory
+/// holding its sources, and once the planned VMs exist with the markers the plan wrote, planning
+/// again finds nothing to do (the pure half of "apply, then plan shows no changes").
+mod examples_plan {
+    use std::collections::BTreeMap;
+
+    use labsync::config;
+    use labsync::model::{MoRef, Observed, ObservedSource, ObservedVm, PowerState, Workflow};
+    use labsync::plan::{self, Action, Policy};
+
+    use super::{example_configs, now};
+
+    fn inventory_with_sources(desired: &labsync::model::Desired) -> Observed {
+        let mut observed = Observed::default();
+        for (i, (path, source)) in desired.sources.iter().enumerate() {
+            observed.sources.insert(
+                path.clone(),
+                ObservedSource {
+                    path: path.clone(),
+                    moref: MoRef::new("VirtualMachine", format!("vm-src-{i}")),
+                    power: PowerState::PoweredOn,
+                    frozen: source.workflow == Workflow::Frozen,
+                    host: Some(MoRef::new("HostSystem", format!("host-{}", i % 3))),
+                    chain_depth: 1,
+                    has_snapshot: true,
+                    last_hygiene: None,
+                    tools_running: Some(true),
+                    time_sync: Some(true),
+                },
+            );
+        }
+        observed
+    }
+
+    #[test]
+    fn every_example_plans_its_labs_and_then_has_no_changes_once_they_exist() {
+        for path in example_configs() {
+            let loaded = config::load(&path, now()).expect("the example exists");
+            let desired = loaded.desired.expect("a valid example expands");
+            let mut observed = inventory_with_sources(&desired);
+
+            let first = plan::plan(&desired, &observed, now(), &Policy::default());
+            assert!(
+                !first.has_errors(),
+                "{}: {:?}",
+                path.display(),
+                first.diagnostics
+            );
+            let mut created = 0;
+            for step in &first.steps {
+                let Action::CreateLab { vms, .. } = &step.action else {
+                    continue;
+                };
+                for vm in vms {
+                    created += 1;
+                    let labsync_config: BTreeMap<String, String> = vm
+                        .extra_config
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("labsync."))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    observed.vms.push(ObservedVm {
+                        moref: MoRef::new("VirtualMachine", format!("vm-{created}")),
+                        name: vm.name.to_string(),
+                        power: PowerState::PoweredOn,
+                        host: None,
+                        labsync_config,
+                        busy: false,
+                    });
+                }
+            }
+            let expected: usize = desired.labs.values().map(|l| l.vms.len()).sum();
+            assert_eq!(
+                created,
+                expected,
+                "{}: every desired VM is planned",
+                path.display()
+            );
+
+            observed.vms.sort_by(|a, b| a.name.cmp(&b.name));
+            let second = plan::plan(&desired, &observed, now(), &Policy::default());
+            assert!(
+                second.is_empty() && !second.has_errors(),
+                "{}: {}",
+                path.display(),
+                second.summary()
+            );
+        }
+    }
+}
