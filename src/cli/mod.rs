@@ -1,23 +1,102 @@
-//! Command-line interface: clap definitions and one module per subcommand.
+//! Command-line interface: clap definitions and one module per subcommand. This file only
+//! parses, resolves settings once, and dispatches.
 
+mod completions;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::settings::{self, ColorChoice, Env, Flags};
 
 /// Keep on-demand vSphere training labs in the state described by YAML files in git.
 #[derive(Debug, Parser)]
 #[command(name = "labsync", version, about, propagate_version = true)]
 pub struct Cli {
+    /// User settings file (default: $XDG_CONFIG_HOME/labsync/config.toml or ~/.config/labsync/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// When to use colors [default: auto; NO_COLOR is respected].
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+    /// vCenter profile from the settings file.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check a labs file (and the files it includes) and print every problem found.
+    Validate(validate::Args),
+    /// Print the JSON Schema of labs.yaml (for editors: `# yaml-language-server: $schema=…`).
+    Schema(schema::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
+}
+
+/// Exit code for a run that could not start (bad settings, unreadable file).
+const EXIT_TROUBLE: u8 = 2;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let flags = Flags {
+        config: cli.config.clone(),
+        color: cli.color,
+        json: match &cli.command {
+            Command::Validate(a) => a.json,
+            _ => false,
+        },
+        profile: cli.profile.clone(),
+    };
+    let settings = match settings::load_settings(&flags, &Env::from_process()) {
+        Ok(s) => s,
+        Err(e) => return report_settings_error(e, cli.color),
+    };
+    match cli.command {
+        Command::Validate(args) => validate::run(&args, &settings),
+        Command::Schema(args) => schema::run(&args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}
+
+fn report_settings_error(e: settings::SettingsError, color: Option<ColorChoice>) -> ExitCode {
+    match e {
+        settings::SettingsError::Invalid(d) => {
+            let color = use_color(
+                color.unwrap_or_default(),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            );
+            eprint!(
+                "{}",
+                crate::config::render(std::slice::from_ref(&*d), terminal_width(), color)
+            );
+        }
+        other => eprintln!("error: {other}"),
+    }
+    ExitCode::from(EXIT_TROUBLE)
+}
+
+/// Whether to color, given the choice and whether the stream is a terminal.
+pub fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal,
+    }
+}
+
+/// The width to render diagnostics at: `COLUMNS` when set, else 100.
+pub fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(100)
 }

@@ -1,0 +1,383 @@
+//! Expansion of the validated config into [`Desired`]: pools into labs, labs into VMs named
+//! `<lab>-<vm>`, rendered guestinfo, deterministic BIOS UUIDs and the spec hash.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::check;
+use super::validate::{Resolved, ResolvedLab, ResolvedTemplate};
+use crate::model::{
+    CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, Lifetime, OwnerId,
+    Placement, SpecHash, VmName, VmRole,
+};
+
+/// Why expansion failed: only for names the validator let through, which it should not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expanded name `{name}` is not valid: {reason}")]
+pub struct ExpandError {
+    pub name: String,
+    pub reason: String,
+}
+
+/// Expands every lab (and every lab of every pool) into its VMs.
+pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
+    let mut labs = BTreeMap::new();
+    for lab in &r.labs {
+        let Some(template) = r.templates.get(&lab.template) else {
+            continue;
+        };
+        let indexes: Vec<Option<u32>> = match lab.count {
+            Some(n) => (1..=n).map(Some).collect(),
+            None => vec![None],
+        };
+        for index in indexes {
+            let d = expand_lab(r, lab, template, index)?;
+            labs.insert(d.name.clone(), d);
+        }
+    }
+    let mut sources: BTreeMap<_, DesiredSource> = BTreeMap::new();
+    for t in r.templates.values() {
+        for vm in &t.vms {
+            let s = sources
+                .entry(vm.source.clone())
+                .or_insert_with(|| DesiredSource {
+                    path: vm.source.clone(),
+                    workflow: t.workflow,
+                    hygiene: t.hygiene.clone(),
+                    used_by: Vec::new(),
+                });
+            if !s.used_by.contains(&t.name) {
+                s.used_by.push(t.name.clone());
+                s.used_by.sort();
+            }
+        }
+    }
+    Ok(Desired {
+        owner: r.owner.clone(),
+        labs_folder: r.labs_folder.clone(),
+        labs,
+        sources,
+        limits: r.limits.clone(),
+        allow_empty: r.allow_empty,
+    })
+}
+
+fn bad(name: &str, e: impl std::fmt::Display) -> ExpandError {
+    ExpandError {
+        name: name.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn expand_lab(
+    r: &Resolved,
+    lab: &ResolvedLab,
+    t: &ResolvedTemplate,
+    index: Option<u32>,
+) -> Result<DesiredLab, ExpandError> {
+    let index_text = index.map(|i| i.to_string()).unwrap_or_default();
+    let name_text = check::render(&lab.name, &[("index", &index_text)]);
+    let name = LabName::new(name_text.clone()).map_err(|e| bad(&name_text, e))?;
+    let owner_text = lab
+        .requested_by
+        .clone()
+        .unwrap_or_else(|| r.owner.to_string());
+    let mut vms = Vec::with_capacity(t.vms.len());
+    for vm in &t.vms {
+        let vm_name =
+            VmName::for_lab(&name, &vm.role).map_err(|e| bad(&format!("{name}-{}", vm.role), e))?;
+        let values = [
+            ("lab", name.as_str()),
+            ("vm", vm.role.as_str()),
+            ("index", index_text.as_str()),
+            ("owner", owner_text.as_str()),
+        ];
+        let guestinfo = vm
+            .guestinfo
+            .iter()
+            .map(|(k, v)| (k.clone(), check::render(v, &values)))
+            .collect();
+        vms.push(DesiredVm {
+            role: vm.role.clone(),
+            name: vm_name,
+            source: vm.source.clone(),
+            depends_on: vm.depends_on.clone(),
+            guestinfo,
+            bios_uuid: Uuid::nil(),
+        });
+    }
+    let placement = r.defaults.placement.clone();
+    let spec_hash = spec_hash(t.clone, &placement, &vms);
+    for vm in &mut vms {
+        vm.bios_uuid = bios_uuid(&r.owner, &name, &vm.role, &spec_hash);
+    }
+    let lifetime = match (lab.lifetime, r.defaults.ttl) {
+        (Lifetime::Forever, Some(ttl)) => Lifetime::Ttl(ttl),
+        (l, _) => l,
+    };
+    Ok(DesiredLab {
+        name,
+        template: t.name.clone(),
+        clone_mode: t.clone,
+        vms,
+        lifetime,
+        spec_hash,
+        requested_by: lab.requested_by.clone(),
+        labels: lab.labels.clone(),
+        placement,
+        on_failure: r.defaults.on_failure,
+        on_partial: r.defaults.on_partial,
+    })
+}
+
+/// What goes into the spec hash: everything that shapes the VMs, and nothing else (not the
+/// lifetime, labels or who asked: changing those must not rebuild a lab).
+#[derive(Serialize)]
+struct SpecInput<'a> {
+    clone_mode: CloneMode,
+    placement: &'a Placement,
+    vms: Vec<VmSpec<'a>>,
+}
+
+#[derive(Serialize)]
+struct VmSpec<'a> {
+    role: &'a VmRole,
+    name: &'a VmName,
+    source: &'a str,
+    depends_on: &'a [VmRole],
+    guestinfo: &'a BTreeMap<String, String>,
+}
+
+/// SHA-256 of the canonical JSON of the lab's VM-shaping spec, first 16 hex digits. Built from
+/// typed values (not the file's text), so formatting and key order cannot change it.
+pub fn spec_hash(clone_mode: CloneMode, placement: &Placement, vms: &[DesiredVm]) -> SpecHash {
+    let input = SpecInput {
+        clone_mode,
+        placement,
+        vms: vms
+            .iter()
+            .map(|v| VmSpec {
+                role: &v.role,
+                name: &v.name,
+                source: v.source.as_str(),
+                depends_on: &v.depends_on,
+                guestinfo: &v.guestinfo,
+            })
+            .collect(),
+    };
+    // Serializing plain structs, strings and string-keyed maps to JSON cannot fail.
+    let json = serde_json::to_vec(&input).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    let mut hex = hex::encode(digest);
+    hex.truncate(16);
+    SpecHash(hex)
+}
+
+/// The namespace of labsync's BIOS UUIDs (UUIDv5 of a fixed URL in the URL namespace).
+fn uuid_namespace() -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://labsync.invalid/bios-uuid")
+}
+
+/// Deterministic BIOS UUID: UUIDv5 of owner, lab, VM role and generation (the spec hash), so a
+/// re-created VM gets the same identity and a replaced one (new spec) a new one.
+pub fn bios_uuid(owner: &OwnerId, lab: &LabName, role: &VmRole, generation: &SpecHash) -> Uuid {
+    Uuid::new_v5(
+        &uuid_namespace(),
+        format!("{owner}/{lab}/{role}/{generation}").as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use crate::config::check_text;
+    use crate::model::{Desired, Lifetime};
+
+    const BASE: &str = r#"apiVersion: labsync/v1
+vcenter:
+  url: sim://inventory.yaml
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: demo
+defaults:
+  ttl: 8h
+templates:
+  k8s:
+    vms:
+      - name: worker
+        source: /DC1/vm/templates/k8s-worker
+        depends_on: [cp]
+      - name: db
+        source: /DC1/vm/templates/k8s-db
+        guestinfo:
+          guestinfo.hostname: "{{lab}}-{{vm}}"
+          guestinfo.seat: "{{index}}"
+          guestinfo.user: "{{owner}}"
+      - name: cp
+        source: /DC1/vm/templates/k8s-cp
+        depends_on: [db]
+labs:
+  - name: alice
+    template: k8s
+    owner: alice@example.com
+  - name: class-{{index}}
+    template: k8s
+    count: 3
+    ttl: 2h
+  - name: fixed
+    template: k8s
+    expires_at: 2027-01-01T00:00:00Z
+"#;
+
+    fn now() -> Timestamp {
+        "2026-11-26T12:00:00Z".parse().unwrap()
+    }
+
+    fn desired(text: &str) -> Desired {
+        let loaded = check_text("labs.yaml", text, now());
+        let msgs: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        loaded
+            .desired
+            .unwrap_or_else(|| panic!("invalid: {msgs:?}"))
+    }
+
+    fn lab<'a>(d: &'a Desired, name: &str) -> &'a crate::model::DesiredLab {
+        d.labs
+            .values()
+            .find(|l| l.name.as_str() == name)
+            .unwrap_or_else(|| panic!("no lab {name}"))
+    }
+
+    #[test]
+    fn pools_expand_into_numbered_labs_and_vms_are_named_lab_dash_role() {
+        let d = desired(BASE);
+        let names: Vec<&str> = d.labs.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["alice", "class-1", "class-2", "class-3", "fixed"]);
+        let vms: Vec<&str> = lab(&d, "class-2")
+            .vms
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(vms, ["class-2-db", "class-2-cp", "class-2-worker"]);
+    }
+
+    #[test]
+    fn vms_are_in_depends_on_order() {
+        let d = desired(BASE);
+        let roles: Vec<&str> = lab(&d, "alice")
+            .vms
+            .iter()
+            .map(|v| v.role.as_str())
+            .collect();
+        assert_eq!(roles, ["db", "cp", "worker"]);
+    }
+
+    #[test]
+    fn guestinfo_placeholders_are_rendered_per_lab() {
+        let d = desired(BASE);
+        let cases = [
+            ("alice", "alice-db", "", "alice@example.com"),
+            ("class-3", "class-3-db", "3", "demo"),
+        ];
+        for (lab_name, hostname, seat, user) in cases {
+            let gi = &lab(&d, lab_name).vms[0].guestinfo;
+            assert_eq!(gi["guestinfo.hostname"], hostname, "{lab_name}");
+            assert_eq!(gi["guestinfo.seat"], seat, "{lab_name}");
+            assert_eq!(gi["guestinfo.user"], user, "{lab_name}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_come_from_the_lab_or_the_default_ttl() {
+        let d = desired(BASE);
+        let hours = |h: i64| Lifetime::Ttl(jiff::SignedDuration::from_hours(h));
+        assert_eq!(lab(&d, "alice").lifetime, hours(8));
+        assert_eq!(lab(&d, "class-1").lifetime, hours(2));
+        assert_eq!(
+            lab(&d, "fixed").lifetime,
+            Lifetime::ExpiresAt("2027-01-01T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn bios_uuids_are_stable_and_distinct() {
+        let a = desired(BASE);
+        let b = desired(BASE);
+        let uuids: Vec<_> = a
+            .labs
+            .values()
+            .flat_map(|l| l.vms.iter().map(|v| v.bios_uuid))
+            .collect();
+        let again: Vec<_> = b
+            .labs
+            .values()
+            .flat_map(|l| l.vms.iter().map(|v| v.bios_uuid))
+            .collect();
+        assert_eq!(uuids, again);
+        let unique: std::collections::BTreeSet<_> = uuids.iter().collect();
+        assert_eq!(unique.len(), uuids.len());
+        assert!(uuids.iter().all(|u| u.get_version_num() == 5));
+    }
+
+    #[test]
+    fn the_spec_hash_ignores_formatting_key_order_and_lifetime() {
+        let reordered = BASE
+            .replace(
+                "        guestinfo:\n          guestinfo.hostname: \"{{lab}}-{{vm}}\"\n          guestinfo.seat: \"{{index}}\"\n",
+                "        guestinfo: {guestinfo.seat: '{{index}}',   guestinfo.hostname: '{{lab}}-{{vm}}'}\n",
+            )
+            .replace("          guestinfo.user: \"{{owner}}\"\n", "")
+            .replace("guestinfo.seat: '{{index}}',", "guestinfo.seat: '{{index}}', guestinfo.user: \"{{owner}}\",")
+            .replace("    ttl: 2h\n", "    ttl: 90m\n")
+            .replace("labs:\n", "# comment\nlabs:\n");
+        assert_ne!(reordered, BASE);
+        let a = desired(BASE);
+        let b = desired(&reordered);
+        for (name, l) in &a.labs {
+            assert_eq!(l.spec_hash, b.labs[name].spec_hash, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_spec_hash_changes_with_a_guestinfo_value_and_with_it_the_uuids() {
+        let changed = BASE.replace("\"{{lab}}-{{vm}}\"", "\"{{lab}}-{{vm}}.lab.local\"");
+        let a = desired(BASE);
+        let b = desired(&changed);
+        let (la, lb) = (lab(&a, "alice"), lab(&b, "alice"));
+        assert_ne!(la.spec_hash, lb.spec_hash);
+        assert_ne!(la.vms[0].bios_uuid, lb.vms[0].bios_uuid);
+    }
+
+    #[test]
+    fn the_spec_hash_changes_with_the_source_and_the_clone_mode() {
+        let a = desired(BASE);
+        let source = desired(&BASE.replace("k8s-worker", "k8s-worker-v2"));
+        let mode = desired(&BASE.replace(
+            "templates:\n  k8s:\n",
+            "templates:\n  k8s:\n    clone: linked\n",
+        ));
+        assert_ne!(lab(&a, "alice").spec_hash, lab(&source, "alice").spec_hash);
+        assert_ne!(lab(&a, "alice").spec_hash, lab(&mode, "alice").spec_hash);
+    }
+
+    #[test]
+    fn sources_list_the_templates_that_use_them() {
+        let d = desired(BASE);
+        assert_eq!(d.sources.len(), 3);
+        let db = d
+            .sources
+            .values()
+            .find(|s| s.path.leaf() == "k8s-db")
+            .unwrap();
+        assert_eq!(db.used_by.len(), 1);
+        assert_eq!(db.hygiene.max_chain, crate::model::DEFAULT_MAX_CHAIN);
+    }
+}

@@ -1,0 +1,283 @@
+//! Loading a labs file from disk: read it, follow its `include` globs, then decode, validate and
+//! expand. The only I/O of the config module; everything after reading is pure.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::connection::Connection;
+use super::decode::{DecodedFile, FileRole, decode_file};
+use super::diagnostic::{Code, Diagnostic, SourceFile};
+use super::expand::expand;
+use super::validate::validate;
+use super::yaml::Span;
+use crate::model::Desired;
+
+/// Files larger than this are refused: a labs file is a few kilobytes.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// More included files than this is a runaway glob.
+pub const MAX_INCLUDED_FILES: usize = 10_000;
+
+/// The outcome of loading: the desired state when there is no error, and every diagnostic.
+#[derive(Debug)]
+pub struct Loaded {
+    /// `Some` exactly when no diagnostic is an error.
+    pub desired: Option<Desired>,
+    /// How to reach vCenter, with paths resolved against the labs file; `Some` with `desired`.
+    pub connection: Option<Connection>,
+    /// Every error and warning, sorted by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The files read: the main file first, then included files in order.
+    pub files: Vec<Arc<SourceFile>>,
+}
+
+impl Loaded {
+    /// Did any diagnostic come out as an error?
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Why loading could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Loads `path` and the files it includes; `now` decides which `expires_at` are past.
+pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
+    let mut diags = Vec::new();
+    let (main_src, usable) = match read_source(path, &mut diags) {
+        Ok(s) => s,
+        Err(source) => {
+            return Err(LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut files = vec![Arc::clone(&main_src)];
+    let main = usable
+        .then(|| decode_file(&main_src, FileRole::Main, &mut diags))
+        .flatten();
+    let mut included = Vec::new();
+    if let Some(m) = &main {
+        for (src, usable) in include_sources(path, m, &mut diags) {
+            files.push(Arc::clone(&src));
+            if !usable {
+                continue;
+            }
+            if let Some(f) = decode_file(&src, FileRole::Included, &mut diags) {
+                included.push(f);
+            }
+        }
+    }
+    let resolved = main.and_then(|m| validate(&m, &included, now, &mut diags));
+    let mut desired = None;
+    let mut connection = None;
+    if let Some(r) = resolved {
+        let base = path.parent().unwrap_or(Path::new(""));
+        connection = Some(r.connection.clone().resolve_paths(base));
+        match expand(&r) {
+            Ok(d) => desired = Some(d),
+            Err(e) => diags.push(Diagnostic::error(Code::InvalidName, e.to_string()).label(
+                &main_src,
+                Span::default(),
+                "while expanding labs",
+            )),
+        }
+    }
+    sort_by_place(&mut diags, &files);
+    if diags.iter().any(Diagnostic::is_error) {
+        desired = None;
+        connection = None;
+    }
+    Ok(Loaded {
+        desired,
+        connection,
+        diagnostics: diags,
+        files,
+    })
+}
+
+/// Checks the text of a single file as the main file, with no includes followed (for editors,
+/// tests and fuzzing).
+pub fn check_text(name: &str, text: &str, now: Timestamp) -> Loaded {
+    let src = SourceFile::new(name, text);
+    let mut diags = Vec::new();
+    let main = decode_file(&src, FileRole::Main, &mut diags);
+    let resolved = main.and_then(|m| validate(&m, &[], now, &mut diags));
+    let connection = resolved.as_ref().map(|r| r.connection.clone());
+    let desired = resolved.and_then(|r| expand(&r).ok());
+    let files = vec![src];
+    sort_by_place(&mut diags, &files);
+    let ok = !diags.iter().any(Diagnostic::is_error);
+    Loaded {
+        desired: desired.filter(|_| ok),
+        connection: connection.filter(|_| ok),
+        diagnostics: diags,
+        files,
+    }
+}
+
+fn sort_by_place(diags: &mut [Diagnostic], files: &[Arc<SourceFile>]) {
+    diags.sort_by_key(|d| {
+        let place = d.labels.first().map(|l| {
+            let file = files.iter().position(|f| Arc::ptr_eq(f, &l.source));
+            (file.unwrap_or(usize::MAX), l.span.offset)
+        });
+        place.unwrap_or((usize::MAX, 0))
+    });
+}
+
+/// Reads a file as text. Oversized or non-UTF-8 files become diagnostics (with what could be
+/// read, and `false`: not to be decoded); only a failed read is an error.
+fn read_source(
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> std::io::Result<(Arc<SourceFile>, bool)> {
+    let name = path.display().to_string();
+    let size = std::fs::metadata(path)?.len();
+    if size > MAX_FILE_BYTES {
+        let src = SourceFile::new(name, "");
+        diags.push(
+            Diagnostic::error(
+                Code::TooComplex,
+                format!("the file is {size} bytes; labsync reads at most {MAX_FILE_BYTES}"),
+            )
+            .label(&src, Span::default(), "this file"),
+        );
+        return Ok((src, false));
+    }
+    let bytes = std::fs::read(path)?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((SourceFile::new(name, text), true)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            // Control characters would garble the snippet; show them as U+FFFD too.
+            let text: String = String::from_utf8_lossy(e.as_bytes())
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let src = SourceFile::new(name, text);
+            diags.push(
+                Diagnostic::error(Code::YamlSyntax, "the file is not UTF-8 text")
+                    .label(&src, Span::new(at, 1), "invalid byte here")
+                    .help("save the file as UTF-8"),
+            );
+            // Nothing else is checked in a file that is not text.
+            Ok((src, false))
+        }
+    }
+}
+
+/// The files the main file's `include` patterns match, each read once, in a stable order.
+fn include_sources(
+    main_path: &Path,
+    main: &DecodedFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(Arc<SourceFile>, bool)> {
+    let base = main_path.parent().unwrap_or(Path::new(""));
+    let main_canonical = main_path.canonicalize().ok();
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut out = Vec::new();
+    for pattern in &main.raw.include {
+        if Path::new(&pattern.value).is_absolute() {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInclude,
+                    format!("include pattern `{}` is absolute", pattern.value),
+                )
+                .label(&main.source, pattern.span, "absolute")
+                .help("include patterns are relative to this file, e.g. `labs.d/*.yaml`"),
+            );
+            continue;
+        }
+        let full = if base.as_os_str().is_empty() {
+            pattern.value.clone()
+        } else {
+            format!(
+                "{}/{}",
+                glob::Pattern::escape(&base.display().to_string()),
+                pattern.value
+            )
+        };
+        let paths = match glob::glob(&full) {
+            Ok(paths) => paths,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidInclude,
+                        format!(
+                            "include pattern `{}` is not a valid glob: {}",
+                            pattern.value, e.msg
+                        ),
+                    )
+                    .label(&main.source, pattern.span, "this pattern")
+                    .help("use `*`, `?`, `[abc]` and `**`, e.g. `labs.d/*.yaml`"),
+                );
+                continue;
+            }
+        };
+        let mut matched: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        matched.sort();
+        if matched.is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    Code::IncludeNoMatch,
+                    format!("include pattern `{}` matches no file", pattern.value),
+                )
+                .label(&main.source, pattern.span, "no match")
+                .help(format!("looked for `{full}`")),
+            );
+        }
+        for p in matched {
+            let canonical = p.canonicalize().unwrap_or_else(|_| p.clone());
+            if Some(&canonical) == main_canonical.as_ref() || !seen.insert(canonical) {
+                continue;
+            }
+            if out.len() >= MAX_INCLUDED_FILES {
+                diags.push(
+                    Diagnostic::error(
+                        Code::TooComplex,
+                        format!("more than {MAX_INCLUDED_FILES} included files"),
+                    )
+                    .label(&main.source, pattern.span, "this pattern")
+                    .help("narrow the include pattern"),
+                );
+                return out;
+            }
+            match read_source(&p, diags) {
+                Ok(src) => out.push(src),
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        Code::Io,
+                        format!("cannot read included file {}: {e}", p.display()),
+                    )
+                    .label(
+                        &main.source,
+                        pattern.span,
+                        "matched by this pattern",
+                    ),
+                ),
+            }
+        }
+    }
+    out
+}

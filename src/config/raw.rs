@@ -1,0 +1,258 @@
+//! The raw labs.yaml types, as written in the file: serde decodes them (unknown keys denied),
+//! schemars turns them into `schemas/labs.schema.json`. Values that need checking (durations,
+//! names, paths, cron) stay text with their span here; the validator checks them all at once.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+
+use super::de::Sp;
+use crate::model::{CloneMode, FailurePolicy, HygieneMethod, PartialPolicy, Workflow};
+
+/// The only `apiVersion` this build understands.
+pub const API_VERSION: &str = "labsync/v1";
+
+/// A labs.yaml file (`apiVersion: labsync/v1`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "labs.yaml",
+    description = "labsync lab definitions (apiVersion labsync/v1)"
+)]
+pub struct RawConfig {
+    /// Format version; must be `labsync/v1`.
+    #[serde(rename = "apiVersion")]
+    #[schemars(extend("const" = "labsync/v1"))]
+    pub api_version: Sp<String>,
+    /// How to reach vCenter and what this installation owns there.
+    pub vcenter: Option<RawVcenter>,
+    /// Settings every lab and template inherits unless it says otherwise.
+    pub defaults: Option<RawDefaults>,
+    /// Lab templates by name: sets of VMs cloned from source VMs.
+    #[serde(default)]
+    pub templates: SpMap<RawTemplate>,
+    /// The labs to keep in vCenter.
+    #[serde(default)]
+    pub labs: Vec<RawLab>,
+    /// Glob patterns, relative to this file, of further files holding labs (e.g. `labs.d/*.yaml`).
+    /// An included file may contain only `apiVersion` and `labs`.
+    #[serde(default)]
+    pub include: Vec<Sp<String>>,
+    /// Delta-disk hygiene of running sources.
+    pub hygiene: Option<RawHygiene>,
+    /// Run-wide limits.
+    pub limits: Option<RawLimits>,
+    /// Allow a config with zero labs to destroy every managed lab (default false).
+    pub allow_empty: Option<bool>,
+}
+
+/// Keys allowed at the top of a labs.yaml file (the fields of [`RawConfig`]).
+pub const ROOT_KEYS: &[&str] = &[
+    "apiVersion",
+    "vcenter",
+    "defaults",
+    "templates",
+    "labs",
+    "include",
+    "hygiene",
+    "limits",
+    "allow_empty",
+];
+
+/// Keys allowed in an included file: a web app writing lab requests must not be able to change
+/// vCenter, credentials, templates or limits.
+pub const INCLUDED_KEYS: &[&str] = &["apiVersion", "labs"];
+
+/// The `vcenter` section.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Vcenter")]
+pub struct RawVcenter {
+    /// `https://host/sdk`, or `sim://INVENTORY.yaml` for the embedded simulator (path relative to
+    /// this file).
+    pub url: Sp<String>,
+    /// User name (default for `sim://`: `labsync`).
+    pub username: Option<Sp<String>>,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<Sp<String>>,
+    /// File holding the password (relative to this file).
+    pub password_file: Option<Sp<String>>,
+    /// TLS verification of vCenter's certificate.
+    pub tls: Option<RawTls>,
+    /// The datacenter labs live in.
+    pub datacenter: Sp<String>,
+    /// Inventory path of the folder under which every lab gets its own folder.
+    pub labs_folder: Sp<String>,
+    /// This installation's owner id, written into every VM it creates.
+    pub owner: Sp<String>,
+}
+
+/// `vcenter.tls`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Tls")]
+pub struct RawTls {
+    /// Verify the certificate chain and host name (default true).
+    pub verify: Option<Sp<bool>>,
+    /// PEM file with the CA to trust (relative to this file).
+    pub ca_file: Option<Sp<String>>,
+    /// SHA-256 fingerprint of the server certificate: 64 hex digits, colons optional.
+    pub thumbprint: Option<Sp<String>>,
+    /// Accept any certificate. Only for throw-away test setups.
+    pub insecure: Option<Sp<bool>>,
+}
+
+/// The `defaults` section.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
+pub struct RawDefaults {
+    /// Lifetime of a lab without `ttl` or `expires_at`, e.g. `8h` (default: no expiry).
+    pub ttl: Option<Sp<String>>,
+    /// Clone mode of templates that do not set one (default `instant`).
+    pub clone: Option<CloneMode>,
+    /// Inventory path of the resource pool for clones (default: the source's).
+    pub resource_pool: Option<Sp<String>>,
+    /// Datastore for linked and full clones (default: the source's).
+    pub datastore: Option<Sp<String>>,
+    /// What to do with a lab in which a VM failed (default `destroy`).
+    pub on_failure: Option<FailurePolicy>,
+    /// What to do with a lab whose VMs are only partly there (default `complete`).
+    pub on_partial: Option<PartialPolicy>,
+}
+
+/// A lab template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Template")]
+pub struct RawTemplate {
+    /// The state the sources are expected in (default `running`).
+    pub workflow: Option<Workflow>,
+    /// How the VMs are made (default: `defaults.clone`, else `instant`).
+    pub clone: Option<CloneMode>,
+    /// Hygiene settings for this template's sources, overriding the top-level `hygiene`.
+    pub hygiene: Option<RawHygiene>,
+    /// The VMs of every lab made from this template.
+    pub vms: Vec<RawVm>,
+}
+
+/// One VM of a template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "TemplateVm")]
+pub struct RawVm {
+    /// The VM's role in the lab; the VM is named `<lab>-<name>`.
+    pub name: Sp<String>,
+    /// Inventory path of the source VM, e.g. `/DC1/vm/templates/k8s-db`.
+    pub source: Sp<String>,
+    /// Other VMs of this template that must be created first.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+    /// `guestinfo.*` entries for the guest; values may use `{{lab}}`, `{{vm}}`, `{{index}}` and
+    /// `{{owner}}`.
+    #[serde(default)]
+    pub guestinfo: SpMap<Sp<String>>,
+}
+
+/// One lab, or a pool of labs with `count`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Lab")]
+pub struct RawLab {
+    /// The lab's name; for a pool it must contain `{{index}}` (e.g. `class-{{index}}`).
+    pub name: Sp<String>,
+    /// The template the lab is made from.
+    pub template: Sp<String>,
+    /// Lifetime from creation, e.g. `4h`, `90m`, `2d`.
+    pub ttl: Option<Sp<String>>,
+    /// Fixed end, RFC 3339 (e.g. `2026-12-01T18:00:00Z`). Not together with `ttl`.
+    pub expires_at: Option<Sp<String>>,
+    /// Who asked for the lab (display only).
+    pub owner: Option<Sp<String>>,
+    /// Free-form labels (display only).
+    #[serde(default)]
+    pub labels: SpMap<Sp<String>>,
+    /// Make a pool of this many labs, numbered 1..=count.
+    #[schemars(range(min = 1, max = 10000))]
+    pub count: Option<Sp<i64>>,
+}
+
+/// Hygiene settings (top level, or a template's override).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Hygiene")]
+pub struct RawHygiene {
+    /// Cron expression (5 fields) for scheduled hygiene, e.g. `0 2 * * *`.
+    pub schedule: Option<Sp<String>>,
+    /// IANA time zone the schedule is read in (default `UTC`).
+    pub timezone: Option<Sp<String>>,
+    /// `snapshot-cycle` (default) or `promote-disks`.
+    pub method: Option<HygieneMethod>,
+    /// Clean a source before its delta chain would pass this depth (default 200; at most 255).
+    #[schemars(range(min = 1, max = 255))]
+    pub max_chain: Option<Sp<i64>>,
+}
+
+/// The `limits` section.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Limits")]
+pub struct RawLimits {
+    /// Operations in flight at once (default 10).
+    #[schemars(range(min = 1))]
+    pub parallelism: Option<Sp<i64>>,
+    /// Provisioning operations in flight per ESXi host (default 4).
+    #[schemars(range(min = 1))]
+    pub per_host: Option<Sp<i64>>,
+    /// Refuse a plan destroying more labs than this (default 100).
+    #[schemars(range(min = 0))]
+    pub max_destroy_per_run: Option<Sp<i64>>,
+}
+
+/// A mapping with string keys, in file order, each key with its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpMap<V>(pub Vec<(Sp<String>, V)>);
+
+impl<V> Default for SpMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpMap<V> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = SpMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_unit<E>(self) -> Result<SpMap<V>, E> {
+                Ok(SpMap::default())
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<SpMap<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = m.next_key::<Sp<String>>()? {
+                    out.push((k, m.next_value()?));
+                }
+                Ok(SpMap(out))
+            }
+        }
+        d.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for SpMap<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("{}Map", V::schema_name()).into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": g.subschema_for::<V>(),
+        })
+    }
+}

@@ -1,0 +1,388 @@
+//! The labs.yaml loader from the outside: every invalid file under `tests/config/invalid/`
+//! produces its expected diagnostics (rendered output snapshot-tested), every example validates,
+//! the committed schema is fresh, the CLI's exit codes and JSON, and no input makes it panic.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use jiff::Timestamp;
+use labsync::config::{self, Loaded};
+use predicates::prelude::*;
+
+/// The fixed "now" of every test, so `expires_at` checks do not depend on the clock.
+fn now() -> Timestamp {
+    "2026-11-26T12:00:00Z"
+        .parse()
+        .expect("a valid constant timestamp")
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("test directory exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml") && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The codes a file expects, from its first line: `# expect: code code …`.
+fn expected_codes(path: &Path) -> Vec<String> {
+    let bytes = std::fs::read(path).expect("readable test file");
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.lines().next().unwrap_or("");
+    first
+        .strip_prefix("# expect:")
+        .map(|rest| rest.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn rendered(loaded: &Loaded) -> String {
+    let codes: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| format!("{:?} {}", d.severity, d.code))
+        .collect();
+    format!(
+        "{}\n\n{}",
+        codes.join("\n"),
+        config::render(&loaded.diagnostics, 100, false)
+    )
+}
+
+#[test]
+fn every_invalid_file_produces_its_expected_diagnostic() {
+    let files = yaml_files("tests/config/invalid");
+    assert!(files.len() >= 30, "only {} invalid files", files.len());
+    let mut missing = Vec::new();
+    for path in &files {
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        let expected = expected_codes(path);
+        assert!(!expected.is_empty(), "{name} has no `# expect:` line");
+        let loaded = config::load(path, now()).expect("the file exists");
+        let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code.as_str()).collect();
+        for e in &expected {
+            if !codes.contains(&e.as_str()) {
+                missing.push(format!("{name}: expected {e}, got {codes:?}"));
+            }
+        }
+        assert_eq!(
+            loaded.desired.is_some(),
+            !loaded.has_errors(),
+            "{name}: a Desired exactly when there is no error"
+        );
+        insta::with_settings!({snapshot_path => "config/snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(name, rendered(&loaded));
+        });
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// Whether a file is a labs file (rather than, say, a simulator inventory next to it).
+fn is_labs_file(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.contains("apiVersion: labsync/v1"))
+}
+
+/// Every file a user may start from: `labs.yaml.example` and the examples' main files.
+fn example_configs() -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from("labs.yaml.example")];
+    out.extend(
+        yaml_files("examples")
+            .into_iter()
+            .filter(|p| is_labs_file(p)),
+    );
+    for dir in std::fs::read_dir("examples")
+        .expect("examples/ exists")
+        .flatten()
+    {
+        let main = dir.path().join("labs.yaml");
+        if main.is_file() && is_labs_file(&main) {
+            out.push(main);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_example_validates_without_errors_or_warnings() {
+    let configs = example_configs();
+    assert!(configs.len() >= 6, "examples: {configs:?}");
+    for path in configs {
+        let loaded = config::load(&path, now()).expect("the example exists");
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{}:\n{}",
+            path.display(),
+            config::render(&loaded.diagnostics, 100, false)
+        );
+        let desired = loaded.desired.expect("a valid example expands");
+        assert!(!desired.labs.is_empty(), "{} has no labs", path.display());
+    }
+}
+
+#[test]
+fn the_classroom_example_makes_twenty_labs_with_a_ttl() {
+    let loaded = config::load(Path::new("examples/classroom-pool.yaml"), now()).expect("exists");
+    let desired = loaded.desired.expect("valid");
+    assert_eq!(desired.labs.len(), 20);
+    assert!(
+        desired
+            .labs
+            .values()
+            .all(|l| matches!(l.lifetime, labsync::model::Lifetime::Ttl(_)))
+    );
+}
+
+#[test]
+fn the_request_folder_example_brings_in_labs_from_every_request_file() {
+    let loaded = config::load(Path::new("examples/web-requests/labs.yaml"), now()).expect("exists");
+    assert!(loaded.files.len() >= 3, "files: {:?}", loaded.files.len());
+    let desired = loaded.desired.expect("valid");
+    assert!(desired.labs.len() >= 3);
+}
+
+#[test]
+fn the_committed_schema_is_what_labsync_schema_prints() {
+    let committed = std::fs::read_to_string("schemas/labs.schema.json").unwrap_or_default();
+    assert!(
+        committed == config::schema_json(),
+        "schemas/labs.schema.json is stale: run `labsync schema > schemas/labs.schema.json`"
+    );
+}
+
+#[test]
+fn validate_exits_zero_on_a_valid_file_and_prints_a_summary() {
+    cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "examples/single-lab.yaml"])
+        .env("NO_COLOR", "1")
+        .env_remove("LABSYNC_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid: 1 lab, 3 VMs"));
+}
+
+#[test]
+fn validate_exits_one_on_errors_and_prints_them_all() {
+    cargo_bin_cmd!("labsync")
+        .args([
+            "validate",
+            "--file",
+            "tests/config/invalid/many_errors_in_one_pass.yaml",
+        ])
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "labsync::config::unknown_template",
+        ))
+        .stderr(predicate::str::contains("labsync::config::invalid_cron"))
+        .stderr(predicate::str::contains("many_errors_in_one_pass.yaml:"));
+}
+
+#[test]
+fn validate_exits_zero_when_there_are_only_warnings() {
+    cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "tests/config/invalid/insecure_tls.yaml"])
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("labsync::config::insecure_tls"));
+}
+
+#[test]
+fn validate_json_lists_every_diagnostic_with_its_place() {
+    let out = cargo_bin_cmd!("labsync")
+        .args([
+            "validate",
+            "--json",
+            "-f",
+            "tests/config/invalid/duplicate_lab_across_files.yaml",
+        ])
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("stdout is JSON");
+    assert_eq!(v["valid"], false);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "labsync::config::duplicate_lab");
+    assert_eq!(d["severity"], "error");
+    let files: Vec<&str> = d["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(|l| l["file"].as_str())
+        .collect();
+    assert_eq!(files.len(), 2, "both places: {files:?}");
+    assert_ne!(files[0], files[1], "the two places are in two files");
+    assert!(d["labels"][0]["line"].as_u64().is_some_and(|l| l > 0));
+}
+
+#[test]
+fn validate_of_a_missing_file_fails_with_a_message() {
+    cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "does-not-exist.yaml"])
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does-not-exist.yaml"));
+}
+
+#[test]
+fn an_explicit_settings_file_that_is_invalid_is_reported_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, "colour = \"never\"\n").expect("write");
+    cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "examples/single-lab.yaml", "--config"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("labsync::config::settings"))
+        .stderr(predicate::str::contains("config.toml:1:1"));
+}
+
+#[test]
+fn the_settings_file_can_make_json_the_default_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("labsync")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("labsync/config.toml"),
+        "output = \"json\"\n",
+    )
+    .expect("write");
+    let out = cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "examples/single-lab.yaml"])
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("LABSYNC_OUTPUT")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("stdout is JSON");
+    assert_eq!(v["valid"], true);
+}
+
+#[test]
+fn schema_prints_the_json_schema() {
+    cargo_bin_cmd!("labsync")
+        .arg("schema")
+        .assert()
+        .success()
+        .stdout(predicate::eq(config::schema_json()));
+}
+
+#[test]
+fn completions_are_printed_for_bash() {
+    cargo_bin_cmd!("labsync")
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("labsync").and(predicate::str::contains("validate")));
+}
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::now;
+    use labsync::config;
+
+    /// YAML-looking text: keys, indentation, flow brackets, anchors, aliases and placeholders.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("apiVersion: labsync/v1\n".to_string()),
+            Just("labs:\n".to_string()),
+            Just("  - name: a{{index}}\n".to_string()),
+            Just("    template: t\n".to_string()),
+            Just("    count: 3\n".to_string()),
+            Just("templates:\n  t:\n    vms:\n".to_string()),
+            Just("      - name: db\n        source: /DC1/vm/x\n".to_string()),
+            Just("        depends_on: [db]\n".to_string()),
+            Just("&a ".to_string()),
+            Just("*a".to_string()),
+            Just("[".to_string()),
+            Just("{".to_string()),
+            Just("]".to_string()),
+            Just(": ".to_string()),
+            Just("\n".to_string()),
+            Just("  ".to_string()),
+            Just("- ".to_string()),
+            "[a-z{}:#&*\\[\\] \n\"'-]{0,12}".prop_map(|s| s),
+        ];
+        proptest::collection::vec(token, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_make_the_loader_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let loaded = config::check_text("fuzz.yaml", &text, now());
+            prop_assert_eq!(loaded.desired.is_some(), !loaded.has_errors());
+            let _ = config::render(&loaded.diagnostics, 80, false);
+        }
+
+        #[test]
+        fn yaml_looking_text_never_makes_the_loader_panic(text in yamlish()) {
+            let loaded = config::check_text("fuzz.yaml", &text, now());
+            prop_assert_eq!(loaded.desired.is_some(), !loaded.has_errors());
+            let _ = config::render(&loaded.diagnostics, 80, false);
+            let _ = serde_json::to_string(&loaded.diagnostics);
+        }
+    }
+
+    #[test]
+    fn ten_megabytes_of_nesting_is_refused_cleanly() {
+        let text = format!("labs: {}", "[".repeat(10 * 1024 * 1024));
+        let loaded = config::check_text("deep.yaml", &text, now());
+        assert!(loaded.has_errors());
+        let text: String = "a:\n".to_string()
+            + &(1..3000)
+                .map(|i| format!("{}a:\n", " ".repeat(i)))
+                .collect::<String>();
+        assert!(config::check_text("deep.yaml", &text, now()).has_errors());
+    }
+}
+
+#[test]
+fn the_format_reference_names_every_diagnostic_code_and_top_level_key() {
+    let doc = std::fs::read_to_string("docs/labs-yaml.md").expect("docs/labs-yaml.md exists");
+    for code in config::Code::ALL {
+        assert!(
+            doc.contains(&format!("`{code}`")),
+            "docs/labs-yaml.md lacks {code}"
+        );
+    }
+    for key in config::raw::ROOT_KEYS {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/labs-yaml.md lacks {key}"
+        );
+    }
+}
+
+#[test]
+fn the_example_connects_to_the_simulator_next_to_it() {
+    let loaded = config::load(Path::new("examples/web-requests/labs.yaml"), now()).expect("exists");
+    let c = loaded.connection.expect("valid");
+    assert_eq!(
+        c.endpoint,
+        config::connection::Endpoint::Sim {
+            inventory: PathBuf::from("examples/web-requests/../sim-inventory.yaml")
+        }
+    );
+    assert_eq!(
+        c.password,
+        Some(config::connection::PasswordSource::Env(
+            "LABSYNC_SIM_PASSWORD".into()
+        ))
+    );
+    assert!(c.tls.verify);
+}
