@@ -20,13 +20,13 @@ mod summary;
 mod types;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use policy::Policy;
-pub use reason::Reason;
+pub use reason::{Reason, SpecChange};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
