@@ -3,6 +3,8 @@
 //! `Vec<u8>`; a [`Style`] decides colors. Nothing here decides anything about vCenter.
 
 pub mod plan;
+pub mod progress;
+pub mod report;
 pub mod style;
 pub mod time;
 
