@@ -240,7 +240,8 @@ impl Decoder<'_> {
                 self.diags.push(
                     Diagnostic::error(Code::LiteralPassword, "a password must not be written in the labs file")
                         .label(self.source, k.span, "literal password")
-                        .help("put it in an environment variable and write `password_env: LABSYNC_PASSWORD`, or in a file readable only by you and write `password_file: /path/to/file`; then remove it from git history"),
+                        .help("put it in an environment variable and write `password_env: LABSYNC_PASSWORD`, or in a file readable only by you and write `password_file: /path/to/file`; then remove it from git history")
+                    .redacted(),
                 );
             } else {
                 kept.push((k.clone(), v.clone()));

@@ -231,6 +231,8 @@ pub struct Diagnostic {
     /// The primary label first, then secondary ones.
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Never show the source text around the labels (it holds a secret).
+    pub redact_snippet: bool,
 }
 
 impl Diagnostic {
@@ -242,6 +244,7 @@ impl Diagnostic {
             message: message.into(),
             labels: Vec::new(),
             help: None,
+            redact_snippet: false,
         }
     }
     /// A warning.
@@ -270,6 +273,11 @@ impl Diagnostic {
         if help.is_some() {
             self.help = help;
         }
+        self
+    }
+    /// Renders this diagnostic without source snippets (places are still named).
+    pub fn redacted(mut self) -> Self {
+        self.redact_snippet = true;
         self
     }
     /// Is this an error (as opposed to a warning)?
@@ -310,9 +318,15 @@ impl miette::Diagnostic for Diagnostic {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
+        if self.redact_snippet {
+            return None;
+        }
         self.primary_source().map(|s| &**s as &dyn SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.redact_snippet {
+            return None;
+        }
         let primary = self.primary_source()?;
         let same_file = self
             .labels
@@ -416,8 +430,8 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
 /// Lines longer than this are not shown as snippets (a 10 MB line of brackets would be).
 const MAX_SNIPPET_LINE: usize = 400;
 
-/// A copy of the diagnostic in which labels on overlong lines are replaced by their location
-/// in the message.
+/// A copy of the diagnostic in which labels on overlong lines (or on secrets) are replaced by
+/// their location in the message.
 fn without_giant_snippets(d: &Diagnostic) -> Diagnostic {
     let giant = |l: &Label| {
         let text = &l.source.text;
@@ -432,7 +446,7 @@ fn without_giant_snippets(d: &Diagnostic) -> Diagnostic {
             .map_or(text.len(), |i| at + i);
         end - start > MAX_SNIPPET_LINE
     };
-    if !d.labels.iter().any(giant) {
+    if !d.redact_snippet && !d.labels.iter().any(giant) {
         return d.clone();
     }
     let mut d = d.clone();
