@@ -5,15 +5,23 @@
 //! [`server`] wraps it in an HTTP(S) server on loopback. See docs/simulator.md.
 
 pub mod chaos;
+pub mod collector;
 pub mod disks;
 pub mod fault;
 pub mod inventory;
 pub mod ops;
+pub mod props;
+pub mod server;
+pub mod state;
+pub mod taskinfo;
 pub mod tasks;
 pub mod timing;
 pub mod value;
+pub mod vm_props;
 pub mod world;
 pub mod xml;
+
+pub use server::{SimError, SimHandle, SimOptions, start};
 
 #[cfg(test)]
 mod world_tests;
