@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::sim::chaos::{Burst, FailureMode, FaultConfig, MethodFaults};
+use crate::sim::chaos::{Burst, FailureMode, FaultConfig};
 use crate::sim::{SimOptions, inventory};
 
 /// Arguments of `labsync sim`.
