@@ -10,4 +10,5 @@ pub mod engine;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod sim;
 pub mod vsphere;
