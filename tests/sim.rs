@@ -404,3 +404,142 @@ async fn injected_503_bursts_dropped_connections_and_session_expiry_happen() {
     assert!(body.contains(r#"xsi:type="NotAuthenticated""#), "{body}");
     sim.shutdown().await;
 }
+
+/// Accepts exactly one certificate, by SHA-256 thumbprint (what labsync's `tls.thumbprint` does).
+#[derive(Debug)]
+struct Pinned {
+    thumbprint: String,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if labsync::sim::server::tls::thumbprint(end_entity.as_ref()) == self.thumbprint {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("thumbprint mismatch".into()))
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn pinned_client(thumbprint: &str) -> reqwest::Client {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(Pinned {
+            thumbprint: thumbprint.into(),
+            provider,
+        }))
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sim_serve_prints_url_and_thumbprint_serves_tls_and_exits_0_on_sigterm() {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labsync"))
+        .args([
+            "sim",
+            "serve",
+            "--inventory",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sim-inventory.yaml"),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "--time-scale",
+            "0",
+        ])
+        .env("LABSYNC_SIM_PASSWORD", "s3cret")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap();
+    let thumb = lines.next().unwrap().unwrap();
+    assert!(
+        url.starts_with("url: https://127.0.0.1:") && url.ends_with("/sdk"),
+        "{url}"
+    );
+    let url = url.trim_start_matches("url: ").to_string();
+    let thumb = thumb
+        .strip_prefix("thumbprint: ")
+        .expect("second line is the thumbprint")
+        .to_string();
+    assert_eq!(thumb.len(), 32 * 3 - 1);
+    assert!(
+        thumb
+            .chars()
+            .all(|c| c == ':' || c.is_ascii_digit() || c.is_ascii_uppercase())
+    );
+
+    let c = pinned_client(&thumb);
+    let login = |pwd: &str| {
+        envelope(&format!(
+            r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>labsync</userName><password>{pwd}</password></Login>"#
+        ))
+    };
+    let r = c.post(&url).body(login("labsync")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the default password is replaced"
+    );
+    let r = c.post(&url).body(login("s3cret")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = pinned_client(&format!("{}00", "00:".repeat(31)));
+    assert!(
+        wrong.post(&url).body(login("s3cret")).send().await.is_err(),
+        "another pin is refused"
+    );
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "exits 0 on SIGTERM");
+}
