@@ -26,3 +26,6 @@ pub use server::{SimError, SimHandle, SimOptions, start};
 
 #[cfg(test)]
 mod world_tests;
+
+#[cfg(test)]
+mod state_tests;
