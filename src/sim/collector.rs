@@ -11,6 +11,9 @@ use super::world::is_a;
 use super::xml::Node;
 use crate::model::MoRef;
 
+/// Paged reads kept at once; the oldest is forgotten beyond this.
+const MAX_RETRIEVALS: usize = 256;
+
 /// `PropertyFilterSpec`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FilterSpec {
@@ -205,7 +208,8 @@ type Wanted = (MoRef, Vec<String>);
 type ObjectValues = (BTreeMap<String, Value>, Vec<(String, Fault)>);
 
 impl Sim {
-    fn exists(&self, session: &str, r: &MoRef) -> bool {
+    /// Does the object exist (for this session, for session-scoped objects)?
+    pub fn exists(&self, session: &str, r: &MoRef) -> bool {
         !matches!(
             self.read(session, r, probe_property(&r.kind)),
             Err(PropError::Gone)
@@ -417,6 +421,16 @@ impl Sim {
         let token = if queue.is_empty() {
             None
         } else {
+            // Clients may abandon a paged read: keep a bounded number, forgetting the oldest.
+            if self.retrievals.len() >= MAX_RETRIEVALS
+                && let Some(oldest) = self
+                    .retrievals
+                    .keys()
+                    .min_by_key(|k| super::world::natural(k))
+                    .cloned()
+            {
+                self.retrievals.remove(&oldest);
+            }
             let t = self.fresh("token-");
             self.retrievals.insert(
                 t.clone(),

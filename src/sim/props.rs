@@ -176,7 +176,7 @@ impl Sim {
     ) -> Result<Option<Value>, PropError> {
         let w = &self.world;
         if let Some(e) = w.resolve(obj) {
-            return self.entity_prop(session, e, name, nested);
+            return self.entity_prop(e, name, nested);
         }
         let v = match (obj.kind.as_str(), name) {
             ("Task", "info") => {
@@ -277,12 +277,10 @@ impl Sim {
 
     fn entity_prop(
         &self,
-        session: &str,
         e: &Entity,
         name: &str,
         nested: Option<&str>,
     ) -> Result<Option<Value>, PropError> {
-        let _ = session;
         let w = &self.world;
         let common = match name {
             "name" => Some(Some(Value::str(e.name.clone()))),

@@ -86,7 +86,13 @@ fn injected(name: &str) -> Fault {
         "SystemError" => Fault::SystemError {
             reason: "injected fault".into(),
         },
-        other => Fault::Injected(other.to_string()),
+        // The name becomes an element name: anything but an identifier is refused.
+        other if !other.is_empty() && other.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Fault::Injected(other.to_string())
+        }
+        _ => Fault::SystemError {
+            reason: "injected fault".into(),
+        },
     }
 }
 

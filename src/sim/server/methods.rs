@@ -244,15 +244,10 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 FilterSpec::parse(n.child("spec").ok_or_else(|| Fault::InvalidArgument {
                     property: "spec".into(),
                 })?)?;
-            for os in &spec.object_set {
-                if sim.read(sess, &os.obj, "name").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "info").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "recursive").err() == Some(PropError::Gone)
-                {
-                    return Err(Fault::ManagedObjectNotFound {
-                        obj: os.obj.clone(),
-                    });
-                }
+            if let Some(os) = spec.object_set.iter().find(|os| !sim.exists(sess, &os.obj)) {
+                return Err(Fault::ManagedObjectNotFound {
+                    obj: os.obj.clone(),
+                });
             }
             let partial = n.child_bool("partialUpdates").unwrap_or(false);
             one(Value::Ref(sim.create_filter(
