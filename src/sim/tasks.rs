@@ -160,6 +160,10 @@ impl World {
 
     /// Registers a task and starts it at once if it can (the world is ticked to its queue time).
     pub fn add_task(&mut self, mut task: Task) -> MoRef {
+        if let Some(fault) = self.inject_task_fault.take() {
+            let now = task.queue_time;
+            return self.add_failed_task(task, fault, now);
+        }
         self.next_id += 1;
         task.num = self.next_id;
         let r = task.moref();

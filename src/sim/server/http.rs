@@ -15,10 +15,8 @@ use axum::routing::{get, post};
 use super::methods::{Outcome, PUBLIC_METHODS, Request, dispatch};
 use super::soap::{self, Returns};
 use super::{Shared, lock};
-use crate::model::MoRef;
 use crate::sim::chaos::FailureMode;
 use crate::sim::fault::Fault;
-use crate::sim::tasks::task_num;
 use crate::sim::xml::parse_envelope;
 
 const COOKIE: &str = "vmware_soap_session";
@@ -146,17 +144,12 @@ async fn soap_call(
             session,
             now,
         };
-        let outcome = dispatch(&mut sim, &req);
-        // An injected task failure: the task exists, then fails at once.
-        if let (Some((name, FailureMode::Task)), Ok(Outcome::Reply(Returns::One { value, .. }))) =
-            (&decision.fail, &outcome)
-            && let crate::sim::value::Value::Ref(MoRef { kind, value: id }) = value
-            && kind == "Task"
-            && let Some(num) = task_num(id)
-            && sim.world.active.contains(&num)
-        {
-            sim.world.finish(num, Err(injected(name)), now);
+        // An injected task failure: the task exists, and fails at once.
+        if let Some((name, FailureMode::Task)) = &decision.fail {
+            sim.world.inject_task_fault = Some(injected(name));
         }
+        let outcome = dispatch(&mut sim, &req);
+        sim.world.inject_task_fault = None;
         shared.after_change(&sim);
         if method == "CreateFilter" {
             // A waiting long poll on this collector must see the new filter's objects enter.
