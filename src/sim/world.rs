@@ -112,6 +112,9 @@ pub struct Vm {
     pub modified: Timestamp,
     pub create_date: Timestamp,
     pub boot_time: Option<Timestamp>,
+    /// Marked as a template (`config.template`); templates stay powered off.
+    #[serde(default)]
+    pub template: bool,
 }
 
 /// A virtual disk and its chain of files, base first.
