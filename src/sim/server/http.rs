@@ -174,6 +174,7 @@ async fn soap_call(
             collector,
             version,
             max_wait_secs,
+            max_object_updates,
             legacy,
         }) => {
             let session = cookie.unwrap_or_default();
@@ -182,7 +183,7 @@ async fn soap_call(
                 &collector,
                 &session,
                 &version,
-                max_wait_secs,
+                (max_wait_secs, max_object_updates),
                 legacy,
             )
             .await
@@ -200,7 +201,7 @@ async fn wait_updates(
     collector: &str,
     session: &str,
     version: &str,
-    max_wait_secs: Option<u64>,
+    (max_wait_secs, max_object_updates): (Option<u64>, Option<usize>),
     legacy: bool,
 ) -> Result<Returns, Fault> {
     let deadline = max_wait_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -215,7 +216,7 @@ async fn wait_updates(
             if !sim.sessions.contains_key(session) {
                 return Err(Fault::NotAuthenticated);
             }
-            if let Some(v) = sim.updates(collector, session, version)? {
+            if let Some(v) = sim.updates(collector, session, version, max_object_updates)? {
                 return Ok(Returns::One {
                     value: v,
                     typed: false,

@@ -28,6 +28,7 @@ pub enum Outcome {
         collector: String,
         version: String,
         max_wait_secs: Option<u64>,
+        max_object_updates: Option<usize>,
         /// `WaitForUpdates` (always answers eventually) rather than `WaitForUpdatesEx`.
         legacy: bool,
     },
@@ -273,10 +274,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 "CheckForUpdates" => Some(0),
                 _ => None,
             };
+            let max_object_updates = n
+                .child("options")
+                .and_then(|o| o.child_text("maxObjectUpdates"))
+                .and_then(|m| m.parse::<usize>().ok());
             Ok(Outcome::Wait {
                 collector: this.value.clone(),
                 version,
                 max_wait_secs,
+                max_object_updates,
                 legacy: req.method == "WaitForUpdates",
             })
         }
