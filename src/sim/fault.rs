@@ -131,6 +131,16 @@ impl Fault {
             .into_value()
     }
 
+    /// A fault in a `MethodFault`-typed field of a data object (`CheckResult.error`): typed with
+    /// the fault's own type, holding a `LocalizedMethodFault` (`fault`, `localizedMessage`), which
+    /// is how pyvmomi deserializes faults found inside data.
+    pub fn in_data(&self) -> Value {
+        DataObject::new(fault_kind(self.type_name()))
+            .typed("fault", self.as_object())
+            .with("localizedMessage", Value::str(self.to_string()))
+            .into_value()
+    }
+
     /// The fault as a data object value (written with `xsi:type` = its type name).
     pub fn as_object(&self) -> Value {
         let mut obj = DataObject::new(fault_kind(self.type_name()));
