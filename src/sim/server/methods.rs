@@ -152,6 +152,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             sim.logout(sess);
             nothing()
         }
+        "TerminateSession" => {
+            expect_type(this, req.method, &["SessionManager"])?;
+            let ids: Vec<String> = n
+                .all("sessionId")
+                .map(|s| s.text.trim().to_string())
+                .collect();
+            sim.terminate_sessions(sess, &ids)?;
+            nothing()
+        }
         "SessionIsActive" => {
             expect_type(this, req.method, &["SessionManager"])?;
             let id = arg(n, "sessionID")?;
