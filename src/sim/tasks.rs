@@ -149,9 +149,15 @@ impl Task {
             _ => None,
         }
     }
-    /// Can it still be cancelled (nothing irreversible has happened yet)?
+    /// Can it still be cancelled? Anything waiting can; a clone (`CloneVM_Task`) also while it
+    /// copies, as in vCenter (the copy is rolled back: the VM only appears on success); an
+    /// instant clone not after its stun has grown the source.
     pub fn cancelable(&self) -> bool {
-        matches!(self.phase, Phase::Queued | Phase::WaitStun)
+        match self.phase {
+            Phase::Queued | Phase::WaitStun => true,
+            Phase::Work { .. } => matches!(self.kind, TaskKind::Clone { .. }),
+            Phase::Stun { .. } | Phase::Done => false,
+        }
     }
 }
 

@@ -503,3 +503,29 @@ fn check_instant_clone_reports_the_faults_a_clone_would_meet_and_changes_nothing
     assert_eq!(w.chain_depth(&on), 0, "a check clones nothing");
     assert!(w.find_path("/DC1/vm/labs/fine").is_none());
 }
+
+#[test]
+fn a_running_full_clone_can_be_cancelled_and_leaves_no_vm() {
+    let mut w = world();
+    let labs = id(&w, "/DC1/vm/labs");
+    let perf = id(&w, "/DC1/vm/templates/perf-node");
+    let files_before = w.files.len();
+    let t = w
+        .clone_vm(
+            &perf,
+            CloneSpec {
+                folder: labs,
+                name: "big".into(),
+                ..CloneSpec::default()
+            },
+            call(t0()),
+        )
+        .unwrap();
+    w.tick(at(10.0));
+    assert_eq!(state(&w, &t), TaskState::Running);
+    w.cancel(&t.value, at(10.0)).unwrap();
+    assert_eq!(error(&w, &t), Fault::RequestCanceled);
+    w.tick(at(500.0));
+    assert!(w.find_path("/DC1/vm/labs/big").is_none());
+    assert_eq!(w.files.len(), files_before);
+}
