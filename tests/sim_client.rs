@@ -1,6 +1,5 @@
 //! The same client conformance suite as `tests/vcsim.rs`, against labsync's own simulator
-//! (`labsync sim serve`, from the sim branch) with the example inventory, instant clone included.
-//! Run: `cargo test --test sim_client -- --ignored`.
+//! (`labsync sim serve`) with the example inventory, instant clone included. Part of `cargo test`.
 
 mod client_suite;
 
@@ -61,7 +60,6 @@ fn site(server: &Server) -> Site {
 macro_rules! sim_check {
     ($name:ident, $check:path) => {
         #[tokio::test]
-        #[ignore = "needs `labsync sim serve` (sim branch) and examples/sim-inventory.yaml"]
         async fn $name() {
             let server = start(false);
             $check(&site(&server)).await;
@@ -120,7 +118,6 @@ sim_check!(
 );
 
 #[tokio::test]
-#[ignore = "needs `labsync sim serve` (sim branch) and examples/sim-inventory.yaml"]
 async fn the_soap_trace_is_redacted() {
     let server = start(false);
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +125,6 @@ async fn the_soap_trace_is_redacted() {
 }
 
 #[tokio::test]
-#[ignore = "needs `labsync sim serve` (sim branch) and examples/sim-inventory.yaml"]
 async fn tls_with_the_right_pin_connects_and_a_wrong_pin_names_the_presented_thumbprint() {
     let server = start(true);
     let presented = server.thumbprint.clone().expect("thumbprint line");

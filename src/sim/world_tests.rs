@@ -400,3 +400,132 @@ fn find_by_uuid_finds_a_clone_by_its_bios_uuid() {
         None
     );
 }
+
+#[test]
+fn an_inventory_carries_timing_limits_faults_and_numbered_vms() {
+    let text = r#"
+timing: { instant_clone: 2.0, jitter: 0 }
+limits: { per_host_provisioning: 2, max_chain_depth: 100 }
+faults:
+  methods:
+    PowerOnVM_Task: { failure_rate: 0.5, fault: HostCommunication, mode: task }
+  http_503: { rate: 0.1, length: 3 }
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    clusters: [{ name: C, hosts: [h1, h2] }]
+    vms:
+      - { name: "n-{n}", count: 4 }
+"#;
+    let inv = inventory::parse(text, "t").unwrap();
+    assert_eq!(
+        inv.faults.methods["PowerOnVM_Task"].fault,
+        "HostCommunication"
+    );
+    let w = inv.build(0, 1.0, t0()).unwrap();
+    assert_eq!(w.settings.limits.max_chain_depth, 100);
+    assert_eq!(w.settings.timing.instant_clone, 2.0);
+    let hosts: Vec<_> = (1..=4)
+        .map(|i| {
+            w.find_path(&format!("/D/vm/n-{i}"))
+                .unwrap()
+                .vm()
+                .unwrap()
+                .host
+                .clone()
+        })
+        .collect();
+    assert_eq!(hosts[0], hosts[2], "round robin over the hosts");
+    assert_ne!(hosts[0], hosts[1]);
+}
+
+#[test]
+fn inventory_mistakes_are_reported_with_the_reason() {
+    let unknown_key = "datacenters: [{ name: D, colour: blue }]";
+    let err = inventory::parse(unknown_key, "inv.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("inv.yaml") && err.contains("colour"), "{err}");
+    let bad_ref = r#"
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    vms: [{ name: a, host: nowhere }]
+"#;
+    let err = inventory::parse(bad_ref, "x")
+        .unwrap()
+        .build(0, 1.0, t0())
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown host nowhere"), "{err}");
+    let no_n = r#"
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    vms: [{ name: a, count: 2 }]
+"#;
+    let err = inventory::parse(no_n, "x")
+        .unwrap()
+        .build(0, 1.0, t0())
+        .unwrap_err();
+    assert!(err.to_string().contains("{n}"), "{err}");
+}
+
+#[test]
+fn check_instant_clone_reports_the_faults_a_clone_would_meet_and_changes_nothing() {
+    let mut w = world();
+    w.settings.time_scale = 0.0;
+    let labs = id(&w, "/DC1/vm/labs");
+    let spec = |name: &str| InstantCloneSpec {
+        name: name.into(),
+        folder: Some(labs.clone()),
+        ..InstantCloneSpec::default()
+    };
+    let off = id(&w, "/DC1/vm/templates/perf-node");
+    let t = w.check_instant_clone(&off, spec("x"), call(t0())).unwrap();
+    let checks = w.task(&t.value).unwrap().checks.clone().unwrap();
+    assert_eq!(state(&w, &t), TaskState::Success);
+    assert_eq!(
+        checks[0].errors,
+        [Fault::InvalidPowerState {
+            requested: Some(PowerState::PoweredOn),
+            existing: PowerState::PoweredOff
+        }]
+    );
+    let on = id(&w, "/DC1/vm/templates/k8s-db");
+    let t = w
+        .check_instant_clone(&on, spec("fine"), call(t0()))
+        .unwrap();
+    assert!(
+        w.task(&t.value).unwrap().checks.clone().unwrap()[0]
+            .errors
+            .is_empty()
+    );
+    assert_eq!(w.chain_depth(&on), 0, "a check clones nothing");
+    assert!(w.find_path("/DC1/vm/labs/fine").is_none());
+}
+
+#[test]
+fn a_running_full_clone_can_be_cancelled_and_leaves_no_vm() {
+    let mut w = world();
+    let labs = id(&w, "/DC1/vm/labs");
+    let perf = id(&w, "/DC1/vm/templates/perf-node");
+    let files_before = w.files.len();
+    let t = w
+        .clone_vm(
+            &perf,
+            CloneSpec {
+                folder: labs,
+                name: "big".into(),
+                ..CloneSpec::default()
+            },
+            call(t0()),
+        )
+        .unwrap();
+    w.tick(at(10.0));
+    assert_eq!(state(&w, &t), TaskState::Running);
+    w.cancel(&t.value, at(10.0)).unwrap();
+    assert_eq!(error(&w, &t), Fault::RequestCanceled);
+    w.tick(at(500.0));
+    assert!(w.find_path("/DC1/vm/labs/big").is_none());
+    assert_eq!(w.files.len(), files_before);
+}
