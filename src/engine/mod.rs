@@ -1,3 +1,7 @@
 //! The engine: observe vCenter, execute plans, hold the apply lock, watch for changes.
 
+pub mod connect;
 pub mod events;
+pub mod git;
+pub mod observe;
+pub mod saved;
