@@ -132,6 +132,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     created,
                     expires: lab.lifetime.expiry(created),
                     commit: None,
+                    specdoc: Some(lab.spec_doc(vm)),
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {

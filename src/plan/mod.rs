@@ -21,14 +21,14 @@ mod summary;
 mod types;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
 pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use policy::Policy;
-pub use reason::Reason;
+pub use reason::{Reason, SpecChange};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
