@@ -2,8 +2,11 @@
 //! parses, resolves settings once, and dispatches.
 
 mod completions;
+mod context;
+mod plan;
 mod schema;
 pub mod sim;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -39,6 +42,10 @@ pub enum Command {
     Schema(schema::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Show what `apply` would change in vCenter.
+    Plan(plan::Args),
+    /// Show the managed labs and the sources they are cloned from.
+    Status(status::Args),
     /// Run the built-in vCenter simulator.
     Sim(sim::SimArgs),
 }
@@ -54,6 +61,8 @@ pub fn main() -> ExitCode {
         color: cli.color,
         json: match &cli.command {
             Command::Validate(a) => a.json,
+            Command::Plan(a) => a.json,
+            Command::Status(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -66,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args, &settings),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Plan(args) => plan::run(&args, &settings),
+        Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
 }

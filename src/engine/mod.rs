@@ -5,3 +5,4 @@ pub mod events;
 pub mod git;
 pub mod observe;
 pub mod saved;
+pub mod status;
