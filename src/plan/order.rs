@@ -184,6 +184,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     } else {
         Action::CreateVms {
@@ -191,6 +192,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     }
 }
