@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod events;
+pub mod execute;
 pub mod git;
 pub mod observe;
 pub mod saved;
