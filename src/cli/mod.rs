@@ -1,6 +1,8 @@
 //! Command-line interface: clap definitions and one module per subcommand. This file only
 //! parses, resolves settings once, and dispatches.
 
+mod apply;
+mod change;
 mod completions;
 mod context;
 mod plan;
@@ -44,6 +46,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Show what `apply` would change in vCenter.
     Plan(plan::Args),
+    /// Make vCenter match the labs files (or apply a saved plan).
+    Apply(apply::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Run the built-in vCenter simulator.
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
         json: match &cli.command {
             Command::Validate(a) => a.json,
             Command::Plan(a) => a.json,
+            Command::Apply(a) => a.json,
             Command::Status(a) => a.json,
             _ => false,
         },
@@ -76,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Plan(args) => plan::run(&args, &settings),
+        Command::Apply(args) => apply::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
