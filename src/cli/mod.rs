@@ -5,6 +5,7 @@ mod apply;
 mod change;
 mod completions;
 mod context;
+mod destroy;
 mod plan;
 mod schema;
 pub mod sim;
@@ -48,6 +49,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Make vCenter match the labs files (or apply a saved plan).
     Apply(apply::Args),
+    /// Destroy managed labs (named ones, or all): never anything labsync does not manage.
+    Destroy(destroy::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Run the built-in vCenter simulator.
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
             Command::Validate(a) => a.json,
             Command::Plan(a) => a.json,
             Command::Apply(a) => a.json,
+            Command::Destroy(a) => a.json,
             Command::Status(a) => a.json,
             _ => false,
         },
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::run(&args),
         Command::Plan(args) => plan::run(&args, &settings),
         Command::Apply(args) => apply::run(&args, &settings),
+        Command::Destroy(args) => destroy::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
