@@ -85,9 +85,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             if plan.is_empty() {
                 return ExitCode::SUCCESS;
             }
-            if !args.auto_approve
-                && !change::confirm("Do you really want to destroy these labs?")
-            {
+            if !args.auto_approve && !change::confirm("Do you really want to destroy these labs?") {
                 eprintln!("Destroy cancelled; nothing was changed.");
                 return ExitCode::from(EXIT_ERROR);
             }
