@@ -23,29 +23,35 @@ impl SpecDoc {
     /// It holds exactly what the spec hash covers: the lifetime, labels and requester are left
     /// out on purpose, since changing them must not rebuild a lab.
     pub fn for_vm(clone_mode: CloneMode, placement: &Placement, vm: &DesiredVm) -> Self {
-        let mut lines: Vec<(String, String)> = vec![
-            ("clone".into(), clone_word(clone_mode).into()),
-            ("name".into(), vm.name.to_string()),
-            ("role".into(), vm.role.to_string()),
-            ("source".into(), vm.source.to_string()),
+        let deps = vm
+            .depends_on
+            .iter()
+            .map(|r| r.as_ref())
+            .collect::<Vec<&str>>()
+            .join(", ");
+        let mut lines: Vec<(&str, &str)> = vec![
+            ("clone", clone_word(clone_mode)),
+            ("name", vm.name.as_ref()),
+            ("role", vm.role.as_ref()),
+            ("source", vm.source.as_str()),
         ];
-        if !vm.depends_on.is_empty() {
-            let deps: Vec<&str> = vm.depends_on.iter().map(|r| r.as_ref()).collect();
-            lines.push(("depends_on".into(), deps.join(", ")));
+        if !deps.is_empty() {
+            lines.push(("depends_on", &deps));
         }
         if let Some(pool) = &placement.resource_pool {
-            lines.push(("placement.resource_pool".into(), pool.to_string()));
+            lines.push(("placement.resource_pool", pool.as_str()));
         }
         if let Some(ds) = &placement.datastore {
-            lines.push(("placement.datastore".into(), ds.clone()));
+            lines.push(("placement.datastore", ds));
         }
-        lines.extend(vm.guestinfo.iter().map(|(k, v)| (k.clone(), v.clone())));
-        lines.sort();
-        let mut text = String::new();
-        for (k, v) in &lines {
-            text.push_str(&escape(k));
+        lines.extend(vm.guestinfo.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        lines.sort_unstable();
+        let mut text =
+            String::with_capacity(lines.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
+        for (k, v) in lines {
+            escape_into(&mut text, k);
             text.push_str(": ");
-            text.push_str(&escape(v));
+            escape_into(&mut text, v);
             text.push('\n');
         }
         Self(text)
@@ -105,9 +111,12 @@ fn clone_word(m: CloneMode) -> &'static str {
     }
 }
 
-/// Keeps a value on one line: `\` and control characters are written as escapes.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Appends `s` kept on one line: `\\` and control characters are written as escapes.
+fn escape_into(out: &mut String, s: &str) {
+    if !s.chars().any(|c| c == '\\' || c.is_control()) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -118,7 +127,6 @@ fn escape(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -38,12 +38,15 @@ pub use types::{
 
 use std::collections::BTreeSet;
 
+// For `render::status`, which must judge expiry and tombstones exactly as the planner does.
+pub(crate) use diff::{lab_expiry, tombstone_holds};
+pub(crate) use index::ObservedIndex;
+
 use jiff::Timestamp;
 
 use crate::model::{Desired, LabName, Observed};
 use diff::Decision;
 use guards::Decisions;
-use index::ObservedIndex;
 
 /// Computes what one run would do to bring `observed` to `desired` at instant `now`.
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
