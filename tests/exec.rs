@@ -10,7 +10,7 @@ use labsync::engine::execute;
 use labsync::plan::Action;
 use labsync::vsphere::{InstantCloneSpec, Power};
 
-const K8S: &str = r#"
+pub const K8S: &str = r#"
 templates:
   k8s:
     workflow: running
@@ -294,4 +294,183 @@ async fn a_vm_already_created_with_our_markers_is_adopted_and_a_stranger_is_left
             .count(),
         1
     );
+}
+
+mod lock {
+    use std::time::Duration;
+
+    use super::harness::*;
+    use labsync::engine::lock::{self, Holder, LockError, LockOptions};
+    use labsync::model::OwnerId;
+
+    fn owner() -> OwnerId {
+        OwnerId::new("exec-tests").expect("owner")
+    }
+
+    fn opts(ttl_ms: u64, timeout_ms: u64) -> LockOptions {
+        LockOptions {
+            ttl: Duration::from_millis(ttl_ms),
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_apply_waits_then_fails_naming_the_holder_and_gets_the_lock_once_released() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let first = Holder::this_process();
+        let a = lock::acquire(&env.client, &labs, &owner(), first.clone(), opts(60_000, 0))
+            .await
+            .expect("first takes the lock");
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 300),
+        )
+        .await
+        .expect_err("second must not get it");
+        match &err {
+            LockError::Held {
+                holder, host, pid, ..
+            } => {
+                assert_eq!((holder, host, *pid), (&first.id, &first.host, first.pid));
+            }
+            other => panic!("expected Held, got {other}"),
+        }
+        assert!(err.to_string().contains(&first.id));
+        a.release().await.expect("release");
+        let b = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("free again");
+        b.release().await.expect("release");
+    }
+
+    #[tokio::test]
+    async fn of_many_applies_starting_at_once_exactly_one_holds_the_lock() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let tries = (0..6).map(|_| {
+            let client = env.client.clone();
+            let labs = labs.clone();
+            tokio::spawn(async move {
+                lock::acquire(
+                    &client,
+                    &labs,
+                    &owner(),
+                    Holder::this_process(),
+                    opts(60_000, 0),
+                )
+                .await
+            })
+        });
+        let mut held = 0;
+        let mut guards = Vec::new();
+        for t in tries {
+            match t.await.expect("task") {
+                Ok(g) => {
+                    held += 1;
+                    guards.push(g);
+                }
+                Err(LockError::Held { .. } | LockError::Starting) => {}
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+        assert_eq!(held, 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_holder_died_is_broken_after_it_expires() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let dead = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(300, 0),
+        )
+        .await
+        .expect("first");
+        // The holder dies: nothing renews its lease any more.
+        drop(dead);
+        let b = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 5_000),
+        )
+        .await
+        .expect("the stale lease is broken");
+        assert!(!b.is_lost());
+    }
+
+    #[tokio::test]
+    async fn a_renewed_lease_is_not_broken_while_its_holder_runs() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let a = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(300, 0),
+        )
+        .await
+        .expect("first");
+        // Three lease lengths later, the renewed lease still holds.
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(300, 900),
+        )
+        .await
+        .expect_err("still held");
+        assert!(matches!(err, LockError::Held { .. }), "{err}");
+        assert!(!a.is_lost());
+    }
+
+    #[tokio::test]
+    async fn force_unlock_removes_the_lock_only_for_the_holder_id_it_names() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let a = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("first");
+        let wrong = lock::force_unlock(&env.client, &labs, &owner(), "not-the-id").await;
+        assert!(
+            matches!(wrong, Err(LockError::NotHolder { .. })),
+            "{wrong:?}"
+        );
+        lock::force_unlock(&env.client, &labs, &owner(), a.id())
+            .await
+            .expect("unlocked");
+        lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("free after force-unlock");
+        let none = lock::force_unlock(&env.client, &path("/DC1/vm/templates"), &owner(), "x").await;
+        assert!(matches!(none, Err(LockError::NotLocked)), "{none:?}");
+    }
 }

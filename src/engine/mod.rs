@@ -2,3 +2,4 @@
 
 pub mod events;
 pub mod execute;
+pub mod lock;
