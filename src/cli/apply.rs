@@ -1,5 +1,5 @@
-//! `labsync apply`: observe, plan (or take a saved plan and check it still holds), show it, ask
-//! for confirmation on a terminal, execute, report. Exit codes: 0 done (or nothing to do),
+//! `labsync apply`: take the apply lock, observe, plan (or take a saved plan and check it still
+//! holds), show it, ask for confirmation on a terminal, execute, report, release the lock. Exit codes: 0 done (or nothing to do),
 //! 1 error before any change (invalid files, no connection, refused or stale plan, no terminal
 //! and no `--auto-approve`, declined), 3 some actions failed (or labs were skipped by a plan
 //! error), 130 interrupted.
@@ -33,6 +33,9 @@ pub struct Args {
     /// Allow a config with no labs to destroy every managed lab.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Wait this long for another apply of the same owner to finish (e.g. 30s, 5m).
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = change::parse_lock_timeout)]
+    pub lock_timeout: std::time::Duration,
     /// Progress as JSON lines and the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -75,7 +78,16 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let code = apply(args, settings, &labs, &connected, saved).await;
+        // The lock comes first: what is observed and planned under it cannot change under us
+        // by another apply of the same owner.
+        let code = match change::lock(&labs, &connected, args.lock_timeout).await {
+            Ok(guard) => {
+                let code = apply(args, settings, &labs, &connected, saved).await;
+                change::unlock(guard).await;
+                code
+            }
+            Err(code) => code,
+        };
         connected.close().await;
         code
     })

@@ -33,6 +33,9 @@ pub struct Args {
     /// Destroy without asking (required when stdin or stdout is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// Wait this long for another apply of the same owner to finish (e.g. 30s, 5m).
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = change::parse_lock_timeout)]
+    pub lock_timeout: std::time::Duration,
     /// Progress as JSON lines and the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -66,6 +69,13 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             Ok(c) => c,
             Err(code) => return code,
         };
+        let guard = match change::lock(&labs, &connected, args.lock_timeout).await {
+            Ok(g) => g,
+            Err(code) => {
+                connected.close().await;
+                return code;
+            }
+        };
         let code = async {
             let observation = match context::observe(&labs, &connected).await {
                 Ok(o) => o,
@@ -98,6 +108,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             ExitCode::from(report.exit_code())
         }
         .await;
+        change::unlock(guard).await;
         connected.close().await;
         code
     })

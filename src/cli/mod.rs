@@ -6,6 +6,7 @@ mod change;
 mod completions;
 mod context;
 mod destroy;
+mod force_unlock;
 mod plan;
 mod schema;
 pub mod sim;
@@ -51,6 +52,8 @@ pub enum Command {
     Apply(apply::Args),
     /// Destroy managed labs (named ones, or all): never anything labsync does not manage.
     Destroy(destroy::Args),
+    /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
+    ForceUnlock(force_unlock::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Run the built-in vCenter simulator.
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args, &settings),
         Command::Apply(args) => apply::run(&args, &settings),
         Command::Destroy(args) => destroy::run(&args, &settings),
+        Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }

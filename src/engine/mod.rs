@@ -7,4 +7,3 @@ pub mod git;
 pub mod lock;
 pub mod observe;
 pub mod saved;
-pub mod status;
