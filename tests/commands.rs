@@ -210,7 +210,10 @@ fn status_json_lists_labs_and_sources() {
     assert_eq!(alice["vms_desired"], 2);
     let created: jiff::Timestamp = alice["created"].as_str().unwrap().parse().unwrap();
     let expires: jiff::Timestamp = alice["expires"].as_str().unwrap().parse().unwrap();
-    assert_eq!(expires.duration_since(created), jiff::SignedDuration::from_hours(4));
+    assert_eq!(
+        expires.duration_since(created),
+        jiff::SignedDuration::from_hours(4)
+    );
     assert_eq!(by_name("erin")["state"], "pending");
     assert_eq!(by_name("erin")["vms_present"], 0);
     let sources = st["sources"].as_array().unwrap();
@@ -256,4 +259,28 @@ fn the_rendered_plan_reads_as_expected() {
     settings.add_filter(r"config   \S+", "config   [FILE]");
     settings.add_filter(r"host-\d+", "[HOST]");
     settings.bind(|| insta::assert_snapshot!("plan_replace_create_destroy", text));
+}
+
+#[test]
+fn a_held_lock_stops_apply_naming_its_holder_until_force_unlock_removes_it() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    // Another apply (this test, through the library) takes the lock and dies without
+    // releasing it: its lease stays in vCenter.
+    let holder = ws.hold_lock();
+    ws.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("another apply holds the lock")
+                .and(predicate::str::contains(holder.as_str())),
+        );
+    assert!(ws.managed_vms().is_empty(), "nothing changed");
+    ws.labsync(&["force-unlock", "not-the-holder"])
+        .assert()
+        .code(1);
+    ws.labsync(&["force-unlock", &holder]).assert().code(0);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    // The lock is given back after a run: the next one gets it at once.
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
 }

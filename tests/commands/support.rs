@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use labsync::engine::lock::{self, Holder, LockOptions};
 use labsync::model::{InventoryPath, OwnerId};
 use labsync::sim::{SimOptions, inventory};
 use labsync::vsphere::observe::Scope;
@@ -233,15 +234,42 @@ labs:
         v
     }
 
-    /// Starts a simulator on the persisted state and reads every VM through the client.
-    fn read_back(&self) -> Vec<(String, String, bool)> {
+    /// Takes the apply lock as another process would and leaves it held (its lease is in the
+    /// persisted simulator state); returns the holder id.
+    pub fn hold_lock(&self) -> String {
+        self.with_client(|client| async move {
+            let holder = Holder::this_process();
+            let id = holder.id.clone();
+            let guard = lock::acquire(
+                &client,
+                &InventoryPath::new("/DC1/vm/labs").expect("path"),
+                &OwnerId::new(OWNER).expect("owner"),
+                holder,
+                LockOptions::default(),
+            )
+            .await
+            .expect("the lock is free");
+            // Dropped without release: a crashed apply.
+            drop(guard);
+            id
+        })
+    }
+
+    /// Starts a simulator on the persisted state (with the inventory when there is none yet),
+    /// runs `f` with a client of it, then stops it (saving the state).
+    fn with_client<T, F, Fut>(&self, f: F) -> T
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
         let state = self.path(".labsync/sim-state.json");
+        std::fs::create_dir_all(self.path(".labsync")).expect("state dir");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let inv = inventory::load(&self.path("inventory.yaml")).expect("inventory");
             let mut opts = SimOptions::new(inv);
             opts.time_scale = 0.0;
-            opts.state_file = state.is_file().then_some(state);
+            opts.state_file = Some(state);
             let sim = labsync::sim::start(opts).await.expect("simulator starts");
             let target = Target {
                 url: sim.url.clone(),
@@ -252,13 +280,21 @@ labs:
             let client = Client::connect(&target, Options::default())
                 .await
                 .expect("connects");
+            let out = f(client.clone()).await;
+            let _ = client.logout().await;
+            sim.shutdown().await;
+            out
+        })
+    }
+
+    /// Reads every VM through the client: name, moref, managed by [`OWNER`].
+    fn read_back(&self) -> Vec<(String, String, bool)> {
+        self.with_client(|client| async move {
             let scope = Scope {
                 labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
                 sources: vec![],
             };
             let obs = client.observe(&scope).await.expect("observes");
-            let _ = client.logout().await;
-            sim.shutdown().await;
             let owner = OwnerId::new(OWNER).expect("owner");
             obs.observed
                 .vms
