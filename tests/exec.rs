@@ -474,3 +474,205 @@ mod lock {
         assert!(matches!(none, Err(LockError::NotLocked)), "{none:?}");
     }
 }
+
+#[tokio::test]
+async fn hygiene_resets_the_source_chain_before_the_clones_that_follow_it() {
+    let env = start(&labs_file(K8S), 0.0, None).await;
+    let src = harness::path("/DC1/vm/templates/src-db");
+    let policy = labsync::plan::Policy {
+        hygiene_due: [src.clone()].into(),
+        ..Default::default()
+    };
+    let (obs, plan) = env.plan_with(&policy).await;
+    assert_eq!(obs.observed.sources[&src].chain_depth, 40);
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Hygiene { .. })),
+        "{plan:#?}"
+    );
+    let reporter = Collect::default();
+    let report = execute::execute(&env.client, &plan, &obs, &env.options(10, 4), &reporter).await;
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    let events = reporter.events();
+    let hygiene_done = events
+        .iter()
+        .position(|e| matches!(e, Event::HygieneDone { depth_before: 40, depth_after, .. } if *depth_after < 40))
+        .expect("hygiene reported the chain shrinking");
+    let first_clone = events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::OpStarted {
+                    op: OpKind::InstantClone,
+                    ..
+                }
+            )
+        })
+        .expect("clones ran");
+    assert!(hygiene_done < first_clone);
+    let after = env.observe().await.observed.sources[&src].clone();
+    // Two clones (alice-db, bob-db) since the cycle, each one delta.
+    assert_eq!(after.chain_depth, 2);
+    assert!(after.last_hygiene.is_some());
+}
+
+#[tokio::test]
+async fn the_first_interrupt_starts_nothing_new_and_reports_interrupted() {
+    let env = start(&labs_file(K8S), 0.05, None).await;
+    let (obs, plan) = env.plan().await;
+    let (tx, rx) = harness::cancel();
+    let mut opts = env.options(10, 4);
+    opts.cancel = rx;
+    // Interrupt as soon as the first clone has started.
+    struct StopOnClone(Collect, tokio::sync::watch::Sender<execute::Interrupt>);
+    impl labsync::engine::events::Reporter for StopOnClone {
+        fn event(&self, at: jiff::Timestamp, event: &Event) {
+            if matches!(
+                event,
+                Event::OpStarted {
+                    op: OpKind::InstantClone,
+                    ..
+                }
+            ) {
+                let _ = self.1.send(execute::Interrupt::Stop);
+            }
+            self.0.event(at, event);
+        }
+    }
+    let reporter = StopOnClone(Collect::default(), tx);
+    let report = execute::execute(&env.client, &plan, &obs, &opts, &reporter).await;
+    assert!(report.interrupted);
+    assert_eq!(report.exit_code(), 130);
+    let events = reporter.0.events();
+    let stop = events
+        .iter()
+        .position(|e| matches!(e, Event::Interrupted))
+        .expect("interrupted event");
+    assert!(
+        !events[stop..]
+            .iter()
+            .any(|e| matches!(e, Event::OpStarted { .. }))
+    );
+    // What was in flight finished; the rest is created by the next run, with no duplicate.
+    let (_, report, _) = env.apply().await;
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    assert_eq!(names(&env).await.len(), 6);
+}
+
+#[tokio::test]
+async fn faults_in_the_middle_of_a_run_are_retried_or_reported_and_the_next_run_finishes() {
+    use labsync::sim::chaos::{Burst, FailureMode, FaultConfig, MethodFaults};
+    let faults = FaultConfig {
+        methods: [
+            (
+                "InstantClone_Task".to_string(),
+                MethodFaults {
+                    failure_rate: 0.3,
+                    fault: "TaskInProgress".into(),
+                    mode: FailureMode::Task,
+                    ..MethodFaults::default()
+                },
+            ),
+            (
+                "Destroy_Task".to_string(),
+                MethodFaults {
+                    failure_rate: 0.3,
+                    fault: "SystemError".into(),
+                    mode: FailureMode::Task,
+                    ..MethodFaults::default()
+                },
+            ),
+        ]
+        .into(),
+        session_expiry_secs: Some(1),
+        http_503: Some(Burst {
+            rate: 0.05,
+            length: 3,
+        }),
+        drop_rate: 0.02,
+    };
+    let labs = K8S.replace(
+        "labs:\n",
+        "labs:\n  - name: carol\n    template: k8s\n  - name: dave\n    template: k8s\n",
+    );
+    let env = start(&labs_file(&labs), 0.05, Some(faults)).await;
+    let mut codes = Vec::new();
+    let mut retries = 0;
+    for _ in 0..5 {
+        let (plan, report, events) = env.apply().await;
+        if plan.steps.is_empty() {
+            break;
+        }
+        retries += events
+            .iter()
+            .filter(|e| matches!(e, Event::Retrying { .. }))
+            .count();
+        // Every run either succeeds or lists each failure with its fault and exits 3.
+        assert!(matches!(report.exit_code(), 0 | 3), "{report:#?}");
+        assert_eq!(report.exit_code() == 3, !report.failures.is_empty());
+        codes.push(report.exit_code());
+    }
+    eprintln!("exit codes of the runs until no changes: {codes:?}; executor retries: {retries}");
+    let names = names(&env).await;
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique, "no duplicate VM");
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert!(env.plan().await.1.steps.is_empty());
+}
+
+#[tokio::test]
+async fn task_failures_are_reported_with_exit_code_3_and_the_next_run_finishes_the_job() {
+    use labsync::sim::chaos::{FailureMode, FaultConfig, MethodFaults};
+    let failing = |fault: &str, rate: f64| MethodFaults {
+        failure_rate: rate,
+        fault: fault.into(),
+        mode: FailureMode::Task,
+        ..MethodFaults::default()
+    };
+    let faults = FaultConfig {
+        methods: [
+            ("InstantClone_Task".to_string(), failing("SystemError", 0.3)),
+            ("Destroy_Task".to_string(), failing("SystemError", 0.5)),
+        ]
+        .into(),
+        ..FaultConfig::default()
+    };
+    let labs = labs_file(&K8S.replace(
+        "labs:\n",
+        "labs:\n  - name: carol\n    template: k8s\n  - name: dave\n    template: k8s\n",
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("vcenter.json");
+    let env = start_with_state(&labs, 0.01, Some(faults), Some(&state)).await;
+    let mut failures = 0;
+    for _ in 0..2 {
+        let (_, report, _) = env.apply().await;
+        assert_eq!(
+            report.exit_code() == 3,
+            !report.failures.is_empty(),
+            "{report:#?}"
+        );
+        assert!(matches!(report.exit_code(), 0 | 3));
+        for f in &report.failures {
+            // Each failure names its VM and the vCenter fault.
+            assert!(f.error.contains("SystemError"), "{f:?}");
+            assert!(f.policy.is_some() || f.op == OpKind::Destroy, "{f:?}");
+        }
+        failures += report.failures.len();
+    }
+    eprintln!("failures reported over two faulty runs: {failures}");
+    env.sim.shutdown().await;
+    // The same vCenter, its faults gone: one more run finishes the job.
+    let env = start_with_state(&labs, 0.0, None, Some(&state)).await;
+    let (_, report, _) = env.apply().await;
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    let names = names(&env).await;
+    assert_eq!(names.len(), 12, "{names:?}");
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique);
+    assert!(env.plan().await.1.steps.is_empty());
+}
