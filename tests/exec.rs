@@ -561,6 +561,54 @@ async fn the_first_interrupt_starts_nothing_new_and_reports_interrupted() {
     assert_eq!(names(&env).await.len(), 6);
 }
 
+/// Sends `to` on the cancel channel as soon as the first clone starts.
+struct InterruptOnClone(
+    Collect,
+    tokio::sync::watch::Sender<execute::Interrupt>,
+    execute::Interrupt,
+);
+
+impl labsync::engine::events::Reporter for InterruptOnClone {
+    fn event(&self, at: jiff::Timestamp, event: &Event) {
+        if matches!(
+            event,
+            Event::OpStarted {
+                op: OpKind::InstantClone,
+                ..
+            }
+        ) {
+            let _ = self.1.send(self.2);
+        }
+        self.0.event(at, event);
+    }
+}
+
+#[tokio::test]
+async fn the_second_interrupt_returns_at_once_and_the_next_run_adopts_what_was_in_flight() {
+    let env = start(&labs_file(K8S), 0.05, None).await;
+    let (obs, plan) = env.plan().await;
+    let (tx, rx) = harness::cancel();
+    let mut opts = env.options(10, 4);
+    opts.cancel = rx;
+    let reporter = InterruptOnClone(Collect::default(), tx, execute::Interrupt::Now);
+    let report = execute::execute(&env.client, &plan, &obs, &opts, &reporter).await;
+    assert!(report.interrupted);
+    assert_eq!(report.exit_code(), 130);
+    // The clones that were in flight go on inside vCenter; the next run finds them.
+    // A lab with a clone still in flight is held by the planner (busy): run until converged.
+    for _ in 0..10 {
+        let (plan, report, _) = env.apply().await;
+        assert_eq!(report.exit_code(), 0, "{report:#?}");
+        if plan.steps.is_empty() && plan.held.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let names = names(&env).await;
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert!(env.plan().await.1.steps.is_empty());
+}
+
 #[tokio::test]
 async fn faults_in_the_middle_of_a_run_are_retried_or_reported_and_the_next_run_finishes() {
     use labsync::sim::chaos::{Burst, FailureMode, FaultConfig, MethodFaults};
