@@ -255,6 +255,7 @@ impl World {
             modified: now,
             create_date: now,
             boot_time: None,
+            template,
         };
         if vm.power == PowerState::PoweredOn {
             vm.boot_time = Some(now);

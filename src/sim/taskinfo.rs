@@ -26,7 +26,7 @@ pub fn task_info(t: &Task) -> Value {
         .with("cancelled", Value::Bool(t.cancelled))
         .with("cancelable", Value::Bool(t.is_active() && t.cancelable()))
         .opt("error", t.error.as_ref().map(|f| f.localized()))
-        .opt("result", t.result.clone().map(Value::Ref))
+        .opt_typed("result", t.result.clone().map(Value::Ref))
         .opt(
             "progress",
             match t.state {
@@ -49,21 +49,6 @@ pub fn task_info(t: &Task) -> Value {
             Value::Int(i32::try_from(t.num).unwrap_or(i32::MAX)),
         )
         .into_value()
-        .retype_result()
-}
-
-impl Value {
-    /// `TaskInfo.result` is `anyType`: mark it typed after building.
-    fn retype_result(mut self) -> Value {
-        if let Value::Obj(o) = &mut self {
-            for f in &mut o.fields {
-                if f.name == "result" {
-                    f.typed = true;
-                }
-            }
-        }
-        self
-    }
 }
 
 /// `AboutInfo`.

@@ -160,6 +160,10 @@ impl World {
 
     /// Registers a task and starts it at once if it can (the world is ticked to its queue time).
     pub fn add_task(&mut self, mut task: Task) -> MoRef {
+        if let Some(fault) = self.inject_task_fault.take() {
+            let now = task.queue_time;
+            return self.add_failed_task(task, fault, now);
+        }
         self.next_id += 1;
         task.num = self.next_id;
         let r = task.moref();
@@ -394,6 +398,16 @@ impl World {
 
     /// Completes a task with its outcome.
     pub fn finish(&mut self, num: u64, outcome: Result<Option<MoRef>, Fault>, now: Timestamp) {
+        // Only these can leave files unused; a garbage scan walks every VM, so skip it otherwise.
+        let may_free = self.tasks.get(&num).is_some_and(|t| {
+            outcome.is_err() && !t.pending_chains.is_empty()
+                || matches!(
+                    t.kind,
+                    TaskKind::Destroy { .. }
+                        | TaskKind::RemoveAllSnapshots { .. }
+                        | TaskKind::PromoteDisks { .. }
+                )
+        });
         if let Some(t) = self.tasks.get_mut(&num) {
             if t.start_time.is_none() {
                 t.start_time = Some(now);
@@ -413,7 +427,9 @@ impl World {
             }
         }
         self.active.remove(&num);
-        self.collect_garbage();
+        if may_free {
+            self.collect_garbage();
+        }
         self.touch();
     }
 

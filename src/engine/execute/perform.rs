@@ -467,6 +467,16 @@ impl Ctx {
                         Ok(m) => Ok(Created::Made(m)),
                         Err(e) if e.is_fault("DuplicateName") => {
                             let named = e.fault().and_then(|f| f.moref_field("object"));
+                            if named.as_ref().is_some_and(|m| m.kind != "VirtualMachine") {
+                                // The name is taken by a clone still in flight (an earlier
+                                // attempt whose answer was lost, or another run): look again
+                                // once it has finished.
+                                return Err(Error::OutcomeUnknown {
+                                    method: "create".into(),
+                                    target: vm.name.to_string(),
+                                    cause: "a clone with this name is still in progress".into(),
+                                });
+                            }
                             Ok(match self.adopt(vm, named).await? {
                                 Some(m) => Created::Adopted(m),
                                 None => Created::Conflict(e.to_string()),
@@ -524,6 +534,9 @@ impl Ctx {
 
     /// Does `m` carry exactly the markers this VM would have been created with?
     async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
+        if m.kind != "VirtualMachine" {
+            return Ok(false);
+        }
         let Some((name, extra)) = self.read_markers(m).await? else {
             return Ok(false);
         };

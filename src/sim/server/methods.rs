@@ -28,6 +28,7 @@ pub enum Outcome {
         collector: String,
         version: String,
         max_wait_secs: Option<u64>,
+        max_object_updates: Option<usize>,
         /// `WaitForUpdates` (always answers eventually) rather than `WaitForUpdatesEx`.
         legacy: bool,
     },
@@ -244,15 +245,10 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 FilterSpec::parse(n.child("spec").ok_or_else(|| Fault::InvalidArgument {
                     property: "spec".into(),
                 })?)?;
-            for os in &spec.object_set {
-                if sim.read(sess, &os.obj, "name").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "info").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "recursive").err() == Some(PropError::Gone)
-                {
-                    return Err(Fault::ManagedObjectNotFound {
-                        obj: os.obj.clone(),
-                    });
-                }
+            if let Some(os) = spec.object_set.iter().find(|os| !sim.exists(sess, &os.obj)) {
+                return Err(Fault::ManagedObjectNotFound {
+                    obj: os.obj.clone(),
+                });
             }
             let partial = n.child_bool("partialUpdates").unwrap_or(false);
             one(Value::Ref(sim.create_filter(
@@ -278,10 +274,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 "CheckForUpdates" => Some(0),
                 _ => None,
             };
+            let max_object_updates = n
+                .child("options")
+                .and_then(|o| o.child_text("maxObjectUpdates"))
+                .and_then(|m| m.parse::<usize>().ok());
             Ok(Outcome::Wait {
                 collector: this.value.clone(),
                 version,
                 max_wait_secs,
+                max_object_updates,
                 legacy: req.method == "WaitForUpdates",
             })
         }
