@@ -190,7 +190,8 @@ pub fn wants_json(settings: &Settings) -> bool {
     settings.output == OutputFormat::Json
 }
 
-/// Observes vCenter and plans `labs` against it at `now`.
+/// Observes vCenter and plans `labs` against it at `now`, with the sources whose scheduled
+/// hygiene is due.
 pub async fn observe_and_plan(
     labs: &Labs,
     connected: &Connected,
@@ -198,7 +199,10 @@ pub async fn observe_and_plan(
     now: jiff::Timestamp,
 ) -> Result<(crate::vsphere::observe::Observation, crate::plan::Plan), ExitCode> {
     let observation = observe(labs, connected).await?;
-    let plan = crate::plan::plan(&labs.desired, &observation.observed, now, policy);
+    let mut policy = policy.clone();
+    policy.hygiene_due =
+        crate::engine::hygiene_due::hygiene_due(&labs.desired, &observation.observed, now);
+    let plan = crate::plan::plan(&labs.desired, &observation.observed, now, &policy);
     Ok((observation, plan))
 }
 
