@@ -384,3 +384,64 @@ fn ctrl_c_stops_apply_with_exit_130_and_the_next_apply_finishes_the_job() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn apply_json_is_one_json_document_per_line_plan_first() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let out = ws
+        .labsync(&["apply", "--auto-approve", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines[0]["summary"]["labs_to_create"], 1);
+    assert!(lines[0]["plan"]["steps"].is_array());
+    assert_eq!(lines[1]["event"], "run-started");
+    assert_eq!(lines.last().unwrap()["event"], "run-finished");
+}
+
+#[test]
+fn an_invalid_labs_file_is_an_error_before_any_connection() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    std::fs::write(
+        ws.path("labs.yaml"),
+        std::fs::read_to_string(ws.path("labs.yaml"))
+            .unwrap()
+            .replace("template: duo", "template: nope"),
+    )
+    .unwrap();
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope"));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(1);
+    assert!(
+        !ws.path(".labsync/sim-state.json").exists(),
+        "no simulator was started"
+    );
+}
+
+#[test]
+fn an_unreachable_vcenter_is_an_error_naming_it() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let text = std::fs::read_to_string(ws.path("labs.yaml")).unwrap().replace(
+        "url: sim://inventory.yaml",
+        "url: https://127.0.0.1:9/sdk\n  password_env: LABSYNC_E2E_PASSWORD\n  tls:\n    insecure: true",
+    );
+    std::fs::write(ws.path("labs.yaml"), text).unwrap();
+    ws.labsync(&["plan"])
+        .env("LABSYNC_E2E_PASSWORD", "x")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("127.0.0.1:9"));
+    // Without the password variable, the error says which variable to set.
+    ws.labsync(&["plan"])
+        .env_remove("LABSYNC_E2E_PASSWORD")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("LABSYNC_E2E_PASSWORD"));
+}

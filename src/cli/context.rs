@@ -232,3 +232,17 @@ pub fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Sett
     }
     let _ = out.flush();
 }
+
+/// Prints the plan before a run: for people as `plan` does; with `--json` as the first line of
+/// the JSON-lines stream (the plan document on one line, then one line per event).
+pub fn print_plan_before_run(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
+    if wants_json(settings) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout leaves nobody to show the plan to; the exit code still tells.
+        let _ = serde_json::to_writer(&mut out, &crate::render::plan::json(plan, header));
+        let _ = writeln!(out);
+        let _ = out.flush();
+    } else {
+        print_plan(plan, header, settings);
+    }
+}
