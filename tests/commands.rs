@@ -445,3 +445,41 @@ fn an_unreachable_vcenter_is_an_error_naming_it() {
         .code(1)
         .stderr(predicate::str::contains("LABSYNC_E2E_PASSWORD"));
 }
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
+    // `script` (util-linux) runs labsync on a pseudo-terminal; without it there is no terminal
+    // to test with, and the no-terminal rule is covered above.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let on_tty = |answer: &str| {
+        let bin = assert_cmd::cargo::cargo_bin("labsync");
+        assert_cmd::Command::new("script")
+            .current_dir(ws.path("."))
+            .args(["-qec", &format!("{} apply", bin.display()), "/dev/null"])
+            .env("LABSYNC_SIM_TIME_SCALE", "0")
+            .env("XDG_CONFIG_HOME", ws.path("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .write_stdin(format!("{answer}\n"))
+            .output()
+            .unwrap()
+    };
+    let declined = on_tty("no");
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&declined.stdout).contains("Only 'yes' will be accepted"));
+    assert!(ws.managed_vms().is_empty(), "declined: nothing changed");
+    let approved = on_tty("yes");
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stdout)
+    );
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+}
