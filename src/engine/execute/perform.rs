@@ -85,22 +85,14 @@ pub(super) fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
     }
 }
 
-/// Is this error worth another attempt of the same unit (after re-observing)?
+/// Is this error worth another attempt of the same unit (after re-observing)? Only what the
+/// client does not retry itself: a task that failed with a transient fault, a call whose
+/// outcome is unknown, a session renewed under a session-scoped call. Refused calls (SOAP
+/// `TaskInProgress`, HTTP 503, connection refused) were already retried by the client.
 fn is_transient(e: &Error) -> bool {
     match e {
-        Error::TaskFailed { fault, .. } | Error::Fault { fault, .. } => {
-            matches!(
-                fault::classify(fault),
-                FaultClass::Transient | FaultClass::NotAuthenticated
-            )
-        }
-        Error::OutcomeUnknown { .. }
-        | Error::Network { .. }
-        | Error::Connect { .. }
-        | Error::SessionRenewed => true,
-        Error::Http { status, .. } => {
-            fault::is_retryable_status(*status) || fault::is_ambiguous_status(*status)
-        }
+        Error::TaskFailed { fault, .. } => fault::classify(fault) == FaultClass::Transient,
+        Error::OutcomeUnknown { .. } | Error::SessionRenewed => true,
         _ => false,
     }
 }
@@ -483,11 +475,14 @@ impl Ctx {
                 .set_field(moref, key, &Timestamp::now().to_string())
                 .await;
         }
-        self.emit(Event::HygieneDone {
-            source: source.clone(),
-            depth_before,
-            depth_after: depth_after.unwrap_or(0),
-        });
+        // Without a readable chain there is no honest "after" figure to report.
+        if let Some(depth_after) = depth_after {
+            self.emit(Event::HygieneDone {
+                source: source.clone(),
+                depth_before,
+                depth_after,
+            });
+        }
         Ok(Done::default())
     }
 }
