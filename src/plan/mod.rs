@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod deadlines;
+mod destroy;
 mod diagnostic;
 mod diff;
 mod guards;
@@ -20,13 +21,14 @@ mod summary;
 mod types;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use policy::Policy;
-pub use reason::Reason;
+pub use reason::{Reason, SpecChange};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
@@ -36,12 +38,15 @@ pub use types::{
 
 use std::collections::BTreeSet;
 
+// For `render::status`, which must judge expiry and tombstones exactly as the planner does.
+pub(crate) use diff::{lab_expiry, tombstone_holds};
+pub(crate) use index::ObservedIndex;
+
 use jiff::Timestamp;
 
 use crate::model::{Desired, LabName, Observed};
 use diff::Decision;
 use guards::Decisions;
-use index::ObservedIndex;
 
 /// Computes what one run would do to bring `observed` to `desired` at instant `now`.
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
