@@ -561,7 +561,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 fn first_op(work: &Work) -> OpKind {
     match work {
         Work::EnsureFolder { .. } => OpKind::CreateFolder,
-        Work::Clone { vm, .. } => super::perform::op_of(vm.clone_mode),
+        Work::Clone { vm, .. } => super::create::op_of(vm.clone_mode),
         Work::DestroyVm { .. } => OpKind::PowerOff,
         Work::Hygiene {
             method: crate::model::HygieneMethod::PromoteDisks,
