@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::sim_state_lock::{self, SimLockError, SimStateLock};
 use crate::config::connection::{Connection, Endpoint, PasswordSource as ConfigPassword};
 use crate::sim::{SimError, SimHandle, SimOptions, inventory};
 use crate::vsphere::{self, Client, Options, PasswordError, PasswordSource, Secret, Target};
@@ -32,6 +33,8 @@ pub struct Connected {
     /// What was connected to, for people (`https://vc/sdk` or `sim://… (embedded, …)`).
     pub description: String,
     sim: Option<SimHandle>,
+    /// Held while the embedded simulator runs on the state file.
+    sim_lock: Option<SimStateLock>,
 }
 
 impl Connected {
@@ -41,6 +44,7 @@ impl Connected {
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }
+        drop(self.sim_lock);
     }
 
     /// True when the endpoint is the embedded simulator.
@@ -66,6 +70,8 @@ pub enum ConnectError {
     },
     #[error("embedded simulator: {0}")]
     Sim(#[from] SimError),
+    #[error(transparent)]
+    SimLock(#[from] SimLockError),
     #[error("embedded simulator: {0}")]
     Inventory(#[from] inventory::InventoryError),
     #[error(transparent)]
@@ -95,6 +101,7 @@ pub async fn connect(
                 client,
                 description: url.clone(),
                 sim: None,
+                sim_lock: None,
             })
         }
         Endpoint::Sim { inventory: path } => {
@@ -120,6 +127,7 @@ async fn connect_embedded(
             source,
         })?;
     }
+    let sim_lock = sim_state_lock::lock(labs_dir)?;
     let username = conn
         .username
         .clone()
@@ -158,6 +166,7 @@ async fn connect_embedded(
             state_file.display()
         ),
         sim: Some(sim),
+        sim_lock: Some(sim_lock),
     })
 }
 

@@ -8,3 +8,4 @@ pub mod hygiene_due;
 pub mod lock;
 pub mod observe;
 pub mod saved;
+pub mod sim_state_lock;
