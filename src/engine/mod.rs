@@ -1,3 +1,11 @@
 //! The engine: observe vCenter, execute plans, hold the apply lock, watch for changes.
 
+pub mod connect;
 pub mod events;
+pub mod execute;
+pub mod git;
+pub mod hygiene_due;
+pub mod lock;
+pub mod observe;
+pub mod saved;
+pub mod sim_state_lock;

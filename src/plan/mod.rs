@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod deadlines;
+mod destroy;
 mod diagnostic;
 mod diff;
 mod guards;
@@ -24,6 +25,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use policy::Policy;
 pub use reason::{Reason, SpecChange};

@@ -185,6 +185,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     } else {
         Action::CreateVms {
@@ -192,6 +193,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum Reason {
     },
     /// The lab is no longer in the config.
     RemovedFromConfig,
+    /// An operator asked for it (`labsync destroy`).
+    DestroyRequested,
     /// The lab's time is up.
     Expired { at: Timestamp },
     /// A VM of the lab is not running.
@@ -63,6 +65,7 @@ impl fmt::Display for Reason {
             }
             Reason::SpecChanged { old, new, .. } => write!(f, "spec changed ({old} -> {new})"),
             Reason::RemovedFromConfig => f.write_str("no longer in the config"),
+            Reason::DestroyRequested => f.write_str("destroy requested"),
             Reason::Expired { at } => write!(f, "expired at {at}"),
             Reason::Unhealthy { vm, power } => write!(f, "{vm} is {}", power_word(*power)),
             Reason::Unexpected { vm } => write!(f, "{vm} is not one of the lab's VMs"),

@@ -12,6 +12,7 @@ pub fn reason(r: &Reason) -> String {
         Reason::Partial { missing } => format!("partly present; missing {}", list(missing)),
         Reason::SpecChanged { .. } => "spec changed".into(),
         Reason::RemovedFromConfig => "removed from the config".into(),
+        Reason::DestroyRequested => "destroy requested".into(),
         Reason::Expired { at } => format!("expired at {}", time::instant(*at)),
         Reason::Unhealthy { vm, power } => format!("{vm} is {}", power_word(*power)),
         Reason::Unexpected { vm } => format!("{vm} is not one of the lab's VMs"),
