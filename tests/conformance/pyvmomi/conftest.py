@@ -40,6 +40,10 @@ class Topology:
     snapshot_name: str = "base"
     powered_off_source: str = "perf-node"
 
+    def running(self, index: int) -> str:
+        """The index-th running source, so checks on different sources do not interfere."""
+        return list(self.running_sources)[index]
+
     def all_sources(self) -> Dict[str, str]:
         """Every source VM and the power state the example gives it."""
         states = {name: "poweredOn" for name in self.running_sources}
