@@ -1,4 +1,4 @@
-"""Change tracking: PropertyCollector filters read with WaitForUpdatesEx, as labsync tracks tasks."""
+"""Change tracking: PropertyCollector filters read with WaitForUpdatesEx, as labsync uses them."""
 
 import pytest
 from pyVim.task import WaitForTask
