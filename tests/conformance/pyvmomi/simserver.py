@@ -80,6 +80,15 @@ class SimServer:
             self.process.stdout.close()
         return self.exit_code
 
+    def kill_hard(self) -> None:
+        """SIGKILL, as a crash would: the server gets no chance to save or clean up."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.exit_code = self.process.returncode
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
     def stderr_tail(self, limit: int = 4000) -> str:
         """The end of what the server wrote to stderr, for failure messages."""
         try:
@@ -122,7 +131,7 @@ def start(log_dir: Path, tls: bool = False, extra_args: tuple = ()) -> SimServer
     env = dict(os.environ, LABSYNC_SIM_PASSWORD=PASSWORD)
     log_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / "sim-stderr.log"
-    with open(stderr_path, "wb") as stderr:
+    with open(stderr_path, "ab") as stderr:
         process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
             text=True, cwd=REPO_ROOT, env=env,
