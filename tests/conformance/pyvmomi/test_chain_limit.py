@@ -5,7 +5,7 @@ A module of its own: it fills one source's chain, so it gets a server of its own
 """
 
 import pytest
-from pyVmomi import vim
+from pyVmomi import vmodl
 
 import vsphere
 
@@ -40,7 +40,7 @@ def test_instant_clone_at_the_chain_limit_is_a_system_error(si, topology, labs, 
         try:
             vsphere.run(vsphere.instant_clone(si, source, name, labs.folder, labs.pool, {}))
             outcomes.append("created")
-        except vim.fault.SystemError as fault:
+        except vmodl.fault.SystemError as fault:
             outcomes.append(fault)
             break
     failures = [o for o in outcomes if o != "created"]
