@@ -114,8 +114,9 @@ def _next_line(lines: "queue.Queue[Optional[str]]", what: str, stderr_path: Path
     return line
 
 
-def start(log_dir: Path, tls: bool = False, extra_args: tuple = ()) -> SimServer:
-    """Starts a fresh server on a free loopback port, time-scaled 100x faster than real."""
+def start(log_dir: Path, tls: bool = False, extra_args: tuple = (),
+          time_scale: str = "0.01") -> SimServer:
+    """Starts a fresh server on a free loopback port, by default 100x faster than real time."""
     binary = labsync_bin()
     if not binary.exists():
         raise SimStartError(f"labsync binary not found at {binary} (set LABSYNC_BIN)")
@@ -123,7 +124,7 @@ def start(log_dir: Path, tls: bool = False, extra_args: tuple = ()) -> SimServer
         str(binary), "sim", "serve",
         "--inventory", str(inventory_file()),
         "--listen", "127.0.0.1:0",
-        "--time-scale", "0.01",
+        "--time-scale", time_scale,
     ]
     if tls:
         args.append("--tls")

@@ -44,8 +44,13 @@ def _changes(update, flt):
     return out
 
 
-def test_wait_for_updates_ex_follows_a_task_to_success(si, collector, victim):
-    task = victim.PowerOnVM_Task()
+def test_wait_for_updates_ex_follows_a_task_to_success(si, topology, labs, vm_named, collector,
+                                                       fresh_name):
+    # A full clone is the longest task of the time model, so the task is most likely still
+    # running when the filter is created.
+    source = vm_named(topology.powered_off_source)
+    name = fresh_name("tracked")
+    task = vsphere.clone(source, name, labs.folder, labs.pool, {}, power_on=False)
     flt = _filter(collector, task, ["info.state"])
     options = PC.WaitOptions(maxWaitSeconds=5)
 
@@ -70,8 +75,10 @@ def test_wait_for_updates_ex_follows_a_task_to_success(si, collector, victim):
                 states.append(values["info.state"])
 
     assert states[-1] == "success", states
-    assert set(states) <= {"queued", "running", "success"}, states
-    assert vsphere.power_state(si, victim) == "poweredOn"
+    rank = {"queued": 0, "running": 1, "success": 2}
+    assert [rank[s] for s in states] == sorted(rank[s] for s in states), states
+    clone = task.info.result
+    assert vsphere.props(si, clone, ["name"])["name"] == name
     # Nothing changes any more: an immediate wait returns no update set.
     assert collector.WaitForUpdatesEx(version, PC.WaitOptions(maxWaitSeconds=0)) is None
     flt.DestroyPropertyFilter()
