@@ -156,3 +156,17 @@ def test_sigterm_stops_the_server_with_exit_code_zero(fresh_sim):
     instance = connect(fresh_sim)
     assert vsphere.names(instance, vim.Datacenter)
     assert fresh_sim.stop() == 0
+
+
+def test_username_flag_sets_the_only_accepted_user(tmp_path):
+    server = simserver.start(tmp_path, extra_args=("--username", "trainer"))
+    try:
+        instance = connect(server, user="trainer")
+        session = vsphere.props(instance, instance.RetrieveContent().sessionManager,
+                                ["currentSession"])["currentSession"]
+        assert session.userName.split("\\")[-1].split("@")[0] == "trainer"
+        Disconnect(instance)
+        with pytest.raises(vim.fault.InvalidLogin):
+            connect(server, user=simserver.USERNAME)
+    finally:
+        assert server.stop() == 0
