@@ -91,12 +91,9 @@ def test_a_second_clone_with_the_same_name_in_the_same_folder_is_duplicate_name(
     name = fresh_name("dup")
     first = vsphere.run(vsphere.clone(source, name, labs.folder, labs.pool, {}, power_on=False))
 
-    # vCenter reports it as the task's error; a synchronous SOAP fault is accepted as well.
-    try:
-        fault = vsphere.task_fault(
-            vsphere.clone(source, name, labs.folder, labs.pool, {}, power_on=False))
-    except vim.fault.DuplicateName as raised:
-        fault = raised
+    # vCenter accepts the call and reports the conflict as the task's error.
+    fault = vsphere.task_fault(
+        vsphere.clone(source, name, labs.folder, labs.pool, {}, power_on=False))
     assert isinstance(fault, vim.fault.DuplicateName), repr(fault)
     assert fault.name == name
     assert fault.object == first
