@@ -42,7 +42,8 @@ if [[ ! -x "$LABSYNC_BIN" ]]; then
 fi
 
 set +e
-(cd "$here/pyvmomi" && "$venv/bin/python" -m pytest "$@")
+# No bytecode or cache files in the source tree.
+(cd "$here/pyvmomi" && PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest "$@")
 status=$?
 set -e
 
