@@ -87,7 +87,8 @@ def _start(tmp_path_factory, request, tls=False):
     return simserver.start(log_dir, tls=tls)
 
 
-def _stop(server):
+def stop_checked(server):
+    """Stops a server and fails the test if it did not exit 0 on SIGTERM."""
     code = server.stop()
     if code != 0:
         # The contract says SIGTERM ends the server with exit code 0.
@@ -100,7 +101,7 @@ def sim(tmp_path_factory, request):
     """A fresh simulator (plain http) for one test module; stopped at module teardown."""
     server = _start(tmp_path_factory, request)
     yield server
-    _stop(server)
+    stop_checked(server)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def fresh_sim(tmp_path_factory, request):
     """A simulator of its own for one test that needs a pristine inventory."""
     server = _start(tmp_path_factory, request)
     yield server
-    _stop(server)
+    stop_checked(server)
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ def tls_sim(tmp_path_factory, request):
     """A simulator served over https with its generated certificate."""
     server = _start(tmp_path_factory, request, tls=True)
     yield server
-    _stop(server)
+    stop_checked(server)
 
 
 @dataclass(frozen=True)
