@@ -163,3 +163,16 @@ def test_instant_clone_of_a_powered_off_source_fails_and_creates_nothing(
         fault = raised
     assert isinstance(fault, (vim.fault.InvalidState, vim.fault.InvalidVmState)), repr(fault)
     assert vsphere.vms_named(si, name) == []
+
+
+def test_one_marker_can_be_read_by_its_extra_config_key(si, topology, labs, vm_named,
+                                                        fresh_name):
+    # vCenter selects one element of a keyed array with `["key"]` in a property path.
+    source = vm_named(topology.running(1))
+    name = fresh_name("keyed")
+    clone = vsphere.run(vsphere.instant_clone(si, source, name, labs.folder, labs.pool,
+                                              _markers(name)))
+    path = 'config.extraConfig["labsync.vm"]'
+    value = vsphere.props(si, clone, [path])[path]
+    assert isinstance(value, vim.option.OptionValue), repr(value)
+    assert (value.key, value.value) == ("labsync.vm", name)
