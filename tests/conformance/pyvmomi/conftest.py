@@ -39,6 +39,8 @@ class Topology:
     snapshot_source: str = "win-client"
     snapshot_name: str = "base"
     powered_off_source: str = "perf-node"
+    # Clones provisioning at once per host; the example inventory keeps the format's default.
+    per_host_provisioning: int = 8
 
     def running(self, index: int) -> str:
         """The index-th running source, so checks on different sources do not interfere."""

@@ -82,3 +82,18 @@ def test_hygiene_while_clones_of_the_source_are_in_flight_is_task_in_progress(
     # Once the clones are done, the same hygiene runs.
     vsphere.run(source.PromoteDisks_Task(unlink=True))
     assert vsphere.chain_depth(si, source) == 0
+
+
+def test_clones_beyond_the_per_host_limit_wait_queued_and_then_all_succeed(
+        si, topology, labs, vm_named, fresh_name):
+    # Instant clones stay on their source's host, so all of these compete for one host.
+    source = vm_named(topology.running(2))
+    count = topology.per_host_provisioning + 2
+    tasks = [vsphere.instant_clone(si, source, n, labs.folder, labs.pool, {"labsync.vm": n})
+             for n in (fresh_name(f"host{i}") for i in range(count))]
+
+    states = [vsphere.props(si, t, ["info.state"])["info.state"] for t in tasks]
+    assert states.count("running") <= topology.per_host_provisioning, states
+    assert states.count("queued") >= count - topology.per_host_provisioning, states
+
+    vsphere.run_all(si, tasks)

@@ -4,6 +4,7 @@ import datetime
 import hashlib
 import re
 import ssl
+import time
 import uuid
 
 import pytest
@@ -168,5 +169,23 @@ def test_username_flag_sets_the_only_accepted_user(tmp_path):
         Disconnect(instance)
         with pytest.raises(vim.fault.InvalidLogin):
             connect(server, user=simserver.USERNAME)
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.vcsim_gap
+def test_an_expired_session_is_not_authenticated_and_a_new_login_works(tmp_path):
+    # `--session-expiry` is documented in docs/simulator.md; real time, to be independent of
+    # whether the simulator scales it.
+    server = simserver.start(tmp_path, time_scale="1", extra_args=("--session-expiry", "1"))
+    try:
+        instance = connect(server)
+        content = instance.RetrieveContent()
+        time.sleep(2.5)
+        with pytest.raises(vim.fault.NotAuthenticated):
+            content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine],
+                                                    True)
+        again = connect(server)
+        assert vsphere.names(again, vim.Datacenter)
     finally:
         assert server.stop() == 0
