@@ -225,6 +225,22 @@ pub fn lease_folder_name(owner: &OwnerId) -> String {
 
 /// The labs folder, created under its parent when missing.
 pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef, LockError> {
+    match find_folder(client, path).await? {
+        Ok(m) => Ok(m),
+        Err(parent) => Ok(crate::engine::execute::perform::create_or_find_folder(
+            client,
+            &parent,
+            path.leaf(),
+        )
+        .await?),
+    }
+}
+
+/// The folder at `path` (`Ok`), or else its parent (`Err`), read in one batched call.
+async fn find_folder(
+    client: &Client,
+    path: &InventoryPath,
+) -> Result<std::result::Result<MoRef, MoRef>, LockError> {
     let root = client.content().root_folder.clone();
     let objects = client
         .retrieve_under(
@@ -242,7 +258,7 @@ pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef,
     };
     let paths = observe::build(&objects, &root, &scope).paths;
     if let Some(m) = paths.get(path) {
-        return Ok(m.clone());
+        return Ok(Ok(m.clone()));
     }
     let parent = path
         .as_str()
@@ -250,10 +266,7 @@ pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef,
         .and_then(|(p, _)| InventoryPath::new(p).ok())
         .and_then(|p| paths.get(&p).cloned())
         .ok_or_else(|| LockError::NoLabsFolder(path.clone()))?;
-    Ok(
-        crate::engine::execute::perform::create_or_find_folder(client, &parent, path.leaf())
-            .await?,
-    )
+    Ok(Err(parent))
 }
 
 async fn read_lease(client: &Client, folder: &MoRef, key: i32) -> Result<Option<Lease>, Error> {
@@ -433,7 +446,10 @@ pub async fn current(
     labs_folder_path: &InventoryPath,
     owner: &OwnerId,
 ) -> Result<Option<LockState>, LockError> {
-    let labs = labs_folder(client, labs_folder_path).await?;
+    // Reading creates no folder: without a labs folder there is no lock.
+    let Ok(labs) = find_folder(client, labs_folder_path).await? else {
+        return Ok(None);
+    };
     let key = client
         .ensure_custom_field(LEASE_FIELD, Some("Folder"))
         .await?;
@@ -455,7 +471,9 @@ pub async fn force_unlock(
     owner: &OwnerId,
     id: &str,
 ) -> Result<(), LockError> {
-    let labs = labs_folder(client, labs_folder_path).await?;
+    let Ok(labs) = find_folder(client, labs_folder_path).await? else {
+        return Err(LockError::NotLocked);
+    };
     let key = client
         .ensure_custom_field(LEASE_FIELD, Some("Folder"))
         .await?;
