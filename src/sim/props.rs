@@ -25,6 +25,7 @@ const SINGLETONS: &[(&str, &str)] = &[
     ("CustomFieldsManager", "CustomFieldsManager"),
     ("SearchIndex", "SearchIndex"),
     ("TaskManager", "TaskManager"),
+    ("VirtualMachineProvisioningChecker", "VmProvisioningChecker"),
 ];
 
 /// Is this a singleton service object of the simulator?

@@ -75,6 +75,27 @@ fn an_idle_session_expires_and_a_wrong_password_is_refused() {
 }
 
 #[test]
+fn terminate_session_ends_another_session_but_not_ones_own() {
+    let mut s = sim();
+    s.login("labsync", "pw", "a".into(), t0()).unwrap();
+    s.login("labsync", "pw", "b".into(), t0()).unwrap();
+    let id_b = super::taskinfo::session_id("b");
+    let id_a = super::taskinfo::session_id("a");
+    assert!(matches!(
+        s.terminate_sessions("a", std::slice::from_ref(&id_a)),
+        Err(Fault::InvalidArgument { .. })
+    ));
+    s.terminate_sessions("a", std::slice::from_ref(&id_b))
+        .unwrap();
+    assert_eq!(
+        s.authenticate(Some("b"), t0()),
+        Err(Fault::NotAuthenticated)
+    );
+    assert!(s.authenticate(Some("a"), t0()).is_ok());
+    assert_eq!(s.terminate_sessions("a", &[id_b]), Err(Fault::NotFound));
+}
+
+#[test]
 fn a_session_lifetime_ends_it_even_when_active() {
     let mut s = sim();
     s.session_lifetime_secs = Some(10);

@@ -26,7 +26,13 @@ pub fn task_info(t: &Task) -> Value {
         .with("cancelled", Value::Bool(t.cancelled))
         .with("cancelable", Value::Bool(t.is_active() && t.cancelable()))
         .opt("error", t.error.as_ref().map(|f| f.localized()))
-        .opt_typed("result", t.result.clone().map(Value::Ref))
+        .opt_typed(
+            "result",
+            t.result
+                .clone()
+                .map(Value::Ref)
+                .or_else(|| t.checks.as_ref().map(|c| check_results(c))),
+        )
         .opt(
             "progress",
             match t.state {
@@ -49,6 +55,36 @@ pub fn task_info(t: &Task) -> Value {
             Value::Int(i32::try_from(t.num).unwrap_or(i32::MAX)),
         )
         .into_value()
+}
+
+/// `ArrayOfCheckResult`; `warning` and `error` are `MethodFault[]` (see [`super::fault::Fault::in_data`]).
+fn check_results(checks: &[super::tasks::CheckOutcome]) -> Value {
+    Value::Array(
+        "CheckResult",
+        checks
+            .iter()
+            .map(|c| {
+                DataObject::new("CheckResult")
+                    .with("vm", Value::Ref(c.vm.clone()))
+                    .opt("host", c.host.clone().map(Value::Ref))
+                    .with(
+                        "warning",
+                        Value::Array(
+                            "MethodFault",
+                            c.warnings.iter().map(|f| f.in_data()).collect(),
+                        ),
+                    )
+                    .with(
+                        "error",
+                        Value::Array(
+                            "MethodFault",
+                            c.errors.iter().map(|f| f.in_data()).collect(),
+                        ),
+                    )
+                    .into_value()
+            })
+            .collect(),
+    )
 }
 
 /// `AboutInfo`.
@@ -97,6 +133,10 @@ pub fn service_content(w: &World) -> Value {
             Value::moref("CustomFieldsManager", "CustomFieldsManager"),
         )
         .with("searchIndex", Value::moref("SearchIndex", "SearchIndex"))
+        .with(
+            "vmProvisioningChecker",
+            Value::moref("VirtualMachineProvisioningChecker", "VmProvisioningChecker"),
+        )
         .into_value()
 }
 
