@@ -384,3 +384,123 @@ fn ctrl_c_stops_apply_with_exit_130_and_the_next_apply_finishes_the_job() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn apply_json_is_one_json_document_per_line_plan_first() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let out = ws
+        .labsync(&["apply", "--auto-approve", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines[0]["summary"]["labs_to_create"], 1);
+    assert!(lines[0]["plan"]["steps"].is_array());
+    assert_eq!(lines[1]["event"], "run-started");
+    assert_eq!(lines.last().unwrap()["event"], "run-finished");
+}
+
+#[test]
+fn an_invalid_labs_file_is_an_error_before_any_connection() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    std::fs::write(
+        ws.path("labs.yaml"),
+        std::fs::read_to_string(ws.path("labs.yaml"))
+            .unwrap()
+            .replace("template: duo", "template: nope"),
+    )
+    .unwrap();
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope"));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(1);
+    assert!(
+        !ws.path(".labsync/sim-state.json").exists(),
+        "no simulator was started"
+    );
+}
+
+#[test]
+fn an_unreachable_vcenter_is_an_error_naming_it() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let text = std::fs::read_to_string(ws.path("labs.yaml")).unwrap().replace(
+        "url: sim://inventory.yaml",
+        "url: https://127.0.0.1:9/sdk\n  password_env: LABSYNC_E2E_PASSWORD\n  tls:\n    insecure: true",
+    );
+    std::fs::write(ws.path("labs.yaml"), text).unwrap();
+    ws.labsync(&["plan"])
+        .env("LABSYNC_E2E_PASSWORD", "x")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("127.0.0.1:9"));
+    // Without the password variable, the error says which variable to set.
+    ws.labsync(&["plan"])
+        .env_remove("LABSYNC_E2E_PASSWORD")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("LABSYNC_E2E_PASSWORD"));
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
+    // `script` (util-linux) runs labsync on a pseudo-terminal; without it there is no terminal
+    // to test with, and the no-terminal rule is covered above.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let on_tty = |answer: &str| {
+        let bin = assert_cmd::cargo::cargo_bin("labsync");
+        assert_cmd::Command::new("script")
+            .current_dir(ws.path("."))
+            .args(["-qec", &format!("{} apply", bin.display()), "/dev/null"])
+            .env("LABSYNC_SIM_TIME_SCALE", "0")
+            .env("XDG_CONFIG_HOME", ws.path("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .write_stdin(format!("{answer}\n"))
+            .output()
+            .unwrap()
+    };
+    let declined = on_tty("no");
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&declined.stdout).contains("Only 'yes' will be accepted"));
+    assert!(ws.managed_vms().is_empty(), "declined: nothing changed");
+    let approved = on_tty("yes");
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stdout)
+    );
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+}
+
+#[test]
+fn a_second_process_on_the_same_embedded_simulator_state_is_refused() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    std::fs::create_dir_all(ws.path(".labsync")).unwrap();
+    // Process 1 always exists: as if another labsync were running on this state.
+    std::fs::write(ws.path(".labsync/sim.lock"), "1").unwrap();
+    ws.labsync(&["plan"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "in use by another labsync process (pid 1)",
+        ));
+    // A lock left by a process that is gone (kill -9) is taken over.
+    std::fs::write(ws.path(".labsync/sim.lock"), "4294967295").unwrap();
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert!(
+        !ws.path(".labsync/sim.lock").exists(),
+        "released at the end"
+    );
+}

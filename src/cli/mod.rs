@@ -42,20 +42,20 @@ pub struct Cli {
 pub enum Command {
     /// Check a labs file (and the files it includes) and print every problem found.
     Validate(validate::Args),
-    /// Print the JSON Schema of labs.yaml (for editors: `# yaml-language-server: $schema=…`).
-    Schema(schema::Args),
-    /// Print a shell completion script.
-    Completions(completions::Args),
     /// Show what `apply` would change in vCenter.
     Plan(plan::Args),
     /// Make vCenter match the labs files (or apply a saved plan).
     Apply(apply::Args),
     /// Destroy managed labs (named ones, or all): never anything labsync does not manage.
     Destroy(destroy::Args),
-    /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
-    ForceUnlock(force_unlock::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
+    /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
+    ForceUnlock(force_unlock::Args),
+    /// Print the JSON Schema of labs.yaml (for editors: `# yaml-language-server: $schema=…`).
+    Schema(schema::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
     /// Run the built-in vCenter simulator.
     Sim(sim::SimArgs),
 }

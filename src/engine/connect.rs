@@ -1,11 +1,12 @@
 //! From a labs file's `vcenter` section to a logged-in [`Client`]: the password from its source
-//! (environment, file, or a hidden prompt on a terminal — never argv, never logged), the TLS
-//! policy, and for `sim://INVENTORY` the embedded simulator started in this process on a loopback
-//! port. The simulator is then reached over SOAP like any vCenter: the demo path is the
+//! (environment, file, or a hidden prompt on a terminal when neither gives one — never argv,
+//! never logged), the TLS policy, and for `sim://INVENTORY` the embedded simulator started in
+//! this process on a loopback port. The simulator is then reached over SOAP like any vCenter: the demo path is the
 //! production path.
 
 use std::path::{Path, PathBuf};
 
+use super::sim_state_lock::{self, SimLockError, SimStateLock};
 use crate::config::connection::{Connection, Endpoint, PasswordSource as ConfigPassword};
 use crate::sim::{SimError, SimHandle, SimOptions, inventory};
 use crate::vsphere::{self, Client, Options, PasswordError, PasswordSource, Secret, Target};
@@ -32,6 +33,8 @@ pub struct Connected {
     /// What was connected to, for people (`https://vc/sdk` or `sim://… (embedded, …)`).
     pub description: String,
     sim: Option<SimHandle>,
+    /// Held while the embedded simulator runs on the state file.
+    sim_lock: Option<SimStateLock>,
 }
 
 impl Connected {
@@ -41,6 +44,7 @@ impl Connected {
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }
+        drop(self.sim_lock);
     }
 
     /// True when the endpoint is the embedded simulator.
@@ -66,6 +70,8 @@ pub enum ConnectError {
     },
     #[error("embedded simulator: {0}")]
     Sim(#[from] SimError),
+    #[error(transparent)]
+    SimLock(#[from] SimLockError),
     #[error("embedded simulator: {0}")]
     Inventory(#[from] inventory::InventoryError),
     #[error(transparent)]
@@ -82,7 +88,7 @@ pub async fn connect(
     match &conn.endpoint {
         Endpoint::Url(url) => {
             let username = conn.username.clone().ok_or(ConnectError::NoUsername)?;
-            let password = password_source(conn, &username).read()?;
+            let password = read_password(conn, &username)?;
             // `insecure: true` is warned about loudly by the transport on every connect.
             let target = Target {
                 url: url.clone(),
@@ -95,6 +101,7 @@ pub async fn connect(
                 client,
                 description: url.clone(),
                 sim: None,
+                sim_lock: None,
             })
         }
         Endpoint::Sim { inventory: path } => {
@@ -120,6 +127,7 @@ async fn connect_embedded(
             source,
         })?;
     }
+    let sim_lock = sim_state_lock::lock(labs_dir)?;
     let username = conn
         .username
         .clone()
@@ -158,6 +166,7 @@ async fn connect_embedded(
             state_file.display()
         ),
         sim: Some(sim),
+        sim_lock: Some(sim_lock),
     })
 }
 
@@ -170,6 +179,21 @@ pub fn sim_time_scale(value: Option<&str>) -> Result<f64, ConnectError> {
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
             .ok_or_else(|| ConnectError::TimeScale(v.to_string())),
+    }
+}
+
+/// Reads the password: from its configured source; when that is an unset environment variable
+/// and a person is at the terminal, by asking (hidden input) rather than failing.
+fn read_password(conn: &Connection, username: &str) -> Result<Secret, PasswordError> {
+    match password_source(conn, username).read() {
+        Err(PasswordError::EnvMissing(var)) if console::Term::stderr().is_term() => {
+            tracing::info!("{var} is not set; asking for the password");
+            PasswordSource::Prompt {
+                user: username.to_string(),
+            }
+            .read()
+        }
+        other => other,
     }
 }
 

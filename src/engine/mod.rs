@@ -4,6 +4,8 @@ pub mod connect;
 pub mod events;
 pub mod execute;
 pub mod git;
+pub mod hygiene_due;
 pub mod lock;
 pub mod observe;
 pub mod saved;
+pub mod sim_state_lock;

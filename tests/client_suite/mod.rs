@@ -377,6 +377,17 @@ pub async fn instant_clone(site: &Site) {
                 .await
                 .expect("find by uuid");
             assert_eq!(found, Some(vm.clone()));
+            // An instant clone is born powered on, and vCenter destroys only powered-off VMs.
+            let power = c
+                .retrieve_objects(std::slice::from_ref(&vm), &["runtime.powerState"])
+                .await
+                .expect("read power state");
+            assert_eq!(
+                power[0].text("runtime.powerState"),
+                Some("poweredOn"),
+                "an instant clone is born powered on"
+            );
+            c.set_power(&vm, Power::Off).await.expect("power off");
             c.destroy(&vm).await.expect("destroy");
         }
         Err(e) => {
