@@ -3,6 +3,10 @@
 
 #[path = "exec/harness.rs"]
 mod harness;
+// Shared with the client suites; the TLS thumbprint it also reads is not used here.
+#[allow(dead_code)]
+#[path = "client_suite/server.rs"]
+mod server;
 
 use harness::*;
 use labsync::engine::events::{Event, OpKind};
@@ -379,7 +383,7 @@ mod lock {
                     held += 1;
                     guards.push(g);
                 }
-                Err(LockError::Held { .. } | LockError::Starting) => {}
+                Err(LockError::Held { .. } | LockError::Starting { .. }) => {}
                 Err(e) => panic!("unexpected: {e}"),
             }
         }
@@ -438,6 +442,53 @@ mod lock {
         .expect_err("still held");
         assert!(matches!(err, LockError::Held { .. }), "{err}");
         assert!(!a.is_lost());
+    }
+
+    #[tokio::test]
+    async fn a_lock_folder_left_without_a_lease_names_itself_and_force_unlock_removes_it() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        // An apply died between creating the lease folder and writing its lease.
+        let obs = env.observe().await;
+        let parent = obs.paths[&labs].clone();
+        let folder = env
+            .client
+            .create_folder(&parent, &lock::lease_folder_name(&owner()))
+            .await
+            .expect("folder");
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect_err("not free yet");
+        assert!(
+            matches!(&err, LockError::Starting { folder: f, .. } if f == &folder.value),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("force-unlock {}", folder.value))
+        );
+        let state = lock::current(&env.client, &labs, &owner())
+            .await
+            .expect("read");
+        assert_eq!(state.as_ref().map(|s| s.id()), Some(folder.value.as_str()));
+        lock::force_unlock(&env.client, &labs, &owner(), &folder.value)
+            .await
+            .expect("removed");
+        lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("free");
     }
 
     #[tokio::test]
@@ -712,7 +763,9 @@ async fn task_failures_are_reported_with_exit_code_3_and_the_next_run_finishes_t
         failures += report.failures.len();
     }
     eprintln!("failures reported over two faulty runs: {failures}");
-    env.sim.shutdown().await;
+    if let Some(sim) = env.sim {
+        sim.shutdown().await;
+    }
     // The same vCenter, its faults gone: one more run finishes the job.
     let env = start_with_state(&labs, 0.0, None, Some(&state)).await;
     let (_, report, _) = env.apply().await;
@@ -851,7 +904,7 @@ mod crash {
         let mut progress = Vec::new();
         for i in 0..20u64 {
             let labs = if i < 10 { &first } else { &second };
-            let mut child = spawn_child(&env.sim.url, labs);
+            let mut child = spawn_child(&env.url(), labs);
             tokio::time::sleep(Duration::from_millis(40 + (i % 10) * 70)).await;
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
@@ -859,7 +912,7 @@ mod crash {
         }
         // How many managed VMs existed after each kill: evidence the kills hit mid-run.
         eprintln!("managed VMs after each kill: {progress:?}");
-        run_to_completion(&env.sim.url, &second).await;
+        run_to_completion(&env.url(), &second).await;
 
         let want: BTreeSet<String> = ["a3", "a4", "a5", "a6", "b1", "b2", "b3"]
             .iter()
@@ -911,5 +964,134 @@ mod crash {
                 .expect("labs");
         let (_, again) = env.plan().await;
         assert!(again.steps.is_empty(), "{:#?}", again.steps);
+    }
+}
+
+/// The same, through the real binaries: `labsync sim serve --state FILE` as the vCenter,
+/// `labsync apply --auto-approve` as the apply killed with SIGKILL. After each kill the test
+/// does what an operator would: `force-unlock` the dead apply's lease by its id.
+mod crash_binary {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use super::harness::{self, Env};
+    use super::server::Server;
+    use labsync::engine::lock;
+    use labsync::model::OwnerId;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_labsync");
+
+    fn labs(url: &str, names: &[&str]) -> String {
+        let mut s = harness::labs_file(super::K8S.split("labs:\n").next().unwrap_or_default())
+            .replace("url: sim://unused.yaml", &format!("url: {url}"));
+        s.push_str("labs:\n");
+        for n in names {
+            s.push_str(&format!("  - name: {n}\n    template: k8s\n"));
+        }
+        s
+    }
+
+    fn apply(dir: &Path) -> std::process::Child {
+        Command::new(BIN)
+            .args(["apply", "-f", "labs.yaml", "--auto-approve"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn labsync apply")
+    }
+
+    #[tokio::test]
+    async fn the_apply_binary_killed_at_many_moments_then_run_again_converges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("inventory.yaml"), harness::INVENTORY).expect("write");
+        let inv = dir.path().join("inventory.yaml");
+        let state = dir.path().join("vcenter-state.json");
+        let server = Server::start(
+            Path::new(BIN),
+            &[
+                "sim",
+                "serve",
+                "--inventory",
+                inv.to_str().expect("utf-8 path"),
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0.05",
+                "--state",
+                state.to_str().expect("utf-8 path"),
+            ],
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        );
+        let first = labs(&server.url, &["a1", "a2", "a3", "a4", "a5"]);
+        let second = labs(&server.url, &["a3", "a4", "a5", "b1", "b2"]);
+        let labs_path = dir.path().join("labs.yaml");
+        let client = harness::connect_url(&server.url).await;
+        let owner = OwnerId::new("exec-tests").expect("owner");
+        let labs_folder = harness::path("/DC1/vm/labs");
+        let mut progress = Vec::new();
+        for i in 0..16u64 {
+            std::fs::write(&labs_path, if i < 8 { &first } else { &second }).expect("write");
+            let mut child = apply(dir.path());
+            tokio::time::sleep(Duration::from_millis(20 + (i % 8) * 60)).await;
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            if let Some(held) = lock::current(&client, &labs_folder, &owner)
+                .await
+                .expect("lease")
+            {
+                lock::force_unlock(&client, &labs_folder, &owner, held.id())
+                    .await
+                    .expect("force-unlock");
+            }
+            progress.push(count_managed(&client, &second).await);
+        }
+        eprintln!("managed VMs after each kill: {progress:?}");
+        std::fs::write(&labs_path, &second).expect("write");
+        let mut last = apply(dir.path());
+        let status = tokio::task::spawn_blocking(move || last.wait())
+            .await
+            .expect("join")
+            .expect("wait");
+        assert!(status.success(), "the final apply failed: {status}");
+
+        let env = Env::attach(client, &second);
+        let want: BTreeSet<String> = ["a3", "a4", "a5", "b1", "b2"]
+            .iter()
+            .flat_map(|l| ["db", "app", "web"].map(|r| format!("{l}-{r}")))
+            .collect();
+        let managed: Vec<String> = env.managed().await.into_iter().map(|m| m.0).collect();
+        let unique: BTreeSet<String> = managed.iter().cloned().collect();
+        assert_eq!(managed.len(), unique.len(), "no duplicate: {managed:?}");
+        assert_eq!(unique, want);
+        let obs = env.observe().await;
+        let mut all: Vec<&str> = obs.observed.vms.iter().map(|v| v.name.as_str()).collect();
+        all.sort();
+        let mut expected: Vec<String> = want.iter().cloned().collect();
+        expected.extend(["src-app", "src-bad", "src-db", "src-off", "src-web"].map(String::from));
+        expected.sort();
+        assert_eq!(
+            all, expected,
+            "no orphan and nothing else created or removed"
+        );
+        let records: Vec<String> = obs
+            .observed
+            .lab_records
+            .keys()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(records, ["a3", "a4", "a5", "b1", "b2"]);
+        assert!(env.plan().await.1.steps.is_empty());
+        drop(server);
+    }
+
+    async fn count_managed(client: &labsync::vsphere::Client, labs: &str) -> usize {
+        Env::attach(client.clone(), labs).managed().await.len()
     }
 }

@@ -94,6 +94,28 @@ impl Lease {
     }
 }
 
+/// The lock as found in vCenter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// Held under a lease.
+    Held(Lease),
+    /// The lease folder exists without a lease: its creator is starting, or died starting.
+    Unwritten {
+        /// The lease folder's moref id, which `force_unlock` accepts in place of a holder id.
+        folder: String,
+    },
+}
+
+impl LockState {
+    /// The id `force_unlock` takes to remove this lock.
+    pub fn id(&self) -> &str {
+        match self {
+            LockState::Held(l) => &l.holder.id,
+            LockState::Unwritten { folder } => folder,
+        }
+    }
+}
+
 /// What to do about a lease folder someone else created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -128,8 +150,10 @@ pub enum LockError {
         pid: u32,
         expires: Timestamp,
     },
-    #[error("the lock folder is being created by another apply that has not written its lease yet")]
-    Starting,
+    #[error(
+        "the lock folder exists but holds no lease yet: another apply is starting, or one died while starting; it is broken {grace}s after it is first seen, or run `labsync force-unlock {folder}`"
+    )]
+    Starting { folder: String, grace: i64 },
     #[error("the labs folder {0} does not exist and its parent folder does not either")]
     NoLabsFolder(InventoryPath),
     #[error("the lock is held by {holder}, not {id}; nothing was removed")]
@@ -201,6 +225,22 @@ pub fn lease_folder_name(owner: &OwnerId) -> String {
 
 /// The labs folder, created under its parent when missing.
 pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef, LockError> {
+    match find_folder(client, path).await? {
+        Ok(m) => Ok(m),
+        Err(parent) => Ok(crate::engine::execute::perform::create_or_find_folder(
+            client,
+            &parent,
+            path.leaf(),
+        )
+        .await?),
+    }
+}
+
+/// The folder at `path` (`Ok`), or else its parent (`Err`), read in one batched call.
+async fn find_folder(
+    client: &Client,
+    path: &InventoryPath,
+) -> Result<std::result::Result<MoRef, MoRef>, LockError> {
     let root = client.content().root_folder.clone();
     let objects = client
         .retrieve_under(
@@ -218,7 +258,7 @@ pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef,
     };
     let paths = observe::build(&objects, &root, &scope).paths;
     if let Some(m) = paths.get(path) {
-        return Ok(m.clone());
+        return Ok(Ok(m.clone()));
     }
     let parent = path
         .as_str()
@@ -226,10 +266,7 @@ pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef,
         .and_then(|(p, _)| InventoryPath::new(p).ok())
         .and_then(|p| paths.get(&p).cloned())
         .ok_or_else(|| LockError::NoLabsFolder(path.clone()))?;
-    Ok(
-        crate::engine::execute::perform::create_or_find_folder(client, &parent, path.leaf())
-            .await?,
-    )
+    Ok(Err(parent))
 }
 
 async fn read_lease(client: &Client, folder: &MoRef, key: i32) -> Result<Option<Lease>, Error> {
@@ -318,7 +355,10 @@ pub async fn acquire(
                             pid: l.holder.pid,
                             expires: l.expires,
                         },
-                        None => LockError::Starting,
+                        None => LockError::Starting {
+                            folder: existing.value.clone(),
+                            grace: EMPTY_GRACE.as_secs(),
+                        },
                     });
                 }
                 let pause =
@@ -369,20 +409,16 @@ fn start_renewing(
     }
 }
 
-/// Removes the lock of `owner` if its holder id is `id`.
-pub async fn force_unlock(
+/// The lease folder of `owner` under the labs folder and the lease it records, if any.
+async fn find_lease(
     client: &Client,
-    labs_folder_path: &InventoryPath,
+    labs: &MoRef,
     owner: &OwnerId,
-    id: &str,
-) -> Result<(), LockError> {
-    let labs = labs_folder(client, labs_folder_path).await?;
-    let key = client
-        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
-        .await?;
+    key: i32,
+) -> Result<Option<(MoRef, Option<Lease>)>, Error> {
     let name = lease_folder_name(owner);
     let children: Vec<MoRef> = client
-        .retrieve_objects(std::slice::from_ref(&labs), &["childEntity"])
+        .retrieve_objects(std::slice::from_ref(labs), &["childEntity"])
         .await?
         .iter()
         .filter_map(|o| o.get("childEntity"))
@@ -390,7 +426,7 @@ pub async fn force_unlock(
         .filter(|m| m.kind == "Folder")
         .collect();
     if children.is_empty() {
-        return Err(LockError::NotLocked);
+        return Ok(None);
     }
     let named = client.retrieve_objects(&children, &["name"]).await?;
     let Some(folder) = named
@@ -398,9 +434,53 @@ pub async fn force_unlock(
         .find(|o| o.text("name") == Some(name.as_str()))
         .map(|o| o.obj)
     else {
+        return Ok(None);
+    };
+    let lease = read_lease(client, &folder, key).await?;
+    Ok(Some((folder, lease)))
+}
+
+/// Who holds the lock of `owner` right now (for `status`, and for the id `force-unlock` needs).
+pub async fn current(
+    client: &Client,
+    labs_folder_path: &InventoryPath,
+    owner: &OwnerId,
+) -> Result<Option<LockState>, LockError> {
+    // Reading creates no folder: without a labs folder there is no lock.
+    let Ok(labs) = find_folder(client, labs_folder_path).await? else {
+        return Ok(None);
+    };
+    let key = client
+        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
+        .await?;
+    Ok(find_lease(client, &labs, owner, key)
+        .await?
+        .map(|(folder, lease)| match lease {
+            Some(l) => LockState::Held(l),
+            None => LockState::Unwritten {
+                folder: folder.value,
+            },
+        }))
+}
+
+/// Removes the lock of `owner` if its holder id is `id` (for a lease folder without a lease,
+/// the folder's moref id, as [`LockError::Starting`] and [`LockState::id`] give it).
+pub async fn force_unlock(
+    client: &Client,
+    labs_folder_path: &InventoryPath,
+    owner: &OwnerId,
+    id: &str,
+) -> Result<(), LockError> {
+    let Ok(labs) = find_folder(client, labs_folder_path).await? else {
         return Err(LockError::NotLocked);
     };
-    match read_lease(client, &folder, key).await? {
+    let key = client
+        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
+        .await?;
+    let Some((folder, lease)) = find_lease(client, &labs, owner, key).await? else {
+        return Err(LockError::NotLocked);
+    };
+    match lease {
         Some(l) if l.holder.id == id => {
             client.destroy(&folder).await?;
             Ok(())
@@ -409,7 +489,14 @@ pub async fn force_unlock(
             id: id.to_string(),
             holder: l.holder.id,
         }),
-        None => Err(LockError::NotLocked),
+        None if folder.value == id => {
+            client.destroy(&folder).await?;
+            Ok(())
+        }
+        None => Err(LockError::NotHolder {
+            id: id.to_string(),
+            holder: format!("no one yet (lease folder {})", folder.value),
+        }),
     }
 }
 

@@ -73,9 +73,30 @@ impl Collect {
 
 /// A running simulator with a connected client.
 pub struct Env {
-    pub sim: SimHandle,
+    /// `None` when the simulator runs in another process.
+    pub sim: Option<SimHandle>,
     pub client: Client,
     pub desired: Desired,
+}
+
+impl Env {
+    /// An environment for a simulator in another process, reached by `client`.
+    pub fn attach(client: Client, labs: &str) -> Env {
+        let loaded = config::load::check_text("labs.yaml", labs, Timestamp::now());
+        let desired = loaded.desired.unwrap_or_else(|| {
+            panic!("labs file has errors: {:#?}", loaded.diagnostics);
+        });
+        Env {
+            sim: None,
+            client,
+            desired,
+        }
+    }
+
+    /// The in-process simulator's URL.
+    pub fn url(&self) -> String {
+        self.sim.as_ref().map(|s| s.url.clone()).unwrap_or_default()
+    }
 }
 
 /// Starts the simulator (time scale `scale`, optional faults) and loads `labs`.
@@ -103,7 +124,7 @@ pub async fn start_with_state(
         panic!("labs file has errors: {:#?}", loaded.diagnostics);
     });
     Env {
-        sim: handle,
+        sim: Some(handle),
         client,
         desired,
     }
@@ -111,8 +132,13 @@ pub async fn start_with_state(
 
 /// A client of the simulator, with quick backoff so fault tests stay short.
 pub async fn connect(sim: &SimHandle) -> Client {
+    connect_url(&sim.url).await
+}
+
+/// A client of the simulator at `url`.
+pub async fn connect_url(url: &str) -> Client {
     let target = Target {
-        url: sim.url.clone(),
+        url: url.to_string(),
         username: "labsync".into(),
         password: Secret::new("labsync"),
         tls: TlsPolicy::default(),

@@ -2,7 +2,7 @@
 //! depends on a failure, apply a failed lab's policy, stop on Ctrl-C. Unit outcomes and the
 //! report are bookkept here; what a unit does in vCenter is in `perform`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +70,23 @@ struct Loop<'a> {
     load: Load,
     limits: Limits,
     /// Steps whose units changed since they were last looked at.
-    dirty: std::collections::BTreeSet<StepId>,
+    dirty: BTreeSet<StepId>,
+    /// Per unit: dependencies that have not succeeded yet.
+    waiting: Vec<usize>,
+    /// Per unit: the units that depend on it.
+    dependents: Vec<Vec<UnitId>>,
+    /// Pending units whose dependencies all succeeded, by what they load (source, host), in
+    /// plan order: the scheduler only needs the first few of each group.
+    ready: BTreeMap<GroupKey, BTreeSet<UnitId>>,
+    /// Units not yet finished per phase (cleanup excluded): the phase barrier.
+    open: BTreeMap<Phase, usize>,
+}
+
+/// Units that load the same source and host are interchangeable for the scheduler.
+type GroupKey = (Option<MoRef>, Option<MoRef>);
+
+fn group_of(u: &Unit) -> GroupKey {
+    (u.work.clone_source().cloned(), u.host.clone())
 }
 
 fn emit(reporter: &dyn Reporter, e: &Event) {
@@ -105,6 +121,23 @@ impl<'a> Loop<'a> {
         }
         // Steps without units (none today) settle at once.
         let dirty = steps.keys().copied().collect();
+        let n = units.list.len();
+        let mut dependents = vec![Vec::new(); n];
+        let mut waiting = vec![0; n];
+        let mut ready: BTreeMap<GroupKey, BTreeSet<UnitId>> = BTreeMap::new();
+        let mut open: BTreeMap<Phase, usize> = BTreeMap::new();
+        for u in &units.list {
+            waiting[u.id.0] = u.deps.len();
+            for d in &u.deps {
+                if let Some(v) = dependents.get_mut(d.0) {
+                    v.push(u.id);
+                }
+            }
+            if u.deps.is_empty() {
+                ready.entry(group_of(u)).or_default().insert(u.id);
+            }
+            *open.entry(u.phase).or_default() += 1;
+        }
         Loop {
             units,
             status,
@@ -115,6 +148,71 @@ impl<'a> Loop<'a> {
             load: Load::default(),
             limits,
             dirty,
+            waiting,
+            dependents,
+            ready,
+            open,
+        }
+    }
+
+    /// Moves a unit to a terminal status, keeping the ready groups and phase counts right;
+    /// a failure or skip skips every pending unit that depends on it, transitively.
+    fn conclude(&mut self, id: UnitId, status: Status) {
+        let mut queue = vec![(id, status)];
+        while let Some((id, status)) = queue.pop() {
+            if self.status[id.0].is_terminal() {
+                continue;
+            }
+            let unit = &self.units.list[id.0];
+            if let Some(g) = self.ready.get_mut(&group_of(unit)) {
+                g.remove(&id);
+            }
+            if !self.is_cleanup(id)
+                && let Some(n) = self.open.get_mut(&unit.phase)
+            {
+                *n = n.saturating_sub(1);
+            }
+            self.dirty.insert(unit.step);
+            let target = unit.work.target();
+            let succeeded = status == Status::Succeeded;
+            let failed = status == Status::Failed;
+            self.status[id.0] = status;
+            for dep in self.dependents[id.0].clone() {
+                if succeeded {
+                    self.waiting[dep.0] = self.waiting[dep.0].saturating_sub(1);
+                    if self.waiting[dep.0] == 0 && self.status[dep.0] == Status::Pending {
+                        let key = group_of(&self.units.list[dep.0]);
+                        self.ready.entry(key).or_default().insert(dep);
+                    }
+                } else {
+                    let why = if failed {
+                        format!("{target} failed")
+                    } else {
+                        format!("{target} was skipped")
+                    };
+                    queue.push((dep, Status::Skipped(why)));
+                }
+            }
+        }
+    }
+
+    /// Skips every pending unit of a failed step (its lab failed), except cleanup.
+    fn skip_failed_step(&mut self, step: StepId) {
+        let Some(state) = self.steps.get(&step) else {
+            return;
+        };
+        let because = match self.units.steps.get(&step).and_then(|s| s.lab.clone()) {
+            Some(lab) => format!("lab {lab} failed"),
+            None => "its step failed".to_string(),
+        };
+        let pending: Vec<UnitId> = state
+            .units
+            .iter()
+            .copied()
+            .filter(|u| self.status[u.0] == Status::Pending && !state.cleanup.contains(u))
+            .collect();
+        for u in pending {
+            self.conclude(u, Status::Skipped(because.clone()));
         }
     }
 
@@ -128,70 +226,28 @@ impl<'a> Loop<'a> {
 
     /// The earliest phase that still has work: later phases wait for it (cleanup excluded).
     fn open_phase(&self) -> Option<Phase> {
-        self.units
-            .list
-            .iter()
-            .filter(|u| !self.status[u.id.0].is_terminal() && !self.is_cleanup(u.id))
-            .map(|u| u.phase)
-            .min()
+        self.open.iter().find(|(_, n)| **n > 0).map(|(p, _)| *p)
     }
 
-    /// Skips pending units whose dependencies failed or were skipped, until nothing changes.
-    fn propagate_skips(&mut self) {
-        loop {
-            let mut changed = false;
-            for i in 0..self.units.list.len() {
-                if self.status[i] != Status::Pending {
-                    continue;
-                }
-                let unit = &self.units.list[i];
-                let step_failed = self
-                    .steps
-                    .get(&unit.step)
-                    .and_then(|s| s.failed.as_ref())
-                    .is_some()
-                    && !self.is_cleanup(unit.id);
-                let because = if step_failed {
-                    Some(
-                        match &self.units.steps.get(&unit.step).and_then(|s| s.lab.clone()) {
-                            Some(lab) => format!("lab {lab} failed"),
-                            None => "its step failed".to_string(),
-                        },
-                    )
-                } else {
-                    unit.deps.iter().find_map(|d| match &self.status[d.0] {
-                        Status::Failed => {
-                            Some(format!("{} failed", self.units.list[d.0].work.target()))
-                        }
-                        Status::Skipped(_) => Some(format!(
-                            "{} was skipped",
-                            self.units.list[d.0].work.target()
-                        )),
-                        _ => None,
-                    })
-                };
-                if let Some(b) = because {
-                    self.dirty.insert(self.units.list[i].step);
-                    self.status[i] = Status::Skipped(b);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
-    }
-
+    /// Ready units worth offering the scheduler: per (source, host) group, the first ones in
+    /// plan order that the phase barrier lets through — never more than it could start.
     fn ready(&self) -> Vec<UnitId> {
         let open = self.open_phase();
-        self.units
-            .list
-            .iter()
-            .filter(|u| self.status[u.id.0] == Status::Pending)
-            .filter(|u| self.is_cleanup(u.id) || open.is_none_or(|p| u.phase <= p))
-            .filter(|u| u.deps.iter().all(|d| self.status[d.0] == Status::Succeeded))
-            .map(|u| u.id)
-            .collect()
+        let per_group = self.limits.parallelism.max(1);
+        let mut out: Vec<UnitId> = self
+            .ready
+            .values()
+            .flat_map(|g| {
+                g.iter()
+                    .copied()
+                    .filter(|u| {
+                        self.is_cleanup(*u) || open.is_none_or(|p| self.units.list[u.0].phase <= p)
+                    })
+                    .take(per_group)
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     fn pick(&mut self) -> Vec<UnitId> {
@@ -251,7 +307,7 @@ impl<'a> Loop<'a> {
         let cleanup = self.is_cleanup(id);
         match result {
             Ok(done) => {
-                self.status[id.0] = Status::Succeeded;
+                self.conclude(id, Status::Succeeded);
                 match (&unit.work, done.object) {
                     (Work::EnsureFolder { path, .. }, Some(f)) => {
                         self.folders.insert(path.clone(), f);
@@ -265,7 +321,7 @@ impl<'a> Loop<'a> {
                 }
             }
             Err(f) => {
-                self.status[id.0] = Status::Failed;
+                self.conclude(id, Status::Failed);
                 let lab = self.units.steps.get(&unit.step).and_then(|i| i.lab.clone());
                 self.report.failures.push(Failure {
                     step: unit.step,
@@ -276,11 +332,16 @@ impl<'a> Loop<'a> {
                     policy: None,
                 });
                 let idx = self.report.failures.len() - 1;
+                let mut newly_failed = false;
                 if let Some(s) = self.steps.get_mut(&unit.step) {
                     s.failures.push(idx);
                     if !cleanup && s.failed.is_none() {
                         s.failed = Some(f.error);
+                        newly_failed = true;
                     }
+                }
+                if newly_failed {
+                    self.skip_failed_step(unit.step);
                 }
             }
         }
@@ -348,7 +409,13 @@ impl<'a> Loop<'a> {
                 host: host.clone(),
             });
             self.status.push(Status::Pending);
+            self.waiting.push(0);
+            self.dependents.push(Vec::new());
             added.push(id);
+        }
+        for id in &added {
+            let key = group_of(&self.units.list[id.0]);
+            self.ready.entry(key).or_default().insert(*id);
         }
         if let Some(s) = self.steps.get_mut(&step) {
             s.units.extend(added.iter().copied());
@@ -467,10 +534,13 @@ pub async fn run(
                 break;
             }
         }
-        lp.propagate_skips();
         if !stopping {
             for id in lp.pick() {
                 lp.status[id.0] = Status::Running;
+                let key = group_of(&lp.units.list[id.0]);
+                if let Some(g) = lp.ready.get_mut(&key) {
+                    g.remove(&id);
+                }
                 let unit = lp.units.list[id.0].clone();
                 lp.start_step(unit.step);
                 let folder = match &unit.work {
