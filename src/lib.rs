@@ -9,4 +9,5 @@ pub mod config;
 pub mod engine;
 pub mod model;
 pub mod plan;
+pub mod sim;
 pub mod vsphere;

@@ -3,6 +3,7 @@
 
 mod completions;
 mod schema;
+pub mod sim;
 mod validate;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub enum Command {
     Schema(schema::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Run the built-in vCenter simulator.
+    Sim(sim::SimArgs),
 }
 
 /// Exit code for a run that could not start (bad settings, unreadable file).
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args, &settings),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Sim(args) => sim::run(args),
     }
 }
 

@@ -1,0 +1,533 @@
+//! The inventory file: a declarative description of a vCenter (datacenters, clusters, hosts,
+//! datastores, networks, folders, resource pools, VMs) plus the timing model, limits and fault
+//! injection. See docs/simulator.md for the format.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::chaos::FaultConfig;
+use super::disks::DELTA_SIZE;
+use super::ops::base_size;
+use super::timing::{Limits, Settings, Timing};
+use super::world::{
+    Datacenter, Datastore, Entity, FolderType, Kind, Nic, Snapshot, Vm, VmDisk, World,
+};
+use crate::model::PowerState;
+
+/// The inventory file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// `about.instanceUuid`; a fixed default keeps runs reproducible.
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    #[serde(default)]
+    pub timing: Timing,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub faults: FaultConfig,
+    pub datacenters: Vec<DatacenterSpec>,
+}
+
+/// One datacenter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatacenterSpec {
+    pub name: String,
+    /// VM folders below the datacenter's `vm` folder; `a/b` nests.
+    #[serde(default)]
+    pub folders: Vec<String>,
+    #[serde(default)]
+    pub datastores: Vec<DatastoreSpec>,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub clusters: Vec<ClusterSpec>,
+    #[serde(default)]
+    pub vms: Vec<VmSpec>,
+}
+
+/// A datastore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreSpec {
+    pub name: String,
+    #[serde(default = "default_capacity")]
+    pub capacity_gb: u64,
+}
+
+fn default_capacity() -> u64 {
+    4096
+}
+
+/// A cluster with its hosts and resource pools (paths below `Resources`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: String,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub resource_pools: Vec<String>,
+}
+
+/// Power state in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Power {
+    #[default]
+    On,
+    Off,
+}
+
+/// A VM (or, with `count`, a numbered set of VMs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    /// The name; with `count > 1` it must contain `{n}` (replaced by 1..=count).
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Folder path below the datacenter's `vm` folder (default: the `vm` folder itself).
+    #[serde(default)]
+    pub folder: Option<String>,
+    /// Host name (default: hosts of the first cluster, round robin).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Resource pool path below the cluster's `Resources` (default: `Resources`).
+    #[serde(default)]
+    pub resource_pool: Option<String>,
+    #[serde(default)]
+    pub datastore: Option<String>,
+    #[serde(default)]
+    pub networks: Option<Vec<String>>,
+    #[serde(default)]
+    pub power: Power,
+    /// `runtime.instantCloneFrozen`.
+    #[serde(default)]
+    pub frozen: bool,
+    /// Delta files already on each disk's chain at start.
+    #[serde(default)]
+    pub delta_depth: u32,
+    /// Snapshot names, each a child of the previous one.
+    #[serde(default)]
+    pub snapshots: Vec<String>,
+    #[serde(default = "two")]
+    pub cpus: i32,
+    #[serde(default = "default_memory")]
+    pub memory_mb: i32,
+    #[serde(default = "default_disks")]
+    pub disks_gb: Vec<u32>,
+    #[serde(default = "default_guest")]
+    pub guest_id: String,
+    #[serde(default)]
+    pub extra_config: BTreeMap<String, String>,
+    /// BIOS UUID (default: derived from the instance UUID and the VM id).
+    #[serde(default)]
+    pub uuid: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn two() -> i32 {
+    2
+}
+fn default_memory() -> i32 {
+    4096
+}
+fn default_disks() -> Vec<u32> {
+    vec![40]
+}
+fn default_guest() -> String {
+    "ubuntu64Guest".into()
+}
+
+/// Why an inventory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("cannot read inventory {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid inventory {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("inventory: {0}")]
+    Invalid(String),
+}
+
+/// Parses inventory text.
+pub fn parse(text: &str, path: &str) -> Result<Inventory, InventoryError> {
+    serde_saphyr::from_str(text).map_err(|e| InventoryError::Parse {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads and parses an inventory file.
+pub fn load(path: &std::path::Path) -> Result<Inventory, InventoryError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse(&text, &shown)
+}
+
+const DEFAULT_INSTANCE_UUID: &str = "7f4b2a10-3c1d-4e5f-9a8b-0c1d2e3f4a5b";
+
+impl Inventory {
+    /// Builds the world this inventory describes, at time `now`.
+    pub fn build(
+        &self,
+        seed: u64,
+        time_scale: f64,
+        now: Timestamp,
+    ) -> Result<World, InventoryError> {
+        let settings = Settings {
+            timing: self.timing.clone(),
+            limits: self.limits.clone(),
+            time_scale,
+            seed,
+        };
+        let uuid = self
+            .instance_uuid
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INSTANCE_UUID.into());
+        let mut w = World::new(settings, uuid);
+        for dc in &self.datacenters {
+            build_datacenter(&mut w, dc, now)?;
+        }
+        Ok(w)
+    }
+}
+
+fn add(w: &mut World, prefix: &str, name: &str, parent: &str, kind: Kind) -> String {
+    let id = w.fresh_id(prefix);
+    w.insert(Entity {
+        id: id.clone(),
+        name: name.into(),
+        parent: Some(parent.into()),
+        custom: BTreeMap::new(),
+        kind,
+    });
+    id
+}
+
+/// Creates (or finds) nested folders `a/b/c` below `base`.
+fn ensure_folders(
+    w: &mut World,
+    base: &str,
+    path: &str,
+    ftype: FolderType,
+    prefix: &str,
+) -> String {
+    let mut cur = base.to_string();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        cur = match w.child_named(&cur, part) {
+            Some(e) => e.id.clone(),
+            None => add(w, prefix, part, &cur, Kind::Folder(ftype)),
+        };
+    }
+    cur
+}
+
+fn build_datacenter(
+    w: &mut World,
+    spec: &DatacenterSpec,
+    now: Timestamp,
+) -> Result<(), InventoryError> {
+    let root = w.root.clone();
+    if w.child_named(&root, &spec.name).is_some() {
+        return Err(InventoryError::Invalid(format!(
+            "datacenter {} is declared twice",
+            spec.name
+        )));
+    }
+    let dc_id = w.fresh_id("datacenter-");
+    let mk = |w: &mut World, prefix: &str| w.fresh_id(prefix);
+    let (vmf, hostf, dsf, netf) = (
+        mk(w, "group-v"),
+        mk(w, "group-h"),
+        mk(w, "group-s"),
+        mk(w, "group-n"),
+    );
+    w.insert(Entity {
+        id: dc_id.clone(),
+        name: spec.name.clone(),
+        parent: Some(root),
+        custom: BTreeMap::new(),
+        kind: Kind::Datacenter(Datacenter {
+            vm_folder: vmf.clone(),
+            host_folder: hostf.clone(),
+            datastore_folder: dsf.clone(),
+            network_folder: netf.clone(),
+        }),
+    });
+    for (id, name, t) in [
+        (&vmf, "vm", FolderType::Vm),
+        (&hostf, "host", FolderType::Host),
+        (&dsf, "datastore", FolderType::Datastore),
+        (&netf, "network", FolderType::Network),
+    ] {
+        w.insert(Entity {
+            id: id.clone(),
+            name: name.into(),
+            parent: Some(dc_id.clone()),
+            custom: BTreeMap::new(),
+            kind: Kind::Folder(t),
+        });
+    }
+    for f in &spec.folders {
+        ensure_folders(w, &vmf, f, FolderType::Vm, "group-v");
+    }
+    let mut datastores = HashMap::new();
+    for ds in &spec.datastores {
+        let id = add(
+            w,
+            "datastore-",
+            &ds.name,
+            &dsf,
+            Kind::Datastore(Datastore {
+                capacity: ds.capacity_gb.saturating_mul(1 << 30),
+                url: format!("ds:///vmfs/volumes/{}/", ds.name),
+            }),
+        );
+        datastores.insert(ds.name.clone(), id);
+    }
+    let mut networks = HashMap::new();
+    for n in &spec.networks {
+        networks.insert(n.clone(), add(w, "network-", n, &netf, Kind::Network));
+    }
+    let mut hosts: Vec<(String, String, String)> = Vec::new(); // (name, id, cluster root pool)
+    let mut pools: HashMap<(String, String), String> = HashMap::new();
+    for c in &spec.clusters {
+        let cid = w.fresh_id("domain-c");
+        let rp = w.fresh_id("resgroup-");
+        w.insert(Entity {
+            id: cid.clone(),
+            name: c.name.clone(),
+            parent: Some(hostf.clone()),
+            custom: BTreeMap::new(),
+            kind: Kind::Cluster {
+                root_pool: rp.clone(),
+            },
+        });
+        w.insert(Entity {
+            id: rp.clone(),
+            name: "Resources".into(),
+            parent: Some(cid.clone()),
+            custom: BTreeMap::new(),
+            kind: Kind::Pool { owner: cid.clone() },
+        });
+        for h in &c.hosts {
+            let hid = add(w, "host-", h, &cid, Kind::Host);
+            hosts.push((h.clone(), hid, rp.clone()));
+        }
+        for p in &c.resource_pools {
+            let mut cur = rp.clone();
+            for part in p.split('/').filter(|s| !s.is_empty()) {
+                cur = match w.child_named(&cur, part) {
+                    Some(e) => e.id.clone(),
+                    None => add(
+                        w,
+                        "resgroup-",
+                        part,
+                        &cur,
+                        Kind::Pool { owner: cid.clone() },
+                    ),
+                };
+            }
+            pools.insert((rp.clone(), p.trim_matches('/').to_string()), cur);
+        }
+    }
+    let mut rr = 0usize;
+    for v in &spec.vms {
+        if v.count > 1 && !v.name.contains("{n}") {
+            return Err(InventoryError::Invalid(format!(
+                "VM {} has count {} but no {{n}} in its name",
+                v.name, v.count
+            )));
+        }
+        for n in 1..=v.count {
+            let name = v.name.replace("{n}", &n.to_string());
+            let folder = match &v.folder {
+                Some(f) => ensure_folders(w, &vmf, f, FolderType::Vm, "group-v"),
+                None => vmf.clone(),
+            };
+            if w.child_named(&folder, &name).is_some() {
+                return Err(InventoryError::Invalid(format!(
+                    "VM {name} is declared twice in its folder"
+                )));
+            }
+            let host = match &v.host {
+                Some(h) => Some(
+                    hosts
+                        .iter()
+                        .find(|(hn, _, _)| hn == h)
+                        .cloned()
+                        .ok_or_else(|| {
+                            InventoryError::Invalid(format!("VM {name}: unknown host {h}"))
+                        })?,
+                ),
+                None if hosts.is_empty() => None,
+                None => {
+                    rr += 1;
+                    hosts.get((rr - 1) % hosts.len()).cloned()
+                }
+            };
+            let pool = match (&host, &v.resource_pool) {
+                (Some((_, _, rp)), Some(p)) => Some(
+                    pools
+                        .get(&(rp.clone(), p.trim_matches('/').to_string()))
+                        .cloned()
+                        .ok_or_else(|| {
+                            InventoryError::Invalid(format!("VM {name}: unknown resource pool {p}"))
+                        })?,
+                ),
+                (Some((_, _, rp)), None) => Some(rp.clone()),
+                (None, _) => None,
+            };
+            let ds = match &v.datastore {
+                Some(d) => datastores.get(d).cloned().ok_or_else(|| {
+                    InventoryError::Invalid(format!("VM {name}: unknown datastore {d}"))
+                })?,
+                None => spec
+                    .datastores
+                    .first()
+                    .and_then(|d| datastores.get(&d.name).cloned())
+                    .ok_or_else(|| {
+                        InventoryError::Invalid(format!(
+                            "VM {name}: the datacenter has no datastore"
+                        ))
+                    })?,
+            };
+            let nets: Vec<String> = match &v.networks {
+                Some(list) => list
+                    .iter()
+                    .map(|n| {
+                        networks.get(n).cloned().ok_or_else(|| {
+                            InventoryError::Invalid(format!("VM {name}: unknown network {n}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => spec
+                    .networks
+                    .first()
+                    .and_then(|n| networks.get(n).cloned())
+                    .into_iter()
+                    .collect(),
+            };
+            build_vm(
+                w,
+                v,
+                &name,
+                &folder,
+                host.map(|h| h.1),
+                pool,
+                &ds,
+                &nets,
+                now,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_vm(
+    w: &mut World,
+    v: &VmSpec,
+    name: &str,
+    folder: &str,
+    host: Option<String>,
+    pool: Option<String>,
+    ds: &str,
+    nets: &[String],
+    now: Timestamp,
+) {
+    let id = w.fresh_id("vm-");
+    let mut disks = Vec::new();
+    for (i, gb) in v.disks_gb.iter().enumerate() {
+        let cap = i64::from(*gb) * 1024 * 1024;
+        let mut chain = vec![w.new_file(ds, name, base_size(cap), false)];
+        for _ in 0..v.delta_depth {
+            chain.push(w.new_file(ds, name, DELTA_SIZE, true));
+        }
+        disks.push(VmDisk {
+            key: 2000 + i32::try_from(i).unwrap_or(0),
+            capacity_kb: cap,
+            chain,
+        });
+    }
+    let nics = nets
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Nic {
+            key: 4000 + i32::try_from(i).unwrap_or(0),
+            network: n.clone(),
+            mac: w.fresh_mac(),
+        })
+        .collect();
+    let on = v.power == Power::On;
+    let mut vm = Vm {
+        power: if on {
+            PowerState::PoweredOn
+        } else {
+            PowerState::PoweredOff
+        },
+        frozen: v.frozen && on,
+        host,
+        pool,
+        datastore: ds.into(),
+        uuid: v
+            .uuid
+            .clone()
+            .unwrap_or_else(|| w.derived_uuid(&format!("{id}/bios"))),
+        instance_uuid: w.derived_uuid(&format!("{id}/instance")),
+        guest_id: v.guest_id.clone(),
+        num_cpu: v.cpus,
+        memory_mb: v.memory_mb,
+        disks,
+        nics,
+        extra_config: v
+            .extra_config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        snapshots: Vec::new(),
+        current_snapshot: None,
+        change_version: 1,
+        modified: now,
+        create_date: now,
+        boot_time: on.then_some(now),
+    };
+    for (i, s) in v.snapshots.iter().enumerate() {
+        let sid = w.fresh_id("snapshot-");
+        vm.snapshots.push(Snapshot {
+            id: sid.clone(),
+            num: i32::try_from(i + 1).unwrap_or(i32::MAX),
+            name: s.clone(),
+            description: String::new(),
+            parent: vm.current_snapshot.clone(),
+            created: now,
+            powered_on: on,
+            chains: vm.disks.iter().map(|d| d.chain.clone()).collect(),
+        });
+        vm.current_snapshot = Some(sid);
+        for d in &mut vm.disks {
+            d.chain.push(w.new_file(ds, name, DELTA_SIZE, true));
+        }
+    }
+    w.insert(Entity {
+        id,
+        name: name.into(),
+        parent: Some(folder.into()),
+        custom: BTreeMap::new(),
+        kind: Kind::Vm(Box::new(vm)),
+    });
+}

@@ -1,0 +1,27 @@
+//! `labsync sim`: a vCenter simulator with real instant-clone semantics, served over vim25 SOAP.
+//!
+//! The core is pure: [`world::World`] holds the inventory, tasks advance with a clock passed in
+//! ([`world::World::tick`]), [`state::Sim`] adds sessions, views and property collectors. The
+//! [`server`] wraps it in an HTTP(S) server on loopback. See docs/simulator.md.
+
+pub mod chaos;
+pub mod collector;
+pub mod disks;
+pub mod fault;
+pub mod inventory;
+pub mod ops;
+pub mod props;
+pub mod server;
+pub mod state;
+pub mod taskinfo;
+pub mod tasks;
+pub mod timing;
+pub mod value;
+pub mod vm_props;
+pub mod world;
+pub mod xml;
+
+pub use server::{SimError, SimHandle, SimOptions, start};
+
+#[cfg(test)]
+mod world_tests;

@@ -1,0 +1,237 @@
+//! HTTP handlers: SOAP over `POST /sdk` with sessions by cookie, long polls for property
+//! collector updates, and the fault injection that acts on the wire (latency, 503 bursts,
+//! dropped connections, injected faults).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::methods::{Outcome, PUBLIC_METHODS, Request, dispatch};
+use super::soap::{self, Returns};
+use super::{Shared, lock};
+use crate::model::MoRef;
+use crate::sim::chaos::FailureMode;
+use crate::sim::fault::Fault;
+use crate::sim::tasks::task_num;
+use crate::sim::xml::parse_envelope;
+
+const COOKIE: &str = "vmware_soap_session";
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/sdk", post(soap_call))
+        .route("/sdk/vimServiceVersions.xml", get(versions))
+        .with_state(shared)
+}
+
+async fn versions() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        soap::service_versions(),
+    )
+        .into_response()
+}
+
+fn xml(status: StatusCode, body: String, drop_mid: bool) -> Response {
+    let mut resp = if drop_mid {
+        // Announce the whole length but send half: hyper closes the connection when the body
+        // ends early, and the client sees a response cut off mid-body.
+        let half = body.len() / 2;
+        let cut = (0..=half)
+            .rev()
+            .find(|i| body.is_char_boundary(*i))
+            .unwrap_or(0);
+        let mut r = Response::new(Body::from(body[..cut].to_string()));
+        if let Ok(v) = HeaderValue::from_str(&body.len().to_string()) {
+            r.headers_mut().insert(header::CONTENT_LENGTH, v);
+        }
+        r
+    } else {
+        Response::new(Body::from(body))
+    };
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    resp
+}
+
+fn fault_response(f: &Fault, drop_mid: bool) -> Response {
+    xml(StatusCode::INTERNAL_SERVER_ERROR, soap::fault(f), drop_mid)
+}
+
+/// The session key from the `Cookie` header (quoted or not).
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+}
+
+fn injected(name: &str) -> Fault {
+    match name {
+        "NotAuthenticated" => Fault::NotAuthenticated,
+        "InvalidState" => Fault::InvalidState,
+        "SystemError" => Fault::SystemError {
+            reason: "injected fault".into(),
+        },
+        other => Fault::Injected(other.to_string()),
+    }
+}
+
+async fn soap_call(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let node = match parse_envelope(&body) {
+        Ok(n) => n,
+        Err(e) => return fault_response(&Fault::InvalidRequest(e.to_string()), false),
+    };
+    let method = node.name.clone();
+    let Some(this) = node.child_moref("_this") else {
+        return fault_response(&Fault::InvalidRequest("missing _this".into()), false);
+    };
+    let decision = lock(&shared.chaos).decide(&method);
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    }
+    if decision.http_503 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable (injected)",
+        )
+            .into_response();
+    }
+    let drop_mid = decision.drop_connection;
+    if let Some((name, FailureMode::Soap)) = &decision.fail {
+        return fault_response(&injected(name), drop_mid);
+    }
+    let cookie = session_cookie(&headers);
+    let outcome = {
+        let mut sim = lock(&shared.sim);
+        let now = shared.now();
+        sim.world.tick(now);
+        let session = if PUBLIC_METHODS.contains(&method.as_str()) {
+            cookie
+                .as_deref()
+                .and_then(|c| sim.authenticate(Some(c), now).ok())
+        } else {
+            match sim.authenticate(cookie.as_deref(), now) {
+                Ok(s) => Some(s),
+                Err(f) => return fault_response(&f, drop_mid),
+            }
+        };
+        let req = Request {
+            method: &method,
+            this: this.clone(),
+            node: &node,
+            session,
+            now,
+        };
+        let outcome = dispatch(&mut sim, &req);
+        // An injected task failure: the task exists, then fails at once.
+        if let (Some((name, FailureMode::Task)), Ok(Outcome::Reply(Returns::One { value, .. }))) =
+            (&decision.fail, &outcome)
+            && let crate::sim::value::Value::Ref(MoRef { kind, value: id }) = value
+            && kind == "Task"
+            && let Some(num) = task_num(id)
+            && sim.world.active.contains(&num)
+        {
+            sim.world.finish(num, Err(injected(name)), now);
+        }
+        shared.after_change(&sim);
+        outcome
+    };
+    match outcome {
+        Err(f) => fault_response(&f, drop_mid),
+        Ok(Outcome::Reply(ret)) => xml(StatusCode::OK, soap::response(&method, &ret), drop_mid),
+        Ok(Outcome::LoggedIn(ret, key)) => {
+            let mut resp = xml(StatusCode::OK, soap::response(&method, &ret), drop_mid);
+            let secure = if shared.https { " Secure;" } else { "" };
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("{COOKIE}=\"{key}\"; Path=/; HttpOnly;{secure}"))
+            {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Ok(Outcome::Wait {
+            collector,
+            version,
+            max_wait_secs,
+            legacy,
+        }) => {
+            let session = cookie.unwrap_or_default();
+            match wait_updates(
+                &shared,
+                &collector,
+                &session,
+                &version,
+                max_wait_secs,
+                legacy,
+            )
+            .await
+            {
+                Ok(ret) => xml(StatusCode::OK, soap::response(&method, &ret), drop_mid),
+                Err(f) => fault_response(&f, drop_mid),
+            }
+        }
+    }
+}
+
+/// Long poll: answer as soon as a filter sees a change, or empty when `max_wait_secs` passes.
+async fn wait_updates(
+    shared: &Shared,
+    collector: &str,
+    session: &str,
+    version: &str,
+    max_wait_secs: Option<u64>,
+    legacy: bool,
+) -> Result<Returns, Fault> {
+    let deadline = max_wait_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    loop {
+        let mut rx = shared.changed.subscribe();
+        {
+            let mut sim = lock(&shared.sim);
+            let now = shared.now();
+            if sim.world.tick(now) {
+                shared.after_change(&sim);
+            }
+            if !sim.sessions.contains_key(session) {
+                return Err(Fault::NotAuthenticated);
+            }
+            if let Some(v) = sim.updates(collector, session, version)? {
+                return Ok(Returns::One {
+                    value: v,
+                    typed: false,
+                });
+            }
+        }
+        if !legacy && max_wait_secs == Some(0) {
+            return Ok(Returns::Nothing);
+        }
+        let changed = rx.changed();
+        match deadline {
+            Some(d) => {
+                if tokio::time::timeout_at(d, changed).await.is_err() {
+                    return Ok(Returns::Nothing);
+                }
+            }
+            None => {
+                let _ = changed.await;
+            }
+        }
+    }
+}

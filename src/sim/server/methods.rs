@@ -1,0 +1,431 @@
+//! Method dispatch: decodes each vim25 call's parameters from the request tree, runs it on the
+//! [`Sim`], and says what to answer. Unknown methods get `MethodNotFound`.
+
+use jiff::Timestamp;
+
+use super::soap::Returns;
+use crate::model::MoRef;
+use crate::sim::collector::FilterSpec;
+use crate::sim::fault::Fault;
+use crate::sim::ops::{Call, CloneSpec, InstantCloneSpec};
+use crate::sim::props::PropError;
+use crate::sim::state::{Session, Sim};
+use crate::sim::taskinfo::{field_def, service_content, session_id, user_session};
+use crate::sim::value::Value;
+use crate::sim::xml::Node;
+
+/// Methods callable without a session.
+pub const PUBLIC_METHODS: &[&str] = &["RetrieveServiceContent", "Login"];
+
+/// What the HTTP layer must do after a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Reply(Returns),
+    /// A new session: answer and set this cookie.
+    LoggedIn(Returns, String),
+    /// Wait for property collector updates (long poll), then answer.
+    Wait {
+        collector: String,
+        version: String,
+        max_wait_secs: Option<u64>,
+        /// `WaitForUpdates` (always answers eventually) rather than `WaitForUpdatesEx`.
+        legacy: bool,
+    },
+}
+
+/// One decoded call.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub this: MoRef,
+    pub node: &'a Node,
+    pub session: Option<Session>,
+    pub now: Timestamp,
+}
+
+fn one(v: Value) -> Result<Outcome, Fault> {
+    Ok(Outcome::Reply(Returns::One {
+        value: v,
+        typed: false,
+    }))
+}
+
+fn nothing() -> Result<Outcome, Fault> {
+    Ok(Outcome::Reply(Returns::Nothing))
+}
+
+fn arg<'a>(n: &'a Node, name: &str) -> Result<&'a str, Fault> {
+    n.child_text(name).ok_or_else(|| Fault::InvalidArgument {
+        property: name.into(),
+    })
+}
+
+fn moref_arg(n: &Node, name: &str) -> Result<MoRef, Fault> {
+    n.child_moref(name).ok_or_else(|| Fault::InvalidArgument {
+        property: name.into(),
+    })
+}
+
+fn option_values<'a>(nodes: impl Iterator<Item = &'a Node>) -> Vec<(String, String)> {
+    nodes
+        .filter_map(|o| {
+            let k = o.child_text("key")?.to_string();
+            let v = o.child("value").map(|v| v.text.clone()).unwrap_or_default();
+            Some((k, v))
+        })
+        .collect()
+}
+
+fn expect_type(this: &MoRef, method: &str, kinds: &[&str]) -> Result<(), Fault> {
+    if kinds.contains(&this.kind.as_str()) {
+        Ok(())
+    } else {
+        Err(Fault::MethodNotFound {
+            receiver: this.clone(),
+            method: method.into(),
+        })
+    }
+}
+
+/// Runs one call. The caller has already checked the session for non-public methods.
+pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
+    let n = req.node;
+    let this = &req.this;
+    let session_key = req
+        .session
+        .as_ref()
+        .map(|s| s.key.clone())
+        .unwrap_or_default();
+    let sess = session_key.as_str();
+    let user = req
+        .session
+        .as_ref()
+        .map(|s| s.user.clone())
+        .unwrap_or_default();
+    let call = Call {
+        user: &user,
+        now: req.now,
+    };
+    let vm_method = |kinds: &[&str]| expect_type(this, req.method, kinds);
+    match req.method {
+        "RetrieveServiceContent" => {
+            expect_type(this, req.method, &["ServiceInstance"])?;
+            one(service_content(&sim.world))
+        }
+        "Login" => {
+            expect_type(this, req.method, &["SessionManager"])?;
+            let key = uuid::Uuid::new_v4().to_string();
+            let s = sim.login(
+                arg(n, "userName")?,
+                n.child_text("password").unwrap_or(""),
+                key.clone(),
+                req.now,
+            )?;
+            Ok(Outcome::LoggedIn(
+                Returns::One {
+                    value: user_session(&s),
+                    typed: false,
+                },
+                key,
+            ))
+        }
+        "Logout" => {
+            expect_type(this, req.method, &["SessionManager"])?;
+            sim.logout(sess);
+            nothing()
+        }
+        "SessionIsActive" => {
+            expect_type(this, req.method, &["SessionManager"])?;
+            let id = arg(n, "sessionID")?;
+            let user = n.child_text("userName").unwrap_or("");
+            let active = sim
+                .sessions
+                .values()
+                .any(|s| session_id(&s.key) == id && s.user == user);
+            one(Value::Bool(active))
+        }
+        "CurrentTime" | "GetCurrentTime" => {
+            expect_type(this, req.method, &["ServiceInstance"])?;
+            one(Value::Time(req.now))
+        }
+        "Fetch" => {
+            let prop = arg(n, "prop")?;
+            match sim.read(sess, this, prop) {
+                Ok(Some(v)) => Ok(Outcome::Reply(Returns::One {
+                    value: v,
+                    typed: true,
+                })),
+                Ok(None) => nothing(),
+                Err(PropError::Invalid) => Err(Fault::InvalidProperty { name: prop.into() }),
+                Err(PropError::Gone) => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
+            }
+        }
+        "CreateContainerView" => {
+            expect_type(this, req.method, &["ViewManager"])?;
+            let container = moref_arg(n, "container")?;
+            let types = n.all("type").map(|t| t.text.trim().to_string()).collect();
+            let recursive = n.child_bool("recursive").unwrap_or(false);
+            one(Value::Ref(
+                sim.create_view(sess, container, types, recursive)?,
+            ))
+        }
+        "DestroyView" => {
+            expect_type(this, req.method, &["ContainerView"])?;
+            match sim.views.get(&this.value) {
+                Some(v) if v.session == sess => {
+                    sim.views.remove(&this.value);
+                    nothing()
+                }
+                _ => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
+            }
+        }
+        "RetrievePropertiesEx"
+        | "RetrieveProperties"
+        | "ContinueRetrievePropertiesEx"
+        | "CancelRetrievePropertiesEx"
+        | "CreateFilter"
+        | "DestroyPropertyCollector"
+        | "CreatePropertyCollector"
+        | "WaitForUpdatesEx"
+        | "WaitForUpdates"
+        | "CheckForUpdates"
+            if this.kind == "PropertyCollector" && !sim.has_collector(&this.value, sess) =>
+        {
+            Err(Fault::ManagedObjectNotFound { obj: this.clone() })
+        }
+        "RetrievePropertiesEx" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            let specs = n
+                .all("specSet")
+                .map(FilterSpec::parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            let max = n
+                .child("options")
+                .and_then(|o| o.child_text("maxObjects"))
+                .and_then(|m| m.parse::<usize>().ok());
+            match sim.retrieve(sess, &specs, max)? {
+                Some(v) => one(v),
+                None => nothing(),
+            }
+        }
+        "ContinueRetrievePropertiesEx" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            match sim.continue_retrieve(sess, arg(n, "token")?)? {
+                Some(v) => one(v),
+                None => nothing(),
+            }
+        }
+        "CancelRetrievePropertiesEx" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            sim.cancel_retrieve(sess, arg(n, "token")?)?;
+            nothing()
+        }
+        "RetrieveProperties" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            let specs = n
+                .all("specSet")
+                .map(FilterSpec::parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Outcome::Reply(Returns::Many(
+                sim.retrieve_all(sess, &specs)?,
+            )))
+        }
+        "CreatePropertyCollector" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            one(Value::Ref(sim.create_collector(sess)))
+        }
+        "DestroyPropertyCollector" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            sim.destroy_collector(&this.value, sess)?;
+            nothing()
+        }
+        "CreateFilter" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            let spec =
+                FilterSpec::parse(n.child("spec").ok_or_else(|| Fault::InvalidArgument {
+                    property: "spec".into(),
+                })?)?;
+            for os in &spec.object_set {
+                if sim.read(sess, &os.obj, "name").err() == Some(PropError::Gone)
+                    && sim.read(sess, &os.obj, "info").err() == Some(PropError::Gone)
+                    && sim.read(sess, &os.obj, "recursive").err() == Some(PropError::Gone)
+                {
+                    return Err(Fault::ManagedObjectNotFound {
+                        obj: os.obj.clone(),
+                    });
+                }
+            }
+            let partial = n.child_bool("partialUpdates").unwrap_or(false);
+            one(Value::Ref(sim.create_filter(
+                &this.value,
+                sess,
+                spec,
+                partial,
+            )))
+        }
+        "DestroyPropertyFilter" => {
+            expect_type(this, req.method, &["PropertyFilter"])?;
+            sim.destroy_filter(&this.value, sess)?;
+            nothing()
+        }
+        "WaitForUpdatesEx" | "WaitForUpdates" | "CheckForUpdates" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            let version = n.child_text("version").unwrap_or("").to_string();
+            let max_wait_secs = match req.method {
+                "WaitForUpdatesEx" => n
+                    .child("options")
+                    .and_then(|o| o.child_text("maxWaitSeconds"))
+                    .and_then(|m| m.parse::<u64>().ok()),
+                "CheckForUpdates" => Some(0),
+                _ => None,
+            };
+            Ok(Outcome::Wait {
+                collector: this.value.clone(),
+                version,
+                max_wait_secs,
+                legacy: req.method == "WaitForUpdates",
+            })
+        }
+        "CancelWaitForUpdates" => {
+            expect_type(this, req.method, &["PropertyCollector"])?;
+            nothing()
+        }
+        "InstantClone_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
+                property: "spec".into(),
+            })?;
+            let loc = spec.child("location");
+            let parsed = InstantCloneSpec {
+                name: arg(spec, "name")?.to_string(),
+                folder: loc.and_then(|l| l.child_moref("folder")).map(|r| r.value),
+                pool: loc.and_then(|l| l.child_moref("pool")).map(|r| r.value),
+                datastore: loc
+                    .and_then(|l| l.child_moref("datastore"))
+                    .map(|r| r.value),
+                config: option_values(spec.all("config")),
+                bios_uuid: spec.child_text("biosUuid").map(str::to_string),
+            };
+            one(Value::Ref(sim.world.instant_clone(
+                &this.value,
+                parsed,
+                call,
+            )?))
+        }
+        "CloneVM_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
+                property: "spec".into(),
+            })?;
+            let loc = spec.child("location");
+            let parsed = CloneSpec {
+                folder: moref_arg(n, "folder")?.value,
+                name: arg(n, "name")?.to_string(),
+                pool: loc.and_then(|l| l.child_moref("pool")).map(|r| r.value),
+                datastore: loc
+                    .and_then(|l| l.child_moref("datastore"))
+                    .map(|r| r.value),
+                host: loc.and_then(|l| l.child_moref("host")).map(|r| r.value),
+                disk_move_type: loc
+                    .and_then(|l| l.child_text("diskMoveType"))
+                    .map(str::to_string),
+                snapshot: spec.child_moref("snapshot").map(|r| r.value),
+                power_on: spec.child_bool("powerOn").unwrap_or(false),
+                template: spec.child_bool("template").unwrap_or(false),
+                extra_config: spec
+                    .child("config")
+                    .map(|c| option_values(c.all("extraConfig")))
+                    .unwrap_or_default(),
+            };
+            one(Value::Ref(sim.world.clone_vm(&this.value, parsed, call)?))
+        }
+        "CreateSnapshot_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let name = arg(n, "name")?.to_string();
+            let desc = n.child_text("description").unwrap_or("").to_string();
+            one(Value::Ref(sim.world.create_snapshot(
+                &this.value,
+                &name,
+                &desc,
+                call,
+            )?))
+        }
+        "RemoveAllSnapshots_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let consolidate = n.child_bool("consolidate").unwrap_or(true);
+            one(Value::Ref(sim.world.remove_all_snapshots(
+                &this.value,
+                consolidate,
+                call,
+            )?))
+        }
+        "PromoteDisks_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let unlink = n
+                .child_bool("unlink")
+                .ok_or_else(|| Fault::InvalidArgument {
+                    property: "unlink".into(),
+                })?;
+            one(Value::Ref(sim.world.promote_disks(
+                &this.value,
+                unlink,
+                call,
+            )?))
+        }
+        "PowerOnVM_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            one(Value::Ref(sim.world.power_on(&this.value, call)?))
+        }
+        "PowerOffVM_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            one(Value::Ref(sim.world.power_off(&this.value, call)?))
+        }
+        "Destroy_Task" => one(Value::Ref(sim.world.destroy(this, call)?)),
+        "CreateFolder" => {
+            vm_method(&["Folder"])?;
+            one(Value::Ref(
+                sim.world.create_folder(&this.value, arg(n, "name")?)?,
+            ))
+        }
+        "AddCustomFieldDef" => {
+            expect_type(this, req.method, &["CustomFieldsManager"])?;
+            let def = sim
+                .world
+                .add_field_def(arg(n, "name")?, n.child_text("moType"))?;
+            one(field_def(&def))
+        }
+        "SetField" => {
+            expect_type(this, req.method, &["CustomFieldsManager"])?;
+            let key: i32 = arg(n, "key")?.parse().map_err(|_| Fault::InvalidArgument {
+                property: "key".into(),
+            })?;
+            let value = n.child("value").map(|v| v.text.clone()).unwrap_or_default();
+            sim.world.set_field(&moref_arg(n, "entity")?, key, &value)?;
+            nothing()
+        }
+        "FindByUuid" => {
+            expect_type(this, req.method, &["SearchIndex"])?;
+            let uuid = arg(n, "uuid")?;
+            let vm_search = n.child_bool("vmSearch").unwrap_or(false);
+            let instance = n.child_bool("instanceUuid").unwrap_or(false);
+            let dc = n.child_moref("datacenter").map(|d| d.value);
+            let found = if vm_search {
+                sim.world.find_by_uuid(dc.as_deref(), uuid, instance)
+            } else {
+                None
+            };
+            match found {
+                Some(r) => one(Value::Ref(r)),
+                None => nothing(),
+            }
+        }
+        "CancelTask" => {
+            expect_type(this, req.method, &["Task"])?;
+            sim.world.cancel(&this.value, req.now)?;
+            nothing()
+        }
+        other => Err(Fault::MethodNotFound {
+            receiver: this.clone(),
+            method: other.into(),
+        }),
+    }
+}
