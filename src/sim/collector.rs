@@ -259,10 +259,12 @@ impl Sim {
                         Ok(Some(v)) => refs_of(v),
                         _ => Vec::new(),
                     };
-                    for target in targets.into_iter().rev() {
+                    for target in &targets {
                         if !t.skip && seen.insert(target.clone()) {
                             order.push(target.clone());
                         }
+                    }
+                    for target in targets.into_iter().rev() {
                         stack.push((target, &t.select));
                     }
                 }

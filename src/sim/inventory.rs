@@ -346,6 +346,8 @@ fn build_datacenter(
         }
     }
     let mut rr = 0usize;
+    // Names already used per folder (a scan per VM would be quadratic for big inventories).
+    let mut taken: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
     for v in &spec.vms {
         if v.count > 1 && !v.name.contains("{n}") {
             return Err(InventoryError::Invalid(format!(
@@ -359,7 +361,7 @@ fn build_datacenter(
                 Some(f) => ensure_folders(w, &vmf, f, FolderType::Vm, "group-v"),
                 None => vmf.clone(),
             };
-            if w.child_named(&folder, &name).is_some() {
+            if !taken.insert((folder.clone(), name.clone())) {
                 return Err(InventoryError::Invalid(format!(
                     "VM {name} is declared twice in its folder"
                 )));
