@@ -10,14 +10,17 @@ mod diagnostic;
 mod diff;
 mod guards;
 mod hygiene;
+mod hygiene_due;
 mod index;
 mod order;
 mod policy;
 mod reason;
+mod schedule;
 mod sources;
 mod stale;
 mod summary;
 mod types;
+mod wake;
 
 #[cfg(test)]
 mod testkit;
@@ -25,14 +28,19 @@ mod testkit;
 mod tests;
 
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
+pub use hygiene_due::{
+    HygieneTiming, ScheduledHygiene, hygiene_timing, policy_timing, scheduled_hygiene,
+};
 pub use policy::Policy;
 pub use reason::Reason;
+pub use schedule::{Schedule, ScheduleError};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
     Action, HeldLab, LabExpiry, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
     SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
+pub use wake::{Deadline, DeadlineKind, next_deadline};
 
 use std::collections::BTreeSet;
 

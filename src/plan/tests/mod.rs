@@ -3,6 +3,7 @@
 mod decisions;
 mod guards;
 mod hygiene;
+mod hygiene_due;
 mod properties;
 mod snapshots;
 mod stale;
