@@ -8,6 +8,7 @@
 mod deadlines;
 mod diagnostic;
 mod diff;
+mod extend;
 mod guards;
 mod hygiene;
 mod hygiene_due;
@@ -28,6 +29,7 @@ mod testkit;
 mod tests;
 
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
+pub use extend::{ExtendRefusal, ExtendRequest, Extension, decide_extension};
 pub use hygiene_due::{
     HygieneTiming, ScheduledHygiene, hygiene_timing, policy_timing, scheduled_hygiene,
 };
