@@ -2,3 +2,5 @@
 //! (The loop itself, which observes, plans and executes on each signal, is not written yet.)
 
 pub mod files;
+pub mod metrics;
+pub mod metrics_server;
