@@ -15,6 +15,8 @@ use labsync::model::{
     PowerState, SpecHash, TemplateName, VmName, VmRole, Workflow,
 };
 use labsync::plan::{Policy, plan};
+use labsync::render::Style;
+use labsync::render::plan::{PlanHeader, human};
 use uuid::Uuid;
 
 const ROLES: [&str; 5] = ["db", "cache", "api", "web", "client"];
@@ -132,6 +134,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     created,
                     expires: lab.lifetime.expiry(created),
                     commit: None,
+                    specdoc: Some(lab.spec_doc(vm)),
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {
@@ -200,6 +203,8 @@ fn main() -> Result<(), BenchError> {
         let summary = first.summary();
         let mut plan_runs = Vec::new();
         let mut json_runs = Vec::new();
+        let mut text_runs = Vec::new();
+        let mut text_bytes = 0;
         for _ in 0..20 {
             let t = Instant::now();
             let p = black_box(plan(
@@ -213,6 +218,11 @@ fn main() -> Result<(), BenchError> {
             let bytes = serde_json::to_vec(&p).map(|v| v.len()).unwrap_or(0);
             black_box(bytes);
             json_runs.push(t.elapsed());
+            let t = Instant::now();
+            let mut text = Vec::new();
+            human(&p, &PlanHeader::default(), &mut text, Style::plain())?;
+            text_bytes = black_box(text.len());
+            text_runs.push(t.elapsed());
         }
         println!(
             "{labs} desired labs, {} observed VMs -> {} steps ({summary})",
@@ -221,6 +231,7 @@ fn main() -> Result<(), BenchError> {
         );
         println!("  plan:       {}", stats(plan_runs));
         println!("  plan->json: {}", stats(json_runs));
+        println!("  plan->text: {}  ({text_bytes} bytes)", stats(text_runs));
     }
     Ok(())
 }

@@ -9,5 +9,6 @@ pub mod config;
 pub mod engine;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod sim;
 pub mod vsphere;

@@ -543,3 +543,101 @@ async fn sim_serve_prints_url_and_thumbprint_serves_tls_and_exits_0_on_sigterm()
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "exits 0 on SIGTERM");
 }
+
+/// Starts `labsync sim serve` with a state file; returns the child and its URL.
+fn serve_with_state(state: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labsync"))
+        .args(["sim", "serve", "--inventory"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/sim-inventory.yaml"
+        ))
+        .args(["--listen", "127.0.0.1:0", "--time-scale", "0", "--state"])
+        .arg(state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("url: ")
+        .to_string();
+    (child, url)
+}
+
+async fn raw(c: &reqwest::Client, url: &str, inner: &str) -> (StatusCode, String) {
+    let r = c.post(url).body(envelope(inner)).send().await.unwrap();
+    let s = r.status();
+    (s, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn after_kill_9_a_restart_keeps_every_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (mut child, url) = serve_with_state(&state);
+    let c = client();
+    let login = r#"<Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>labsync</userName><password>labsync</password></Login>"#;
+    assert_eq!(raw(&c, &url, login).await.0, StatusCode::OK);
+    let (s, body) = raw(
+        &c,
+        &url,
+        concat!(
+            r#"<InstantClone_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this><spec><name>kept</name>"#,
+            r#"<location><folder type="Folder">group-v7</folder></location></spec></InstantClone_Task>"#
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // Time scale 0: the clone completes within the call.
+    let (_, depth) = raw(
+        &c,
+        &url,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this><prop>layoutEx.disk</prop></Fetch>"#,
+    )
+    .await;
+    assert_eq!(depth.matches("<chain").count(), 2);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let (mut child, url) = serve_with_state(&state);
+    let c = client();
+    assert_eq!(raw(&c, &url, login).await.0, StatusCode::OK);
+    let (_, depth) = raw(
+        &c,
+        &url,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this><prop>layoutEx.disk</prop></Fetch>"#,
+    )
+    .await;
+    assert_eq!(
+        depth.matches("<chain").count(),
+        2,
+        "the grown chain survived"
+    );
+    let (s, body) = raw(
+        &c,
+        &url,
+        concat!(
+            r#"<InstantClone_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this><spec><name>kept</name>"#,
+            r#"<location><folder type="Folder">group-v7</folder></location></spec></InstantClone_Task>"#
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let task = text_of(&body, "returnval").unwrap().to_string();
+    let (_, info) = raw(
+        &c,
+        &url,
+        &format!(r#"<Fetch xmlns="urn:vim25"><_this type="Task">{task}</_this><prop>info.error</prop></Fetch>"#),
+    )
+    .await;
+    assert!(
+        info.contains(r#"xsi:type="DuplicateName""#),
+        "the clone survived: {info}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,9 +1,16 @@
 //! Command-line interface: clap definitions and one module per subcommand. This file only
 //! parses, resolves settings once, and dispatches.
 
+mod apply;
+mod change;
 mod completions;
+mod context;
+mod destroy;
+mod force_unlock;
+mod plan;
 mod schema;
 pub mod sim;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -39,6 +46,16 @@ pub enum Command {
     Schema(schema::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Show what `apply` would change in vCenter.
+    Plan(plan::Args),
+    /// Make vCenter match the labs files (or apply a saved plan).
+    Apply(apply::Args),
+    /// Destroy managed labs (named ones, or all): never anything labsync does not manage.
+    Destroy(destroy::Args),
+    /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
+    ForceUnlock(force_unlock::Args),
+    /// Show the managed labs and the sources they are cloned from.
+    Status(status::Args),
     /// Run the built-in vCenter simulator.
     Sim(sim::SimArgs),
 }
@@ -54,6 +71,10 @@ pub fn main() -> ExitCode {
         color: cli.color,
         json: match &cli.command {
             Command::Validate(a) => a.json,
+            Command::Plan(a) => a.json,
+            Command::Apply(a) => a.json,
+            Command::Destroy(a) => a.json,
+            Command::Status(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -66,6 +87,11 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args, &settings),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Plan(args) => plan::run(&args, &settings),
+        Command::Apply(args) => apply::run(&args, &settings),
+        Command::Destroy(args) => destroy::run(&args, &settings),
+        Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
+        Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
 }

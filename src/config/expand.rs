@@ -3,15 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::check;
 use super::validate::{Resolved, ResolvedLab, ResolvedTemplate};
 use crate::model::{
     CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, Lifetime, OwnerId,
-    Placement, SpecHash, VmName, VmRole,
+    Placement, SpecDoc, SpecHash, VmName, VmRole, spec_hash_of,
 };
 
 /// Why expansion failed: only for names the validator let through, which it should not.
@@ -133,47 +131,17 @@ fn expand_lab(
     })
 }
 
-/// What goes into the spec hash: everything that shapes the VMs, and nothing else (not the
-/// lifetime, labels or who asked: changing those must not rebuild a lab).
-#[derive(Serialize)]
-struct SpecInput<'a> {
-    clone_mode: CloneMode,
-    placement: &'a Placement,
-    vms: Vec<VmSpec<'a>>,
-}
-
-#[derive(Serialize)]
-struct VmSpec<'a> {
-    role: &'a VmRole,
-    name: &'a VmName,
-    source: &'a str,
-    depends_on: &'a [VmRole],
-    guestinfo: &'a BTreeMap<String, String>,
-}
-
-/// SHA-256 of the canonical JSON of the lab's VM-shaping spec, first 16 hex digits. Built from
-/// typed values (not the file's text), so formatting and key order cannot change it.
+/// The lab's spec hash, computed from its VMs' spec documents ([`SpecDoc`]): everything that
+/// shapes the VMs and nothing else (not the lifetime, labels or who asked: changing those must
+/// not rebuild a lab). Built from typed values (not the file's text), so formatting and key
+/// order cannot change it; and the documents written into each VM are the same ones, so a
+/// replace can always show what changed.
 pub fn spec_hash(clone_mode: CloneMode, placement: &Placement, vms: &[DesiredVm]) -> SpecHash {
-    let input = SpecInput {
-        clone_mode,
-        placement,
-        vms: vms
-            .iter()
-            .map(|v| VmSpec {
-                role: &v.role,
-                name: &v.name,
-                source: v.source.as_str(),
-                depends_on: &v.depends_on,
-                guestinfo: &v.guestinfo,
-            })
-            .collect(),
-    };
-    // Serializing plain structs, strings and string-keyed maps to JSON cannot fail.
-    let json = serde_json::to_vec(&input).unwrap_or_default();
-    let digest = Sha256::digest(&json);
-    let mut hex = hex::encode(digest);
-    hex.truncate(16);
-    SpecHash(hex)
+    let docs: Vec<SpecDoc> = vms
+        .iter()
+        .map(|vm| SpecDoc::for_vm(clone_mode, placement, vm))
+        .collect();
+    spec_hash_of(&docs)
 }
 
 /// The namespace of labsync's BIOS UUIDs (UUIDv5 of a fixed URL in the URL namespace).
@@ -366,6 +334,21 @@ labs:
         ));
         assert_ne!(lab(&a, "alice").spec_hash, lab(&source, "alice").spec_hash);
         assert_ne!(lab(&a, "alice").spec_hash, lab(&mode, "alice").spec_hash);
+    }
+
+    #[test]
+    fn the_spec_hash_is_the_hash_of_the_documents_written_into_the_vms() {
+        let d = desired(BASE);
+        for l in d.labs.values() {
+            assert_eq!(
+                l.spec_hash,
+                crate::model::spec_hash_of(&l.spec_docs()),
+                "{}",
+                l.name
+            );
+        }
+        let db = lab(&d, "class-2").spec_doc(&lab(&d, "class-2").vms[0]);
+        assert!(db.as_str().contains("guestinfo.seat: 2\n"), "{db}");
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! The engine: observe vCenter, execute plans, hold the apply lock, watch for changes.
 
+pub mod connect;
 pub mod events;
+pub mod execute;
 pub mod extend;
+pub mod git;
+pub mod lock;
+pub mod observe;
+pub mod saved;
 pub mod watch;

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::names::{LabName, OwnerId, SpecHash, TemplateName, VmName};
+use super::specdoc::SpecDoc;
 
 /// `extraConfig` key: the installation's owner id.
 pub const OWNER: &str = "labsync.owner";
@@ -27,6 +28,9 @@ pub const CREATED: &str = "labsync.created";
 pub const EXPIRES: &str = "labsync.expires";
 /// `extraConfig` key: the git commit of the lab definitions that created the VM.
 pub const COMMIT: &str = "labsync.commit";
+/// `extraConfig` key: the VM's canonical spec document at creation, so a replace can show what
+/// changed (vCenter keeps no other copy of the old values).
+pub const SPECDOC: &str = "labsync.specdoc";
 
 /// Markers of a VM that this installation manages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +43,8 @@ pub struct Markers {
     pub created: Timestamp,
     pub expires: Option<Timestamp>,
     pub commit: Option<String>,
+    /// The VM's spec document at creation; absent on VMs made before labsync wrote it.
+    pub specdoc: Option<SpecDoc>,
 }
 
 impl Markers {
@@ -57,6 +63,9 @@ impl Markers {
         }
         if let Some(c) = &self.commit {
             out.push((COMMIT.to_string(), c.clone()));
+        }
+        if let Some(d) = &self.specdoc {
+            out.push((SPECDOC.to_string(), d.as_str().to_string()));
         }
         out
     }
@@ -88,6 +97,7 @@ impl Markers {
                 None => None,
             },
             commit: extra.get(COMMIT).cloned(),
+            specdoc: extra.get(SPECDOC).map(SpecDoc::from_marker),
         })
     }
 }
@@ -106,6 +116,7 @@ mod tests {
             created: "2026-11-26T10:00:00Z".parse().unwrap(),
             expires: Some("2026-11-26T14:00:00Z".parse().unwrap()),
             commit: None,
+            specdoc: Some(SpecDoc::from_marker("clone: instant\nname: alice-db\n")),
         }
     }
 

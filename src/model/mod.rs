@@ -5,8 +5,10 @@ pub mod desired;
 pub mod markers;
 pub mod names;
 pub mod observed;
+pub mod specdoc;
 
 pub use desired::*;
 pub use markers::Markers;
 pub use names::*;
 pub use observed::*;
+pub use specdoc::{SpecDoc, spec_hash_of};

@@ -58,6 +58,9 @@ pub enum Code {
     /// The plan destroys more labs than `limits.max_destroy_per_run`.
     #[serde(rename = "labsync::plan::destroy_limit")]
     DestroyLimit,
+    /// `destroy --lab` named a lab this installation has no managed VM or folder of.
+    #[serde(rename = "labsync::plan::not_managed")]
+    NotManaged,
 }
 
 impl Code {
@@ -77,6 +80,7 @@ impl Code {
             Code::Busy => "labsync::plan::busy",
             Code::EmptyConfig => "labsync::plan::empty_config",
             Code::DestroyLimit => "labsync::plan::destroy_limit",
+            Code::NotManaged => "labsync::plan::not_managed",
         }
     }
 }

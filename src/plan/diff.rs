@@ -13,7 +13,7 @@ use jiff::Timestamp;
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::index::ManagedVm;
-use super::reason::Reason;
+use super::reason::{Reason, SpecChange};
 use super::types::{Action, VmPrecondition, VmRef};
 use crate::model::{
     DesiredLab, DesiredVm, LabName, LabRecord, Lifetime, PartialPolicy, PowerState, Tombstone,
@@ -239,6 +239,7 @@ fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason>
         return Some(Reason::SpecChanged {
             old: m.markers.spec.clone(),
             new: lab.spec_hash.clone(),
+            vms: spec_changes(lab, managed),
         });
     }
     let wanted: BTreeSet<&VmName> = lab.vms.iter().map(|d| &d.name).collect();
@@ -258,6 +259,52 @@ fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason>
             vm: m.markers.vm.clone(),
             power: m.vm.power,
         })
+}
+
+/// Each VM's recorded spec against the wanted one, where they differ: VMs whose spec marker is
+/// stale and that recorded their document, then VMs the template adds or no longer has. VMs made
+/// before labsync recorded documents have nothing to diff and are left out.
+fn spec_changes(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Vec<SpecChange> {
+    let mut out = Vec::new();
+    for m in managed {
+        if m.markers.spec == lab.spec_hash {
+            continue;
+        }
+        let new = lab
+            .vms
+            .iter()
+            .find(|d| d.name == m.markers.vm)
+            .map(|d| lab.spec_doc(d));
+        let Some(old) = m.markers.specdoc.clone() else {
+            if new.is_none() {
+                out.push(SpecChange {
+                    vm: m.markers.vm.clone(),
+                    old: None,
+                    new: None,
+                });
+            }
+            continue;
+        };
+        if new.as_ref() != Some(&old) {
+            out.push(SpecChange {
+                vm: m.markers.vm.clone(),
+                old: Some(old),
+                new,
+            });
+        }
+    }
+    for d in &lab.vms {
+        if !managed.iter().any(|m| m.markers.vm == d.name) {
+            out.push(SpecChange {
+                vm: d.name.clone(),
+                old: None,
+                new: Some(lab.spec_doc(d)),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.vm.cmp(&b.vm));
+    out.dedup_by(|a, b| a.vm == b.vm);
+    out
 }
 
 /// When an existing lab ends (see the module docs); `None` when its entry has no expiry.

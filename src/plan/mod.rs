@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod deadlines;
+mod destroy;
 mod diagnostic;
 mod diff;
 mod extend;
@@ -24,17 +25,18 @@ mod types;
 mod wake;
 
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use extend::{ExtendRefusal, ExtendRequest, Extension, decide_extension};
 pub use hygiene_due::{
     HygieneTiming, ScheduledHygiene, hygiene_timing, policy_timing, scheduled_hygiene,
 };
 pub use policy::Policy;
-pub use reason::Reason;
+pub use reason::{Reason, SpecChange};
 pub use schedule::{Schedule, ScheduleError};
 pub use stale::Staleness;
 pub use summary::Summary;
@@ -46,12 +48,15 @@ pub use wake::{Deadline, DeadlineKind, next_deadline};
 
 use std::collections::BTreeSet;
 
+// For `render::status`, which must judge expiry and tombstones exactly as the planner does.
+pub(crate) use diff::{lab_expiry, tombstone_holds};
+pub(crate) use index::ObservedIndex;
+
 use jiff::Timestamp;
 
 use crate::model::{Desired, LabName, Observed};
 use diff::Decision;
 use guards::Decisions;
-use index::ObservedIndex;
 
 /// Computes what one run would do to bring `observed` to `desired` at instant `now`.
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {

@@ -160,6 +160,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                 created: ctx.now,
                 expires: create.expires,
                 commit: ctx.commit.map(str::to_string),
+                specdoc: Some(lab.spec_doc(vm)),
             };
             // Markers last: nothing from the template can overwrite ownership.
             let mut extra_config = vm.guestinfo.clone();
@@ -184,6 +185,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     } else {
         Action::CreateVms {
@@ -191,6 +193,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
             template: lab.template.clone(),
             folder,
             vms,
+            on_failure: lab.on_failure,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PowerState, SpecHash, VmName};
+use crate::model::{PowerState, SpecDoc, SpecHash, VmName};
 
 /// The reason shown next to a step or a held lab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,10 +15,18 @@ pub enum Reason {
     Missing,
     /// Some of the lab's VMs exist, these do not.
     Partial { missing: Vec<VmName> },
-    /// The lab's spec changed since its VMs were made.
-    SpecChanged { old: SpecHash, new: SpecHash },
+    /// The lab's spec changed since its VMs were made; `vms` holds the documents to diff.
+    SpecChanged {
+        old: SpecHash,
+        new: SpecHash,
+        /// Per VM, the spec recorded at creation and the one wanted now, where they differ.
+        #[serde(default)]
+        vms: Vec<SpecChange>,
+    },
     /// The lab is no longer in the config.
     RemovedFromConfig,
+    /// An operator asked for it (`labsync destroy`).
+    DestroyRequested,
     /// The lab's time is up.
     Expired { at: Timestamp },
     /// A VM of the lab is not running.
@@ -55,8 +63,9 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
-            Reason::SpecChanged { old, new } => write!(f, "spec changed ({old} -> {new})"),
+            Reason::SpecChanged { old, new, .. } => write!(f, "spec changed ({old} -> {new})"),
             Reason::RemovedFromConfig => f.write_str("no longer in the config"),
+            Reason::DestroyRequested => f.write_str("destroy requested"),
             Reason::Expired { at } => write!(f, "expired at {at}"),
             Reason::Unhealthy { vm, power } => write!(f, "{vm} is {}", power_word(*power)),
             Reason::Unexpected { vm } => write!(f, "{vm} is not one of the lab's VMs"),
@@ -79,6 +88,16 @@ impl fmt::Display for Reason {
             ),
         }
     }
+}
+
+/// One VM's spec document before and after a change, for the diff under a replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecChange {
+    pub vm: VmName,
+    /// As recorded in the VM's `labsync.specdoc` marker; `None` for a VM the template adds.
+    pub old: Option<SpecDoc>,
+    /// As the files want it now; `None` for a VM the template no longer has.
+    pub new: Option<SpecDoc>,
 }
 
 /// A power state in words.

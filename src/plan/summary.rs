@@ -122,21 +122,23 @@ impl fmt::Display for Summary {
         if self.no_changes() {
             return f.write_str("No changes.");
         }
-        let mut parts = Vec::new();
-        let labs = |n: u32| if n == 1 { "lab" } else { "labs" };
-        if self.labs_to_create > 0 {
-            parts.push(format!(
-                "{} {} to create",
-                self.labs_to_create,
-                labs(self.labs_to_create)
-            ));
-        }
-        if self.labs_to_replace > 0 {
-            parts.push(format!("{} to replace", self.labs_to_replace));
-        }
-        if self.labs_to_complete > 0 {
-            parts.push(format!("{} to complete", self.labs_to_complete));
-        }
+        let mut parts: Vec<String> = Vec::new();
+        // The first lab count says "labs"; the ones after it read on: "2 labs to create,
+        // 1 to replace", but "2 labs to destroy" when nothing is created.
+        let lab_part = |parts: &mut Vec<String>, n: u32, what: &str| {
+            if n == 0 {
+                return;
+            }
+            let noun = match (parts.is_empty(), n) {
+                (true, 1) => " lab",
+                (true, _) => " labs",
+                (false, _) => "",
+            };
+            parts.push(format!("{n}{noun} to {what}"));
+        };
+        lab_part(&mut parts, self.labs_to_create, "create");
+        lab_part(&mut parts, self.labs_to_replace, "replace");
+        lab_part(&mut parts, self.labs_to_complete, "complete");
         if self.vms_to_create > 0 {
             let vms = if self.vms_to_create == 1 { "VM" } else { "VMs" };
             let last = parts.pop().unwrap_or_default();
@@ -146,9 +148,7 @@ impl fmt::Display for Summary {
                     .to_string(),
             );
         }
-        if self.labs_to_destroy > 0 {
-            parts.push(format!("{} to destroy", self.labs_to_destroy));
-        }
+        lab_part(&mut parts, self.labs_to_destroy, "destroy");
         if self.hygiene > 0 {
             parts.push(format!("{} hygiene", self.hygiene));
         }

@@ -122,6 +122,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 created,
                 expires: lab.lifetime.expiry(created),
                 commit: None,
+                specdoc: Some(lab.spec_doc(vm)),
             };
             ObservedVm {
                 moref: MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),

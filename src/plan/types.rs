@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::diagnostic::Diagnostic;
 use super::reason::Reason;
 use crate::model::{
-    CloneMode, HygieneMethod, InventoryPath, LabName, MoRef, OwnerId, Placement, SpecHash,
-    TemplateName, Tombstone, VmName, VmRole,
+    CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, OwnerId, Placement,
+    SpecHash, TemplateName, Tombstone, VmName, VmRole,
 };
 
 /// The version of the plan's JSON shape; bumped on any incompatible change.
@@ -89,6 +89,9 @@ pub enum Action {
         folder: InventoryPath,
         /// In dependency order: each VM's `depends_on` come earlier in the list.
         vms: Vec<VmToCreate>,
+        /// What the executor does with the lab if one of its VMs fails.
+        #[serde(default)]
+        on_failure: FailurePolicy,
     },
     /// Create the VMs a partly present lab is missing.
     CreateVms {
@@ -97,6 +100,9 @@ pub enum Action {
         folder: InventoryPath,
         /// In dependency order; dependencies not listed here already exist.
         vms: Vec<VmToCreate>,
+        /// What the executor does with the lab if one of its VMs fails.
+        #[serde(default)]
+        on_failure: FailurePolicy,
     },
     /// Destroy every managed VM of a lab (power off first where needed).
     DestroyLab { lab: LabName, vms: Vec<VmRef> },

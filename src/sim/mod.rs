@@ -7,6 +7,7 @@
 pub mod chaos;
 pub mod collector;
 pub mod disks;
+pub mod effects;
 pub mod fault;
 pub mod inventory;
 pub mod ops;
@@ -25,3 +26,6 @@ pub use server::{SimError, SimHandle, SimOptions, start};
 
 #[cfg(test)]
 mod world_tests;
+
+#[cfg(test)]
+mod state_tests;

@@ -68,7 +68,7 @@ pub fn all_properties(kind: &str) -> Vec<&'static str> {
         "Network" => &["summary", "vm", "host"],
         "VirtualMachine" => vm_props::PROPS,
         "Task" => return vec!["info"],
-        "ServiceInstance" => return vec!["content", "serverClock"],
+        "ServiceInstance" => return vec!["content"],
         "SessionManager" => return vec!["currentSession", "sessionList", "defaultLocale"],
         "PropertyCollector" => return vec!["filter"],
         "ViewManager" => return vec!["viewList"],
@@ -231,7 +231,6 @@ impl Sim {
                 return Err(PropError::Gone);
             }
             ("ServiceInstance", "content") => Some(super::taskinfo::service_content(w)),
-            ("ServiceInstance", "serverClock") => return Err(PropError::Invalid),
             ("SessionManager", "currentSession") => self
                 .sessions
                 .get(session)

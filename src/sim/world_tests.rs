@@ -400,3 +400,72 @@ fn find_by_uuid_finds_a_clone_by_its_bios_uuid() {
         None
     );
 }
+
+#[test]
+fn an_inventory_carries_timing_limits_faults_and_numbered_vms() {
+    let text = r#"
+timing: { instant_clone: 2.0, jitter: 0 }
+limits: { per_host_provisioning: 2, max_chain_depth: 100 }
+faults:
+  methods:
+    PowerOnVM_Task: { failure_rate: 0.5, fault: HostCommunication, mode: task }
+  http_503: { rate: 0.1, length: 3 }
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    clusters: [{ name: C, hosts: [h1, h2] }]
+    vms:
+      - { name: "n-{n}", count: 4 }
+"#;
+    let inv = inventory::parse(text, "t").unwrap();
+    assert_eq!(
+        inv.faults.methods["PowerOnVM_Task"].fault,
+        "HostCommunication"
+    );
+    let w = inv.build(0, 1.0, t0()).unwrap();
+    assert_eq!(w.settings.limits.max_chain_depth, 100);
+    assert_eq!(w.settings.timing.instant_clone, 2.0);
+    let hosts: Vec<_> = (1..=4)
+        .map(|i| {
+            w.find_path(&format!("/D/vm/n-{i}"))
+                .unwrap()
+                .vm()
+                .unwrap()
+                .host
+                .clone()
+        })
+        .collect();
+    assert_eq!(hosts[0], hosts[2], "round robin over the hosts");
+    assert_ne!(hosts[0], hosts[1]);
+}
+
+#[test]
+fn inventory_mistakes_are_reported_with_the_reason() {
+    let unknown_key = "datacenters: [{ name: D, colour: blue }]";
+    let err = inventory::parse(unknown_key, "inv.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("inv.yaml") && err.contains("colour"), "{err}");
+    let bad_ref = r#"
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    vms: [{ name: a, host: nowhere }]
+"#;
+    let err = inventory::parse(bad_ref, "x")
+        .unwrap()
+        .build(0, 1.0, t0())
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown host nowhere"), "{err}");
+    let no_n = r#"
+datacenters:
+  - name: D
+    datastores: [{ name: ds }]
+    vms: [{ name: a, count: 2 }]
+"#;
+    let err = inventory::parse(no_n, "x")
+        .unwrap()
+        .build(0, 1.0, t0())
+        .unwrap_err();
+    assert!(err.to_string().contains("{n}"), "{err}");
+}

@@ -57,6 +57,7 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         created: ts("2026-11-26T10:00:00Z"),
         expires: None,
         commit: None,
+        specdoc: None,
     };
     ObservedVm {
         moref: MoRef::new("VirtualMachine", format!("vm-{name}")),

@@ -4,6 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::model::{Lifetime, PartialPolicy, PowerState, SpecHash, Tombstone};
+use crate::plan::Reason;
 use crate::plan::testkit::*;
 
 /// A table row.
@@ -415,4 +416,55 @@ fn a_ttl_lab_expires_by_the_marker_written_at_creation() {
             "write-tombstone alice: expired at 2026-11-26T11:00:00Z",
         ]
     );
+}
+
+#[test]
+fn a_spec_change_carries_the_recorded_and_wanted_documents_of_the_vms_that_differ() {
+    let mut old = lab_with("alice", &[("db", "k8s-db", &[]), ("cp", "k8s-cp", &["db"])]);
+    old.spec_hash = spec("spec-0");
+    old.vms[0]
+        .guestinfo
+        .insert("guestinfo.hostname".into(), "db.old".into());
+    let world = World::new()
+        .want(lab("alice"))
+        .has(made(&old, hours_ago(1)));
+    let plan = world.plan();
+    let Reason::SpecChanged { vms, .. } = &plan.steps[0].reason else {
+        panic!("expected a spec change, got {:?}", plan.steps[0].reason);
+    };
+    let seen: Vec<(&str, bool, bool)> = vms
+        .iter()
+        .map(|c| (c.vm.as_str(), c.old.is_some(), c.new.is_some()))
+        .collect();
+    // cp is unchanged; db changed; worker is new in the template.
+    assert_eq!(
+        seen,
+        [("alice-db", true, true), ("alice-worker", false, true)]
+    );
+    let db = &vms[0];
+    assert!(
+        db.old
+            .as_ref()
+            .is_some_and(|d| d.as_str().contains("hostname: db.old\n"))
+    );
+    assert!(
+        db.new
+            .as_ref()
+            .is_some_and(|d| d.as_str().contains("hostname: alice-db\n"))
+    );
+}
+
+#[test]
+fn vms_made_before_spec_documents_existed_have_nothing_to_diff() {
+    let mut old = lab("alice");
+    old.spec_hash = spec("spec-0");
+    let mut vms = made(&old, hours_ago(1));
+    for vm in &mut vms {
+        vm.labsync_config.remove(crate::model::markers::SPECDOC);
+    }
+    let plan = World::new().want(lab("alice")).has(vms).plan();
+    assert!(matches!(
+        &plan.steps[0].reason,
+        Reason::SpecChanged { vms, .. } if vms.is_empty()
+    ));
 }

@@ -329,6 +329,11 @@ fn new_vms_carry_markers_and_guestinfo_and_completed_vms_expire_with_their_lab()
             ("labsync.lab", "alice"),
             ("labsync.owner", "prod"),
             ("labsync.spec", "spec-1"),
+            (
+                "labsync.specdoc",
+                "clone: instant\ndepends_on: db\nguestinfo.hostname: alice-cp\nname: alice-cp\n\
+                 role: cp\nsource: /DC1/vm/templates/k8s-cp\n"
+            ),
             ("labsync.template", "k8s"),
             ("labsync.vm", "alice-cp"),
         ]

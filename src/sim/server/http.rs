@@ -152,6 +152,10 @@ async fn soap_call(
             sim.world.finish(num, Err(injected(name)), now);
         }
         shared.after_change(&sim);
+        if method == "CreateFilter" {
+            // A waiting long poll on this collector must see the new filter's objects enter.
+            shared.changed.send_modify(|_| {});
+        }
         outcome
     };
     match outcome {

@@ -1,0 +1,230 @@
+//! What the vCenter commands (plan, apply, destroy, status, force-unlock) share: loading the
+//! labs file with its diagnostics, logging, the tokio runtime, connecting, the plan header and
+//! policy, and asking for confirmation on a terminal. Errors are printed here; callers get the
+//! exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tracing_subscriber::EnvFilter;
+
+use super::{terminal_width, use_color};
+use crate::config::connection::{Connection, Endpoint};
+use crate::config::settings::{OutputFormat, Settings};
+use crate::config::{self, SourceFile};
+use crate::engine::connect::{self, Connected};
+use crate::engine::git::{self, GitInfo};
+use crate::model::Desired;
+use crate::plan::Policy;
+use crate::render::Style;
+use crate::render::plan::{GitState, PlanHeader};
+
+/// Exit code: an error before any change (bad file, no connection, refused plan).
+pub const EXIT_ERROR: u8 = 1;
+
+/// A labs file loaded without errors.
+pub struct Labs {
+    /// The file as the user named it.
+    pub file: PathBuf,
+    pub desired: Desired,
+    pub connection: Connection,
+    pub files: Vec<Arc<SourceFile>>,
+    pub git: Option<GitInfo>,
+}
+
+impl Labs {
+    /// The directory of the labs file (where the embedded simulator keeps its state).
+    pub fn dir(&self) -> &Path {
+        match self.file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        }
+    }
+
+    /// What the plan header shows about where the plan came from.
+    pub fn header(&self) -> PlanHeader {
+        PlanHeader {
+            config: Some(self.file.display().to_string()),
+            vcenter: Some(match &self.connection.endpoint {
+                Endpoint::Url(u) => u.clone(),
+                Endpoint::Sim { inventory } => {
+                    format!("sim://{} (embedded simulator)", inventory.display())
+                }
+            }),
+            git: self.git.as_ref().map(|g| GitState {
+                commit: g.short().to_string(),
+                dirty: g.dirty,
+            }),
+            source_hosts: Default::default(),
+        }
+    }
+
+    /// The planning policy: the commit created VMs record (`<hash>` or `<hash>-dirty`).
+    pub fn policy(&self, allow_empty: bool) -> Policy {
+        Policy {
+            allow_empty,
+            commit: self.git.as_ref().map(|g| {
+                if g.dirty {
+                    format!("{}-dirty", g.commit)
+                } else {
+                    g.commit.clone()
+                }
+            }),
+            ..Policy::default()
+        }
+    }
+}
+
+/// Loads and validates `file`; prints every diagnostic (as `validate` does) to stderr.
+pub fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
+    let loaded = match config::load(file, jiff::Timestamp::now()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_ERROR));
+        }
+    };
+    if !loaded.diagnostics.is_empty() {
+        let color = use_color(settings.color, std::io::stderr().is_terminal());
+        eprint!(
+            "{}",
+            config::render(&loaded.diagnostics, terminal_width(), color)
+        );
+    }
+    let (Some(desired), Some(connection)) = (loaded.desired, loaded.connection) else {
+        eprintln!(
+            "error: {} has errors; nothing was planned (see `labsync validate -f {}`)",
+            file.display(),
+            file.display()
+        );
+        return Err(ExitCode::from(EXIT_ERROR));
+    };
+    let connection = match &settings.profile {
+        Some((name, profile)) => match connection.with_profile(name, profile) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(ExitCode::from(EXIT_ERROR));
+            }
+        },
+        None => connection,
+    };
+    Ok(Labs {
+        file: file.to_path_buf(),
+        desired,
+        connection,
+        files: loaded.files,
+        git: git::info(file),
+    })
+}
+
+/// Installs logging to stderr (`RUST_LOG` or `LABSYNC_LOG`, default `warn`), drawn above
+/// progress bars on a terminal. Idempotent.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_env("LABSYNC_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    if std::io::stderr().is_terminal() {
+        let _ = crate::render::progress::init_terminal_tracing(filter);
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    }
+}
+
+/// A multi-threaded tokio runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_ERROR)
+        })
+}
+
+/// Connects to the labs file's vCenter, printing the error on failure.
+pub async fn connect(labs: &Labs) -> Result<Connected, ExitCode> {
+    match connect::connect(
+        &labs.connection,
+        labs.dir(),
+        crate::vsphere::Options::default(),
+    )
+    .await
+    {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            Err(ExitCode::from(EXIT_ERROR))
+        }
+    }
+}
+
+/// An error with its sources, `outer: inner: innermost`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
+/// The style for stdout under the resolved color setting.
+pub fn stdout_style(settings: &Settings) -> Style {
+    Style::resolve(settings.color, std::io::stdout().is_terminal())
+}
+
+/// True when `--json` (or `output = "json"`) is in effect.
+pub fn wants_json(settings: &Settings) -> bool {
+    settings.output == OutputFormat::Json
+}
+
+/// Observes vCenter and plans `labs` against it at `now`.
+pub async fn observe_and_plan(
+    labs: &Labs,
+    connected: &Connected,
+    policy: &Policy,
+    now: jiff::Timestamp,
+) -> Result<(crate::vsphere::observe::Observation, crate::plan::Plan), ExitCode> {
+    let observation = observe(labs, connected).await?;
+    let plan = crate::plan::plan(&labs.desired, &observation.observed, now, policy);
+    Ok((observation, plan))
+}
+
+/// Observes vCenter for `labs`, printing the error on failure.
+pub async fn observe(
+    labs: &Labs,
+    connected: &Connected,
+) -> Result<crate::vsphere::observe::Observation, ExitCode> {
+    crate::engine::observe::observe(&connected.client, &labs.desired)
+        .await
+        .map_err(|e| {
+            eprintln!("error: observing vCenter failed: {}", chain(&e));
+            ExitCode::from(EXIT_ERROR)
+        })
+}
+
+/// Prints a plan on stdout: the human rendering, or the JSON document.
+pub fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout leaves nobody to show the plan to; the exit code still tells.
+    if wants_json(settings) {
+        let doc = crate::render::plan::json(plan, header);
+        let _ = serde_json::to_writer_pretty(&mut out, &doc);
+        let _ = writeln!(out);
+    } else {
+        let _ = crate::render::plan::human(plan, header, &mut out, stdout_style(settings));
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,694 @@
+//! Carrying out one unit in vCenter: the operations, what counts as "already done", adoption on
+//! `DuplicateName`, re-observing before a create or destroy is sent again, and the executor's
+//! own retries of transient task faults (the client already retries refused calls; this layer
+//! only handles what the client hands back: failed tasks, unknown outcomes, exhausted 503s).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::{OnceCell, mpsc};
+
+use super::units::Work;
+use crate::engine::events::{Event, OpKind};
+use crate::model::HygieneMethod;
+use crate::model::{CloneMode, InventoryPath, Markers, MoRef, OwnerId};
+use crate::plan::{StepId, VmToCreate};
+use crate::vsphere::fault::{self, FaultClass};
+use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_TOMBSTONE};
+use crate::vsphere::props::PropSpec;
+use crate::vsphere::{
+    Client, CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult,
+};
+
+/// How often the executor tries a unit again after a transient failure, and how long it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 4,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a unit needs besides its own work: the client, where things go, field keys.
+pub struct Ctx {
+    pub client: Client,
+    pub owner: OwnerId,
+    pub labs_folder: InventoryPath,
+    /// Folders, datacenters, compute resources and pools by path (from the observation).
+    pub paths: BTreeMap<InventoryPath, MoRef>,
+    pub retry: RetryPolicy,
+    pub events: mpsc::UnboundedSender<Event>,
+    labs_folder_ref: OnceCell<MoRef>,
+    tombstone_key: OnceCell<i32>,
+    hygiene_key: OnceCell<i32>,
+    datastores: OnceCell<BTreeMap<String, MoRef>>,
+}
+
+/// A unit that failed: which operation, and the vCenter fault as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpFailure {
+    pub op: OpKind,
+    pub error: String,
+}
+
+/// What a successful unit produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Done {
+    /// The object created or found (a VM or a folder).
+    pub object: Option<MoRef>,
+    /// True when the VM already existed with our markers and was adopted.
+    pub adopted: bool,
+}
+
+/// How a clone attempt ended, short of an error.
+enum Created {
+    Made(MoRef),
+    Adopted(MoRef),
+    /// The name is taken by a VM that is not ours; the fault text.
+    Conflict(String),
+}
+
+impl std::fmt::Display for OpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+type OpResult<T> = std::result::Result<T, OpFailure>;
+
+fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
+    OpFailure {
+        op,
+        error: e.to_string(),
+    }
+}
+
+/// Is this error worth another attempt of the same unit (after re-observing)?
+fn is_transient(e: &Error) -> bool {
+    match e {
+        Error::TaskFailed { fault, .. } | Error::Fault { fault, .. } => {
+            matches!(
+                fault::classify(fault),
+                FaultClass::Transient | FaultClass::NotAuthenticated
+            )
+        }
+        Error::OutcomeUnknown { .. }
+        | Error::Network { .. }
+        | Error::Connect { .. }
+        | Error::SessionRenewed => true,
+        Error::Http { status, .. } => {
+            fault::is_retryable_status(*status) || fault::is_ambiguous_status(*status)
+        }
+        _ => false,
+    }
+}
+
+impl Ctx {
+    /// A context for one run.
+    pub fn new(
+        client: Client,
+        owner: OwnerId,
+        labs_folder: InventoryPath,
+        paths: BTreeMap<InventoryPath, MoRef>,
+        retry: RetryPolicy,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Arc<Self> {
+        Arc::new(Ctx {
+            client,
+            owner,
+            labs_folder,
+            paths,
+            retry,
+            events,
+            labs_folder_ref: OnceCell::new(),
+            tombstone_key: OnceCell::new(),
+            hygiene_key: OnceCell::new(),
+            datastores: OnceCell::new(),
+        })
+    }
+
+    fn emit(&self, e: Event) {
+        // The receiver lives as long as the run; a closed channel only loses a progress line.
+        let _ = self.events.send(e);
+    }
+
+    /// Runs `f` until it succeeds, fails for good, or the retries run out; emits `Retrying`.
+    async fn with_retries<T, F, Fut>(&self, op: OpKind, target: &str, mut f: F) -> VResult<T>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = VResult<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f(attempt).await {
+                Err(e) if is_transient(&e) && attempt < self.retry.retries => {
+                    let delay = fault::backoff(attempt, self.retry.base, self.retry.cap);
+                    attempt += 1;
+                    self.emit(Event::Retrying {
+                        op,
+                        target: target.to_string(),
+                        attempt,
+                        error: e.to_string(),
+                        delay,
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// The labs folder, created under its parent when it does not exist yet.
+    async fn labs_folder(&self, op: OpKind) -> OpResult<MoRef> {
+        self.labs_folder_ref
+            .get_or_try_init(|| async {
+                if let Some(m) = self.paths.get(&self.labs_folder) {
+                    return Ok(m.clone());
+                }
+                let parent = self
+                    .labs_folder
+                    .as_str()
+                    .rsplit_once('/')
+                    .and_then(|(p, _)| InventoryPath::new(p).ok())
+                    .and_then(|p| self.paths.get(&p).cloned())
+                    .ok_or_else(|| {
+                        failed(
+                            op,
+                            format!(
+                                "the parent folder of the labs folder {} does not exist",
+                                self.labs_folder
+                            ),
+                        )
+                    })?;
+                create_or_find_folder(&self.client, &parent, self.labs_folder.leaf())
+                    .await
+                    .map_err(|e| failed(op, e))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn field_key(&self, cell: &OnceCell<i32>, name: &str, mo_type: &str) -> VResult<i32> {
+        cell.get_or_try_init(|| self.client.ensure_custom_field(name, Some(mo_type)))
+            .await
+            .copied()
+    }
+
+    async fn datastore(&self, name: &str) -> VResult<Option<MoRef>> {
+        let all = self
+            .datastores
+            .get_or_try_init(|| async {
+                let root = self.client.content().root_folder.clone();
+                let objs = self
+                    .client
+                    .retrieve_under(
+                        &root,
+                        &["Datastore"],
+                        &[PropSpec::new("Datastore", &["name"])],
+                    )
+                    .await?;
+                Ok::<_, Error>(
+                    objs.into_iter()
+                        .filter_map(|o| Some((o.text("name")?.to_string(), o.obj)))
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(all.get(name).cloned())
+    }
+
+    /// Carries out one unit. `folder` is the lab's folder for clones (made by an earlier unit).
+    pub async fn perform(
+        &self,
+        step: StepId,
+        work: &Work,
+        folder: Option<&MoRef>,
+    ) -> OpResult<Done> {
+        match work {
+            Work::EnsureFolder { lab, existing, .. } => {
+                if let Some(f) = existing {
+                    return Ok(Done {
+                        object: Some(f.clone()),
+                        adopted: true,
+                    });
+                }
+                let op = OpKind::CreateFolder;
+                let target = work.target();
+                let started = self.started(step, op, &target);
+                let parent = self.labs_folder(op).await?;
+                let r = self
+                    .with_retries(op, &target, |_| {
+                        create_or_find_folder(&self.client, &parent, lab.as_str())
+                    })
+                    .await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                let f = r.map_err(|e| failed(op, e))?;
+                Ok(Done {
+                    object: Some(f),
+                    adopted: false,
+                })
+            }
+            Work::Clone { lab: _, vm } => {
+                let folder = folder.ok_or_else(|| failed(op_of(vm.clone_mode), "no lab folder"))?;
+                self.clone_vm(step, vm, folder).await
+            }
+            Work::DestroyVm { vm, .. } => {
+                self.destroy_vm(step, &vm.moref, vm.name.as_str()).await?;
+                Ok(Done::default())
+            }
+            Work::Hygiene {
+                source,
+                moref,
+                method,
+                depth_before,
+            } => {
+                self.hygiene(step, source, moref, *method, *depth_before)
+                    .await
+            }
+            Work::WriteTombstone {
+                lab,
+                existing,
+                tombstone,
+                ..
+            } => {
+                let op = OpKind::SetField;
+                let target = work.target();
+                let folder = match existing {
+                    Some(f) => f.clone(),
+                    None => {
+                        let parent = self.labs_folder(op).await?;
+                        self.with_retries(OpKind::CreateFolder, &target, |_| {
+                            create_or_find_folder(&self.client, &parent, lab.as_str())
+                        })
+                        .await
+                        .map_err(|e| failed(OpKind::CreateFolder, e))?
+                    }
+                };
+                let started = self.started(step, op, &target);
+                let r = self
+                    .with_retries(op, &target, |_| async {
+                        let f = &folder;
+                        let key = self
+                            .field_key(&self.tombstone_key, FIELD_TOMBSTONE, "Folder")
+                            .await?;
+                        let value = observe::encode_tombstone(tombstone);
+                        self.client.set_field(f, key, &value).await
+                    })
+                    .await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                r.map_err(|e| failed(op, e))?;
+                Ok(Done::default())
+            }
+            Work::ClearTombstone { folder, .. } => {
+                let op = OpKind::SetField;
+                let target = work.target();
+                let started = self.started(step, op, &target);
+                let r = self
+                    .with_retries(op, &target, |_| async {
+                        let key = self
+                            .field_key(&self.tombstone_key, FIELD_TOMBSTONE, "Folder")
+                            .await?;
+                        self.client.set_field(folder, key, "").await
+                    })
+                    .await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                r.map_err(|e| failed(op, e))?;
+                Ok(Done::default())
+            }
+            Work::RemoveFolder { folder, .. } => {
+                let op = OpKind::Destroy;
+                let target = work.target();
+                let started = self.started(step, op, &target);
+                let r = self.remove_empty_folder(op, &target, folder).await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                r?;
+                Ok(Done::default())
+            }
+        }
+    }
+
+    fn started(&self, step: StepId, op: OpKind, target: &str) -> Instant {
+        self.emit(Event::OpStarted {
+            step,
+            op,
+            target: target.to_string(),
+        });
+        Instant::now()
+    }
+
+    fn finished<E: std::fmt::Display>(
+        &self,
+        step: StepId,
+        op: OpKind,
+        target: &str,
+        started: Instant,
+        error: Option<&E>,
+    ) {
+        self.emit(Event::OpFinished {
+            step,
+            op,
+            target: target.to_string(),
+            elapsed: started.elapsed(),
+            error: error.map(|e| e.to_string()),
+        });
+    }
+
+    /// Removes a lab's folder, but only when it is empty: destroying a folder destroys what
+    /// is in it, and an unmanaged VM someone put there must never go with it.
+    async fn remove_empty_folder(&self, op: OpKind, target: &str, folder: &MoRef) -> OpResult<()> {
+        let children = match self
+            .client
+            .retrieve_objects(std::slice::from_ref(folder), &["childEntity"])
+            .await
+        {
+            Ok(objs) => objs
+                .iter()
+                .filter_map(|o| o.get("childEntity"))
+                .map(|c| c.children.len())
+                .sum::<usize>(),
+            Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(()),
+            Err(e) => return Err(failed(op, e)),
+        };
+        if children > 0 {
+            return Err(failed(
+                op,
+                format!("the folder of lab {target} still holds {children} object(s); left alone"),
+            ));
+        }
+        self.with_retries(op, target, |_| self.client.destroy(folder))
+            .await
+            .map_err(|e| failed(op, e))
+    }
+
+    async fn clone_vm(&self, step: StepId, vm: &VmToCreate, folder: &MoRef) -> OpResult<Done> {
+        let op = op_of(vm.clone_mode);
+        let target = vm.name.to_string();
+        let pool = match &vm.placement.resource_pool {
+            Some(p) => Some(self.paths.get(p).cloned().ok_or_else(|| {
+                failed(op, format!("resource pool {p} does not exist in vCenter"))
+            })?),
+            None => None,
+        };
+        let datastore = match &vm.placement.datastore {
+            Some(d) => Some(
+                self.datastore(d)
+                    .await
+                    .map_err(|e| failed(op, e))?
+                    .ok_or_else(|| failed(op, format!("datastore {d} does not exist")))?,
+            ),
+            None => None,
+        };
+        let config: Vec<(String, String)> = vm
+            .extra_config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let uuid = vm.bios_uuid.to_string();
+        let started = self.started(step, op, &target);
+        let r = self
+            .with_retries(op, &target, |attempt| {
+                let (pool, datastore, config, uuid) = (
+                    pool.clone(),
+                    datastore.clone(),
+                    config.clone(),
+                    uuid.clone(),
+                );
+                async move {
+                    // A retry follows an unknown outcome or a failed task: look first, so a
+                    // create is never sent twice.
+                    if attempt > 0
+                        && let Some(found) = self.find_ours(vm).await?
+                    {
+                        return Ok(Created::Adopted(found));
+                    }
+                    let sent = match vm.clone_mode {
+                        CloneMode::Instant => {
+                            let spec = InstantCloneSpec {
+                                name: vm.name.to_string(),
+                                folder: Some(folder.clone()),
+                                pool,
+                                datastore,
+                                config,
+                                bios_uuid: Some(uuid),
+                            };
+                            self.client.instant_clone(&vm.source_moref, &spec).await
+                        }
+                        CloneMode::Linked | CloneMode::Full => {
+                            let spec = CloneSpec {
+                                name: vm.name.to_string(),
+                                kind: if vm.clone_mode == CloneMode::Linked {
+                                    CloneKind::Linked
+                                } else {
+                                    CloneKind::Full
+                                },
+                                folder: folder.clone(),
+                                pool,
+                                datastore,
+                                extra_config: config,
+                                bios_uuid: Some(uuid),
+                                power_on: true,
+                            };
+                            self.client.clone_vm(&vm.source_moref, &spec).await
+                        }
+                    };
+                    match sent {
+                        Ok(m) => Ok(Created::Made(m)),
+                        Err(e) if e.is_fault("DuplicateName") => {
+                            let named = e.fault().and_then(|f| f.moref_field("object"));
+                            Ok(match self.adopt(vm, named).await? {
+                                Some(m) => Created::Adopted(m),
+                                None => Created::Conflict(e.to_string()),
+                            })
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await;
+        self.finished(step, op, &target, started, r.as_ref().err());
+        match r.map_err(|e| failed(op, e))? {
+            Created::Made(m) => Ok(Done {
+                object: Some(m),
+                adopted: false,
+            }),
+            Created::Adopted(m) => Ok(Done {
+                object: Some(m),
+                adopted: true,
+            }),
+            Created::Conflict(fault) => Err(failed(
+                op,
+                format!(
+                    "{fault}: the VM named {} is not this lab's (its labsync markers do not match); left alone",
+                    vm.name
+                ),
+            )),
+        }
+    }
+
+    /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;
+    /// anything else is a conflict (`None`), left alone.
+    async fn adopt(&self, vm: &VmToCreate, named: Option<MoRef>) -> VResult<Option<MoRef>> {
+        let candidate = match named {
+            Some(m) => Some(m),
+            None => self.find_ours(vm).await?,
+        };
+        match candidate {
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The VM with this VM's BIOS UUID, if it exists and carries our markers.
+    async fn find_ours(&self, vm: &VmToCreate) -> VResult<Option<MoRef>> {
+        let found = self
+            .client
+            .find_vm_by_uuid(None, &vm.bios_uuid.to_string(), false)
+            .await?;
+        match found {
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Does `m` carry exactly the markers this VM would have been created with?
+    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
+        let Some((name, extra)) = self.read_markers(m).await? else {
+            return Ok(false);
+        };
+        let Some(markers) = Markers::managed(&self.owner, &name, &extra) else {
+            return Ok(false);
+        };
+        let want = |k: &str| vm.extra_config.get(k).map(String::as_str);
+        Ok(markers.vm == vm.name
+            && Some(markers.lab.as_str()) == want(crate::model::markers::LAB)
+            && Some(markers.spec.0.as_str()) == want(crate::model::markers::SPEC))
+    }
+
+    /// A VM's name and `labsync.*` extraConfig; `None` when it is gone.
+    async fn read_markers(&self, m: &MoRef) -> VResult<Option<(String, BTreeMap<String, String>)>> {
+        let objs = match self
+            .client
+            .retrieve_objects(std::slice::from_ref(m), &["name", "config.extraConfig"])
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(o) = objs.into_iter().find(|o| &o.obj == m) else {
+            return Ok(None);
+        };
+        let Some(name) = o.text("name").map(str::to_string) else {
+            return Ok(None);
+        };
+        let mut extra = BTreeMap::new();
+        if let Some(v) = o.get("config.extraConfig") {
+            for ov in &v.children {
+                if let (Some(k), Some(val)) = (ov.child_text("key"), ov.child_text("value"))
+                    && k.starts_with("labsync.")
+                {
+                    extra.insert(k.to_string(), val.to_string());
+                }
+            }
+        }
+        Ok(Some((name, extra)))
+    }
+
+    /// Powers a managed VM off (if on) and destroys it; gone already is success. Checks the
+    /// markers first: whatever the plan says, an unmanaged VM is never touched.
+    pub async fn destroy_vm(&self, step: StepId, vm: &MoRef, name: &str) -> OpResult<()> {
+        let Some((actual, extra)) = self
+            .read_markers(vm)
+            .await
+            .map_err(|e| failed(OpKind::Destroy, e))?
+        else {
+            return Ok(());
+        };
+        if Markers::managed(&self.owner, &actual, &extra).is_none() {
+            return Err(failed(
+                OpKind::Destroy,
+                format!(
+                    "{actual} ({vm}) is not managed by {}; left alone",
+                    self.owner
+                ),
+            ));
+        }
+        let op = OpKind::PowerOff;
+        let started = self.started(step, op, name);
+        let r = self
+            .with_retries(op, name, |_| async {
+                match self.client.set_power(vm, Power::Off).await {
+                    Err(e) if e.is_fault("ManagedObjectNotFound") => Ok(()),
+                    r => r,
+                }
+            })
+            .await;
+        self.finished(step, op, name, started, r.as_ref().err());
+        r.map_err(|e| failed(op, e))?;
+        let op = OpKind::Destroy;
+        let started = self.started(step, op, name);
+        let r = self
+            .with_retries(op, name, |attempt| async move {
+                // After an unknown outcome, the VM may be gone already.
+                if attempt > 0 && self.read_markers(vm).await?.is_none() {
+                    return Ok(());
+                }
+                self.client.destroy(vm).await
+            })
+            .await;
+        self.finished(step, op, name, started, r.as_ref().err());
+        r.map_err(|e| failed(op, e))
+    }
+
+    async fn hygiene(
+        &self,
+        step: StepId,
+        source: &InventoryPath,
+        moref: &MoRef,
+        method: HygieneMethod,
+        depth_before: u32,
+    ) -> OpResult<Done> {
+        let op = match method {
+            HygieneMethod::SnapshotCycle => OpKind::SnapshotCycle,
+            HygieneMethod::PromoteDisks => OpKind::PromoteDisks,
+        };
+        let target = source.to_string();
+        let started = self.started(step, op, &target);
+        let r = self
+            .with_retries(op, &target, |_| async {
+                match method {
+                    HygieneMethod::SnapshotCycle => {
+                        self.client
+                            .create_snapshot(moref, "labsync-hygiene", "delta-chain hygiene", false)
+                            .await?;
+                        self.client.remove_all_snapshots(moref).await
+                    }
+                    HygieneMethod::PromoteDisks => self.client.promote_disks(moref, true).await,
+                }
+            })
+            .await;
+        self.finished(step, op, &target, started, r.as_ref().err());
+        r.map_err(|e| failed(op, e))?;
+        let depth_after = self
+            .client
+            .retrieve_objects(std::slice::from_ref(moref), &["layoutEx.disk"])
+            .await
+            .ok()
+            .and_then(|objs| {
+                objs.iter()
+                    .find(|o| &o.obj == moref)
+                    .map(|o| observe::chain_depth(o.get("layoutEx.disk")))
+            });
+        // Recording the time is bookkeeping: hygiene itself succeeded either way.
+        if let Ok(key) = self
+            .field_key(&self.hygiene_key, FIELD_LAST_HYGIENE, "VirtualMachine")
+            .await
+        {
+            let _ = self
+                .client
+                .set_field(moref, key, &Timestamp::now().to_string())
+                .await;
+        }
+        self.emit(Event::HygieneDone {
+            source: source.clone(),
+            depth_before,
+            depth_after: depth_after.unwrap_or(0),
+        });
+        Ok(Done::default())
+    }
+}
+
+/// The operation kind of a clone mode.
+pub fn op_of(mode: CloneMode) -> OpKind {
+    match mode {
+        CloneMode::Instant => OpKind::InstantClone,
+        CloneMode::Linked => OpKind::LinkedClone,
+        CloneMode::Full => OpKind::FullClone,
+    }
+}
+
+/// Creates a folder, or finds it when it exists (`DuplicateName` names the existing one).
+pub async fn create_or_find_folder(client: &Client, parent: &MoRef, name: &str) -> VResult<MoRef> {
+    match client.create_folder(parent, name).await {
+        Ok(m) => Ok(m),
+        Err(e) if e.is_fault("DuplicateName") => {
+            match e.fault().and_then(|f| f.moref_field("object")) {
+                Some(m) => Ok(m),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}

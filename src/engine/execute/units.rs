@@ -1,0 +1,300 @@
+//! Expanding a plan's steps into units of work on single objects (a lab folder, one VM, one
+//! source), with the dependencies between them. Pure: the same plan and observation give the
+//! same units, in plan order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{
+    FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, Observed, Tombstone,
+};
+use crate::plan::{Action, Phase, Plan, StepId, VmRef, VmToCreate};
+
+/// The index of a unit in [`Units::list`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId(pub usize);
+
+/// What one unit does in vCenter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Make sure the lab's folder exists (create it; `DuplicateName` means it already does).
+    EnsureFolder {
+        lab: LabName,
+        path: InventoryPath,
+        /// The folder as observed, when it already exists.
+        existing: Option<MoRef>,
+    },
+    /// Clone one VM into the lab's folder (powered on where the clone mode needs it).
+    Clone { lab: LabName, vm: Box<VmToCreate> },
+    /// Power a VM off if it is on, then destroy it.
+    DestroyVm { lab: LabName, vm: VmRef },
+    /// Collapse a running source's delta chain.
+    Hygiene {
+        source: InventoryPath,
+        moref: MoRef,
+        method: HygieneMethod,
+        depth_before: u32,
+    },
+    /// Record a tombstone on the lab's folder (creating the folder if needed).
+    WriteTombstone {
+        lab: LabName,
+        path: InventoryPath,
+        existing: Option<MoRef>,
+        tombstone: Tombstone,
+    },
+    /// Clear the tombstone on the lab's folder.
+    ClearTombstone { lab: LabName, folder: MoRef },
+    /// Remove the folder of a lab that left the config.
+    RemoveFolder { lab: LabName, folder: MoRef },
+}
+
+impl Work {
+    /// The object the unit works on, for "one operation at a time per object".
+    pub fn object(&self) -> String {
+        match self {
+            Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
+            Work::Clone { vm, .. } => vm.name.to_string(),
+            Work::DestroyVm { vm, .. } => vm.moref.to_string(),
+            Work::Hygiene { moref, .. } => moref.to_string(),
+            Work::ClearTombstone { folder, .. } | Work::RemoveFolder { folder, .. } => {
+                folder.to_string()
+            }
+        }
+    }
+
+    /// What people see as the target: a VM name, a lab folder or a source path.
+    pub fn target(&self) -> String {
+        match self {
+            Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
+            Work::Clone { vm, .. } => vm.name.to_string(),
+            Work::DestroyVm { vm, .. } => vm.name.to_string(),
+            Work::Hygiene { source, .. } => source.to_string(),
+            Work::ClearTombstone { lab, .. } | Work::RemoveFolder { lab, .. } => lab.to_string(),
+        }
+    }
+
+    /// The source a clone loads (its stun is serialized per source), if this is a clone.
+    pub fn clone_source(&self) -> Option<&MoRef> {
+        match self {
+            Work::Clone { vm, .. } => Some(&vm.source_moref),
+            _ => None,
+        }
+    }
+
+    /// The source this hygiene cleans, if this is hygiene.
+    pub fn hygiene_source(&self) -> Option<&MoRef> {
+        match self {
+            Work::Hygiene { moref, .. } => Some(moref),
+            _ => None,
+        }
+    }
+}
+
+/// One unit of work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub id: UnitId,
+    /// The plan step it belongs to.
+    pub step: StepId,
+    pub phase: Phase,
+    pub work: Work,
+    /// Units that must have succeeded first (inside the step, and the units of `after` steps).
+    pub deps: Vec<UnitId>,
+    /// The ESXi host the operation loads: a clone's source's host, a destroy's VM's host.
+    pub host: Option<MoRef>,
+}
+
+/// What a create step does when one of its VMs fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepInfo {
+    pub lab: Option<LabName>,
+    pub on_failure: Option<FailurePolicy>,
+    /// One line for people (`create lab alice (3 VMs)`).
+    pub summary: String,
+}
+
+/// All units of a plan, with per-step information.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Units {
+    pub list: Vec<Unit>,
+    /// Per step, in plan order.
+    pub steps: BTreeMap<StepId, StepInfo>,
+}
+
+impl Units {
+    /// The units belonging to `step`.
+    pub fn of_step(&self, step: StepId) -> impl Iterator<Item = &Unit> {
+        self.list.iter().filter(move |u| u.step == step)
+    }
+}
+
+/// Expands `plan` into units, using `observed` for hosts and existing lab folders.
+pub fn expand(plan: &Plan, observed: &Observed) -> Units {
+    let vm_host: HashMap<&MoRef, &MoRef> = observed
+        .vms
+        .iter()
+        .filter_map(|v| Some((&v.moref, v.host.as_ref()?)))
+        .collect();
+    let source_host: HashMap<&MoRef, &MoRef> = observed
+        .sources
+        .values()
+        .filter_map(|s| Some((&s.moref, s.host.as_ref()?)))
+        .collect();
+    let folder_of = |lab: &LabName| observed.lab_records.get(lab).map(|r| r.folder.clone());
+
+    let mut units = Units::default();
+    let mut of_step: HashMap<StepId, Vec<UnitId>> = HashMap::new();
+    for step in &plan.steps {
+        // Every unit of this step waits for every unit of the steps it comes after.
+        let after: Vec<UnitId> = step
+            .after
+            .iter()
+            .flat_map(|s| of_step.get(s).cloned().unwrap_or_default())
+            .collect();
+        let phase = step.action.phase();
+        let mut ids = Vec::new();
+        let mut push = |units: &mut Units, work: Work, mut deps: Vec<UnitId>, host| {
+            deps.extend(after.iter().copied());
+            deps.sort();
+            deps.dedup();
+            let id = UnitId(units.list.len());
+            units.list.push(Unit {
+                id,
+                step: step.id,
+                phase,
+                work,
+                deps,
+                host,
+            });
+            ids.push(id);
+            id
+        };
+        let mut on_failure = None;
+        match &step.action {
+            Action::CreateLab {
+                lab,
+                folder,
+                vms,
+                on_failure: policy,
+                ..
+            }
+            | Action::CreateVms {
+                lab,
+                folder,
+                vms,
+                on_failure: policy,
+                ..
+            } => {
+                on_failure = Some(*policy);
+                let folder_unit = push(
+                    &mut units,
+                    Work::EnsureFolder {
+                        lab: lab.clone(),
+                        path: folder.clone(),
+                        existing: folder_of(lab),
+                    },
+                    Vec::new(),
+                    None,
+                );
+                let mut by_role = HashMap::new();
+                for vm in vms {
+                    let mut deps = vec![folder_unit];
+                    // Roles not in this step already exist: nothing to wait for.
+                    deps.extend(vm.depends_on.iter().filter_map(|r| by_role.get(r).copied()));
+                    let host = source_host.get(&vm.source_moref).map(|h| (*h).clone());
+                    let id = push(
+                        &mut units,
+                        Work::Clone {
+                            lab: lab.clone(),
+                            vm: Box::new(vm.clone()),
+                        },
+                        deps,
+                        host,
+                    );
+                    by_role.insert(vm.role.clone(), id);
+                }
+            }
+            Action::DestroyLab { lab, vms } => {
+                for vm in vms {
+                    let host = vm_host.get(&vm.moref).map(|h| (*h).clone());
+                    push(
+                        &mut units,
+                        Work::DestroyVm {
+                            lab: lab.clone(),
+                            vm: vm.clone(),
+                        },
+                        Vec::new(),
+                        host,
+                    );
+                }
+            }
+            Action::WriteTombstone { lab, tombstone } => {
+                push(
+                    &mut units,
+                    Work::WriteTombstone {
+                        lab: lab.clone(),
+                        path: plan.labs_folder.join(lab.as_str()),
+                        existing: folder_of(lab),
+                        tombstone: tombstone.clone(),
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::ClearTombstone { lab, folder } => {
+                push(
+                    &mut units,
+                    Work::ClearTombstone {
+                        lab: lab.clone(),
+                        folder: folder.clone(),
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::RemoveLabRecord { lab, folder } => {
+                push(
+                    &mut units,
+                    Work::RemoveFolder {
+                        lab: lab.clone(),
+                        folder: folder.clone(),
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::Hygiene {
+                source,
+                moref,
+                method,
+                depth_before,
+            } => {
+                let host = source_host.get(moref).map(|h| (*h).clone());
+                push(
+                    &mut units,
+                    Work::Hygiene {
+                        source: source.clone(),
+                        moref: moref.clone(),
+                        method: *method,
+                        depth_before: *depth_before,
+                    },
+                    Vec::new(),
+                    host,
+                );
+            }
+        }
+        units.steps.insert(
+            step.id,
+            StepInfo {
+                lab: step.action.lab().cloned(),
+                on_failure,
+                summary: step.action.to_string(),
+            },
+        );
+        of_step.insert(step.id, ids);
+    }
+    units
+}
+
+#[cfg(test)]
+#[path = "units_tests.rs"]
+mod tests;

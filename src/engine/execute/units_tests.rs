@@ -1,0 +1,1 @@
+//! Tests of the expansion of plan steps into units.

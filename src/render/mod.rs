@@ -1,0 +1,12 @@
+//! Output for people and programs: plans, status tables, progress while applying, and the
+//! end-of-apply report. Printers are generic over `std::io::Write` so tests render into a
+//! `Vec<u8>`; a [`Style`] decides colors. Nothing here decides anything about vCenter.
+
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod status;
+pub mod style;
+pub mod time;
+
+pub use style::{Style, Tone};

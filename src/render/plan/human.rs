@@ -1,0 +1,364 @@
+//! The plan for people: a header, the changes grouped by lab with `+`, `-`, `-/+` and `~`, why
+//! each happens (with a diff of the changed values for a replace), time left, hygiene, labs left
+//! alone, diagnostics with their codes, and the one-line summary. Deterministic: the same plan
+//! and header always print the same bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use jiff::Timestamp;
+
+use super::PlanHeader;
+use super::specdiff::write_spec_changes;
+use super::words;
+use crate::model::LabName;
+use crate::plan::{Action, Diagnostic, Effect, Plan, Reason, Severity, Step, VmToCreate};
+use crate::render::style::{Style, Tone};
+use crate::render::time;
+
+/// The steps of one lab, by role.
+#[derive(Default)]
+struct LabSteps<'a> {
+    destroy: Option<&'a Step>,
+    create: Option<&'a Step>,
+    records: Vec<&'a Step>,
+}
+
+/// Writes the plan for a terminal or a log.
+pub fn human<W: Write>(
+    plan: &Plan,
+    header: &PlanHeader,
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
+    write_header(plan, header, w, style)?;
+    let mut labs: BTreeMap<&LabName, LabSteps<'_>> = BTreeMap::new();
+    let mut hygiene = Vec::new();
+    for step in &plan.steps {
+        let Some(lab) = step.action.lab() else {
+            hygiene.push(step);
+            continue;
+        };
+        let entry = labs.entry(lab).or_default();
+        match &step.action {
+            Action::DestroyLab { .. } => entry.destroy = Some(step),
+            Action::CreateLab { .. } | Action::CreateVms { .. } => entry.create = Some(step),
+            Action::WriteTombstone { .. }
+            | Action::ClearTombstone { .. }
+            | Action::RemoveLabRecord { .. }
+            | Action::Hygiene { .. } => entry.records.push(step),
+        }
+    }
+    let expiries: BTreeMap<&LabName, Timestamp> =
+        plan.expiries.iter().map(|e| (&e.lab, e.at)).collect();
+
+    for (lab, steps) in &labs {
+        writeln!(w)?;
+        write_lab(
+            plan,
+            header,
+            lab,
+            steps,
+            expiries.get(lab).copied(),
+            w,
+            style,
+        )?;
+    }
+    for step in hygiene {
+        writeln!(w)?;
+        write_hygiene(step, w, style)?;
+    }
+    write_held(plan, w, style)?;
+    write_kept(plan, &labs, w, style)?;
+    write_diagnostics(&plan.diagnostics, w, style)?;
+    writeln!(w)?;
+    write_summary(plan, w, style)
+}
+
+fn write_header<W: Write>(
+    plan: &Plan,
+    header: &PlanHeader,
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "{} {}",
+        style.paint(Tone::Strong, "labsync plan for owner"),
+        style.paint(Tone::Strong, &plan.owner)
+    )?;
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if let Some(c) = &header.config {
+        rows.push(("config", c.clone()));
+    }
+    if let Some(v) = &header.vcenter {
+        rows.push(("vCenter", v.clone()));
+    }
+    match (&header.git, &plan.commit) {
+        (Some(g), _) => rows.push((
+            "commit",
+            if g.dirty {
+                format!("{} (dirty)", g.commit)
+            } else {
+                g.commit.clone()
+            },
+        )),
+        (None, Some(c)) => rows.push(("commit", c.clone())),
+        (None, None) => {}
+    }
+    rows.push(("at", time::instant(plan.computed_at)));
+    for (k, v) in rows {
+        writeln!(w, "  {}  {v}", style.paint(Tone::Dim, format!("{k:<7}")))?;
+    }
+    Ok(())
+}
+
+fn write_lab<W: Write>(
+    plan: &Plan,
+    header: &PlanHeader,
+    lab: &LabName,
+    steps: &LabSteps<'_>,
+    expiry: Option<Timestamp>,
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
+    let whole = matches!(
+        steps.create.map(|s| &s.action),
+        Some(Action::CreateLab { .. })
+    );
+    let (sym, verb, tone) = match (steps.destroy, steps.create) {
+        (Some(_), Some(_)) if whole => ("-/+", "replace", Tone::Replace),
+        (_, Some(_)) if whole => ("+", "create", Tone::Create),
+        (_, Some(_)) => ("+", "complete", Tone::Create),
+        (Some(_), None) => ("-", "destroy", Tone::Destroy),
+        (None, None) => ("~", "update", Tone::Change),
+    };
+    let template = steps.create.and_then(|s| match &s.action {
+        Action::CreateLab { template, .. } | Action::CreateVms { template, .. } => Some(template),
+        _ => None,
+    });
+    // The reason of the create explains a replace; otherwise the destroy's, then the record's.
+    let lead = steps
+        .create
+        .or(steps.destroy)
+        .or(steps.records.first().copied());
+    let mut head = format!("{sym:>3} {verb} lab {lab}");
+    if let Some(t) = template {
+        head.push_str(&format!(" ({t})"));
+    }
+    if let Some(step) = lead {
+        head.push_str(": ");
+        head.push_str(&words::reason(&step.reason));
+    }
+    writeln!(w, "{}", style.paint(tone, head))?;
+
+    if let Some(Action::DestroyLab { vms, .. }) = steps.destroy.map(|s| &s.action) {
+        for vm in vms {
+            writeln!(w, "      {} {}", style.paint(Tone::Destroy, "-"), vm.name)?;
+        }
+    }
+    if let Some(step) = steps.create {
+        if let Action::CreateLab { vms, .. } | Action::CreateVms { vms, .. } = &step.action {
+            write_vms_to_create(header, vms, w, style)?;
+        }
+        if let Reason::SpecChanged { vms, .. } = &step.reason {
+            writeln!(w, "      {}", style.paint(Tone::Dim, "changed values:"))?;
+            write_spec_changes(w, vms, "        ", style)?;
+        }
+    }
+    for step in &steps.records {
+        if let Some(text) = words::record(&step.action) {
+            writeln!(w, "    {} {text}", style.paint(Tone::Change, "~"))?;
+        }
+    }
+    if let Some(at) = expiry {
+        writeln!(
+            w,
+            "      {}",
+            style.paint(
+                Tone::Dim,
+                format!(
+                    "expires {} ({})",
+                    time::instant(at),
+                    time::left(plan.computed_at, at)
+                )
+            )
+        )?;
+    }
+    Ok(())
+}
+
+fn write_vms_to_create<W: Write>(
+    header: &PlanHeader,
+    vms: &[VmToCreate],
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
+    let name_w = vms.iter().map(|v| v.name.as_ref().len()).max().unwrap_or(0);
+    let src_w = vms
+        .iter()
+        .map(|v| v.source.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for vm in vms {
+        let mut line = format!(
+            "{:<name_w$}  from {:<src_w$}  {}",
+            vm.name.as_ref(),
+            vm.source.as_str(),
+            words::clone_word(vm.clone_mode)
+        );
+        // Instant clones stay on their source's host; other clones go where placement says.
+        if vm.clone_mode == crate::model::CloneMode::Instant {
+            if let Some(host) = header.source_hosts.get(&vm.source) {
+                line.push_str(&format!("  on {host}"));
+            }
+        } else if let Some(pool) = &vm.placement.resource_pool {
+            line.push_str(&format!("  in {pool}"));
+        }
+        writeln!(
+            w,
+            "      {} {}",
+            style.paint(Tone::Create, "+"),
+            line.trim_end()
+        )?;
+    }
+    Ok(())
+}
+
+fn write_hygiene<W: Write>(step: &Step, w: &mut W, style: Style) -> io::Result<()> {
+    if let Action::Hygiene {
+        source,
+        method,
+        depth_before,
+        ..
+    } = &step.action
+    {
+        let why = match &step.reason {
+            Reason::HygieneDue => format!("hygiene is due (chain {depth_before})"),
+            other => words::reason(other),
+        };
+        let line = format!(
+            "  ~ hygiene of {source} ({}): {why}",
+            words::method_word(*method)
+        );
+        writeln!(w, "{}", style.paint(Tone::Change, line))?;
+    }
+    Ok(())
+}
+
+fn write_held<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
+    if plan.held.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Left alone:"))?;
+    let width = plan
+        .held
+        .iter()
+        .map(|h| h.lab.as_ref().len())
+        .max()
+        .unwrap_or(0);
+    for h in &plan.held {
+        writeln!(
+            w,
+            "    {:<width$}  {}",
+            h.lab.as_ref(),
+            words::reason(&h.reason)
+        )?;
+    }
+    Ok(())
+}
+
+/// Labs with no step but an expiry: how long they have left.
+fn write_kept<W: Write>(
+    plan: &Plan,
+    changed: &BTreeMap<&LabName, LabSteps<'_>>,
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
+    let kept: Vec<_> = plan
+        .expiries
+        .iter()
+        .filter(|e| !changed.contains_key(&e.lab))
+        .filter(|e| !plan.held.iter().any(|h| h.lab == e.lab))
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Unchanged labs:"))?;
+    let width = kept.iter().map(|e| e.lab.as_ref().len()).max().unwrap_or(0);
+    for e in kept {
+        writeln!(
+            w,
+            "    {:<width$}  expires {} ({})",
+            e.lab.as_ref(),
+            time::instant(e.at),
+            time::left(plan.computed_at, e.at)
+        )?;
+    }
+    Ok(())
+}
+
+fn write_diagnostics<W: Write>(diags: &[Diagnostic], w: &mut W, style: Style) -> io::Result<()> {
+    for d in diags {
+        writeln!(w)?;
+        let (word, tone) = match d.severity {
+            Severity::Error => ("error", Tone::Error),
+            Severity::Warning => ("warning", Tone::Warning),
+        };
+        writeln!(
+            w,
+            "{}: {}",
+            style.paint(tone, format!("{word}[{}]", d.code)),
+            d.message
+        )?;
+        if let Some(help) = &d.help {
+            writeln!(w, "  {} {help}", style.paint(Tone::Dim, "help:"))?;
+        }
+        match &d.effect {
+            Effect::None => {}
+            Effect::SkipsLabs { labs } => {
+                let names: Vec<&str> = labs.iter().map(|l| l.as_ref()).collect();
+                writeln!(
+                    w,
+                    "  {} left out of this plan: {}",
+                    style.paint(Tone::Dim, "effect:"),
+                    names.join(", ")
+                )?;
+            }
+            Effect::RefusesPlan => writeln!(
+                w,
+                "  {} the plan must not be applied",
+                style.paint(Tone::Dim, "effect:")
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn write_summary<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
+    let s = plan.summary();
+    writeln!(w, "{}", style.paint(Tone::Strong, s))?;
+    if s.errors > 0 || s.warnings > 0 {
+        let plural =
+            |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        writeln!(
+            w,
+            "{}, {}.",
+            plural(s.errors, "error", "errors"),
+            plural(s.warnings, "warning", "warnings")
+        )?;
+    }
+    if plan.is_refused() {
+        writeln!(
+            w,
+            "{}",
+            style.paint(
+                Tone::Error,
+                "This plan is refused: apply would change nothing until the errors are fixed."
+            )
+        )?;
+    }
+    Ok(())
+}

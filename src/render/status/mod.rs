@@ -1,0 +1,154 @@
+//! `labsync status`: a [`StatusReport`] built by a pure function ([`status`]), printed as two
+//! aligned tables ([`human`]) or as one versioned JSON document ([`json`]).
+
+mod model;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Write};
+
+pub use model::{
+    LabState, LabStatus, STATUS_JSON_VERSION, SourceMode, SourceStatus, StatusReport, mode_word,
+    state_word, status,
+};
+
+use crate::model::Workflow;
+use crate::render::style::{Style, Tone};
+use crate::render::time;
+use table::{Cell, write_table};
+
+/// Writes the labs table, then the sources table.
+pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Result<()> {
+    writeln!(
+        w,
+        "{} (owner {}, {})",
+        style.paint(Tone::Strong, "Labs"),
+        report.owner,
+        time::instant(report.at)
+    )?;
+    if report.labs.is_empty() {
+        writeln!(w, "  no labs")?;
+    } else {
+        let rows: Vec<Vec<Cell>> = report.labs.iter().map(|l| lab_row(l, report)).collect();
+        write_table(
+            w,
+            &[
+                "LAB",
+                "STATE",
+                "VMS",
+                "TEMPLATE",
+                "CREATED",
+                "TIME LEFT",
+                "NOTE",
+            ],
+            &rows,
+            style,
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Sources"))?;
+    if report.sources.is_empty() {
+        return writeln!(w, "  no sources");
+    }
+    let rows: Vec<Vec<Cell>> = report.sources.iter().map(source_row).collect();
+    write_table(
+        w,
+        &[
+            "SOURCE",
+            "WORKFLOW",
+            "CHAIN",
+            "HOST",
+            "POWER",
+            "LAST HYGIENE",
+            "NOTE",
+        ],
+        &rows,
+        style,
+    )
+}
+
+/// The report as JSON (it carries its own `format_version`).
+pub fn json(report: &StatusReport) -> serde_json::Value {
+    serde_json::to_value(report).unwrap_or(serde_json::Value::Null)
+}
+
+fn lab_row(l: &LabStatus, report: &StatusReport) -> Vec<Cell> {
+    let tone = match l.state {
+        LabState::Ready => Tone::Create,
+        LabState::Pending | LabState::Busy => Tone::Dim,
+        LabState::Partial | LabState::Outdated | LabState::Unhealthy => Tone::Replace,
+        LabState::Expired | LabState::Removed => Tone::Destroy,
+    };
+    let left = match l.expires {
+        // A removed lab goes on the next apply, whatever its expiry says.
+        _ if l.state == LabState::Removed => "-".into(),
+        Some(at) if l.vms_present > 0 => time::left(report.at, at),
+        Some(at) if at > report.at => format!("until {}", time::instant(at)),
+        _ => "-".into(),
+    };
+    vec![
+        Cell::plain(l.lab.to_string()),
+        Cell::toned(state_word(l.state), tone),
+        Cell::plain(format!("{}/{}", l.vms_present, l.vms_desired)),
+        Cell::plain(l.template.as_ref().map_or("-".into(), |t| t.to_string())),
+        Cell::plain(l.created.map_or("-".into(), minute)),
+        Cell::plain(left),
+        Cell::plain(note(l)),
+    ]
+}
+
+fn note(l: &LabStatus) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = &l.note {
+        parts.push(n.clone());
+    }
+    if let Some(c) = &l.commit {
+        parts.push(format!("commit {c}"));
+    }
+    if let Some(by) = &l.requested_by {
+        parts.push(format!("for {by}"));
+    }
+    parts.join("; ")
+}
+
+fn source_row(s: &SourceStatus) -> Vec<Cell> {
+    let expected = match s.workflow_expected {
+        Workflow::Running => "running",
+        Workflow::Frozen => "frozen",
+    };
+    let workflow = match s.observed {
+        Some(m) if mode_word(m) == expected => Cell::plain(expected),
+        Some(m) => Cell::toned(
+            format!("{} (expected {expected})", mode_word(m)),
+            Tone::Warning,
+        ),
+        None => Cell::toned(format!("missing (expected {expected})"), Tone::Error),
+    };
+    let chain = match s.chain_depth {
+        Some(d) => {
+            let text = format!("{d}/{} (max {})", s.hard_limit, s.max_chain);
+            if d >= s.max_chain {
+                Cell::toned(text, Tone::Warning)
+            } else {
+                Cell::plain(text)
+            }
+        }
+        None => Cell::plain("-"),
+    };
+    vec![
+        Cell::plain(s.path.to_string()),
+        workflow,
+        chain,
+        Cell::plain(s.host.clone().unwrap_or_else(|| "-".into())),
+        Cell::plain(s.power.map_or("-", crate::render::plan::words::power_word)),
+        Cell::plain(s.last_hygiene.map_or("never".into(), minute)),
+        Cell::plain(s.warnings.join("; ")),
+    ]
+}
+
+/// `2026-11-26 10:25` (UTC, as the header says).
+fn minute(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M").to_string()
+}

@@ -1,0 +1,286 @@
+//! End to end: the `labsync` binary's plan / apply / destroy / status against the embedded
+//! simulator (`sim://`), which each run starts in-process and reaches over SOAP on loopback,
+//! its state persisted beside the labs file. What vCenter holds is checked by reading the
+//! simulated inventory back through the client, never by trusting labsync's own output.
+
+#[path = "commands/support.rs"]
+mod support;
+
+use predicates::prelude::*;
+use serde_json::Value;
+use support::{Lab, Workspace};
+
+#[test]
+fn plan_then_apply_then_plan_shows_no_changes() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::duo("bob"), Lab::solo("carol")]);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("Plan: 3 labs to create (5 VMs)."));
+    ws.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 failed"));
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("No changes."));
+    let vms = ws.managed_vms();
+    assert_eq!(
+        vms,
+        ["alice-cp", "alice-db", "bob-cp", "bob-db", "carol-box"],
+        "every desired VM exactly once"
+    );
+}
+
+#[test]
+fn plan_without_detailed_exitcode_exits_zero_with_changes() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    ws.labsync(&["plan"]).assert().code(0);
+}
+
+#[test]
+fn a_changed_guestinfo_value_replaces_exactly_the_labs_that_use_it() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::duo("bob"), Lab::solo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let before = ws.vm_ids();
+    ws.set_solo_flavour("v2");
+    let plan = ws.plan_json();
+    let touched: Vec<String> = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["action"]["kind"].as_str().unwrap(),
+                s["action"]["lab"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(touched, ["destroy-lab carol", "create-lab carol"]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let after = ws.vm_ids();
+    for vm in ["alice-db", "alice-cp", "bob-db", "bob-cp"] {
+        assert_eq!(before[vm], after[vm], "{vm} was left as it was");
+    }
+    assert_ne!(
+        before["carol-box"], after["carol-box"],
+        "carol-box was replaced"
+    );
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn a_lab_removed_from_the_file_is_destroyed() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::duo("bob")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.write_labs(&[Lab::duo("alice")]);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("destroy lab bob"));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn an_unmanaged_vm_with_a_colliding_name_is_reported_and_left_alone() {
+    // The inventory holds a VM named `dave-db` that labsync did not make.
+    let ws = Workspace::with_stranger(&[Lab::duo("alice"), Lab::duo("dave")], "dave-db");
+    let stranger_before = ws.vm_ids()["dave-db"].clone();
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("labsync::plan::name_conflict"));
+    // The other labs are created; the conflict makes the run a partial success.
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(3);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    let ids = ws.vm_ids();
+    assert_eq!(ids["dave-db"], stranger_before, "the stranger is untouched");
+    assert!(!ids.contains_key("dave-cp"), "no half of dave was made");
+    // destroy never touches it either, even when asked by name.
+    ws.labsync(&["destroy", "--lab", "dave", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("labsync::plan::not_managed"));
+    assert_eq!(ws.vm_ids()["dave-db"], stranger_before);
+}
+
+#[test]
+fn apply_without_a_terminal_and_without_auto_approve_refuses_and_changes_nothing() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    ws.labsync(&["apply"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--auto-approve"));
+    assert!(ws.managed_vms().is_empty());
+}
+
+#[test]
+fn a_saved_plan_is_applied_while_it_holds_and_refused_once_stale() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let saved = ws.path("alice.plan.json");
+    ws.labsync(&["plan", "--out", saved.to_str().unwrap()])
+        .assert()
+        .code(0);
+    // Someone else applies first: the names the plan creates are taken now.
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.labsync(&["apply", saved.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("plan is stale")
+                .and(predicate::str::contains("a VM named alice-db exists now")),
+        );
+    assert_eq!(
+        ws.managed_vms(),
+        ["alice-cp", "alice-db"],
+        "nothing doubled"
+    );
+
+    // A fresh saved plan applies (no terminal needed: the saved plan is the approval).
+    ws.write_labs(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["plan", "--out", saved.to_str().unwrap()])
+        .assert()
+        .code(0);
+    // Editing the labs file after planning makes it stale too.
+    ws.write_labs(&[Lab::duo("alice"), Lab::solo("carol"), Lab::solo("erin")]);
+    ws.labsync(&["apply", saved.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the labs files changed"));
+    ws.write_labs(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["apply", saved.to_str().unwrap()])
+        .assert()
+        .code(0);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db", "carol-box"]);
+}
+
+#[test]
+fn destroy_a_lab_touches_only_that_managed_lab() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::duo("bob")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let before = ws.vm_ids();
+    ws.labsync(&["destroy", "--lab", "alice"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--auto-approve"));
+    ws.labsync(&["destroy", "--lab", "alice", "--auto-approve"])
+        .assert()
+        .code(0);
+    let after = ws.vm_ids();
+    assert!(!after.contains_key("alice-db") && !after.contains_key("alice-cp"));
+    assert_eq!(before["bob-db"], after["bob-db"]);
+    assert_eq!(before["bob-cp"], after["bob-cp"]);
+    assert!(after.contains_key("k8s-db"), "sources are never touched");
+    // Still in the file: the next plan brings it back.
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("create lab alice"));
+    ws.labsync(&["destroy", "--all", "--auto-approve"])
+        .assert()
+        .code(0);
+    assert!(ws.managed_vms().is_empty());
+    assert!(ws.vm_ids().contains_key("k8s-cp"));
+}
+
+#[test]
+fn status_json_lists_labs_and_sources() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.write_labs(&[Lab::duo("alice"), Lab::solo("carol"), Lab::solo("erin")]);
+    let out = ws.labsync(&["status", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["format_version"], 1);
+    assert_eq!(st["owner"], "e2e");
+    let labs = st["labs"].as_array().unwrap();
+    let by_name = |n: &str| labs.iter().find(|l| l["lab"] == n).unwrap().clone();
+    let alice = by_name("alice");
+    assert_eq!(alice["state"], "ready");
+    assert_eq!(alice["template"], "duo");
+    assert_eq!(alice["vms_present"], 2);
+    assert_eq!(alice["vms_desired"], 2);
+    let created: jiff::Timestamp = alice["created"].as_str().unwrap().parse().unwrap();
+    let expires: jiff::Timestamp = alice["expires"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        expires.duration_since(created),
+        jiff::SignedDuration::from_hours(4)
+    );
+    assert_eq!(by_name("erin")["state"], "pending");
+    assert_eq!(by_name("erin")["vms_present"], 0);
+    let sources = st["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2);
+    let db = sources
+        .iter()
+        .find(|s| s["path"] == "/DC1/vm/templates/k8s-db")
+        .unwrap();
+    assert_eq!(db["workflow_expected"], "running");
+    assert_eq!(db["observed"], "running");
+    assert_eq!(db["hard_limit"], 255);
+    // alice-db and carol-box were instant-cloned from k8s-db: two deltas.
+    assert_eq!(db["chain_depth"], 2);
+}
+
+#[test]
+fn created_vms_record_the_commit_of_the_definitions() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let Some(commit) = ws.git_commit() else {
+        // No git on this machine: the commit is simply unknown, as documented.
+        return;
+    };
+    ws.labsync(&["plan"])
+        .assert()
+        .stdout(predicate::str::contains(&commit[..12]));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let out = ws.labsync(&["status", "--json"]).output().unwrap();
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["labs"][0]["commit"], commit.as_str());
+}
+
+#[test]
+fn the_rendered_plan_reads_as_expected() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.set_solo_flavour("v2");
+    ws.write_labs(&[Lab::solo("carol"), Lab::duo("dora")]);
+    let out = ws.labsync(&["plan"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC", "[TIME]");
+    settings.add_filter(r"\(\d+h( \d+m)? left\)", "([LEFT])");
+    settings.add_filter(r"config   \S+", "config   [FILE]");
+    settings.add_filter(r"host-\d+", "[HOST]");
+    settings.bind(|| insta::assert_snapshot!("plan_replace_create_destroy", text));
+}
+
+#[test]
+fn a_held_lock_stops_apply_naming_its_holder_until_force_unlock_removes_it() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    // Another apply (this test, through the library) takes the lock and dies without
+    // releasing it: its lease stays in vCenter.
+    let holder = ws.hold_lock();
+    ws.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("another apply holds the lock")
+                .and(predicate::str::contains(holder.as_str())),
+        );
+    assert!(ws.managed_vms().is_empty(), "nothing changed");
+    ws.labsync(&["force-unlock", "not-the-holder"])
+        .assert()
+        .code(1);
+    ws.labsync(&["force-unlock", &holder]).assert().code(0);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    // The lock is given back after a run: the next one gets it at once.
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+}

@@ -1,0 +1,312 @@
+//! A workspace for end-to-end runs: a temporary directory with a simulator inventory and a labs
+//! file pointing at it (`sim://inventory.yaml`), the `labsync` binary run inside it, and a way
+//! to read the simulated vCenter back through the client.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use labsync::engine::lock::{self, Holder, LockOptions};
+use labsync::model::{InventoryPath, OwnerId};
+use labsync::sim::{SimOptions, inventory};
+use labsync::vsphere::observe::Scope;
+use labsync::vsphere::{Client, Options, Secret, Target, TlsPolicy};
+use serde_json::Value;
+
+/// The owner id of every workspace.
+pub const OWNER: &str = "e2e";
+
+/// A lab entry of the labs file.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    name: String,
+    template: &'static str,
+}
+
+impl Lab {
+    /// A lab of template `duo`: `db` (from k8s-db), then `cp` (from k8s-cp).
+    pub fn duo(name: &str) -> Lab {
+        Lab {
+            name: name.into(),
+            template: "duo",
+        }
+    }
+
+    /// A lab of template `solo`: one VM `box` from k8s-db, with `guestinfo.flavour`.
+    pub fn solo(name: &str) -> Lab {
+        Lab {
+            name: name.into(),
+            template: "solo",
+        }
+    }
+}
+
+/// A temporary directory holding `inventory.yaml` and `labs.yaml`.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    labs: RefCell<Vec<Lab>>,
+    flavour: RefCell<String>,
+}
+
+impl Workspace {
+    /// A workspace whose labs file asks for `labs`.
+    pub fn new(labs: &[Lab]) -> Workspace {
+        Self::build(labs, None)
+    }
+
+    /// Like [`Workspace::new`], with an unmanaged VM called `stranger` in the templates folder.
+    pub fn with_stranger(labs: &[Lab], stranger: &str) -> Workspace {
+        Self::build(labs, Some(stranger))
+    }
+
+    fn build(labs: &[Lab], stranger: Option<&str>) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut inv = String::from(
+            "datacenters:
+  - name: DC1
+    folders: [templates, labs]
+    datastores:
+      - { name: ds1, capacity_gb: 4096 }
+    networks: [lab-net]
+    clusters:
+      - name: Cluster1
+        hosts: [esx-01, esx-02]
+        resource_pools: [labs]
+    vms:
+      - { name: k8s-db, folder: templates, host: esx-01, networks: [lab-net] }
+      - { name: k8s-cp, folder: templates, host: esx-02, networks: [lab-net] }
+",
+        );
+        if let Some(s) = stranger {
+            inv.push_str(&format!(
+                "      - {{ name: {s}, folder: templates, host: esx-02, networks: [lab-net] }}\n"
+            ));
+        }
+        std::fs::write(dir.path().join("inventory.yaml"), inv).expect("write inventory");
+        std::fs::write(dir.path().join(".gitignore"), ".labsync/\n*.plan.json\n")
+            .expect("write .gitignore");
+        let ws = Workspace {
+            dir,
+            labs: RefCell::new(labs.to_vec()),
+            flavour: RefCell::new("v1".into()),
+        };
+        ws.write();
+        ws
+    }
+
+    /// A path inside the workspace.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Replaces the labs the file asks for.
+    pub fn write_labs(&self, labs: &[Lab]) {
+        *self.labs.borrow_mut() = labs.to_vec();
+        self.write();
+    }
+
+    /// Changes the `guestinfo.flavour` value of template `solo`.
+    pub fn set_solo_flavour(&self, flavour: &str) {
+        *self.flavour.borrow_mut() = flavour.into();
+        self.write();
+    }
+
+    fn write(&self) {
+        std::fs::write(self.path("labs.yaml"), self.labs_yaml()).expect("write labs.yaml");
+    }
+
+    fn labs_yaml(&self) -> String {
+        let mut y = format!(
+            "apiVersion: labsync/v1
+vcenter:
+  url: sim://inventory.yaml
+  username: labsync
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: {OWNER}
+defaults:
+  ttl: 4h
+  clone: instant
+templates:
+  duo:
+    workflow: running
+    vms:
+      - name: db
+        source: /DC1/vm/templates/k8s-db
+        guestinfo:
+          guestinfo.hostname: \"{{{{lab}}}}-{{{{vm}}}}\"
+      - name: cp
+        source: /DC1/vm/templates/k8s-cp
+        depends_on: [db]
+  solo:
+    workflow: running
+    vms:
+      - name: box
+        source: /DC1/vm/templates/k8s-db
+        guestinfo:
+          guestinfo.flavour: \"{}\"
+labs:
+",
+            self.flavour.borrow()
+        );
+        let labs = self.labs.borrow();
+        if labs.is_empty() {
+            y.push_str("  []\nallow_empty: true\n");
+        }
+        for lab in labs.iter() {
+            y.push_str(&format!(
+                "  - name: {}\n    template: {}\n",
+                lab.name, lab.template
+            ));
+        }
+        y
+    }
+
+    /// `labsync ARGS` in the workspace: the simulator at time scale 0, no colors, no user
+    /// settings file.
+    pub fn labsync(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("labsync").expect("the labsync binary");
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("LABSYNC_SIM_TIME_SCALE", "0")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.path("xdg"))
+            .env("HOME", self.dir.path())
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .env_remove("LABSYNC_PROFILE")
+            .env_remove("LABSYNC_SIM_PASSWORD")
+            .env_remove("RUST_LOG")
+            .env_remove("LABSYNC_LOG");
+        cmd
+    }
+
+    /// `plan --json`, parsed.
+    pub fn plan_json(&self) -> Value {
+        let out = self.labsync(&["plan", "--json"]).output().expect("runs");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "plan --json printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// Commits the workspace to a new git repository; `None` when git is not installed.
+    pub fn git_commit(&self) -> Option<String> {
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .current_dir(self.dir.path())
+                .args(args)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        };
+        git(&["init", "-q"])?;
+        git(&["add", "."])?;
+        git(&["commit", "-q", "-m", "labs"])?;
+        let out = git(&["rev-parse", "HEAD"])?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Every VM in the simulated vCenter: name → moref.
+    pub fn vm_ids(&self) -> BTreeMap<String, String> {
+        self.read_back()
+            .into_iter()
+            .map(|(name, moref, _)| (name, moref))
+            .collect()
+    }
+
+    /// The names of the VMs this workspace's owner manages, sorted.
+    pub fn managed_vms(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .read_back()
+            .into_iter()
+            .filter(|(_, _, managed)| *managed)
+            .map(|(name, _, _)| name)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Takes the apply lock as another process would and leaves it held (its lease is in the
+    /// persisted simulator state); returns the holder id.
+    pub fn hold_lock(&self) -> String {
+        self.with_client(|client| async move {
+            let holder = Holder::this_process();
+            let id = holder.id.clone();
+            let guard = lock::acquire(
+                &client,
+                &InventoryPath::new("/DC1/vm/labs").expect("path"),
+                &OwnerId::new(OWNER).expect("owner"),
+                holder,
+                LockOptions::default(),
+            )
+            .await
+            .expect("the lock is free");
+            // Dropped without release: a crashed apply.
+            drop(guard);
+            id
+        })
+    }
+
+    /// Starts a simulator on the persisted state (with the inventory when there is none yet),
+    /// runs `f` with a client of it, then stops it (saving the state).
+    fn with_client<T, F, Fut>(&self, f: F) -> T
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let state = self.path(".labsync/sim-state.json");
+        std::fs::create_dir_all(self.path(".labsync")).expect("state dir");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let inv = inventory::load(&self.path("inventory.yaml")).expect("inventory");
+            let mut opts = SimOptions::new(inv);
+            opts.time_scale = 0.0;
+            opts.state_file = Some(state);
+            let sim = labsync::sim::start(opts).await.expect("simulator starts");
+            let target = Target {
+                url: sim.url.clone(),
+                username: "labsync".into(),
+                password: Secret::new("labsync"),
+                tls: TlsPolicy::default(),
+            };
+            let client = Client::connect(&target, Options::default())
+                .await
+                .expect("connects");
+            let out = f(client.clone()).await;
+            let _ = client.logout().await;
+            sim.shutdown().await;
+            out
+        })
+    }
+
+    /// Reads every VM through the client: name, moref, managed by [`OWNER`].
+    fn read_back(&self) -> Vec<(String, String, bool)> {
+        self.with_client(|client| async move {
+            let scope = Scope {
+                labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
+                sources: vec![],
+            };
+            let obs = client.observe(&scope).await.expect("observes");
+            let owner = OwnerId::new(OWNER).expect("owner");
+            obs.observed
+                .vms
+                .iter()
+                .map(|vm| {
+                    (
+                        vm.name.clone(),
+                        vm.moref.value.clone(),
+                        vm.managed_by(&owner).is_some(),
+                    )
+                })
+                .collect()
+        })
+    }
+}

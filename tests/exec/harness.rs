@@ -1,0 +1,189 @@
+//! A simulator in-process over real SOAP on loopback, a client, and observe → plan → execute
+//! helpers for the executor's tests.
+
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use labsync::config;
+use labsync::engine::events::{Event, Report, Reporter};
+use labsync::engine::execute::{self, ExecOptions, Interrupt, RetryPolicy};
+use labsync::model::{Desired, InventoryPath, Markers, ObservedVm, OwnerId};
+use labsync::plan::{self, Plan, Policy};
+use labsync::sim::chaos::FaultConfig;
+use labsync::sim::{self, SimHandle, SimOptions};
+use labsync::vsphere::observe::{Observation, Scope};
+use labsync::vsphere::{Client, Options, Secret, Target, TlsPolicy};
+use tokio::sync::watch;
+
+/// The inventory the tests run against: two hosts, four running sources, a frozen one, a
+/// powered-off one, and an unmanaged VM inside the labs folder tree.
+pub const INVENTORY: &str = r#"
+datacenters:
+  - name: DC1
+    folders: [templates, labs]
+    datastores: [{ name: ds1 }]
+    networks: [lab-net]
+    clusters:
+      - name: C1
+        hosts: [esx-1, esx-2]
+        resource_pools: [labs]
+    vms:
+      - { name: src-db, folder: templates, host: esx-1 }
+      - { name: src-app, folder: templates, host: esx-2 }
+      - { name: src-web, folder: templates, host: esx-1 }
+      - { name: src-bad, folder: templates, host: esx-2 }
+      - { name: src-off, folder: templates, host: esx-2, power: off }
+"#;
+
+/// A labs file header with the given owner; templates and labs are appended by each test.
+pub fn labs_file(body: &str) -> String {
+    format!(
+        r#"apiVersion: labsync/v1
+vcenter:
+  url: sim://unused.yaml
+  username: labsync
+  password_env: LABSYNC_SIM_PASSWORD
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: exec-tests
+defaults:
+  resource_pool: /DC1/host/C1/Resources/labs
+{body}"#
+    )
+}
+
+/// Collects every event.
+#[derive(Default)]
+pub struct Collect(pub Mutex<Vec<Event>>);
+
+impl Reporter for Collect {
+    fn event(&self, _at: Timestamp, event: &Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+    }
+}
+
+impl Collect {
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// A running simulator with a connected client.
+pub struct Env {
+    pub sim: SimHandle,
+    pub client: Client,
+    pub desired: Desired,
+}
+
+/// Starts the simulator (time scale `scale`, optional faults) and loads `labs`.
+pub async fn start(labs: &str, scale: f64, faults: Option<FaultConfig>) -> Env {
+    let inventory = sim::inventory::parse(INVENTORY, "inventory.yaml").expect("inventory");
+    let mut opts = SimOptions::new(inventory);
+    opts.time_scale = scale;
+    opts.faults = faults;
+    opts.seed = 7;
+    let handle = sim::start(opts).await.expect("simulator starts");
+    let client = connect(&handle).await;
+    let loaded = config::load::check_text("labs.yaml", labs, Timestamp::now());
+    let desired = loaded.desired.unwrap_or_else(|| {
+        panic!("labs file has errors: {:#?}", loaded.diagnostics);
+    });
+    Env {
+        sim: handle,
+        client,
+        desired,
+    }
+}
+
+/// A client of the simulator, with quick backoff so fault tests stay short.
+pub async fn connect(sim: &SimHandle) -> Client {
+    let target = Target {
+        url: sim.url.clone(),
+        username: "labsync".into(),
+        password: Secret::new("labsync"),
+        tls: TlsPolicy::default(),
+    };
+    let options = Options {
+        backoff_base: std::time::Duration::from_millis(5),
+        backoff_cap: std::time::Duration::from_millis(50),
+        ..Options::default()
+    };
+    Client::connect(&target, options).await.expect("connects")
+}
+
+/// Quick executor retries for tests.
+pub fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        retries: 6,
+        base: std::time::Duration::from_millis(5),
+        cap: std::time::Duration::from_millis(50),
+    }
+}
+
+impl Env {
+    /// One batched read of the inventory.
+    pub async fn observe(&self) -> Observation {
+        let scope = Scope {
+            labs_folder: self.desired.labs_folder.clone(),
+            sources: self.desired.sources.keys().cloned().collect(),
+        };
+        self.client.observe(&scope).await.expect("observe")
+    }
+
+    /// Observe and plan.
+    pub async fn plan(&self) -> (Observation, Plan) {
+        let obs = self.observe().await;
+        let p = plan::plan(
+            &self.desired,
+            &obs.observed,
+            Timestamp::now(),
+            &Policy::default(),
+        );
+        (obs, p)
+    }
+
+    /// Options for this environment.
+    pub fn options(&self, parallelism: usize, per_host: usize) -> ExecOptions {
+        let mut o = ExecOptions::new(parallelism, per_host, self.desired.labs_folder.clone());
+        o.retry = quick_retry();
+        o
+    }
+
+    /// Observe, plan and execute once; returns the plan, the report and the events.
+    pub async fn apply(&self) -> (Plan, Report, Vec<Event>) {
+        self.apply_with(self.options(10, 4)).await
+    }
+
+    /// Like [`Env::apply`] with options.
+    pub async fn apply_with(&self, opts: ExecOptions) -> (Plan, Report, Vec<Event>) {
+        let (obs, p) = self.plan().await;
+        let reporter = Collect::default();
+        let report = execute::execute(&self.client, &p, &obs, &opts, &reporter).await;
+        (p, report, reporter.events())
+    }
+
+    /// The managed VMs now, by name.
+    pub async fn managed(&self) -> Vec<(String, Markers, ObservedVm)> {
+        let owner = OwnerId::new("exec-tests").expect("owner");
+        self.observe()
+            .await
+            .observed
+            .vms
+            .into_iter()
+            .filter_map(|v| Some((v.name.clone(), v.managed_by(&owner)?, v)))
+            .collect()
+    }
+}
+
+/// A cancel channel the test controls.
+pub fn cancel() -> (watch::Sender<Interrupt>, watch::Receiver<Interrupt>) {
+    watch::channel(Interrupt::None)
+}
+
+/// An inventory path.
+pub fn path(p: &str) -> InventoryPath {
+    InventoryPath::new(p).expect("path")
+}
