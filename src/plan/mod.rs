@@ -33,7 +33,8 @@ pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use extend::{ExtendRefusal, ExtendRequest, Extension, decide_extension};
 pub use hygiene_due::{
-    HygieneTiming, ScheduledHygiene, hygiene_timing, policy_timing, scheduled_hygiene,
+    HygieneTiming, ScheduledHygiene, SourceHistory, hygiene_timing, policy_timing,
+    scheduled_hygiene,
 };
 pub use policy::Policy;
 pub use reason::{Reason, SpecChange};

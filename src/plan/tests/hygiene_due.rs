@@ -8,7 +8,8 @@ use jiff::{SignedDuration, Timestamp};
 use crate::model::Lifetime;
 use crate::plan::testkit::*;
 use crate::plan::{
-    Deadline, DeadlineKind, Schedule, hygiene_timing, next_deadline, scheduled_hygiene,
+    Deadline, DeadlineKind, Schedule, SourceHistory, hygiene_timing, next_deadline,
+    scheduled_hygiene,
 };
 
 struct Case {
@@ -16,6 +17,9 @@ struct Case {
     cron: &'static str,
     tz: &'static str,
     last: Option<&'static str>,
+    /// The oldest clone's creation, for a never-cleaned source.
+    clone: Option<&'static str>,
+    depth: u32,
     now: &'static str,
     due: bool,
     due_since: Option<&'static str>,
@@ -24,12 +28,50 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
-        name: "never run: due at once",
+        name: "never cleaned, no clone of ours: not due (labsync did not grow its chain)",
         cron: "0 2 * * *",
         tz: "UTC",
         last: None,
+        clone: None,
+        depth: 5,
+        now: "2026-11-26T12:00:00Z",
+        due: false,
+        due_since: None,
+        next_slot: "2026-11-27T02:00:00Z",
+    },
+    Case {
+        name: "never cleaned, clones made before today's slot: due since that slot",
+        cron: "0 2 * * *",
+        tz: "UTC",
+        last: None,
+        clone: Some("2026-11-25T15:00:00Z"),
+        depth: 5,
         now: "2026-11-26T12:00:00Z",
         due: true,
+        due_since: Some("2026-11-26T02:00:00Z"),
+        next_slot: "2026-11-27T02:00:00Z",
+    },
+    Case {
+        name: "never cleaned, clones made after today's slot: not due until tomorrow's",
+        cron: "0 2 * * *",
+        tz: "UTC",
+        last: None,
+        clone: Some("2026-11-26T09:00:00Z"),
+        depth: 5,
+        now: "2026-11-26T12:00:00Z",
+        due: false,
+        due_since: None,
+        next_slot: "2026-11-27T02:00:00Z",
+    },
+    Case {
+        name: "an empty chain is never due",
+        cron: "0 2 * * *",
+        tz: "UTC",
+        last: Some("2026-11-20T02:00:00Z"),
+        clone: None,
+        depth: 0,
+        now: "2026-11-26T12:00:00Z",
+        due: false,
         due_since: None,
         next_slot: "2026-11-27T02:00:00Z",
     },
@@ -38,6 +80,8 @@ const CASES: &[Case] = &[
         cron: "0 2 * * *",
         tz: "UTC",
         last: Some("2026-11-26T02:01:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-26T23:59:59Z",
         due: false,
         due_since: None,
@@ -48,6 +92,8 @@ const CASES: &[Case] = &[
         cron: "0 2 * * *",
         tz: "UTC",
         last: Some("2026-11-25T02:01:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-26T02:00:00Z",
         due: true,
         due_since: Some("2026-11-26T02:00:00Z"),
@@ -58,6 +104,8 @@ const CASES: &[Case] = &[
         cron: "0 2 * * *",
         tz: "UTC",
         last: Some("2026-11-22T02:00:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-26T12:00:00Z",
         due: true,
         due_since: Some("2026-11-23T02:00:00Z"),
@@ -68,6 +116,8 @@ const CASES: &[Case] = &[
         cron: "0 2 * * *",
         tz: "UTC",
         last: Some("2026-11-28T02:00:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-26T12:00:00Z",
         due: false,
         due_since: None,
@@ -78,6 +128,8 @@ const CASES: &[Case] = &[
         cron: "0 2 * * *",
         tz: "Europe/Berlin",
         last: Some("2026-11-25T01:00:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-26T00:59:59Z",
         due: false,
         due_since: None,
@@ -88,6 +140,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "Europe/Berlin",
         last: Some("2026-03-28T01:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-03-29T01:00:00Z",
         due: true,
         due_since: Some("2026-03-29T01:00:00Z"),
@@ -98,6 +152,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "Europe/Berlin",
         last: Some("2026-03-28T01:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-03-29T00:59:59Z",
         due: false,
         due_since: None,
@@ -108,6 +164,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "Europe/Berlin",
         last: Some("2026-10-25T00:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-10-25T01:31:00Z",
         due: false,
         due_since: None,
@@ -118,6 +176,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "Europe/Berlin",
         last: Some("2026-10-24T00:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-10-25T00:30:00Z",
         due: true,
         due_since: Some("2026-10-25T00:30:00Z"),
@@ -128,6 +188,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "America/New_York",
         last: Some("2026-03-07T07:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-03-08T07:00:00Z",
         due: true,
         due_since: Some("2026-03-08T07:00:00Z"),
@@ -138,6 +200,8 @@ const CASES: &[Case] = &[
         cron: "30 2 * * *",
         tz: "America/New_York",
         last: Some("2026-10-31T06:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-01T07:29:59Z",
         due: false,
         due_since: None,
@@ -148,6 +212,8 @@ const CASES: &[Case] = &[
         cron: "30 1 * * *",
         tz: "America/New_York",
         last: Some("2026-11-01T05:30:00Z"),
+        clone: None,
+        depth: 5,
         now: "2026-11-01T06:31:00Z",
         due: false,
         due_since: None,
@@ -159,7 +225,12 @@ const CASES: &[Case] = &[
 fn hygiene_due_ness_follows_the_schedule_table() {
     for c in CASES {
         let schedule = Schedule::new(c.cron, c.tz).unwrap();
-        let t = hygiene_timing(&schedule, c.last.map(ts), ts(c.now));
+        let history = SourceHistory {
+            last_hygiene: c.last.map(ts),
+            oldest_clone: c.clone.map(ts),
+            chain_depth: c.depth,
+        };
+        let t = hygiene_timing(&schedule, &history, ts(c.now));
         assert_eq!(t.due, c.due, "{}: due", c.name);
         assert_eq!(t.due_since, c.due_since.map(ts), "{}: due_since", c.name);
         assert_eq!(t.next_slot, Some(ts(c.next_slot)), "{}: next_slot", c.name);
@@ -173,14 +244,19 @@ fn runs_between(cron: &str, tz: &str, from: &str, to: &str) -> Vec<Timestamp> {
     let (mut now, to) = (ts(from), ts(to));
     let mut last = Some(now);
     let mut runs = Vec::new();
-    while let Some(next) = hygiene_timing(&schedule, last, now).next_slot {
+    let history = |last| SourceHistory {
+        last_hygiene: last,
+        oldest_clone: None,
+        chain_depth: 1,
+    };
+    while let Some(next) = hygiene_timing(&schedule, &history(last), now).next_slot {
         if next > to {
             break;
         }
         // Wake at the slot and again one second later, as a loop woken twice would.
         for at in [next, next + SignedDuration::from_secs(1)] {
             now = at;
-            if hygiene_timing(&schedule, last, now).due {
+            if hygiene_timing(&schedule, &history(last), now).due {
                 runs.push(now);
                 last = Some(now);
             }
@@ -345,5 +421,40 @@ fn an_expiry_at_or_before_now_and_labs_without_expiry_give_no_deadline() {
     assert_eq!(
         next_deadline(&world.desired, &world.observed, &plan, now()),
         None
+    );
+}
+
+#[test]
+fn a_never_cleaned_source_is_due_once_our_clones_span_a_slot() {
+    let alice = lab("alice");
+    // Today's slot: 02:00 Berlin = 01:00Z.
+    let before = scheduled_world("0 2 * * *")
+        .want(alice.clone())
+        .has(made(&alice, ts("2026-11-25T20:00:00Z")));
+    let s = scheduled_hygiene(&before.desired, &before.observed, now());
+    assert_eq!(
+        s.due,
+        BTreeSet::from([src("k8s-cp"), src("k8s-db"), src("k8s-worker")])
+    );
+    let after = scheduled_world("0 2 * * *")
+        .want(alice.clone())
+        .has(made(&alice, ts("2026-11-26T09:00:00Z")));
+    assert!(
+        scheduled_hygiene(&after.desired, &after.observed, now())
+            .due
+            .is_empty()
+    );
+    // A source the templates expect frozen is left to the workflow warning, never cleaned.
+    let mut frozen_workflow = before.clone();
+    frozen_workflow
+        .desired
+        .sources
+        .get_mut(&src("k8s-db"))
+        .unwrap()
+        .workflow = crate::model::Workflow::Frozen;
+    assert!(
+        !scheduled_hygiene(&frozen_workflow.desired, &frozen_workflow.observed, now())
+            .due
+            .contains(&src("k8s-db"))
     );
 }
