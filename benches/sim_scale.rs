@@ -8,6 +8,7 @@ use labsync::sim::{SimOptions, inventory};
 
 const VMS: u32 = 10_000;
 const PAGE: u32 = 1_000;
+const CLONES: u32 = 1_000;
 
 fn inventory_text() -> String {
     format!(
@@ -20,6 +21,7 @@ datacenters:
     clusters:
       - {{ name: C1, hosts: [h1, h2, h3, h4] }}
     vms:
+      - {{ name: source, folder: bulk, frozen: true }}
       - {{ name: "bulk-{{n}}", count: {VMS}, folder: bulk, extra_config: {{ labsync.owner: bench, labsync.lab: l1 }} }}
 "#
     )
@@ -87,10 +89,28 @@ fn main() {
             pages += 1;
         }
         let read = t1.elapsed();
-        assert_eq!(objects, VMS as usize, "every VM read");
-        println!("sim_scale: {VMS} VMs, {} properties each, pages of {PAGE}", paths.len());
+        assert_eq!(objects, VMS as usize + 1, "every VM read");
+        // Instant clones at time scale 0: the cost of the simulator itself per clone.
+        let first = post(format!(
+            r#"<RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">propertyCollector</_this><specSet><propSet><type>VirtualMachine</type><pathSet>name</pathSet></propSet><objectSet><obj type="ContainerView">{view}</obj><skip>true</skip><selectSet xsi:type="TraversalSpec"><name>t</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options><maxObjects>1</maxObjects></options></RetrievePropertiesEx>"#
+        )).await;
+        let source = between(&first, "<obj type=\"VirtualMachine\">", "</obj>").expect("source").to_string();
+        let t2 = Instant::now();
+        for i in 0..CLONES {
+            let r = post(format!(
+                r#"<InstantClone_Task xmlns="urn:vim25"><_this type="VirtualMachine">{source}</_this><spec><name>clone-{i}</name><config><key>labsync.lab</key><value xsi:type="xsd:string">l{i}</value></config></spec></InstantClone_Task>"#
+            )).await;
+            assert!(r.contains("<returnval type=\"Task\">"), "{r}");
+        }
+        let clones = t2.elapsed();
+        println!("sim_scale: {} VMs, {} properties each, pages of {PAGE}", VMS + 1, paths.len());
         println!("  start (parse + build inventory + listen): {:>8.1} ms", ms(load));
         println!("  read all ({pages} pages, {:.1} MB of XML):   {:>8.1} ms", bytes as f64 / 1e6, ms(read));
+        println!(
+            "  {CLONES} instant clones, one call each:       {:>8.1} ms ({:.0} clones/s)",
+            ms(clones),
+            f64::from(CLONES) / clones.as_secs_f64()
+        );
         println!("  peak RSS (VmHWM, whole process):          {:>8} kB", peak_rss_kb().map_or("?".into(), |k| k.to_string()));
         sim.shutdown().await;
     });

@@ -284,3 +284,202 @@ fn a_held_lock_stops_apply_naming_its_holder_until_force_unlock_removes_it() {
     // The lock is given back after a run: the next one gets it at once.
     ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
 }
+
+#[test]
+fn the_readme_main_command_works_on_a_fresh_copy_of_the_example() {
+    // labs.yaml.example with what it refers to, in a fresh directory (no simulator state yet),
+    // at the embedded simulator's default time scale, exactly as the README runs it.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("labs.yaml.example"),
+        dir.path().join("labs.yaml.example"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("examples/web-requests/labs.d")).unwrap();
+    std::fs::copy(
+        root.join("examples/sim-inventory.yaml"),
+        dir.path().join("examples/sim-inventory.yaml"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(root.join("examples/web-requests/labs.d")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            dir.path()
+                .join("examples/web-requests/labs.d")
+                .join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let labsync = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("labsync").unwrap();
+        cmd.current_dir(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .env_remove("LABSYNC_SIM_TIME_SCALE")
+            .env_remove("LABSYNC_SIM_PASSWORD");
+        cmd
+    };
+    labsync(&["apply", "-f", "labs.yaml.example", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 failed"));
+    labsync(&["plan", "-f", "labs.yaml.example", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+    assert!(dir.path().join(".labsync/sim-state.json").is_file());
+}
+
+#[test]
+fn ctrl_c_stops_apply_with_exit_130_and_the_next_apply_finishes_the_job() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let labs: Vec<Lab> = (1..=8).map(|i| Lab::duo(&format!("lab{i}"))).collect();
+    let ws = Workspace::new(&labs);
+    // Real time: clones take seconds, so the interrupt lands in the middle of the run.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("labsync"))
+        .current_dir(ws.path("."))
+        .args(["apply", "--auto-approve"])
+        .env("LABSYNC_SIM_TIME_SCALE", "1")
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", ws.path("xdg"))
+        .env_remove("LABSYNC_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait until the run has started and a first operation finished.
+    for line in lines.by_ref() {
+        if line.unwrap().contains("done in") {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted")),
+        "{}",
+        rest.join("\n")
+    );
+
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let mut want: Vec<String> = (1..=8)
+        .flat_map(|i| [format!("lab{i}-cp"), format!("lab{i}-db")])
+        .collect();
+    want.sort();
+    assert_eq!(ws.managed_vms(), want, "every VM exactly once, none lost");
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn apply_json_is_one_json_document_per_line_plan_first() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let out = ws
+        .labsync(&["apply", "--auto-approve", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines[0]["summary"]["labs_to_create"], 1);
+    assert!(lines[0]["plan"]["steps"].is_array());
+    assert_eq!(lines[1]["event"], "run-started");
+    assert_eq!(lines.last().unwrap()["event"], "run-finished");
+}
+
+#[test]
+fn an_invalid_labs_file_is_an_error_before_any_connection() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    std::fs::write(
+        ws.path("labs.yaml"),
+        std::fs::read_to_string(ws.path("labs.yaml"))
+            .unwrap()
+            .replace("template: duo", "template: nope"),
+    )
+    .unwrap();
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope"));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(1);
+    assert!(
+        !ws.path(".labsync/sim-state.json").exists(),
+        "no simulator was started"
+    );
+}
+
+#[test]
+fn an_unreachable_vcenter_is_an_error_naming_it() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let text = std::fs::read_to_string(ws.path("labs.yaml")).unwrap().replace(
+        "url: sim://inventory.yaml",
+        "url: https://127.0.0.1:9/sdk\n  password_env: LABSYNC_E2E_PASSWORD\n  tls:\n    insecure: true",
+    );
+    std::fs::write(ws.path("labs.yaml"), text).unwrap();
+    ws.labsync(&["plan"])
+        .env("LABSYNC_E2E_PASSWORD", "x")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("127.0.0.1:9"));
+    // Without the password variable, the error says which variable to set.
+    ws.labsync(&["plan"])
+        .env_remove("LABSYNC_E2E_PASSWORD")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("LABSYNC_E2E_PASSWORD"));
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
+    // `script` (util-linux) runs labsync on a pseudo-terminal; without it there is no terminal
+    // to test with, and the no-terminal rule is covered above.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let on_tty = |answer: &str| {
+        let bin = assert_cmd::cargo::cargo_bin("labsync");
+        assert_cmd::Command::new("script")
+            .current_dir(ws.path("."))
+            .args(["-qec", &format!("{} apply", bin.display()), "/dev/null"])
+            .env("LABSYNC_SIM_TIME_SCALE", "0")
+            .env("XDG_CONFIG_HOME", ws.path("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .write_stdin(format!("{answer}\n"))
+            .output()
+            .unwrap()
+    };
+    let declined = on_tty("no");
+    assert_eq!(declined.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&declined.stdout).contains("Only 'yes' will be accepted"));
+    assert!(ws.managed_vms().is_empty(), "declined: nothing changed");
+    let approved = on_tty("yes");
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&approved.stdout)
+    );
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+}

@@ -641,3 +641,57 @@ async fn after_kill_9_a_restart_keeps_every_acknowledged_change() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn an_injected_task_failure_returns_a_task_that_fails_with_the_fault() {
+    let mut o = options();
+    let mut methods = std::collections::BTreeMap::new();
+    methods.insert(
+        "PowerOffVM_Task".to_string(),
+        labsync::sim::chaos::MethodFaults {
+            failure_rate: 1.0,
+            fault: "HostCommunication".into(),
+            mode: labsync::sim::chaos::FailureMode::Task,
+            latency_ms: 1,
+        },
+    );
+    o.faults = Some(FaultConfig {
+        methods,
+        ..FaultConfig::default()
+    });
+    let sim = labsync::sim::start(o).await.unwrap();
+    let c = client();
+    login(&c, &sim).await;
+    let (s, body) = call(
+        &c,
+        &sim,
+        r#"<PowerOffVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this></PowerOffVM_Task>"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let task = text_of(&body, "returnval").unwrap().to_string();
+    let (_, info) = call(
+        &c,
+        &sim,
+        &format!(
+            r#"<Fetch xmlns="urn:vim25"><_this type="Task">{task}</_this><prop>info</prop></Fetch>"#
+        ),
+    )
+    .await;
+    assert!(info.contains("<state>error</state>"), "{info}");
+    assert!(
+        info.contains(r#"<fault xsi:type="HostCommunication">"#),
+        "{info}"
+    );
+    let (_, power) = call(
+        &c,
+        &sim,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">vm-19</_this><prop>runtime.powerState</prop></Fetch>"#,
+    )
+    .await;
+    assert!(
+        power.contains(">poweredOn<"),
+        "the failed task changed nothing: {power}"
+    );
+    sim.shutdown().await;
+}

@@ -122,9 +122,7 @@ async fn apply(
         }
     };
     let header = labs.header().with_source_hosts(&observation.observed);
-    if !context::wants_json(settings) || plan.is_refused() {
-        context::print_plan(&plan, &header, settings);
-    }
+    context::print_plan_before_run(&plan, &header, settings);
     if plan.is_refused() {
         eprintln!("error: the plan is refused (see the errors above); nothing was changed");
         return ExitCode::from(EXIT_ERROR);

@@ -190,7 +190,8 @@ pub fn wants_json(settings: &Settings) -> bool {
     settings.output == OutputFormat::Json
 }
 
-/// Observes vCenter and plans `labs` against it at `now`.
+/// Observes vCenter and plans `labs` against it at `now`, with the sources whose scheduled
+/// hygiene is due.
 pub async fn observe_and_plan(
     labs: &Labs,
     connected: &Connected,
@@ -198,7 +199,10 @@ pub async fn observe_and_plan(
     now: jiff::Timestamp,
 ) -> Result<(crate::vsphere::observe::Observation, crate::plan::Plan), ExitCode> {
     let observation = observe(labs, connected).await?;
-    let plan = crate::plan::plan(&labs.desired, &observation.observed, now, policy);
+    let mut policy = policy.clone();
+    policy.hygiene_due =
+        crate::engine::hygiene_due::hygiene_due(&labs.desired, &observation.observed, now);
+    let plan = crate::plan::plan(&labs.desired, &observation.observed, now, &policy);
     Ok((observation, plan))
 }
 
@@ -227,4 +231,18 @@ pub fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Sett
         let _ = crate::render::plan::human(plan, header, &mut out, stdout_style(settings));
     }
     let _ = out.flush();
+}
+
+/// Prints the plan before a run: for people as `plan` does; with `--json` as the first line of
+/// the JSON-lines stream (the plan document on one line, then one line per event).
+pub fn print_plan_before_run(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
+    if wants_json(settings) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout leaves nobody to show the plan to; the exit code still tells.
+        let _ = serde_json::to_writer(&mut out, &crate::render::plan::json(plan, header));
+        let _ = writeln!(out);
+        let _ = out.flush();
+    } else {
+        print_plan(plan, header, settings);
+    }
 }

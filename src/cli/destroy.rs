@@ -89,9 +89,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                 jiff::Timestamp::now(),
             );
             let header = labs.header().with_source_hosts(&observation.observed);
-            if !context::wants_json(settings) {
-                context::print_plan(&plan, &header, settings);
-            }
+            context::print_plan_before_run(&plan, &header, settings);
             if plan.is_empty() {
                 return ExitCode::SUCCESS;
             }

@@ -1,7 +1,7 @@
 //! From a labs file's `vcenter` section to a logged-in [`Client`]: the password from its source
-//! (environment, file, or a hidden prompt on a terminal — never argv, never logged), the TLS
-//! policy, and for `sim://INVENTORY` the embedded simulator started in this process on a loopback
-//! port. The simulator is then reached over SOAP like any vCenter: the demo path is the
+//! (environment, file, or a hidden prompt on a terminal when neither gives one — never argv,
+//! never logged), the TLS policy, and for `sim://INVENTORY` the embedded simulator started in
+//! this process on a loopback port. The simulator is then reached over SOAP like any vCenter: the demo path is the
 //! production path.
 
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ pub async fn connect(
     match &conn.endpoint {
         Endpoint::Url(url) => {
             let username = conn.username.clone().ok_or(ConnectError::NoUsername)?;
-            let password = password_source(conn, &username).read()?;
+            let password = read_password(conn, &username)?;
             // `insecure: true` is warned about loudly by the transport on every connect.
             let target = Target {
                 url: url.clone(),
@@ -170,6 +170,21 @@ pub fn sim_time_scale(value: Option<&str>) -> Result<f64, ConnectError> {
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
             .ok_or_else(|| ConnectError::TimeScale(v.to_string())),
+    }
+}
+
+/// Reads the password: from its configured source; when that is an unset environment variable
+/// and a person is at the terminal, by asking (hidden input) rather than failing.
+fn read_password(conn: &Connection, username: &str) -> Result<Secret, PasswordError> {
+    match password_source(conn, username).read() {
+        Err(PasswordError::EnvMissing(var)) if console::Term::stderr().is_term() => {
+            tracing::info!("{var} is not set; asking for the password");
+            PasswordSource::Prompt {
+                user: username.to_string(),
+            }
+            .read()
+        }
+        other => other,
     }
 }
 

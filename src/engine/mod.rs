@@ -5,6 +5,7 @@ pub mod events;
 pub mod execute;
 pub mod extend;
 pub mod git;
+pub mod hygiene_due;
 pub mod lock;
 pub mod observe;
 pub mod saved;

@@ -11,6 +11,9 @@ use super::world::is_a;
 use super::xml::Node;
 use crate::model::MoRef;
 
+/// Paged reads kept at once; the oldest is forgotten beyond this.
+const MAX_RETRIEVALS: usize = 256;
+
 /// `PropertyFilterSpec`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FilterSpec {
@@ -205,7 +208,8 @@ type Wanted = (MoRef, Vec<String>);
 type ObjectValues = (BTreeMap<String, Value>, Vec<(String, Fault)>);
 
 impl Sim {
-    fn exists(&self, session: &str, r: &MoRef) -> bool {
+    /// Does the object exist (for this session, for session-scoped objects)?
+    pub fn exists(&self, session: &str, r: &MoRef) -> bool {
         !matches!(
             self.read(session, r, probe_property(&r.kind)),
             Err(PropError::Gone)
@@ -417,6 +421,16 @@ impl Sim {
         let token = if queue.is_empty() {
             None
         } else {
+            // Clients may abandon a paged read: keep a bounded number, forgetting the oldest.
+            if self.retrievals.len() >= MAX_RETRIEVALS
+                && let Some(oldest) = self
+                    .retrievals
+                    .keys()
+                    .min_by_key(|k| super::world::natural(k))
+                    .cloned()
+            {
+                self.retrievals.remove(&oldest);
+            }
             let t = self.fresh("token-");
             self.retrievals.insert(
                 t.clone(),
@@ -461,6 +475,7 @@ impl Sim {
         collector: &str,
         session: &str,
         version: &str,
+        max_object_updates: Option<usize>,
     ) -> Result<Option<Value>, Fault> {
         if !self.has_collector(collector, session) {
             return Err(Fault::ManagedObjectNotFound {
@@ -475,9 +490,14 @@ impl Sim {
         {
             return Ok(Some(answer.clone()));
         }
-        if !version.is_empty() && version != col.version.to_string() {
+        // A version this collector never issued is refused. An older one (several threads of one
+        // session sharing the default collector, as pyVim's WaitForTask does) gets the changes
+        // since the last answer.
+        if !version.is_empty() && version.parse::<u64>().map_or(true, |v| v > col.version) {
             return Err(Fault::InvalidCollectorVersion);
         }
+        let mut budget = max_object_updates.filter(|m| *m > 0).unwrap_or(usize::MAX);
+        let mut truncated = false;
         let mut filter_ids = col.filters.clone();
         filter_ids.sort();
         let mut filter_set = Vec::new();
@@ -485,22 +505,20 @@ impl Sim {
             let Some(f) = self.filters.get(&fid).cloned() else {
                 continue;
             };
-            let reported = if version.is_empty() {
+            let mut reported = if version.is_empty() {
                 BTreeMap::new()
             } else {
                 f.reported.clone()
             };
-            let mut current: BTreeMap<MoRef, BTreeMap<String, Value>> = BTreeMap::new();
-            let mut order = Vec::new();
+            let mut current: Vec<(MoRef, BTreeMap<String, Value>)> = Vec::new();
             for (obj, paths) in self.select(session, &f.spec, false).unwrap_or_default() {
                 if let Some((vals, _)) = self.read_object(session, &obj, &paths) {
-                    order.push(obj.clone());
-                    current.insert(obj, vals);
+                    current.push((obj, vals));
                 }
             }
             let mut updates = Vec::new();
-            for obj in &order {
-                let now = &current[obj];
+            // Objects past the budget keep their old reported state: the next call sends them.
+            for (obj, now) in &current {
                 let (kind, changes): (&str, Vec<Value>) = match reported.get(obj) {
                     None => (
                         "enter",
@@ -521,26 +539,44 @@ impl Sim {
                         ("modify", ch)
                     }
                 };
-                if kind == "enter" || !changes.is_empty() {
-                    updates.push(
-                        DataObject::new("ObjectUpdate")
-                            .with("kind", Value::Enum("ObjectUpdateKind", kind.into()))
-                            .with("obj", Value::Ref(obj.clone()))
-                            .with("changeSet", Value::Array("PropertyChange", changes))
-                            .into_value(),
-                    );
+                if kind == "modify" && changes.is_empty() {
+                    continue;
                 }
+                if budget == 0 {
+                    truncated = true;
+                    break;
+                }
+                budget -= 1;
+                reported.insert(obj.clone(), now.clone());
+                updates.push(
+                    DataObject::new("ObjectUpdate")
+                        .with("kind", Value::Enum("ObjectUpdateKind", kind.into()))
+                        .with("obj", Value::Ref(obj.clone()))
+                        .with("changeSet", Value::Array("PropertyChange", changes))
+                        .into_value(),
+                );
             }
-            for obj in reported.keys().filter(|o| !current.contains_key(*o)) {
+            let gone: Vec<MoRef> = reported
+                .keys()
+                .filter(|o| !current.iter().any(|(c, _)| c == *o))
+                .cloned()
+                .collect();
+            for obj in gone {
+                if budget == 0 {
+                    truncated = true;
+                    break;
+                }
+                budget -= 1;
+                reported.remove(&obj);
                 updates.push(
                     DataObject::new("ObjectUpdate")
                         .with("kind", Value::Enum("ObjectUpdateKind", "leave".into()))
-                        .with("obj", Value::Ref(obj.clone()))
+                        .with("obj", Value::Ref(obj))
                         .into_value(),
                 );
             }
             if let Some(fm) = self.filters.get_mut(&fid) {
-                fm.reported = current;
+                fm.reported = reported;
             }
             if !updates.is_empty() {
                 filter_set.push(
@@ -562,6 +598,7 @@ impl Sim {
                 "filterSet",
                 Value::Array("PropertyFilterUpdate", filter_set),
             )
+            .opt("truncated", truncated.then_some(Value::Bool(true)))
             .into_value();
         c.last = Some((version.to_string(), answer.clone(), c.version.to_string()));
         Ok(Some(answer))

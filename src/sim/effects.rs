@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::disks::DELTA_SIZE;
 use super::fault::Fault;
 use super::ops::base_size;
-use super::tasks::{CloneTarget, TaskKind};
+use super::tasks::{CheckOutcome, CloneTarget, TaskKind};
 use super::world::{Entity, Kind, Nic, Snapshot, Vm, VmDisk, World};
 use crate::model::{MoRef, PowerState};
 
@@ -164,6 +164,19 @@ impl World {
                 v.boot_time = None;
                 Ok(None)
             }
+            TaskKind::CheckInstantClone { source, spec } => {
+                let errors = self.instant_clone_problems(&source, &spec);
+                let host = self.vm(&source).and_then(|v| v.host.clone());
+                if let Some(t) = self.tasks.get_mut(&num) {
+                    t.checks = Some(vec![CheckOutcome {
+                        vm: MoRef::new("VirtualMachine", source),
+                        host: host.map(|h| MoRef::new("HostSystem", h)),
+                        warnings: Vec::new(),
+                        errors,
+                    }]);
+                }
+                Ok(None)
+            }
             TaskKind::Destroy { entity } => {
                 if let Some(vm) = self.vm(&entity) {
                     if vm.power != PowerState::PoweredOff {
@@ -255,6 +268,7 @@ impl World {
             modified: now,
             create_date: now,
             boot_time: None,
+            template,
         };
         if vm.power == PowerState::PoweredOn {
             vm.boot_time = Some(now);

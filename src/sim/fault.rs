@@ -41,6 +41,8 @@ pub enum Fault {
     InvalidProperty { name: String },
     #[error("The operation is not supported on the object.")]
     NotSupported,
+    #[error("The object or item referred to could not be found.")]
+    NotFound,
     #[error("Injected fault {0}.")]
     /// A fault chosen by fault injection: a vim25 fault type with no fields
     /// (`HostCommunication`, `SystemError`, …).
@@ -75,6 +77,7 @@ impl Fault {
             Fault::InvalidCollectorVersion => "InvalidCollectorVersion",
             Fault::InvalidProperty { .. } => "InvalidProperty",
             Fault::NotSupported => "NotSupported",
+            Fault::NotFound => "NotFound",
             Fault::Injected(name) => name,
         }
     }
@@ -119,6 +122,7 @@ impl Fault {
             | Fault::RequestCanceled
             | Fault::InvalidCollectorVersion
             | Fault::NotSupported
+            | Fault::NotFound
             | Fault::Injected(_) => Vec::new(),
         }
     }
@@ -126,6 +130,16 @@ impl Fault {
     /// `LocalizedMethodFault {fault, localizedMessage}` for `TaskInfo.error` and `missingSet`.
     pub fn localized(&self) -> Value {
         DataObject::new("LocalizedMethodFault")
+            .typed("fault", self.as_object())
+            .with("localizedMessage", Value::str(self.to_string()))
+            .into_value()
+    }
+
+    /// A fault in a `MethodFault`-typed field of a data object (`CheckResult.error`): typed with
+    /// the fault's own type, holding a `LocalizedMethodFault` (`fault`, `localizedMessage`), which
+    /// is how pyvmomi deserializes faults found inside data.
+    pub fn in_data(&self) -> Value {
+        DataObject::new(fault_kind(self.type_name()))
             .typed("fault", self.as_object())
             .with("localizedMessage", Value::str(self.to_string()))
             .into_value()
@@ -180,6 +194,7 @@ fn fault_kind(name: &str) -> &'static str {
         "GenericVmConfigFault",
         "NoPermission",
         "NotSupported",
+        "NotFound",
     ];
     if let Some(k) = KNOWN.iter().find(|k| **k == name) {
         return k;

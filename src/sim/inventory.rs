@@ -507,6 +507,7 @@ fn build_vm(
         modified: now,
         create_date: now,
         boot_time: on.then_some(now),
+        template: false,
     };
     for (i, s) in v.snapshots.iter().enumerate() {
         let sid = w.fresh_id("snapshot-");

@@ -7,7 +7,7 @@
 pub mod chaos;
 pub mod collector;
 pub mod disks;
-pub mod effects;
+mod effects;
 pub mod fault;
 pub mod inventory;
 pub mod ops;

@@ -78,6 +78,7 @@ impl World {
             cancelled: false,
             error: None,
             result: None,
+            checks: None,
             queue_time: call.now,
             start_time: None,
             complete_time: None,
@@ -176,6 +177,70 @@ impl World {
             Some(f) => self.add_failed_task(task, f, call.now),
             None => self.add_task(task),
         })
+    }
+
+    /// `CheckInstantClone_Task` for an instant clone of `source`: a task whose result lists the
+    /// faults the clone would meet now.
+    pub fn check_instant_clone(
+        &mut self,
+        source: &str,
+        spec: InstantCloneSpec,
+        call: Call,
+    ) -> Result<MoRef, Fault> {
+        let src = self.vm_entity(source)?;
+        let vm = src
+            .vm()
+            .ok_or_else(|| not_found("VirtualMachine", source))?;
+        let folder = spec
+            .folder
+            .clone()
+            .or_else(|| src.parent.clone())
+            .unwrap_or_default();
+        let target = CloneTarget {
+            name: spec.name.clone(),
+            folder,
+            pool: spec.pool.clone().or_else(|| vm.pool.clone()),
+            datastore: spec
+                .datastore
+                .clone()
+                .unwrap_or_else(|| vm.datastore.clone()),
+            host: vm.host.clone(),
+            extra_config: spec.config.clone(),
+        };
+        let task = self.new_task(
+            TaskKind::CheckInstantClone {
+                source: source.into(),
+                spec: target,
+            },
+            "CheckInstantClone_Task",
+            "VirtualMachineProvisioningChecker.checkInstantClone",
+            src,
+            call,
+        );
+        Ok(self.add_task(task))
+    }
+
+    /// The faults an instant clone of `source` into `spec` would meet now.
+    pub(super) fn instant_clone_problems(&self, source: &str, spec: &CloneTarget) -> Vec<Fault> {
+        let mut out = Vec::new();
+        let Some(vm) = self.vm(source) else {
+            return vec![not_found("VirtualMachine", source)];
+        };
+        if vm.power != PowerState::PoweredOn {
+            out.push(invalid_power(PowerState::PoweredOn, vm.power));
+        }
+        if let Some(t) = self.other_task_on(source) {
+            out.push(Fault::TaskInProgress { task: t });
+        }
+        if let Err(f) = self.check_vm_folder(&spec.folder) {
+            out.push(f);
+        } else if let Some(object) = self.name_taken(&spec.folder, &spec.name) {
+            out.push(Fault::DuplicateName {
+                name: spec.name.clone(),
+                object,
+            });
+        }
+        out
     }
 
     /// `CloneVM_Task` on `source` (linked with `createNewChildDiskBacking` + a snapshot, else full).

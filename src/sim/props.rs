@@ -25,6 +25,7 @@ const SINGLETONS: &[(&str, &str)] = &[
     ("CustomFieldsManager", "CustomFieldsManager"),
     ("SearchIndex", "SearchIndex"),
     ("TaskManager", "TaskManager"),
+    ("VirtualMachineProvisioningChecker", "VmProvisioningChecker"),
 ];
 
 /// Is this a singleton service object of the simulator?
@@ -62,7 +63,7 @@ pub fn all_properties(kind: &str) -> Vec<&'static str> {
             "network",
         ],
         "ClusterComputeResource" => &["host", "resourcePool", "datastore", "network"],
-        "HostSystem" => &["vm", "datastore", "network", "runtime"],
+        "HostSystem" => &["vm", "datastore", "network", "runtime", "summary"],
         "ResourcePool" => &["owner", "resourcePool", "vm"],
         "Datastore" => &["summary", "vm"],
         "Network" => &["summary", "vm", "host"],
@@ -176,7 +177,7 @@ impl Sim {
     ) -> Result<Option<Value>, PropError> {
         let w = &self.world;
         if let Some(e) = w.resolve(obj) {
-            return self.entity_prop(session, e, name, nested);
+            return self.entity_prop(e, name, nested);
         }
         let v = match (obj.kind.as_str(), name) {
             ("Task", "info") => {
@@ -277,12 +278,10 @@ impl Sim {
 
     fn entity_prop(
         &self,
-        session: &str,
         e: &Entity,
         name: &str,
         nested: Option<&str>,
     ) -> Result<Option<Value>, PropError> {
-        let _ = session;
         let w = &self.world;
         let common = match name {
             "name" => Some(Some(Value::str(e.name.clone()))),
@@ -364,6 +363,50 @@ impl Sim {
                 "vm" => Some(Value::refs(w.vms_on_host(&e.id))),
                 "datastore" => Some(Value::refs(self.dc_all(&e.id, "Datastore"))),
                 "network" => Some(Value::refs(self.dc_all(&e.id, "Network"))),
+                "summary" => Some(
+                    DataObject::new("HostListSummary")
+                        .with("host", Value::Ref(e.moref()))
+                        .with(
+                            "runtime",
+                            DataObject::new("HostRuntimeInfo")
+                                .with(
+                                    "connectionState",
+                                    Value::Enum("HostSystemConnectionState", "connected".into()),
+                                )
+                                .with(
+                                    "powerState",
+                                    Value::Enum("HostSystemPowerState", "poweredOn".into()),
+                                )
+                                .with("inMaintenanceMode", Value::Bool(false))
+                                .into_value(),
+                        )
+                        .with(
+                            "config",
+                            DataObject::new("HostConfigSummary")
+                                .with("name", Value::str(e.name.clone()))
+                                .with("port", Value::Int(443))
+                                .with(
+                                    "product",
+                                    DataObject::new("AboutInfo")
+                                        .with("name", Value::str("VMware ESXi"))
+                                        .with(
+                                            "fullName",
+                                            Value::str("VMware ESXi 8.0.3 build-24022510"),
+                                        )
+                                        .with("vendor", Value::str("VMware, Inc."))
+                                        .with("version", Value::str("8.0.3"))
+                                        .with("build", Value::str("24022510"))
+                                        .with("osType", Value::str("vmnix-x86"))
+                                        .with("productLineId", Value::str("embeddedEsx"))
+                                        .with("apiType", Value::str("HostAgent"))
+                                        .with("apiVersion", Value::str("8.0.3.0"))
+                                        .into_value(),
+                                )
+                                .into_value(),
+                        )
+                        .with("overallStatus", status())
+                        .into_value(),
+                ),
                 "runtime" => Some(
                     DataObject::new("HostRuntimeInfo")
                         .with(

@@ -156,6 +156,29 @@ impl Sim {
         self.retrievals.retain(|_, r| r.session != key);
     }
 
+    /// `TerminateSession`: ends other sessions, named by their public id (`UserSession.key`).
+    pub fn terminate_sessions(&mut self, caller: &str, ids: &[String]) -> Result<(), Fault> {
+        let mut keys = Vec::new();
+        for id in ids {
+            let key = self
+                .sessions
+                .keys()
+                .find(|k| super::taskinfo::session_id(k) == *id)
+                .cloned()
+                .ok_or(Fault::NotFound)?;
+            if key == caller {
+                return Err(Fault::InvalidArgument {
+                    property: "sessionId".into(),
+                });
+            }
+            keys.push(key);
+        }
+        for k in keys {
+            self.logout(&k);
+        }
+        Ok(())
+    }
+
     /// The state key of a collector as seen by a session (the default one is per session).
     pub fn collector_key(&self, collector: &str, session: &str) -> String {
         if collector == DEFAULT_COLLECTOR {

@@ -75,6 +75,27 @@ fn an_idle_session_expires_and_a_wrong_password_is_refused() {
 }
 
 #[test]
+fn terminate_session_ends_another_session_but_not_ones_own() {
+    let mut s = sim();
+    s.login("labsync", "pw", "a".into(), t0()).unwrap();
+    s.login("labsync", "pw", "b".into(), t0()).unwrap();
+    let id_b = super::taskinfo::session_id("b");
+    let id_a = super::taskinfo::session_id("a");
+    assert!(matches!(
+        s.terminate_sessions("a", std::slice::from_ref(&id_a)),
+        Err(Fault::InvalidArgument { .. })
+    ));
+    s.terminate_sessions("a", std::slice::from_ref(&id_b))
+        .unwrap();
+    assert_eq!(
+        s.authenticate(Some("b"), t0()),
+        Err(Fault::NotAuthenticated)
+    );
+    assert!(s.authenticate(Some("a"), t0()).is_ok());
+    assert_eq!(s.terminate_sessions("a", &[id_b]), Err(Fault::NotFound));
+}
+
+#[test]
 fn a_session_lifetime_ends_it_even_when_active() {
     let mut s = sim();
     s.session_lifetime_secs = Some(10);
@@ -153,7 +174,7 @@ fn updates_report_enter_then_modify_then_leave() {
         .clone();
     let spec = vm_view_spec(view, &["runtime.powerState"]);
     s.create_filter("propertyCollector", "k", spec, false);
-    let first = s.updates("propertyCollector", "k", "").unwrap();
+    let first = s.updates("propertyCollector", "k", "", None).unwrap();
     assert!(
         first.is_none(),
         "nothing in the folder yet, nothing to report"
@@ -170,16 +191,25 @@ fn updates_report_enter_then_modify_then_leave() {
     };
     s.world.instant_clone(&src, spec, call).unwrap();
     s.world.tick(t0());
-    let enter = xml(&s.updates("propertyCollector", "k", "").unwrap().unwrap());
+    let enter = xml(&s
+        .updates("propertyCollector", "k", "", None)
+        .unwrap()
+        .unwrap());
     assert!(enter.contains("<kind>enter</kind>"), "{enter}");
     let clone = s.world.find_path("/DC1/vm/labs/c1").unwrap().id.clone();
     s.world.power_off(&clone, call).unwrap();
     s.world.tick(t0());
-    let modify = xml(&s.updates("propertyCollector", "k", "1").unwrap().unwrap());
+    let modify = xml(&s
+        .updates("propertyCollector", "k", "1", None)
+        .unwrap()
+        .unwrap());
     assert!(modify.contains("<kind>modify</kind>"), "{modify}");
     assert!(modify.contains(r#"<val xsi:type="VirtualMachinePowerState">poweredOff</val>"#));
     assert_eq!(
-        xml(&s.updates("propertyCollector", "k", "1").unwrap().unwrap()),
+        xml(&s
+            .updates("propertyCollector", "k", "1", None)
+            .unwrap()
+            .unwrap()),
         modify,
         "a retry with the previous version gets the same answer"
     );
@@ -187,10 +217,13 @@ fn updates_report_enter_then_modify_then_leave() {
         .destroy(&MoRef::new("VirtualMachine", clone), call)
         .unwrap();
     s.world.tick(t0());
-    let leave = xml(&s.updates("propertyCollector", "k", "2").unwrap().unwrap());
+    let leave = xml(&s
+        .updates("propertyCollector", "k", "2", None)
+        .unwrap()
+        .unwrap());
     assert!(leave.contains("<kind>leave</kind>"), "{leave}");
     assert_eq!(
-        s.updates("propertyCollector", "k", "7"),
+        s.updates("propertyCollector", "k", "7", None),
         Err(Fault::InvalidCollectorVersion)
     );
 }
@@ -281,4 +314,37 @@ fn extra_config_reads_as_option_values_and_by_key() {
     );
     // Below a top-level property the simulator has no schema: an unknown field reads as unset.
     assert_eq!(s.read("k", &vm, "runtime.nonsense"), Ok(None));
+}
+
+#[test]
+fn max_object_updates_truncates_and_the_rest_follows() {
+    let mut s = sim();
+    s.login("labsync", "pw", "k".into(), t0()).unwrap();
+    let view = s
+        .create_view(
+            "k",
+            MoRef::new("Folder", "group-d1"),
+            vec!["VirtualMachine".into()],
+            true,
+        )
+        .unwrap();
+    s.create_filter(
+        "propertyCollector",
+        "k",
+        vm_view_spec(view, &["name"]),
+        false,
+    );
+    let first = xml(&s
+        .updates("propertyCollector", "k", "", Some(5))
+        .unwrap()
+        .unwrap());
+    assert_eq!(first.matches("<kind>enter</kind>").count(), 5);
+    assert!(first.contains("<truncated>true</truncated>"), "{first}");
+    let rest = xml(&s
+        .updates("propertyCollector", "k", "1", Some(5))
+        .unwrap()
+        .unwrap());
+    assert_eq!(rest.matches("<kind>enter</kind>").count(), 2);
+    assert!(!rest.contains("<truncated>"), "{rest}");
+    assert_eq!(s.updates("propertyCollector", "k", "2", Some(5)), Ok(None));
 }

@@ -26,7 +26,13 @@ pub fn task_info(t: &Task) -> Value {
         .with("cancelled", Value::Bool(t.cancelled))
         .with("cancelable", Value::Bool(t.is_active() && t.cancelable()))
         .opt("error", t.error.as_ref().map(|f| f.localized()))
-        .opt("result", t.result.clone().map(Value::Ref))
+        .opt_typed(
+            "result",
+            t.result
+                .clone()
+                .map(Value::Ref)
+                .or_else(|| t.checks.as_ref().map(|c| check_results(c))),
+        )
         .opt(
             "progress",
             match t.state {
@@ -49,21 +55,36 @@ pub fn task_info(t: &Task) -> Value {
             Value::Int(i32::try_from(t.num).unwrap_or(i32::MAX)),
         )
         .into_value()
-        .retype_result()
 }
 
-impl Value {
-    /// `TaskInfo.result` is `anyType`: mark it typed after building.
-    fn retype_result(mut self) -> Value {
-        if let Value::Obj(o) = &mut self {
-            for f in &mut o.fields {
-                if f.name == "result" {
-                    f.typed = true;
-                }
-            }
-        }
-        self
-    }
+/// `ArrayOfCheckResult`; `warning` and `error` are `MethodFault[]` (see [`super::fault::Fault::in_data`]).
+fn check_results(checks: &[super::tasks::CheckOutcome]) -> Value {
+    Value::Array(
+        "CheckResult",
+        checks
+            .iter()
+            .map(|c| {
+                DataObject::new("CheckResult")
+                    .with("vm", Value::Ref(c.vm.clone()))
+                    .opt("host", c.host.clone().map(Value::Ref))
+                    .with(
+                        "warning",
+                        Value::Array(
+                            "MethodFault",
+                            c.warnings.iter().map(|f| f.in_data()).collect(),
+                        ),
+                    )
+                    .with(
+                        "error",
+                        Value::Array(
+                            "MethodFault",
+                            c.errors.iter().map(|f| f.in_data()).collect(),
+                        ),
+                    )
+                    .into_value()
+            })
+            .collect(),
+    )
 }
 
 /// `AboutInfo`.
@@ -112,6 +133,10 @@ pub fn service_content(w: &World) -> Value {
             Value::moref("CustomFieldsManager", "CustomFieldsManager"),
         )
         .with("searchIndex", Value::moref("SearchIndex", "SearchIndex"))
+        .with(
+            "vmProvisioningChecker",
+            Value::moref("VirtualMachineProvisioningChecker", "VmProvisioningChecker"),
+        )
         .into_value()
 }
 

@@ -85,6 +85,11 @@ pub enum TaskKind {
     Destroy {
         entity: String,
     },
+    /// `CheckInstantClone_Task`: would an instant clone of `source` with this spec work?
+    CheckInstantClone {
+        source: String,
+        spec: CloneTarget,
+    },
 }
 
 /// Where a clone goes and what it carries.
@@ -116,6 +121,9 @@ pub struct Task {
     pub cancelled: bool,
     pub error: Option<Fault>,
     pub result: Option<MoRef>,
+    /// The result of a check task (`ArrayOfCheckResult`), instead of a reference.
+    #[serde(default)]
+    pub checks: Option<Vec<CheckOutcome>>,
     pub queue_time: Timestamp,
     pub start_time: Option<Timestamp>,
     pub complete_time: Option<Timestamp>,
@@ -141,10 +149,25 @@ impl Task {
             _ => None,
         }
     }
-    /// Can it still be cancelled (nothing irreversible has happened yet)?
+    /// Can it still be cancelled? Anything waiting can; a clone (`CloneVM_Task`) also while it
+    /// copies, as in vCenter (the copy is rolled back: the VM only appears on success); an
+    /// instant clone not after its stun has grown the source.
     pub fn cancelable(&self) -> bool {
-        matches!(self.phase, Phase::Queued | Phase::WaitStun)
+        match self.phase {
+            Phase::Queued | Phase::WaitStun => true,
+            Phase::Work { .. } => matches!(self.kind, TaskKind::Clone { .. }),
+            Phase::Stun { .. } | Phase::Done => false,
+        }
     }
+}
+
+/// One `CheckResult`: the problems an operation would meet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    pub vm: MoRef,
+    pub host: Option<MoRef>,
+    pub warnings: Vec<Fault>,
+    pub errors: Vec<Fault>,
 }
 
 /// Parses `task-N`.
@@ -160,6 +183,10 @@ impl World {
 
     /// Registers a task and starts it at once if it can (the world is ticked to its queue time).
     pub fn add_task(&mut self, mut task: Task) -> MoRef {
+        if let Some(fault) = self.inject_task_fault.take() {
+            let now = task.queue_time;
+            return self.add_failed_task(task, fault, now);
+        }
         self.next_id += 1;
         task.num = self.next_id;
         let r = task.moref();
@@ -195,12 +222,16 @@ impl World {
             .map(Task::moref)
     }
 
-    /// An active task other than a clone whose entity is `id`.
+    /// An active task other than a clone (or a check, which changes nothing) whose entity is `id`.
     pub fn other_task_on(&self, id: &str) -> Option<MoRef> {
         self.active
             .iter()
             .filter_map(|n| self.tasks.get(n))
-            .find(|t| t.entity.value == id && t.clone_source().is_none())
+            .find(|t| {
+                t.entity.value == id
+                    && t.clone_source().is_none()
+                    && !matches!(t.kind, TaskKind::CheckInstantClone { .. })
+            })
             .map(Task::moref)
     }
 
@@ -377,6 +408,7 @@ impl World {
             TaskKind::PowerOn { .. } => t.power_on,
             TaskKind::PowerOff { .. } => t.power_off,
             TaskKind::Destroy { .. } => t.destroy,
+            TaskKind::CheckInstantClone { .. } => t.check_instant_clone,
         };
         self.settings.after(now, base, task.num, 0)
     }
@@ -394,6 +426,16 @@ impl World {
 
     /// Completes a task with its outcome.
     pub fn finish(&mut self, num: u64, outcome: Result<Option<MoRef>, Fault>, now: Timestamp) {
+        // Only these can leave files unused; a garbage scan walks every VM, so skip it otherwise.
+        let may_free = self.tasks.get(&num).is_some_and(|t| {
+            outcome.is_err() && !t.pending_chains.is_empty()
+                || matches!(
+                    t.kind,
+                    TaskKind::Destroy { .. }
+                        | TaskKind::RemoveAllSnapshots { .. }
+                        | TaskKind::PromoteDisks { .. }
+                )
+        });
         if let Some(t) = self.tasks.get_mut(&num) {
             if t.start_time.is_none() {
                 t.start_time = Some(now);
@@ -413,7 +455,9 @@ impl World {
             }
         }
         self.active.remove(&num);
-        self.collect_garbage();
+        if may_free {
+            self.collect_garbage();
+        }
         self.touch();
     }
 

@@ -26,6 +26,7 @@ pub struct Timing {
     pub remove_snapshots_per_level: f64,
     pub promote_disks: f64,
     pub promote_disks_per_level: f64,
+    pub check_instant_clone: f64,
     /// Relative jitter: each duration is multiplied by a factor in `[1 - jitter, 1 + jitter]`.
     pub jitter: f64,
 }
@@ -45,6 +46,7 @@ impl Default for Timing {
             remove_snapshots_per_level: 0.05,
             promote_disks: 10.0,
             promote_disks_per_level: 0.1,
+            check_instant_clone: 0.5,
             jitter: 0.2,
         }
     }

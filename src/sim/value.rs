@@ -63,6 +63,17 @@ impl DataObject {
             None => self,
         }
     }
+    /// Appends a polymorphic field when the value is present.
+    pub fn opt_typed(mut self, name: &'static str, value: Option<Value>) -> Self {
+        if let Some(value) = value {
+            self.fields.push(Field {
+                name,
+                value,
+                typed: true,
+            });
+        }
+        self
+    }
     /// Appends a polymorphic field, written with `xsi:type`.
     pub fn typed(mut self, name: &'static str, value: Value) -> Self {
         self.fields.push(Field {
@@ -157,9 +168,9 @@ pub fn write_element(out: &mut String, name: &str, value: &Value, typed: bool) {
     match value {
         Value::Array(elem, items) if typed => {
             let _ = write!(out, "<{name} xsi:type=\"{}\">", array_type_name(elem));
-            let child = array_child_name(elem);
+            // The items of `ArrayOfX` are `<X>` elements.
             for item in items {
-                write_element(out, child, item, matches!(item, Value::Obj(_)));
+                write_element(out, elem, item, matches!(item, Value::Obj(_)));
             }
             let _ = write!(out, "</{name}>");
         }
@@ -194,11 +205,6 @@ pub fn write_element(out: &mut String, name: &str, value: &Value, typed: bool) {
             let _ = write!(out, "</{name}>");
         }
     }
-}
-
-/// The child element name inside an `ArrayOfX` value: `string`, `ManagedObjectReference`, `X`.
-fn array_child_name(elem: &str) -> &str {
-    elem
 }
 
 fn write_scalar(out: &mut String, v: &Value) {

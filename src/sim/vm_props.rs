@@ -114,7 +114,7 @@ fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
     add("uuid", &|| Value::str(vm.uuid.clone()));
     add("createDate", &|| Value::Time(vm.create_date));
     add("instanceUuid", &|| Value::str(vm.instance_uuid.clone()));
-    add("template", &|| Value::Bool(false));
+    add("template", &|| Value::Bool(vm.template));
     add("guestId", &|| Value::str(vm.guest_id.clone()));
     add("alternateGuestName", &|| Value::str(""));
     add("files", &|| {
@@ -417,7 +417,7 @@ fn summary(w: &World, e: &Entity, vm: &Vm) -> Value {
             "config",
             DataObject::new("VirtualMachineConfigSummary")
                 .with("name", Value::str(e.name.clone()))
-                .with("template", Value::Bool(false))
+                .with("template", Value::Bool(vm.template))
                 .with("vmPathName", Value::str(vmx_path(w, e, vm)))
                 .with("memorySizeMB", Value::Int(vm.memory_mb))
                 .with("numCpu", Value::Int(vm.num_cpu))

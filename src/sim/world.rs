@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::disks::DiskFile;
+use super::fault::Fault;
 use super::tasks::Task;
 use super::timing::Settings;
 use crate::model::{MoRef, PowerState};
@@ -33,6 +34,9 @@ pub struct World {
     pub next_mac: u64,
     /// Bumped on every change; persistence and update waiters key on it.
     pub generation: u64,
+    /// Fault injection: the next task registered fails at once with this fault.
+    #[serde(skip)]
+    pub inject_task_fault: Option<Fault>,
 }
 
 /// A managed entity: the fields every kind shares and its kind-specific data.
@@ -108,6 +112,9 @@ pub struct Vm {
     pub modified: Timestamp,
     pub create_date: Timestamp,
     pub boot_time: Option<Timestamp>,
+    /// Marked as a template (`config.template`); templates stay powered off.
+    #[serde(default)]
+    pub template: bool,
 }
 
 /// A virtual disk and its chain of files, base first.
@@ -219,6 +226,7 @@ impl World {
             next_file: 1,
             next_mac: 1,
             generation: 0,
+            inject_task_fault: None,
         };
         let root = Entity {
             id: "group-d1".into(),

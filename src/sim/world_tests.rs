@@ -469,3 +469,63 @@ datacenters:
         .unwrap_err();
     assert!(err.to_string().contains("{n}"), "{err}");
 }
+
+#[test]
+fn check_instant_clone_reports_the_faults_a_clone_would_meet_and_changes_nothing() {
+    let mut w = world();
+    w.settings.time_scale = 0.0;
+    let labs = id(&w, "/DC1/vm/labs");
+    let spec = |name: &str| InstantCloneSpec {
+        name: name.into(),
+        folder: Some(labs.clone()),
+        ..InstantCloneSpec::default()
+    };
+    let off = id(&w, "/DC1/vm/templates/perf-node");
+    let t = w.check_instant_clone(&off, spec("x"), call(t0())).unwrap();
+    let checks = w.task(&t.value).unwrap().checks.clone().unwrap();
+    assert_eq!(state(&w, &t), TaskState::Success);
+    assert_eq!(
+        checks[0].errors,
+        [Fault::InvalidPowerState {
+            requested: Some(PowerState::PoweredOn),
+            existing: PowerState::PoweredOff
+        }]
+    );
+    let on = id(&w, "/DC1/vm/templates/k8s-db");
+    let t = w
+        .check_instant_clone(&on, spec("fine"), call(t0()))
+        .unwrap();
+    assert!(
+        w.task(&t.value).unwrap().checks.clone().unwrap()[0]
+            .errors
+            .is_empty()
+    );
+    assert_eq!(w.chain_depth(&on), 0, "a check clones nothing");
+    assert!(w.find_path("/DC1/vm/labs/fine").is_none());
+}
+
+#[test]
+fn a_running_full_clone_can_be_cancelled_and_leaves_no_vm() {
+    let mut w = world();
+    let labs = id(&w, "/DC1/vm/labs");
+    let perf = id(&w, "/DC1/vm/templates/perf-node");
+    let files_before = w.files.len();
+    let t = w
+        .clone_vm(
+            &perf,
+            CloneSpec {
+                folder: labs,
+                name: "big".into(),
+                ..CloneSpec::default()
+            },
+            call(t0()),
+        )
+        .unwrap();
+    w.tick(at(10.0));
+    assert_eq!(state(&w, &t), TaskState::Running);
+    w.cancel(&t.value, at(10.0)).unwrap();
+    assert_eq!(error(&w, &t), Fault::RequestCanceled);
+    w.tick(at(500.0));
+    assert!(w.find_path("/DC1/vm/labs/big").is_none());
+    assert_eq!(w.files.len(), files_before);
+}

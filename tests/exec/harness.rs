@@ -28,7 +28,7 @@ datacenters:
         hosts: [esx-1, esx-2]
         resource_pools: [labs]
     vms:
-      - { name: src-db, folder: templates, host: esx-1 }
+      - { name: src-db, folder: templates, host: esx-1, delta_depth: 40 }
       - { name: src-app, folder: templates, host: esx-2 }
       - { name: src-web, folder: templates, host: esx-1 }
       - { name: src-bad, folder: templates, host: esx-2 }
@@ -80,10 +80,21 @@ pub struct Env {
 
 /// Starts the simulator (time scale `scale`, optional faults) and loads `labs`.
 pub async fn start(labs: &str, scale: f64, faults: Option<FaultConfig>) -> Env {
+    start_with_state(labs, scale, faults, None).await
+}
+
+/// Like [`start`], keeping the simulated vCenter's state in `state` (loaded if it exists).
+pub async fn start_with_state(
+    labs: &str,
+    scale: f64,
+    faults: Option<FaultConfig>,
+    state: Option<&std::path::Path>,
+) -> Env {
     let inventory = sim::inventory::parse(INVENTORY, "inventory.yaml").expect("inventory");
     let mut opts = SimOptions::new(inventory);
     opts.time_scale = scale;
     opts.faults = faults;
+    opts.state_file = state.map(|p| p.to_path_buf());
     opts.seed = 7;
     let handle = sim::start(opts).await.expect("simulator starts");
     let client = connect(&handle).await;
@@ -135,13 +146,13 @@ impl Env {
 
     /// Observe and plan.
     pub async fn plan(&self) -> (Observation, Plan) {
+        self.plan_with(&Policy::default()).await
+    }
+
+    /// Observe and plan with a policy.
+    pub async fn plan_with(&self, policy: &Policy) -> (Observation, Plan) {
         let obs = self.observe().await;
-        let p = plan::plan(
-            &self.desired,
-            &obs.observed,
-            Timestamp::now(),
-            &Policy::default(),
-        );
+        let p = plan::plan(&self.desired, &obs.observed, Timestamp::now(), policy);
         (obs, p)
     }
 

@@ -3,8 +3,10 @@
 //! [`Report`](crate::engine::events::Report).
 //!
 //! `units` expands steps into single-object units (pure), `schedule` picks which ready units
-//! start (pure), `perform` carries one unit out, `run` is the loop around them.
+//! start (pure), `perform` carries one unit out (`create` for VMs), `run` is the loop around
+//! them. The report counts plan steps: succeeded, failed, skipped.
 
+pub mod create;
 pub mod perform;
 pub mod run;
 pub mod schedule;

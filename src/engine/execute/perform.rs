@@ -1,7 +1,8 @@
-//! Carrying out one unit in vCenter: the operations, what counts as "already done", adoption on
-//! `DuplicateName`, re-observing before a create or destroy is sent again, and the executor's
-//! own retries of transient task faults (the client already retries refused calls; this layer
-//! only handles what the client hands back: failed tasks, unknown outcomes, exhausted 503s).
+//! Carrying out one unit in vCenter: folders, records, destroys and hygiene here (creating VMs
+//! is in `create`), what counts as "already done", re-observing before a destroy is sent again,
+//! and the executor's own retries of transient faults (the client already retries refused
+//! calls; this layer only handles what the client hands back: failed tasks, unknown outcomes,
+//! exhausted 503s).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,15 +13,12 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::units::Work;
 use crate::engine::events::{Event, OpKind};
-use crate::model::HygieneMethod;
-use crate::model::{CloneMode, InventoryPath, Markers, MoRef, OwnerId};
-use crate::plan::{StepId, VmToCreate};
+use crate::model::{HygieneMethod, InventoryPath, Markers, MoRef, OwnerId};
+use crate::plan::StepId;
 use crate::vsphere::fault::{self, FaultClass};
 use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_TOMBSTONE};
 use crate::vsphere::props::PropSpec;
-use crate::vsphere::{
-    Client, CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult,
-};
+use crate::vsphere::{Client, Error, Power, Result as VResult};
 
 /// How often the executor tries a unit again after a transient failure, and how long it waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,45 +70,29 @@ pub struct Done {
     pub adopted: bool,
 }
 
-/// How a clone attempt ended, short of an error.
-enum Created {
-    Made(MoRef),
-    Adopted(MoRef),
-    /// The name is taken by a VM that is not ours; the fault text.
-    Conflict(String),
-}
-
 impl std::fmt::Display for OpFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.error)
     }
 }
 
-type OpResult<T> = std::result::Result<T, OpFailure>;
+pub(super) type OpResult<T> = std::result::Result<T, OpFailure>;
 
-fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
+pub(super) fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
     OpFailure {
         op,
         error: e.to_string(),
     }
 }
 
-/// Is this error worth another attempt of the same unit (after re-observing)?
+/// Is this error worth another attempt of the same unit (after re-observing)? Only what the
+/// client does not retry itself: a task that failed with a transient fault, a call whose
+/// outcome is unknown, a session renewed under a session-scoped call. Refused calls (SOAP
+/// `TaskInProgress`, HTTP 503, connection refused) were already retried by the client.
 fn is_transient(e: &Error) -> bool {
     match e {
-        Error::TaskFailed { fault, .. } | Error::Fault { fault, .. } => {
-            matches!(
-                fault::classify(fault),
-                FaultClass::Transient | FaultClass::NotAuthenticated
-            )
-        }
-        Error::OutcomeUnknown { .. }
-        | Error::Network { .. }
-        | Error::Connect { .. }
-        | Error::SessionRenewed => true,
-        Error::Http { status, .. } => {
-            fault::is_retryable_status(*status) || fault::is_ambiguous_status(*status)
-        }
+        Error::TaskFailed { fault, .. } => fault::classify(fault) == FaultClass::Transient,
+        Error::OutcomeUnknown { .. } | Error::SessionRenewed => true,
         _ => false,
     }
 }
@@ -139,13 +121,18 @@ impl Ctx {
         })
     }
 
-    fn emit(&self, e: Event) {
+    pub(super) fn emit(&self, e: Event) {
         // The receiver lives as long as the run; a closed channel only loses a progress line.
         let _ = self.events.send(e);
     }
 
     /// Runs `f` until it succeeds, fails for good, or the retries run out; emits `Retrying`.
-    async fn with_retries<T, F, Fut>(&self, op: OpKind, target: &str, mut f: F) -> VResult<T>
+    pub(super) async fn with_retries<T, F, Fut>(
+        &self,
+        op: OpKind,
+        target: &str,
+        mut f: F,
+    ) -> VResult<T>
     where
         F: FnMut(u32) -> Fut,
         Fut: std::future::Future<Output = VResult<T>>,
@@ -206,7 +193,7 @@ impl Ctx {
             .copied()
     }
 
-    async fn datastore(&self, name: &str) -> VResult<Option<MoRef>> {
+    pub(super) async fn datastore(&self, name: &str) -> VResult<Option<MoRef>> {
         let all = self
             .datastores
             .get_or_try_init(|| async {
@@ -261,7 +248,8 @@ impl Ctx {
                 })
             }
             Work::Clone { lab: _, vm } => {
-                let folder = folder.ok_or_else(|| failed(op_of(vm.clone_mode), "no lab folder"))?;
+                let folder = folder
+                    .ok_or_else(|| failed(super::create::op_of(vm.clone_mode), "no lab folder"))?;
                 self.clone_vm(step, vm, folder).await
             }
             Work::DestroyVm { vm, .. } => {
@@ -339,7 +327,7 @@ impl Ctx {
         }
     }
 
-    fn started(&self, step: StepId, op: OpKind, target: &str) -> Instant {
+    pub(super) fn started(&self, step: StepId, op: OpKind, target: &str) -> Instant {
         self.emit(Event::OpStarted {
             step,
             op,
@@ -348,7 +336,7 @@ impl Ctx {
         Instant::now()
     }
 
-    fn finished<E: std::fmt::Display>(
+    pub(super) fn finished<E: std::fmt::Display>(
         &self,
         step: StepId,
         op: OpKind,
@@ -390,180 +378,6 @@ impl Ctx {
         self.with_retries(op, target, |_| self.client.destroy(folder))
             .await
             .map_err(|e| failed(op, e))
-    }
-
-    async fn clone_vm(&self, step: StepId, vm: &VmToCreate, folder: &MoRef) -> OpResult<Done> {
-        let op = op_of(vm.clone_mode);
-        let target = vm.name.to_string();
-        let pool = match &vm.placement.resource_pool {
-            Some(p) => Some(self.paths.get(p).cloned().ok_or_else(|| {
-                failed(op, format!("resource pool {p} does not exist in vCenter"))
-            })?),
-            None => None,
-        };
-        let datastore = match &vm.placement.datastore {
-            Some(d) => Some(
-                self.datastore(d)
-                    .await
-                    .map_err(|e| failed(op, e))?
-                    .ok_or_else(|| failed(op, format!("datastore {d} does not exist")))?,
-            ),
-            None => None,
-        };
-        let config: Vec<(String, String)> = vm
-            .extra_config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let uuid = vm.bios_uuid.to_string();
-        let started = self.started(step, op, &target);
-        let r = self
-            .with_retries(op, &target, |attempt| {
-                let (pool, datastore, config, uuid) = (
-                    pool.clone(),
-                    datastore.clone(),
-                    config.clone(),
-                    uuid.clone(),
-                );
-                async move {
-                    // A retry follows an unknown outcome or a failed task: look first, so a
-                    // create is never sent twice.
-                    if attempt > 0
-                        && let Some(found) = self.find_ours(vm).await?
-                    {
-                        return Ok(Created::Adopted(found));
-                    }
-                    let sent = match vm.clone_mode {
-                        CloneMode::Instant => {
-                            let spec = InstantCloneSpec {
-                                name: vm.name.to_string(),
-                                folder: Some(folder.clone()),
-                                pool,
-                                datastore,
-                                config,
-                                bios_uuid: Some(uuid),
-                            };
-                            self.client.instant_clone(&vm.source_moref, &spec).await
-                        }
-                        CloneMode::Linked | CloneMode::Full => {
-                            let spec = CloneSpec {
-                                name: vm.name.to_string(),
-                                kind: if vm.clone_mode == CloneMode::Linked {
-                                    CloneKind::Linked
-                                } else {
-                                    CloneKind::Full
-                                },
-                                folder: folder.clone(),
-                                pool,
-                                datastore,
-                                extra_config: config,
-                                bios_uuid: Some(uuid),
-                                power_on: true,
-                            };
-                            self.client.clone_vm(&vm.source_moref, &spec).await
-                        }
-                    };
-                    match sent {
-                        Ok(m) => Ok(Created::Made(m)),
-                        Err(e) if e.is_fault("DuplicateName") => {
-                            let named = e.fault().and_then(|f| f.moref_field("object"));
-                            Ok(match self.adopt(vm, named).await? {
-                                Some(m) => Created::Adopted(m),
-                                None => Created::Conflict(e.to_string()),
-                            })
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await;
-        self.finished(step, op, &target, started, r.as_ref().err());
-        match r.map_err(|e| failed(op, e))? {
-            Created::Made(m) => Ok(Done {
-                object: Some(m),
-                adopted: false,
-            }),
-            Created::Adopted(m) => Ok(Done {
-                object: Some(m),
-                adopted: true,
-            }),
-            Created::Conflict(fault) => Err(failed(
-                op,
-                format!(
-                    "{fault}: the VM named {} is not this lab's (its labsync markers do not match); left alone",
-                    vm.name
-                ),
-            )),
-        }
-    }
-
-    /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;
-    /// anything else is a conflict (`None`), left alone.
-    async fn adopt(&self, vm: &VmToCreate, named: Option<MoRef>) -> VResult<Option<MoRef>> {
-        let candidate = match named {
-            Some(m) => Some(m),
-            None => self.find_ours(vm).await?,
-        };
-        match candidate {
-            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
-            _ => Ok(None),
-        }
-    }
-
-    /// The VM with this VM's BIOS UUID, if it exists and carries our markers.
-    async fn find_ours(&self, vm: &VmToCreate) -> VResult<Option<MoRef>> {
-        let found = self
-            .client
-            .find_vm_by_uuid(None, &vm.bios_uuid.to_string(), false)
-            .await?;
-        match found {
-            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
-            _ => Ok(None),
-        }
-    }
-
-    /// Does `m` carry exactly the markers this VM would have been created with?
-    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
-        let Some((name, extra)) = self.read_markers(m).await? else {
-            return Ok(false);
-        };
-        let Some(markers) = Markers::managed(&self.owner, &name, &extra) else {
-            return Ok(false);
-        };
-        let want = |k: &str| vm.extra_config.get(k).map(String::as_str);
-        Ok(markers.vm == vm.name
-            && Some(markers.lab.as_str()) == want(crate::model::markers::LAB)
-            && Some(markers.spec.0.as_str()) == want(crate::model::markers::SPEC))
-    }
-
-    /// A VM's name and `labsync.*` extraConfig; `None` when it is gone.
-    async fn read_markers(&self, m: &MoRef) -> VResult<Option<(String, BTreeMap<String, String>)>> {
-        let objs = match self
-            .client
-            .retrieve_objects(std::slice::from_ref(m), &["name", "config.extraConfig"])
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some(o) = objs.into_iter().find(|o| &o.obj == m) else {
-            return Ok(None);
-        };
-        let Some(name) = o.text("name").map(str::to_string) else {
-            return Ok(None);
-        };
-        let mut extra = BTreeMap::new();
-        if let Some(v) = o.get("config.extraConfig") {
-            for ov in &v.children {
-                if let (Some(k), Some(val)) = (ov.child_text("key"), ov.child_text("value"))
-                    && k.starts_with("labsync.")
-                {
-                    extra.insert(k.to_string(), val.to_string());
-                }
-            }
-        }
-        Ok(Some((name, extra)))
     }
 
     /// Powers a managed VM off (if on) and destroys it; gone already is success. Checks the
@@ -661,21 +475,15 @@ impl Ctx {
                 .set_field(moref, key, &Timestamp::now().to_string())
                 .await;
         }
-        self.emit(Event::HygieneDone {
-            source: source.clone(),
-            depth_before,
-            depth_after: depth_after.unwrap_or(0),
-        });
+        // Without a readable chain there is no honest "after" figure to report.
+        if let Some(depth_after) = depth_after {
+            self.emit(Event::HygieneDone {
+                source: source.clone(),
+                depth_before,
+                depth_after,
+            });
+        }
         Ok(Done::default())
-    }
-}
-
-/// The operation kind of a clone mode.
-pub fn op_of(mode: CloneMode) -> OpKind {
-    match mode {
-        CloneMode::Instant => OpKind::InstantClone,
-        CloneMode::Linked => OpKind::LinkedClone,
-        CloneMode::Full => OpKind::FullClone,
     }
 }
 

@@ -53,6 +53,10 @@ struct StepState {
     cleanup: Vec<UnitId>,
     /// Indices into the report's failures.
     failures: Vec<usize>,
+    /// Every unit of the step, cleanup included.
+    units: Vec<UnitId>,
+    /// The lab folder its clones go into (create steps).
+    folder: Option<InventoryPath>,
 }
 
 struct Loop<'a> {
@@ -65,6 +69,8 @@ struct Loop<'a> {
     reporter: &'a dyn Reporter,
     load: Load,
     limits: Limits,
+    /// Steps whose units changed since they were last looked at.
+    dirty: std::collections::BTreeSet<StepId>,
 }
 
 fn emit(reporter: &dyn Reporter, e: &Event) {
@@ -84,11 +90,21 @@ fn candidate(u: &Unit) -> (UnitId, String, Option<MoRef>, Option<MoRef>, Option<
 impl<'a> Loop<'a> {
     fn new(units: Units, limits: Limits, reporter: &'a dyn Reporter) -> Self {
         let status = vec![Status::Pending; units.list.len()];
-        let steps = units
+        let mut steps: BTreeMap<StepId, StepState> = units
             .steps
             .keys()
             .map(|s| (*s, StepState::default()))
             .collect();
+        for u in &units.list {
+            if let Some(s) = steps.get_mut(&u.step) {
+                s.units.push(u.id);
+                if let Work::EnsureFolder { path, .. } = &u.work {
+                    s.folder = Some(path.clone());
+                }
+            }
+        }
+        // Steps without units (none today) settle at once.
+        let dirty = steps.keys().copied().collect();
         Loop {
             units,
             status,
@@ -98,6 +114,7 @@ impl<'a> Loop<'a> {
             reporter,
             load: Load::default(),
             limits,
+            dirty,
         }
     }
 
@@ -154,6 +171,7 @@ impl<'a> Loop<'a> {
                     })
                 };
                 if let Some(b) = because {
+                    self.dirty.insert(self.units.list[i].step);
                     self.status[i] = Status::Skipped(b);
                     changed = true;
                 }
@@ -229,6 +247,7 @@ impl<'a> Loop<'a> {
     fn finish_unit(&mut self, id: UnitId, result: Result<Done, OpFailure>) {
         self.release(id);
         let unit = self.units.list[id.0].clone();
+        self.dirty.insert(unit.step);
         let cleanup = self.is_cleanup(id);
         match result {
             Ok(done) => {
@@ -269,15 +288,12 @@ impl<'a> Loop<'a> {
 
     /// Steps whose units are all done: apply the failure policy (once), then report them.
     fn settle_steps(&mut self) {
-        let ids: Vec<StepId> = self.steps.keys().copied().collect();
+        let ids: Vec<StepId> = std::mem::take(&mut self.dirty).into_iter().collect();
         for step in ids {
-            let done = self
-                .units
-                .of_step(step)
-                .all(|u| self.status[u.id.0].is_terminal());
             let Some(state) = self.steps.get(&step) else {
                 continue;
             };
+            let done = state.units.iter().all(|u| self.status[u.0].is_terminal());
             if state.finished || !done {
                 continue;
             }
@@ -335,8 +351,10 @@ impl<'a> Loop<'a> {
             added.push(id);
         }
         if let Some(s) = self.steps.get_mut(&step) {
+            s.units.extend(added.iter().copied());
             s.cleanup = added;
         }
+        self.dirty.insert(step);
     }
 
     fn set_policy(&mut self, step: StepId, text: String) {
@@ -376,13 +394,10 @@ impl<'a> Loop<'a> {
             return;
         };
         state.finished = true;
-        let skipped = self
-            .units
-            .of_step(step)
-            .find_map(|u| match &self.status[u.id.0] {
-                Status::Skipped(b) => Some(b.clone()),
-                _ => None,
-            });
+        let skipped = state.units.iter().find_map(|u| match &self.status[u.0] {
+            Status::Skipped(b) => Some(b.clone()),
+            _ => None,
+        });
         let outcome = match (&state.failed, skipped) {
             (Some(e), _) => {
                 self.report.failed += 1;
@@ -402,9 +417,10 @@ impl<'a> Loop<'a> {
 
     /// Marks every unit that has not run as skipped for `because`.
     fn skip_rest(&mut self, because: &str) {
-        for s in self.status.iter_mut() {
+        for (i, s) in self.status.iter_mut().enumerate() {
             if matches!(s, Status::Pending | Status::Running) {
                 *s = Status::Skipped(because.to_string());
+                self.dirty.insert(self.units.list[i].step);
             }
         }
     }
@@ -458,8 +474,11 @@ pub async fn run(
                 let unit = lp.units.list[id.0].clone();
                 lp.start_step(unit.step);
                 let folder = match &unit.work {
-                    Work::Clone { .. } => folder_path_of(&lp.units, unit.step)
-                        .and_then(|p| lp.folders.get(&p).cloned()),
+                    Work::Clone { .. } => lp
+                        .steps
+                        .get(&unit.step)
+                        .and_then(|s| s.folder.as_ref())
+                        .and_then(|p| lp.folders.get(p).cloned()),
                     _ => None,
                 };
                 let ctx = Arc::clone(&ctx);
@@ -538,20 +557,16 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// The path of the lab folder a create step's clones go into.
-fn folder_path_of(units: &Units, step: StepId) -> Option<InventoryPath> {
-    units.of_step(step).find_map(|u| match &u.work {
-        Work::EnsureFolder { path, .. } => Some(path.clone()),
-        _ => None,
-    })
-}
-
 /// The operation a unit starts with (for failures found before it ran).
 fn first_op(work: &Work) -> OpKind {
     match work {
         Work::EnsureFolder { .. } => OpKind::CreateFolder,
-        Work::Clone { vm, .. } => super::perform::op_of(vm.clone_mode),
+        Work::Clone { vm, .. } => super::create::op_of(vm.clone_mode),
         Work::DestroyVm { .. } => OpKind::PowerOff,
+        Work::Hygiene {
+            method: crate::model::HygieneMethod::PromoteDisks,
+            ..
+        } => OpKind::PromoteDisks,
         Work::Hygiene { .. } => OpKind::SnapshotCycle,
         Work::WriteTombstone { .. } | Work::ClearTombstone { .. } => OpKind::SetField,
         Work::RemoveFolder { .. } => OpKind::Destroy,

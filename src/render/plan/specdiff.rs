@@ -21,7 +21,8 @@ pub(crate) fn write_spec_changes<W: Write>(
             "{indent}{}",
             style.paint(
                 Tone::Dim,
-                "(the old values were not recorded: these VMs predate labsync.specdoc)"
+                "(no recorded value differs: the VMs predate labsync.specdoc, or were made by \
+                 a labsync that hashed specs differently)"
             )
         );
     }

@@ -160,3 +160,21 @@ fn the_json_document_is_versioned_and_carries_header_plan_and_counts() {
     }
     "#);
 }
+
+#[test]
+fn a_replace_without_recorded_old_values_says_why_there_is_no_diff() {
+    let mut old = lab("bob");
+    old.spec_hash = SpecHash("spec-0".into());
+    let mut vms = made(&old, now());
+    for vm in &mut vms {
+        vm.labsync_config.remove(crate::model::markers::SPECDOC);
+    }
+    let text = render(&World::new().want(lab("bob")).has(vms));
+    assert!(
+        text.contains(
+            "      changed values:\n        (no recorded value differs: the VMs predate \
+             labsync.specdoc, or were made by a labsync that hashed specs differently)\n"
+        ),
+        "{text}"
+    );
+}

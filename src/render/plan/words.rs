@@ -8,7 +8,7 @@ use crate::render::time;
 /// A reason in words: `expired at 2026-11-26 14:00 UTC`, `removed from the config`.
 pub fn reason(r: &Reason) -> String {
     match r {
-        Reason::Missing => "not present".into(),
+        Reason::Missing => "none of its VMs exist".into(),
         Reason::Partial { missing } => format!("partly present; missing {}", list(missing)),
         Reason::SpecChanged { .. } => "spec changed".into(),
         Reason::RemovedFromConfig => "removed from the config".into(),

@@ -15,10 +15,8 @@ use axum::routing::{get, post};
 use super::methods::{Outcome, PUBLIC_METHODS, Request, dispatch};
 use super::soap::{self, Returns};
 use super::{Shared, lock};
-use crate::model::MoRef;
 use crate::sim::chaos::FailureMode;
 use crate::sim::fault::Fault;
-use crate::sim::tasks::task_num;
 use crate::sim::xml::parse_envelope;
 
 const COOKIE: &str = "vmware_soap_session";
@@ -86,7 +84,13 @@ fn injected(name: &str) -> Fault {
         "SystemError" => Fault::SystemError {
             reason: "injected fault".into(),
         },
-        other => Fault::Injected(other.to_string()),
+        // The name becomes an element name: anything but an identifier is refused.
+        other if !other.is_empty() && other.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Fault::Injected(other.to_string())
+        }
+        _ => Fault::SystemError {
+            reason: "injected fault".into(),
+        },
     }
 }
 
@@ -140,17 +144,12 @@ async fn soap_call(
             session,
             now,
         };
-        let outcome = dispatch(&mut sim, &req);
-        // An injected task failure: the task exists, then fails at once.
-        if let (Some((name, FailureMode::Task)), Ok(Outcome::Reply(Returns::One { value, .. }))) =
-            (&decision.fail, &outcome)
-            && let crate::sim::value::Value::Ref(MoRef { kind, value: id }) = value
-            && kind == "Task"
-            && let Some(num) = task_num(id)
-            && sim.world.active.contains(&num)
-        {
-            sim.world.finish(num, Err(injected(name)), now);
+        // An injected task failure: the task exists, and fails at once.
+        if let Some((name, FailureMode::Task)) = &decision.fail {
+            sim.world.inject_task_fault = Some(injected(name));
         }
+        let outcome = dispatch(&mut sim, &req);
+        sim.world.inject_task_fault = None;
         shared.after_change(&sim);
         if method == "CreateFilter" {
             // A waiting long poll on this collector must see the new filter's objects enter.
@@ -175,6 +174,7 @@ async fn soap_call(
             collector,
             version,
             max_wait_secs,
+            max_object_updates,
             legacy,
         }) => {
             let session = cookie.unwrap_or_default();
@@ -183,7 +183,7 @@ async fn soap_call(
                 &collector,
                 &session,
                 &version,
-                max_wait_secs,
+                (max_wait_secs, max_object_updates),
                 legacy,
             )
             .await
@@ -201,7 +201,7 @@ async fn wait_updates(
     collector: &str,
     session: &str,
     version: &str,
-    max_wait_secs: Option<u64>,
+    (max_wait_secs, max_object_updates): (Option<u64>, Option<usize>),
     legacy: bool,
 ) -> Result<Returns, Fault> {
     let deadline = max_wait_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -216,7 +216,7 @@ async fn wait_updates(
             if !sim.sessions.contains_key(session) {
                 return Err(Fault::NotAuthenticated);
             }
-            if let Some(v) = sim.updates(collector, session, version)? {
+            if let Some(v) = sim.updates(collector, session, version, max_object_updates)? {
                 return Ok(Returns::One {
                     value: v,
                     typed: false,

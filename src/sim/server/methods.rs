@@ -28,6 +28,7 @@ pub enum Outcome {
         collector: String,
         version: String,
         max_wait_secs: Option<u64>,
+        max_object_updates: Option<usize>,
         /// `WaitForUpdates` (always answers eventually) rather than `WaitForUpdatesEx`.
         legacy: bool,
     },
@@ -73,6 +74,24 @@ fn option_values<'a>(nodes: impl Iterator<Item = &'a Node>) -> Vec<(String, Stri
             Some((k, v))
         })
         .collect()
+}
+
+/// Decodes the `spec` of an instant clone (or of its check).
+fn instant_spec(n: &Node) -> Result<InstantCloneSpec, Fault> {
+    let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
+        property: "spec".into(),
+    })?;
+    let loc = spec.child("location");
+    Ok(InstantCloneSpec {
+        name: arg(spec, "name")?.to_string(),
+        folder: loc.and_then(|l| l.child_moref("folder")).map(|r| r.value),
+        pool: loc.and_then(|l| l.child_moref("pool")).map(|r| r.value),
+        datastore: loc
+            .and_then(|l| l.child_moref("datastore"))
+            .map(|r| r.value),
+        config: option_values(spec.all("config")),
+        bios_uuid: spec.child_text("biosUuid").map(str::to_string),
+    })
 }
 
 fn expect_type(this: &MoRef, method: &str, kinds: &[&str]) -> Result<(), Fault> {
@@ -131,6 +150,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
         "Logout" => {
             expect_type(this, req.method, &["SessionManager"])?;
             sim.logout(sess);
+            nothing()
+        }
+        "TerminateSession" => {
+            expect_type(this, req.method, &["SessionManager"])?;
+            let ids: Vec<String> = n
+                .all("sessionId")
+                .map(|s| s.text.trim().to_string())
+                .collect();
+            sim.terminate_sessions(sess, &ids)?;
             nothing()
         }
         "SessionIsActive" => {
@@ -244,15 +272,10 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 FilterSpec::parse(n.child("spec").ok_or_else(|| Fault::InvalidArgument {
                     property: "spec".into(),
                 })?)?;
-            for os in &spec.object_set {
-                if sim.read(sess, &os.obj, "name").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "info").err() == Some(PropError::Gone)
-                    && sim.read(sess, &os.obj, "recursive").err() == Some(PropError::Gone)
-                {
-                    return Err(Fault::ManagedObjectNotFound {
-                        obj: os.obj.clone(),
-                    });
-                }
+            if let Some(os) = spec.object_set.iter().find(|os| !sim.exists(sess, &os.obj)) {
+                return Err(Fault::ManagedObjectNotFound {
+                    obj: os.obj.clone(),
+                });
             }
             let partial = n.child_bool("partialUpdates").unwrap_or(false);
             one(Value::Ref(sim.create_filter(
@@ -278,10 +301,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 "CheckForUpdates" => Some(0),
                 _ => None,
             };
+            let max_object_updates = n
+                .child("options")
+                .and_then(|o| o.child_text("maxObjectUpdates"))
+                .and_then(|m| m.parse::<usize>().ok());
             Ok(Outcome::Wait {
                 collector: this.value.clone(),
                 version,
                 max_wait_secs,
+                max_object_updates,
                 legacy: req.method == "WaitForUpdates",
             })
         }
@@ -291,25 +319,20 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
         }
         "InstantClone_Task" => {
             vm_method(&["VirtualMachine"])?;
-            let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
-                property: "spec".into(),
-            })?;
-            let loc = spec.child("location");
-            let parsed = InstantCloneSpec {
-                name: arg(spec, "name")?.to_string(),
-                folder: loc.and_then(|l| l.child_moref("folder")).map(|r| r.value),
-                pool: loc.and_then(|l| l.child_moref("pool")).map(|r| r.value),
-                datastore: loc
-                    .and_then(|l| l.child_moref("datastore"))
-                    .map(|r| r.value),
-                config: option_values(spec.all("config")),
-                bios_uuid: spec.child_text("biosUuid").map(str::to_string),
-            };
+            let parsed = instant_spec(n)?;
             one(Value::Ref(sim.world.instant_clone(
                 &this.value,
                 parsed,
                 call,
             )?))
+        }
+        "CheckInstantClone_Task" => {
+            expect_type(this, req.method, &["VirtualMachineProvisioningChecker"])?;
+            let vm = moref_arg(n, "vm")?;
+            let parsed = instant_spec(n)?;
+            one(Value::Ref(
+                sim.world.check_instant_clone(&vm.value, parsed, call)?,
+            ))
         }
         "CloneVM_Task" => {
             vm_method(&["VirtualMachine"])?;

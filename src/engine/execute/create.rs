@@ -1,0 +1,225 @@
+//! Creating a VM: the clone call with markers in it, adoption of a VM that already carries
+//! this VM's markers (`DuplicateName`, or an earlier attempt whose answer was lost), and the
+//! refusal to touch a same-named VM that is not ours.
+
+use std::collections::BTreeMap;
+
+use super::perform::{Ctx, Done, OpResult, failed};
+use crate::engine::events::OpKind;
+use crate::model::{CloneMode, Markers, MoRef};
+use crate::plan::{StepId, VmToCreate};
+use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Result as VResult};
+
+/// How a clone attempt ended, short of an error.
+enum Created {
+    Made(MoRef),
+    Adopted(MoRef),
+    /// The name is taken by a VM that is not ours; the fault text.
+    Conflict(String),
+}
+
+impl Ctx {
+    pub(super) async fn clone_vm(
+        &self,
+        step: StepId,
+        vm: &VmToCreate,
+        folder: &MoRef,
+    ) -> OpResult<Done> {
+        let op = op_of(vm.clone_mode);
+        let target = vm.name.to_string();
+        let pool = match &vm.placement.resource_pool {
+            Some(p) => Some(self.paths.get(p).cloned().ok_or_else(|| {
+                failed(op, format!("resource pool {p} does not exist in vCenter"))
+            })?),
+            None => None,
+        };
+        let datastore = match &vm.placement.datastore {
+            Some(d) => Some(
+                self.datastore(d)
+                    .await
+                    .map_err(|e| failed(op, e))?
+                    .ok_or_else(|| failed(op, format!("datastore {d} does not exist")))?,
+            ),
+            None => None,
+        };
+        let config: Vec<(String, String)> = vm
+            .extra_config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let uuid = vm.bios_uuid.to_string();
+        let started = self.started(step, op, &target);
+        let r = self
+            .with_retries(op, &target, |attempt| {
+                let (pool, datastore, config, uuid) = (
+                    pool.clone(),
+                    datastore.clone(),
+                    config.clone(),
+                    uuid.clone(),
+                );
+                async move {
+                    // A retry follows an unknown outcome or a failed task: look first, so a
+                    // create is never sent twice.
+                    if attempt > 0
+                        && let Some(found) = self.find_ours(vm).await?
+                    {
+                        return Ok(Created::Adopted(found));
+                    }
+                    let sent = match vm.clone_mode {
+                        CloneMode::Instant => {
+                            let spec = InstantCloneSpec {
+                                name: vm.name.to_string(),
+                                folder: Some(folder.clone()),
+                                pool,
+                                datastore,
+                                config,
+                                bios_uuid: Some(uuid),
+                            };
+                            self.client.instant_clone(&vm.source_moref, &spec).await
+                        }
+                        CloneMode::Linked | CloneMode::Full => {
+                            let spec = CloneSpec {
+                                name: vm.name.to_string(),
+                                kind: if vm.clone_mode == CloneMode::Linked {
+                                    CloneKind::Linked
+                                } else {
+                                    CloneKind::Full
+                                },
+                                folder: folder.clone(),
+                                pool,
+                                datastore,
+                                extra_config: config,
+                                bios_uuid: Some(uuid),
+                                power_on: true,
+                            };
+                            self.client.clone_vm(&vm.source_moref, &spec).await
+                        }
+                    };
+                    match sent {
+                        Ok(m) => Ok(Created::Made(m)),
+                        Err(e) if e.is_fault("DuplicateName") => {
+                            let named = e.fault().and_then(|f| f.moref_field("object"));
+                            if named.as_ref().is_some_and(|m| m.kind != "VirtualMachine") {
+                                // The name is taken by a clone still in flight (an earlier
+                                // attempt whose answer was lost, or another run): look again
+                                // once it has finished.
+                                return Err(Error::OutcomeUnknown {
+                                    method: "create".into(),
+                                    target: vm.name.to_string(),
+                                    cause: "a clone with this name is still in progress".into(),
+                                });
+                            }
+                            Ok(match self.adopt(vm, named).await? {
+                                Some(m) => Created::Adopted(m),
+                                None => Created::Conflict(e.to_string()),
+                            })
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await;
+        self.finished(step, op, &target, started, r.as_ref().err());
+        match r.map_err(|e| failed(op, e))? {
+            Created::Made(m) => Ok(Done {
+                object: Some(m),
+                adopted: false,
+            }),
+            Created::Adopted(m) => Ok(Done {
+                object: Some(m),
+                adopted: true,
+            }),
+            Created::Conflict(fault) => Err(failed(
+                op,
+                format!(
+                    "{fault}: the VM named {} is not this lab's (its labsync markers do not match); left alone",
+                    vm.name
+                ),
+            )),
+        }
+    }
+
+    /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;
+    /// anything else is a conflict (`None`), left alone.
+    async fn adopt(&self, vm: &VmToCreate, named: Option<MoRef>) -> VResult<Option<MoRef>> {
+        let candidate = match named {
+            Some(m) => Some(m),
+            None => self.find_ours(vm).await?,
+        };
+        match candidate {
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The VM with this VM's BIOS UUID, if it exists and carries our markers.
+    async fn find_ours(&self, vm: &VmToCreate) -> VResult<Option<MoRef>> {
+        let found = self
+            .client
+            .find_vm_by_uuid(None, &vm.bios_uuid.to_string(), false)
+            .await?;
+        match found {
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Does `m` carry exactly the markers this VM would have been created with?
+    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
+        if m.kind != "VirtualMachine" {
+            return Ok(false);
+        }
+        let Some((name, extra)) = self.read_markers(m).await? else {
+            return Ok(false);
+        };
+        let Some(markers) = Markers::managed(&self.owner, &name, &extra) else {
+            return Ok(false);
+        };
+        let want = |k: &str| vm.extra_config.get(k).map(String::as_str);
+        Ok(markers.vm == vm.name
+            && Some(markers.lab.as_str()) == want(crate::model::markers::LAB)
+            && Some(markers.spec.0.as_str()) == want(crate::model::markers::SPEC))
+    }
+
+    /// A VM's name and `labsync.*` extraConfig; `None` when it is gone.
+    pub(super) async fn read_markers(
+        &self,
+        m: &MoRef,
+    ) -> VResult<Option<(String, BTreeMap<String, String>)>> {
+        let objs = match self
+            .client
+            .retrieve_objects(std::slice::from_ref(m), &["name", "config.extraConfig"])
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(o) = objs.into_iter().find(|o| &o.obj == m) else {
+            return Ok(None);
+        };
+        let Some(name) = o.text("name").map(str::to_string) else {
+            return Ok(None);
+        };
+        let mut extra = BTreeMap::new();
+        if let Some(v) = o.get("config.extraConfig") {
+            for ov in &v.children {
+                if let (Some(k), Some(val)) = (ov.child_text("key"), ov.child_text("value"))
+                    && k.starts_with("labsync.")
+                {
+                    extra.insert(k.to_string(), val.to_string());
+                }
+            }
+        }
+        Ok(Some((name, extra)))
+    }
+}
+
+/// The operation kind of a clone mode.
+pub fn op_of(mode: CloneMode) -> OpKind {
+    match mode {
+        CloneMode::Instant => OpKind::InstantClone,
+        CloneMode::Linked => OpKind::LinkedClone,
+        CloneMode::Full => OpKind::FullClone,
+    }
+}
