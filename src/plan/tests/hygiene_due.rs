@@ -458,3 +458,75 @@ fn a_never_cleaned_source_is_due_once_our_clones_span_a_slot() {
             .contains(&src("k8s-db"))
     );
 }
+
+/// The engine's `hygiene_due` (wired into plan and apply) and this module agree through
+/// ordinary nights and both DST nights in Berlin and New York, except inside a fall-back fold:
+/// there the engine reads "the last slot" from the wall clock, which runs backwards for an hour,
+/// so a slot that already passed (the first 02:30) looks not yet come for the repeated hour.
+/// This module stays due (see the next test); the instants where they differ are listed.
+#[test]
+fn the_due_set_agrees_with_the_engines_hygiene_due_through_dst_nights() {
+    let mut disagreements = Vec::new();
+    for (tz, day) in [
+        ("Europe/Berlin", "2026-03-28T12:00:00Z"),
+        ("Europe/Berlin", "2026-10-24T12:00:00Z"),
+        ("America/New_York", "2026-03-07T12:00:00Z"),
+        ("America/New_York", "2026-10-31T12:00:00Z"),
+        ("UTC", "2026-11-25T12:00:00Z"),
+    ] {
+        for cron in ["30 2 * * *", "30 1 * * *", "0 3 * * *"] {
+            let mut world = World::new();
+            for s in world.desired.sources.values_mut() {
+                s.hygiene.schedule = Some(cron.into());
+                s.hygiene.timezone = tz.into();
+            }
+            let start = ts(day);
+            for source in world.observed.sources.values_mut() {
+                source.last_hygiene = Some(start);
+            }
+            // Every 10 minutes through the following day.
+            for step in 0..(24 * 6) {
+                let now = start + SignedDuration::from_mins(10 * step);
+                let mine = scheduled_hygiene(&world.desired, &world.observed, now).due;
+                let theirs =
+                    crate::engine::hygiene_due::hygiene_due(&world.desired, &world.observed, now);
+                if mine != theirs {
+                    disagreements.push(format!("{tz} {cron} at {now}: {mine:?} vs {theirs:?}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        disagreements
+            .iter()
+            .map(|d| d.split(':').next().unwrap_or_default().to_string())
+            .collect::<Vec<_>>(),
+        [
+            "Europe/Berlin 30 2 * * * at 2026-10-25T01",
+            "Europe/Berlin 30 2 * * * at 2026-10-25T01",
+            "Europe/Berlin 30 2 * * * at 2026-10-25T01",
+            "America/New_York 30 1 * * * at 2026-11-01T06",
+            "America/New_York 30 1 * * * at 2026-11-01T06",
+            "America/New_York 30 1 * * * at 2026-11-01T06",
+        ],
+        "{disagreements:#?}"
+    );
+}
+
+#[test]
+fn once_due_a_source_stays_due_through_the_repeated_hour_until_it_is_cleaned() {
+    let schedule = Schedule::new("30 2 * * *", "Europe/Berlin").unwrap();
+    let history = SourceHistory {
+        last_hygiene: Some(ts("2026-10-24T12:00:00Z")),
+        oldest_clone: None,
+        chain_depth: 3,
+    };
+    // The first 02:30 (CEST) is 00:30Z; the wall clock repeats 02:00-03:00 from 01:00Z.
+    let start = ts("2026-10-25T00:30:00Z");
+    for step in 0..=12 {
+        let now = start + SignedDuration::from_mins(10 * step);
+        let t = hygiene_timing(&schedule, &history, now);
+        assert!(t.due, "not due at {now}");
+        assert_eq!(t.due_since, Some(start));
+    }
+}
