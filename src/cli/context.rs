@@ -201,7 +201,7 @@ pub async fn observe_and_plan(
     let observation = observe(labs, connected).await?;
     let mut policy = policy.clone();
     policy.hygiene_due =
-        crate::engine::hygiene_due::hygiene_due(&labs.desired, &observation.observed, now);
+        crate::plan::scheduled_hygiene(&labs.desired, &observation.observed, now).due;
     let plan = crate::plan::plan(&labs.desired, &observation.observed, now, &policy);
     Ok((observation, plan))
 }

@@ -6,6 +6,7 @@ mod change;
 mod completions;
 mod context;
 mod destroy;
+mod extend;
 mod force_unlock;
 mod plan;
 mod schema;
@@ -48,6 +49,8 @@ pub enum Command {
     Apply(apply::Args),
     /// Destroy managed labs (named ones, or all): never anything labsync does not manage.
     Destroy(destroy::Args),
+    /// Give a running lab more time (recorded in vCenter).
+    Extend(extend::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&args, &settings),
         Command::Destroy(args) => destroy::run(&args, &settings),
         Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
+        Command::Extend(args) => extend::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }

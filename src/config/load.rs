@@ -31,6 +31,9 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The files read: the main file first, then included files in order.
     pub files: Vec<Arc<SourceFile>>,
+    /// The main file's `include` patterns as written (relative to it), whenever the main file
+    /// decodes, even with errors elsewhere: `watch` keeps watching them while a file is broken.
+    pub include: Vec<String>,
 }
 
 impl Loaded {
@@ -67,6 +70,10 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
     let main = usable
         .then(|| decode_file(&main_src, FileRole::Main, &mut diags))
         .flatten();
+    let include = main
+        .as_ref()
+        .map(|m| m.raw.include.iter().map(|p| p.value.clone()).collect())
+        .unwrap_or_default();
     let mut included = Vec::new();
     if let Some(m) = &main {
         for (src, usable) in include_sources(path, m, &mut diags) {
@@ -104,6 +111,7 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
         connection,
         diagnostics: diags,
         files,
+        include,
     })
 }
 
@@ -124,6 +132,7 @@ pub fn check_text(name: &str, text: &str, now: Timestamp) -> Loaded {
         connection: connection.filter(|_| ok),
         diagnostics: diags,
         files,
+        include: Vec::new(),
     }
 }
 

@@ -3,9 +3,10 @@
 pub mod connect;
 pub mod events;
 pub mod execute;
+pub mod extend;
 pub mod git;
-pub mod hygiene_due;
 pub mod lock;
 pub mod observe;
 pub mod saved;
 pub mod sim_state_lock;
+pub mod watch;

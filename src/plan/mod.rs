@@ -9,16 +9,20 @@ mod deadlines;
 mod destroy;
 mod diagnostic;
 mod diff;
+mod extend;
 mod guards;
 mod hygiene;
+mod hygiene_due;
 mod index;
 mod order;
 mod policy;
 mod reason;
+mod schedule;
 mod sources;
 mod stale;
 mod summary;
 mod types;
+mod wake;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -27,14 +31,21 @@ mod tests;
 
 pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
+pub use extend::{ExtendRefusal, ExtendRequest, Extension, decide_extension};
+pub use hygiene_due::{
+    HygieneTiming, ScheduledHygiene, SourceHistory, hygiene_timing, policy_timing,
+    scheduled_hygiene,
+};
 pub use policy::Policy;
 pub use reason::{Reason, SpecChange};
+pub use schedule::{Schedule, ScheduleError};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
     Action, HeldLab, LabExpiry, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
     SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
+pub use wake::{Deadline, DeadlineKind, next_deadline};
 
 use std::collections::BTreeSet;
 

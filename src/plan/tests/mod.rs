@@ -2,8 +2,10 @@
 
 mod decisions;
 mod destroy;
+mod extend;
 mod guards;
 mod hygiene;
+mod hygiene_due;
 mod properties;
 mod snapshots;
 mod stale;

@@ -1,0 +1,180 @@
+//! The `/metrics` endpoint of `labsync watch --metrics ADDR`: a tiny axum server that renders
+//! the shared [`Metrics`](super::metrics::Metrics) on each scrape. A bare port binds to
+//! loopback; another interface only when the address names it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::metrics::SharedMetrics;
+
+/// The content type of the Prometheus text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why the metrics endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsServerError {
+    #[error(
+        "`{0}` is not a metrics address; write a port (`9184`, on loopback) or an address \
+         (`127.0.0.1:9184`, `[::1]:9184`, `0.0.0.0:9184` to listen on every interface)"
+    )]
+    BadAddr(String),
+    #[error("cannot listen on {addr} for metrics: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads `--metrics ADDR`: a bare port means `127.0.0.1:PORT`.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, MetricsServerError> {
+    let s = s.trim();
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Some(port) = s.strip_prefix("localhost:").and_then(|p| p.parse().ok()) {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    s.parse()
+        .map_err(|_| MetricsServerError::BadAddr(s.to_string()))
+}
+
+/// A running metrics endpoint.
+pub struct MetricsServer {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Stops accepting and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn scrape(State(metrics): State<SharedMetrics>) -> impl IntoResponse {
+    let body = metrics.lock().render();
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+}
+
+/// Serves `metrics` on `addr` (in the current tokio runtime) until shut down.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: SharedMetrics,
+) -> Result<MetricsServer, MetricsServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| MetricsServerError::Listen { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| MetricsServerError::Listen { addr, source })?;
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stop = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!("metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(MetricsServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::engine::events::{Event, OpKind, Reporter};
+    use crate::plan::StepId;
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[test]
+    fn a_bare_port_listens_on_loopback_and_other_addresses_are_taken_as_written() {
+        assert_eq!(parse_addr("9184").unwrap().to_string(), "127.0.0.1:9184");
+        assert_eq!(
+            parse_addr("localhost:9184").unwrap().to_string(),
+            "127.0.0.1:9184"
+        );
+        assert_eq!(parse_addr("[::1]:9184").unwrap().to_string(), "[::1]:9184");
+        assert_eq!(
+            parse_addr("0.0.0.0:9184").unwrap().to_string(),
+            "0.0.0.0:9184"
+        );
+        assert!(matches!(
+            parse_addr("metrics.example.com:9184"),
+            Err(MetricsServerError::BadAddr(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_endpoint_serves_the_current_metrics_as_prometheus_text() {
+        let metrics = SharedMetrics::default();
+        let server = serve(parse_addr("0").unwrap(), metrics.clone())
+            .await
+            .unwrap();
+        assert!(server.addr.ip().is_loopback());
+
+        let before = get(server.addr, "/metrics").await;
+        assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+        assert!(before.contains(CONTENT_TYPE), "{before}");
+        assert!(!before.contains("op=\"instant-clone\""), "{before}");
+
+        metrics.event(
+            jiff::Timestamp::UNIX_EPOCH,
+            &Event::OpFinished {
+                step: StepId(0),
+                op: OpKind::InstantClone,
+                target: "alice-db".into(),
+                elapsed: std::time::Duration::from_millis(1500),
+                error: Some("SystemError".into()),
+            },
+        );
+        let after = get(server.addr, "/metrics").await;
+        assert!(
+            after.contains("labsync_task_failures_total{op=\"instant-clone\"} 1\n"),
+            "{after}"
+        );
+        assert!(get(server.addr, "/other").await.starts_with("HTTP/1.1 404"));
+        server.shutdown().await;
+    }
+}

@@ -1,0 +1,199 @@
+//! Metrics from an observation and a run's events, rendered as Prometheus text (snapshot).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::model::{
+    InventoryPath, LabRecord, Markers, MoRef, ObservedSource, ObservedVm, OwnerId, SpecHash,
+    TemplateName, Tombstone, VmName,
+};
+use crate::plan::StepId;
+
+const LABS: &str = r#"
+apiVersion: labsync/v1
+vcenter:
+  url: sim://inventory.yaml
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: metrics-test
+templates:
+  pair:
+    workflow: running
+    vms:
+      - name: db
+        source: /DC1/vm/templates/k8s-db
+      - name: app
+        source: /DC1/vm/templates/k8s-db
+labs:
+  - name: alice
+    template: pair
+    ttl: 4h
+  - name: bob
+    template: pair
+    ttl: 4h
+  - name: carol
+    template: pair
+    ttl: 4h
+  - name: dave
+    template: pair
+    ttl: 4h
+"#;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
+    let name = format!("{lab}-{role}");
+    let markers = Markers {
+        owner: OwnerId::new(owner).unwrap(),
+        lab: LabName::new(lab).unwrap(),
+        vm: VmName::new(name.clone()).unwrap(),
+        template: TemplateName::new("pair").unwrap(),
+        spec: SpecHash("whatever".into()),
+        created: ts("2026-11-26T10:00:00Z"),
+        expires: None,
+        commit: None,
+        specdoc: None,
+    };
+    ObservedVm {
+        moref: MoRef::new("VirtualMachine", format!("vm-{name}")),
+        name,
+        power,
+        host: None,
+        labsync_config: markers.to_extra_config().into_iter().collect(),
+        busy: false,
+    }
+}
+
+fn world() -> (Desired, Observed) {
+    let loaded = crate::config::load::check_text("labs.yaml", LABS, ts("2026-11-26T12:00:00Z"));
+    let desired = loaded.desired.expect("valid test labs");
+    let on = PowerState::PoweredOn;
+    let source = InventoryPath::new("/DC1/vm/templates/k8s-db").unwrap();
+    let observed = Observed {
+        vms: vec![
+            vm("alice", "db", on, "metrics-test"),
+            vm("alice", "app", on, "metrics-test"),
+            vm("bob", "db", on, "metrics-test"),
+            vm("bob", "app", PowerState::PoweredOff, "metrics-test"),
+            vm("old", "db", on, "metrics-test"),
+            // Another installation's VM is not counted.
+            vm("carol", "db", on, "someone-else"),
+        ],
+        sources: BTreeMap::from([(
+            source.clone(),
+            ObservedSource {
+                path: source,
+                moref: MoRef::new("VirtualMachine", "vm-src"),
+                power: on,
+                frozen: false,
+                host: None,
+                chain_depth: 12,
+                has_snapshot: true,
+                last_hygiene: None,
+                tools_running: Some(true),
+                time_sync: Some(true),
+            },
+        )]),
+        lab_records: BTreeMap::from([(
+            LabName::new("dave").unwrap(),
+            LabRecord {
+                lab: LabName::new("dave").unwrap(),
+                folder: MoRef::new("Folder", "group-dave"),
+                tombstone: Some(Tombstone {
+                    expired_at: ts("2026-11-26T11:00:00Z"),
+                    spec: SpecHash("whatever".into()),
+                    expires: None,
+                }),
+                extended_until: None,
+            },
+        )]),
+    };
+    (desired, observed)
+}
+
+fn finished(op: OpKind, ms: u64, error: Option<&str>) -> Event {
+    Event::OpFinished {
+        step: StepId(0),
+        op,
+        target: "x".into(),
+        elapsed: Duration::from_millis(ms),
+        error: error.map(str::to_string),
+    }
+}
+
+#[test]
+fn an_observation_and_a_run_render_as_prometheus_text() {
+    let (desired, observed) = world();
+    let mut m = Metrics::default();
+    m.observe_inventory(&desired, &observed);
+    for e in [
+        finished(OpKind::InstantClone, 1500, None),
+        finished(OpKind::InstantClone, 4000, None),
+        finished(
+            OpKind::InstantClone,
+            200,
+            Some("SystemError: chain too long"),
+        ),
+        finished(OpKind::Destroy, 50, None),
+        Event::Retrying {
+            op: OpKind::PowerOff,
+            target: "bob-app".into(),
+            attempt: 1,
+            error: "HTTP 503".into(),
+            delay: Duration::from_millis(200),
+        },
+        Event::HygieneDone {
+            source: InventoryPath::new("/DC1/vm/templates/k8s-db").unwrap(),
+            depth_before: 12,
+            depth_after: 0,
+        },
+        Event::Interrupted,
+    ] {
+        m.record(&e);
+    }
+    m.reconcile_finished(
+        Duration::from_millis(3200),
+        true,
+        ts("2026-11-26T12:00:03.5Z"),
+    );
+    m.reconcile_finished(Duration::from_secs(1), false, ts("2026-11-26T12:01:00Z"));
+    m.set_next_deadline(Some(ts("2026-11-26T14:00:00Z")));
+    insta::assert_snapshot!(m.render());
+}
+
+#[test]
+fn a_fresh_process_renders_every_family_with_zero_counts() {
+    let text = Metrics::default().render();
+    assert!(text.contains("labsync_reconciles_total{result=\"success\"} 0\n"));
+    assert!(text.contains("labsync_reconcile_duration_seconds_count 0\n"));
+    // No sample (only HELP and TYPE) until a reconcile has succeeded.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("labsync_last_success_timestamp_seconds "))
+    );
+}
+
+#[test]
+fn label_values_are_escaped() {
+    assert_eq!(escape("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
+}
+
+#[test]
+fn histogram_buckets_are_cumulative_and_end_with_inf() {
+    let mut h = Histogram::new(&[1.0, 2.0]);
+    for s in [0.5, 1.5, 1.7, 9.0] {
+        h.observe(s);
+    }
+    let mut out = String::new();
+    histogram_unlabelled(&mut out, "x", &h);
+    assert_eq!(
+        out,
+        "x_bucket{le=\"1\"} 1\nx_bucket{le=\"2\"} 3\nx_bucket{le=\"+Inf\"} 4\nx_sum 12.7\nx_count 4\n"
+    );
+}
