@@ -38,14 +38,22 @@ async fn versions() -> Response {
 
 fn xml(status: StatusCode, body: String, drop_mid: bool) -> Response {
     let mut resp = if drop_mid {
-        // Announce the whole length but send half: hyper closes the connection when the body
-        // ends early, and the client sees a response cut off mid-body.
+        // Announce the whole length, send half, then fail the body stream: hyper aborts the
+        // connection and the client sees a response cut off mid-body. (A complete shorter body
+        // would instead trip hyper's check that the body matches Content-Length.)
         let half = body.len() / 2;
         let cut = (0..=half)
             .rev()
             .find(|i| body.is_char_boundary(*i))
             .unwrap_or(0);
-        let mut r = Response::new(Body::from(body[..cut].to_string()));
+        let chunks: [Result<axum::body::Bytes, std::io::Error>; 2] = [
+            Ok(axum::body::Bytes::from(body[..cut].to_string())),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "injected: connection dropped mid-response",
+            )),
+        ];
+        let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
         if let Ok(v) = HeaderValue::from_str(&body.len().to_string()) {
             r.headers_mut().insert(header::CONTENT_LENGTH, v);
         }
