@@ -6,6 +6,7 @@ vcsim does not implement InstantClone_Task, so the whole module is a vcsim gap.
 import uuid
 
 import pytest
+from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 import vsphere
@@ -176,3 +177,47 @@ def test_one_marker_can_be_read_by_its_extra_config_key(si, topology, labs, vm_n
     value = vsphere.props(si, clone, [path])[path]
     assert isinstance(value, vim.option.OptionValue), repr(value)
     assert (value.key, value.value) == ("labsync.vm", name)
+
+
+def _check_instant_clone(si, source, name, labs):
+    """Runs CheckInstantClone_Task; returns (result list, task fault or None)."""
+    checker = si.RetrieveContent().vmProvisioningChecker
+    spec = vim.vm.InstantCloneSpec(name=name,
+                                   location=vim.vm.RelocateSpec(folder=labs.folder,
+                                                                pool=labs.pool))
+    task = checker.CheckInstantClone_Task(vm=source, spec=spec)
+    state = WaitForTask(task, raiseOnError=False)
+    info = task.info
+    if state == "error":
+        return [], info.error
+    return list(info.result or []), None
+
+
+def test_check_instant_clone_finds_nothing_wrong_with_a_valid_spec_and_changes_nothing(
+        si, topology, labs, vm_named, fresh_name):
+    source = vm_named(topology.running(1))
+    depth_before = vsphere.chain_depth(si, source)
+    name = fresh_name("checked")
+
+    results, fault = _check_instant_clone(si, source, name, labs)
+
+    assert fault is None, repr(fault)
+    assert results, "a check returns one CheckResult per checked VM"
+    assert all(isinstance(r, vim.vm.check.Result) for r in results)
+    assert [list(r.error or []) for r in results] == [[]] * len(results)
+    assert vsphere.vms_named(si, name) == []
+    assert vsphere.chain_depth(si, source) == depth_before
+
+
+def test_check_instant_clone_reports_a_powered_off_source(si, topology, labs, vm_named,
+                                                          fresh_name):
+    source = vm_named(topology.powered_off_source)
+    name = fresh_name("check-off")
+
+    results, fault = _check_instant_clone(si, source, name, labs)
+
+    # vCenter lists the problems in CheckResult.error; failing the check task also reports it.
+    problems = [e for r in results for e in (r.error or [])] + ([fault] if fault else [])
+    assert any(isinstance(p, (vim.fault.InvalidState, vim.fault.InvalidVmState))
+               for p in problems), problems
+    assert vsphere.vms_named(si, name) == []
