@@ -49,6 +49,14 @@ impl Holder {
     }
 }
 
+/// Whether a process with this pid runs on this machine. Where that cannot be told (no
+/// `/proc`), it is assumed alive: a lease is then waited for, never broken by mistake. A pid
+/// reused by another process also reads as alive, which errs the same safe way.
+fn process_alive(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.is_dir() || proc.join(pid.to_string()).exists()
+}
+
 /// A lease as recorded on the lease folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -126,9 +134,17 @@ pub enum Verdict {
 }
 
 /// Decides about an existing lease folder. `lease` is what it records (`None`: nothing yet);
-/// `empty_since` is when this caller first saw it without a lease.
-pub fn judge(lease: Option<&Lease>, now: Timestamp, empty_since: Option<Timestamp>) -> Verdict {
+/// `empty_since` is when this caller first saw it without a lease; `holder_dead` is true when
+/// the holder ran on this very host and its process is gone (a `kill -9`): then nobody will
+/// renew the lease, and waiting for it to expire would only stall the next apply.
+pub fn judge(
+    lease: Option<&Lease>,
+    now: Timestamp,
+    empty_since: Option<Timestamp>,
+    holder_dead: bool,
+) -> Verdict {
     match lease {
+        Some(_) if holder_dead => Verdict::Break,
         Some(l) if l.expires <= now => Verdict::Break,
         Some(_) => Verdict::Wait,
         None => match empty_since {
@@ -338,7 +354,15 @@ pub async fn acquire(
         } else if empty_since.as_ref().is_none_or(|(m, _)| m != &existing) {
             empty_since = Some((existing.clone(), now));
         }
-        match judge(lease.as_ref(), now, empty_since.as_ref().map(|(_, t)| *t)) {
+        let holder_dead = lease
+            .as_ref()
+            .is_some_and(|l| l.holder.host == holder.host && !process_alive(l.holder.pid));
+        match judge(
+            lease.as_ref(),
+            now,
+            empty_since.as_ref().map(|(_, t)| *t),
+            holder_dead,
+        ) {
             Verdict::Break => {
                 tracing::warn!("breaking a stale apply lock: {lease:?}");
                 // By moref: if someone else broke it first and made a new one, that one stays.
@@ -561,8 +585,25 @@ mod tests {
             ),
         ];
         for (name, l, since, want) in cases {
-            assert_eq!(judge(l.as_ref(), now, since), want, "{name}");
+            assert_eq!(judge(l.as_ref(), now, since, false), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_live_lease_whose_holder_died_on_this_host_is_broken_at_once() {
+        let now = ts("2026-11-26T12:00:00Z");
+        let live = lease("2026-11-26T12:01:00Z");
+        assert_eq!(judge(Some(&live), now, None, true), Verdict::Break);
+        assert_eq!(judge(Some(&live), now, None, false), Verdict::Wait);
+        // Without a lease there is no holder to be dead: the empty grace still applies.
+        assert_eq!(judge(None, now, Some(now), true), Verdict::Wait);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_an_unused_pid_is_not() {
+        assert!(process_alive(std::process::id()));
+        // Linux pids stay below 2^22; this one is never used.
+        assert!(!process_alive(u32::MAX - 1));
     }
 
     #[test]
