@@ -504,3 +504,59 @@ fn a_second_process_on_the_same_embedded_simulator_state_is_refused() {
         "released at the end"
     );
 }
+
+#[test]
+fn hygiene_collapses_the_chains_of_running_sources_to_zero() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let depth = |ws: &Workspace, path: &str| {
+        let out = ws.labsync(&["status", "--json"]).output().unwrap();
+        let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+        st["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == path)
+            .unwrap()["chain_depth"]
+            .clone()
+    };
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-cp"), 1);
+    // A dry run shows the hygiene and changes nothing.
+    ws.labsync(&["hygiene", "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("k8s-db"));
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    // Only the named source is cleaned.
+    ws.labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/k8s-cp",
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-cp"), 0);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    ws.labsync(&["hygiene", "--auto-approve"]).assert().code(0);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 0);
+    // The labs were left alone.
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn hygiene_refuses_a_source_the_labs_file_does_not_use() {
+    let ws = Workspace::new(&[Lab::solo("carol")]);
+    ws.labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/nope",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("not a source"));
+}

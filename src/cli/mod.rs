@@ -8,6 +8,7 @@ mod context;
 mod destroy;
 mod extend;
 mod force_unlock;
+mod hygiene;
 mod plan;
 mod schema;
 pub mod sim;
@@ -51,6 +52,8 @@ pub enum Command {
     Destroy(destroy::Args),
     /// Give a running lab more time (recorded in vCenter).
     Extend(extend::Args),
+    /// Collapse the delta chains of running sources now (all, or the named ones).
+    Hygiene(hygiene::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
             Command::Apply(a) => a.json,
             Command::Destroy(a) => a.json,
             Command::Status(a) => a.json,
+            Command::Hygiene(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -96,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
         Command::Extend(args) => extend::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
+        Command::Hygiene(args) => hygiene::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
 }
