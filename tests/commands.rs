@@ -5,6 +5,10 @@
 
 #[path = "commands/support.rs"]
 mod support;
+// Shared with the client suites; only `Server` is used here (by the watch tests).
+#[allow(dead_code)]
+#[path = "client_suite/server.rs"]
+mod server;
 
 use predicates::prelude::*;
 use serde_json::Value;
@@ -559,4 +563,182 @@ fn hygiene_refuses_a_source_the_labs_file_does_not_use() {
     .assert()
     .code(1)
     .stderr(predicate::str::contains("not a source"));
+}
+
+/// `labsync watch` against an external `labsync sim serve` (the embedded simulator's state
+/// allows one process, and `status` must run beside the watch).
+mod watch {
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use serde_json::Value;
+
+    use super::server;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_labsync");
+    const REQ: &str = "examples/web-requests/labs.d";
+
+    fn labsync(dir: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .output()
+            .expect("run labsync")
+    }
+
+    fn labs(dir: &Path) -> Vec<(String, String)> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let Ok(st) = serde_json::from_slice::<Value>(&out.stdout) else {
+            return Vec::new();
+        };
+        st["labs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    l["lab"].as_str().unwrap_or_default().to_string(),
+                    l["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls `cond` for up to two minutes (generous: CI machines are slow); panics after.
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "gave up waiting until {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn copy_example(dir: &Path) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(dir.join(REQ)).unwrap();
+        std::fs::copy(
+            root.join("examples/sim-inventory.yaml"),
+            dir.join("examples/sim-inventory.yaml"),
+        )
+        .unwrap();
+        for entry in std::fs::read_dir(root.join(REQ)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(REQ).join(entry.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn watch_follows_request_files_keeps_labs_through_a_broken_file_and_stops_on_sigterm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        copy_example(dir);
+        let state = dir.join("sim-state.json");
+        let server = server::Server::start(
+            Path::new(BIN),
+            &[
+                "sim",
+                "serve",
+                "--inventory",
+                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        let labs_yaml = example.replace(
+            "url: sim://examples/sim-inventory.yaml",
+            &format!("url: {}", server.url),
+        );
+        assert_ne!(labs_yaml, example, "the example's url line moved");
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        // `status` refuses broken files too: while the watched ones are broken, look through an
+        // intact copy of them.
+        let check = dir.join("check");
+        copy_example(&check);
+        std::fs::write(check.join("labs.yaml"), &labs_yaml).unwrap();
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        let mut watch = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
+        });
+        let first = labs(dir).len();
+
+        // A new request file: its lab appears.
+        std::fs::write(
+            dir.join(REQ).join("req-9-zoe.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-9-zoe\n    template: k8s-basics\n",
+        )
+        .unwrap();
+        wait_until("zoe's lab is ready", || {
+            labs(dir)
+                .iter()
+                .any(|(n, s)| n == "req-9-zoe" && s == "ready")
+        });
+        // Removed: destroyed.
+        std::fs::remove_file(dir.join(REQ).join("req-9-zoe.yaml")).unwrap();
+        wait_until("zoe's lab is gone", || {
+            let l = labs(dir);
+            l.len() == first && !l.iter().any(|(n, _)| n == "req-9-zoe")
+        });
+
+        // A half-written request file: the watch acts on the last valid files, destroys nothing.
+        let dana = dir.join(REQ).join("req-20261126-0001-dana.yaml");
+        std::fs::write(
+            &dana,
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-0001-da",
+        )
+        .unwrap();
+        let broken_lines = || {
+            std::fs::read_to_string(dir.join("watch.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"files_broken\":true"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        wait_until("two reconciles ran on broken files", || {
+            broken_lines().len() >= 2
+        });
+        for line in broken_lines() {
+            assert!(line.contains("\"steps\":0"), "{line}");
+        }
+        let l = labs(&check);
+        assert_eq!(l.len(), first, "{l:?}");
+        assert!(l.iter().all(|(_, s)| s == "ready"), "{l:?}");
+
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = watch.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+        drop(server);
+    }
 }

@@ -14,6 +14,7 @@ mod schema;
 pub mod sim;
 mod status;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ pub enum Command {
     Extend(extend::Args),
     /// Collapse the delta chains of running sources now (all, or the named ones).
     Hygiene(hygiene::Args),
+    /// Keep vCenter matching the labs files: reconcile on changes, deadlines and an interval.
+    Watch(watch::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Destroy(a) => a.json,
             Command::Status(a) => a.json,
             Command::Hygiene(a) => a.json,
+            Command::Watch(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Extend(args) => extend::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
         Command::Hygiene(args) => hygiene::run(&args, &settings),
+        Command::Watch(args) => watch::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
 }
