@@ -622,6 +622,20 @@ mod watch {
         }
     }
 
+    /// The body of `GET /metrics`, or "" while it cannot be read.
+    fn metrics(port: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(format!("127.0.0.1:{port}")) else {
+            return String::new();
+        };
+        let req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let mut body = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut body).is_err() {
+            return String::new();
+        }
+        body
+    }
+
     fn copy_example(dir: &Path) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::create_dir_all(dir.join(REQ)).unwrap();
@@ -673,8 +687,15 @@ mod watch {
         copy_example(&check);
         std::fs::write(check.join("labs.yaml"), &labs_yaml).unwrap();
         let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
         let mut watch = Command::new(BIN)
             .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .args(["--metrics", &port])
             .current_dir(dir)
             .env("LABSYNC_SIM_PASSWORD", "labsync")
             .env("NO_COLOR", "1")
@@ -691,6 +712,10 @@ mod watch {
             !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
         });
         let first = labs(dir).len();
+        wait_until("the metrics count a successful reconcile", || {
+            metrics(&port).contains("labsync_reconciles_total{result=\"success\"}")
+        });
+        assert!(metrics(&port).contains("labsync_source_chain_depth{"));
 
         // A new request file: its lab appears.
         std::fs::write(
