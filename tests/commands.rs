@@ -543,7 +543,12 @@ fn hygiene_collapses_the_chains_of_running_sources_to_zero() {
     .code(0);
     assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-cp"), 0);
     assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
-    ws.labsync(&["hygiene", "--auto-approve"]).assert().code(0);
+    ws.labsync(&["hygiene", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "hygiene of /DC1/vm/templates/k8s-db: chain 2 -> 0",
+        ));
     assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 0);
     // The labs were left alone.
     ws.labsync(&["plan", "--detailed-exitcode"])
