@@ -577,6 +577,9 @@ mod watch {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
+    use labsync::engine::lock::{self, Holder, LockOptions};
+    use labsync::model::{InventoryPath, OwnerId};
+    use labsync::vsphere::{Client, Options, Secret, Target, TlsPolicy};
     use serde_json::Value;
 
     use super::server;
@@ -764,6 +767,39 @@ mod watch {
         let l = labs(&check);
         assert_eq!(l.len(), first, "{l:?}");
         assert!(l.iter().all(|(_, s)| s == "ready"), "{l:?}");
+
+        // Someone else holds the apply lock: the watch skips its rounds and says so.
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(REQ)
+                .join("req-20261126-0001-dana.yaml"),
+            &dana,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let guard = rt.block_on(async {
+            let target = Target {
+                url: server.url.clone(),
+                username: "labsync".into(),
+                password: Secret::new("labsync"),
+                tls: TlsPolicy::default(),
+            };
+            let client = Client::connect(&target, Options::default()).await.unwrap();
+            lock::acquire(
+                &client,
+                &InventoryPath::new("/DC1/vm/labs").unwrap(),
+                &OwnerId::new("labsync-demo").unwrap(),
+                Holder::this_process(),
+                LockOptions::default(),
+            )
+            .await
+            .unwrap()
+        });
+        let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("a round is skipped for the lock", || {
+            lines().contains("\"outcome\":\"locked\"")
+        });
+        rt.block_on(guard.release()).unwrap();
 
         let pid = watch.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
