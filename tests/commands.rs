@@ -807,4 +807,35 @@ mod watch {
         assert_eq!(status.code(), Some(0));
         drop(server);
     }
+    #[test]
+    fn watch_on_files_never_valid_acts_on_nothing_and_stops_on_sigterm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("labs.yaml"), "apiVersion: labsync/v1\nlabs: [").unwrap();
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        let mut watch = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("two reconciles found no valid files", || {
+            lines().matches("\"outcome\":\"no-valid-config\"").count() >= 2
+        });
+        assert!(
+            !lines().contains("\"outcome\":\"reconciled\""),
+            "{}",
+            lines()
+        );
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(watch.wait().unwrap().code(), Some(0));
+    }
 }
