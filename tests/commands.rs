@@ -5,6 +5,10 @@
 
 #[path = "commands/support.rs"]
 mod support;
+// Shared with the client suites; only `Server` is used here (by the watch tests).
+#[allow(dead_code)]
+#[path = "client_suite/server.rs"]
+mod server;
 
 use predicates::prelude::*;
 use serde_json::Value;
@@ -503,4 +507,335 @@ fn a_second_process_on_the_same_embedded_simulator_state_is_refused() {
         !ws.path(".labsync/sim.lock").exists(),
         "released at the end"
     );
+}
+
+#[test]
+fn hygiene_collapses_the_chains_of_running_sources_to_zero() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let depth = |ws: &Workspace, path: &str| {
+        let out = ws.labsync(&["status", "--json"]).output().unwrap();
+        let st: Value = serde_json::from_slice(&out.stdout).unwrap();
+        st["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == path)
+            .unwrap()["chain_depth"]
+            .clone()
+    };
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-cp"), 1);
+    // A dry run shows the hygiene and changes nothing.
+    ws.labsync(&["hygiene", "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("k8s-db"));
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    // Only the named source is cleaned.
+    ws.labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/k8s-cp",
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-cp"), 0);
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 2);
+    ws.labsync(&["hygiene", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "hygiene of /DC1/vm/templates/k8s-db: chain 2 -> 0",
+        ));
+    assert_eq!(depth(&ws, "/DC1/vm/templates/k8s-db"), 0);
+    // The labs were left alone.
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn hygiene_refuses_a_source_the_labs_file_does_not_use() {
+    let ws = Workspace::new(&[Lab::solo("carol")]);
+    ws.labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/nope",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("not a source"));
+}
+
+/// `labsync watch` against an external `labsync sim serve` (the embedded simulator's state
+/// allows one process, and `status` must run beside the watch).
+mod watch {
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use labsync::engine::lock::{self, Holder, LockOptions};
+    use labsync::model::{InventoryPath, OwnerId};
+    use labsync::vsphere::{Client, Options, Secret, Target, TlsPolicy};
+    use serde_json::Value;
+
+    use super::server;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_labsync");
+    const REQ: &str = "examples/web-requests/labs.d";
+
+    fn labsync(dir: &Path, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .output()
+            .expect("run labsync")
+    }
+
+    fn labs(dir: &Path) -> Vec<(String, String)> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let Ok(st) = serde_json::from_slice::<Value>(&out.stdout) else {
+            return Vec::new();
+        };
+        st["labs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    l["lab"].as_str().unwrap_or_default().to_string(),
+                    l["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls `cond` for up to two minutes (generous: CI machines are slow); panics after.
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "gave up waiting until {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The body of `GET /metrics`, or "" while it cannot be read.
+    fn metrics(port: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(format!("127.0.0.1:{port}")) else {
+            return String::new();
+        };
+        let req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let mut body = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut body).is_err() {
+            return String::new();
+        }
+        body
+    }
+
+    fn copy_example(dir: &Path) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(dir.join(REQ)).unwrap();
+        std::fs::copy(
+            root.join("examples/sim-inventory.yaml"),
+            dir.join("examples/sim-inventory.yaml"),
+        )
+        .unwrap();
+        for entry in std::fs::read_dir(root.join(REQ)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(REQ).join(entry.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn watch_follows_request_files_keeps_labs_through_a_broken_file_and_stops_on_sigterm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        copy_example(dir);
+        let state = dir.join("sim-state.json");
+        let server = server::Server::start(
+            Path::new(BIN),
+            &[
+                "sim",
+                "serve",
+                "--inventory",
+                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        let labs_yaml = example.replace(
+            "url: sim://examples/sim-inventory.yaml",
+            &format!("url: {}", server.url),
+        );
+        assert_ne!(labs_yaml, example, "the example's url line moved");
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        // `status` refuses broken files too: while the watched ones are broken, look through an
+        // intact copy of them.
+        let check = dir.join("check");
+        copy_example(&check);
+        std::fs::write(check.join("labs.yaml"), &labs_yaml).unwrap();
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let mut watch = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .args(["--metrics", &port])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
+        });
+        let first = labs(dir).len();
+        wait_until("the metrics count a successful reconcile", || {
+            metrics(&port).contains("labsync_reconciles_total{result=\"success\"}")
+        });
+        assert!(metrics(&port).contains("labsync_source_chain_depth{"));
+
+        // A new request file: its lab appears.
+        std::fs::write(
+            dir.join(REQ).join("req-9-zoe.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-9-zoe\n    template: k8s-basics\n",
+        )
+        .unwrap();
+        wait_until("zoe's lab is ready", || {
+            labs(dir)
+                .iter()
+                .any(|(n, s)| n == "req-9-zoe" && s == "ready")
+        });
+        // Removed: destroyed.
+        std::fs::remove_file(dir.join(REQ).join("req-9-zoe.yaml")).unwrap();
+        wait_until("zoe's lab is gone", || {
+            let l = labs(dir);
+            l.len() == first && !l.iter().any(|(n, _)| n == "req-9-zoe")
+        });
+
+        // A half-written request file: the watch acts on the last valid files, destroys nothing.
+        let dana = dir.join(REQ).join("req-20261126-0001-dana.yaml");
+        std::fs::write(
+            &dana,
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-0001-da",
+        )
+        .unwrap();
+        let broken_lines = || {
+            std::fs::read_to_string(dir.join("watch.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"files_broken\":true"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        wait_until("two reconciles ran on broken files", || {
+            broken_lines().len() >= 2
+        });
+        for line in broken_lines() {
+            assert!(line.contains("\"steps\":0"), "{line}");
+        }
+        let l = labs(&check);
+        assert_eq!(l.len(), first, "{l:?}");
+        assert!(l.iter().all(|(_, s)| s == "ready"), "{l:?}");
+
+        // Someone else holds the apply lock: the watch skips its rounds and says so.
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(REQ)
+                .join("req-20261126-0001-dana.yaml"),
+            &dana,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let guard = rt.block_on(async {
+            let target = Target {
+                url: server.url.clone(),
+                username: "labsync".into(),
+                password: Secret::new("labsync"),
+                tls: TlsPolicy::default(),
+            };
+            let client = Client::connect(&target, Options::default()).await.unwrap();
+            lock::acquire(
+                &client,
+                &InventoryPath::new("/DC1/vm/labs").unwrap(),
+                &OwnerId::new("labsync-demo").unwrap(),
+                Holder::this_process(),
+                LockOptions::default(),
+            )
+            .await
+            .unwrap()
+        });
+        let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("a round is skipped for the lock", || {
+            lines().contains("\"outcome\":\"locked\"")
+        });
+        rt.block_on(guard.release()).unwrap();
+
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = watch.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+        drop(server);
+    }
+    #[test]
+    fn watch_on_files_never_valid_acts_on_nothing_and_stops_on_sigterm() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("labs.yaml"), "apiVersion: labsync/v1\nlabs: [").unwrap();
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        let mut watch = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("two reconciles found no valid files", || {
+            lines().matches("\"outcome\":\"no-valid-config\"").count() >= 2
+        });
+        assert!(
+            !lines().contains("\"outcome\":\"reconciled\""),
+            "{}",
+            lines()
+        );
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(watch.wait().unwrap().code(), Some(0));
+    }
 }

@@ -8,11 +8,13 @@ mod context;
 mod destroy;
 mod extend;
 mod force_unlock;
+mod hygiene;
 mod plan;
 mod schema;
 pub mod sim;
 mod status;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,10 @@ pub enum Command {
     Destroy(destroy::Args),
     /// Give a running lab more time (recorded in vCenter).
     Extend(extend::Args),
+    /// Collapse the delta chains of running sources now (all, or the named ones).
+    Hygiene(hygiene::Args),
+    /// Keep vCenter matching the labs files: reconcile on changes, deadlines and an interval.
+    Watch(watch::Args),
     /// Show the managed labs and the sources they are cloned from.
     Status(status::Args),
     /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
@@ -78,6 +84,8 @@ pub fn main() -> ExitCode {
             Command::Apply(a) => a.json,
             Command::Destroy(a) => a.json,
             Command::Status(a) => a.json,
+            Command::Hygiene(a) => a.json,
+            Command::Watch(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -96,6 +104,8 @@ pub fn main() -> ExitCode {
         Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
         Command::Extend(args) => extend::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
+        Command::Hygiene(args) => hygiene::run(&args, &settings),
+        Command::Watch(args) => watch::run(&args, &settings),
         Command::Sim(args) => sim::run(args),
     }
 }

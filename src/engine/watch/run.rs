@@ -1,0 +1,339 @@
+//! The watch loop: on each wake-up read the files (keeping the last valid configuration while
+//! they are broken), connect (reusing the session), take the apply lock briefly (skipping the
+//! round when someone holds it), observe, plan with the scheduled hygiene that is due, execute,
+//! release, log one line, update the metrics; then sleep until a file changes, the next
+//! deadline, the interval, or a stop signal. Level-triggered: whatever woke it, it re-plans.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::files::{FileWatcher, Interest};
+use super::last_good::{Acting, LastGood};
+use super::metrics::SharedMetrics;
+use super::wake::{Backoff, next_wake, sleep_for};
+use crate::config::Diagnostic;
+use crate::config::connection::Connection;
+use crate::engine::connect::{self, Connected};
+use crate::engine::events::{Event, Reporter};
+use crate::engine::execute::{self, ExecOptions, Interrupt};
+use crate::engine::lock::{self, Holder, LockError, LockOptions};
+use crate::model::Desired;
+use crate::plan::{Policy, next_deadline, scheduled_hygiene};
+
+/// A valid configuration to act on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub desired: Desired,
+    pub connection: Connection,
+    /// The labs file's directory (the embedded simulator keeps its state there).
+    pub dir: PathBuf,
+    /// The planning policy (commit of the definitions).
+    pub policy: Policy,
+}
+
+/// One read of the files.
+pub struct Read {
+    /// `Some` when the files are valid.
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The main file's include patterns (kept even when another part is broken).
+    pub include: Vec<String>,
+}
+
+/// What the loop needs from its caller: reading the files and showing what happens.
+pub trait Host {
+    /// Reads and validates the files now.
+    fn read(&self) -> Read;
+    /// Shows the diagnostics of a read that had any.
+    fn diagnostics(&self, diagnostics: &[Diagnostic]);
+    /// One line per reconcile.
+    fn reconciled(&self, log: &ReconcileLog);
+    /// Progress of an execution (besides the metrics).
+    fn progress(&self) -> Box<dyn Reporter>;
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The labs file.
+    pub file: PathBuf,
+    /// Drift repair interval.
+    pub interval: Duration,
+    pub backoff: Backoff,
+    /// How long to wait for the apply lock before skipping a round.
+    pub lock_timeout: Duration,
+    pub debounce: Duration,
+}
+
+/// What one reconcile did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Outcome {
+    /// No valid configuration has been read yet: nothing was done.
+    NoValidConfig,
+    /// Someone else holds the apply lock: this round was skipped.
+    Locked { holder: String },
+    /// vCenter could not be reached or read, or the lock could not be taken.
+    Failed { error: String },
+    /// The plan was refused (its errors were logged): nothing was changed.
+    Refused,
+    /// The plan was carried out (or was empty).
+    Reconciled {
+        steps: usize,
+        succeeded: usize,
+        failed: usize,
+    },
+}
+
+/// The log line of one reconcile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileLog {
+    pub event: &'static str,
+    pub at: Timestamp,
+    /// The files are broken; the last valid configuration was used.
+    pub files_broken: bool,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub took_ms: u128,
+    /// When the loop wakes next at the latest.
+    pub next_wake: Timestamp,
+}
+
+/// Sends the executor's events to the metrics and to the caller's progress output.
+struct Tee<'a>(&'a SharedMetrics, &'a dyn Reporter);
+
+impl Reporter for Tee<'_> {
+    fn event(&self, at: Timestamp, event: &Event) {
+        self.0.event(at, event);
+        self.1.event(at, event);
+    }
+}
+
+/// Runs the loop until `stop` says [`Interrupt::Stop`] (or later); in-flight work finishes.
+pub async fn run(
+    host: &dyn Host,
+    opts: &WatchOptions,
+    metrics: &SharedMetrics,
+    mut stop: watch::Receiver<Interrupt>,
+) {
+    let mut last_good: LastGood<Config> = LastGood::default();
+    let mut session: Option<(Connection, Connected)> = None;
+    let mut watcher: Option<(Vec<String>, FileWatcher)> = None;
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let read = host.read();
+        if !read.diagnostics.is_empty() {
+            host.diagnostics(&read.diagnostics);
+        }
+        if watcher.as_ref().is_none_or(|(inc, _)| *inc != read.include) {
+            // Keep the old watcher if the new one cannot start; the interval still ticks.
+            if let Ok(w) = Interest::new(&opts.file, &read.include)
+                .and_then(|i| FileWatcher::start(i, opts.debounce))
+            {
+                watcher = Some((read.include.clone(), w));
+            }
+        }
+        match read.config {
+            Some(c) => last_good.accept(c),
+            None => last_good.reject(Timestamp::now()),
+        }
+        let (config, files_broken) = match last_good.acting() {
+            Acting::Current(c) => (Some(c), false),
+            Acting::LastGood { config, .. } => (Some(config), true),
+            Acting::Nothing { .. } => (None, true),
+        };
+        let (outcome, deadline) = match config {
+            None => (Outcome::NoValidConfig, None),
+            Some(config) => {
+                reconcile(host, config, &mut session, opts, metrics, stop.clone()).await
+            }
+        };
+        match &outcome {
+            Outcome::Failed { .. } | Outcome::Refused => failures = failures.saturating_add(1),
+            _ => failures = 0,
+        }
+        let now = Timestamp::now();
+        let succeeded = matches!(outcome, Outcome::Reconciled { failed: 0, .. });
+        {
+            let mut m = metrics.lock();
+            m.set_next_deadline(deadline.as_ref().map(|d| d.at));
+            if !matches!(outcome, Outcome::NoValidConfig | Outcome::Locked { .. }) {
+                m.reconcile_finished(started.elapsed(), succeeded, now);
+            }
+        }
+        let wake = next_wake(
+            now,
+            opts.interval,
+            deadline.as_ref(),
+            failures,
+            &opts.backoff,
+        );
+        host.reconciled(&ReconcileLog {
+            event: "reconcile",
+            at: now,
+            files_broken,
+            outcome,
+            took_ms: started.elapsed().as_millis(),
+            next_wake: wake.at,
+        });
+        if *stop.borrow() != Interrupt::None {
+            break;
+        }
+        let sleep = tokio::time::sleep(sleep_for(now, &wake));
+        tokio::select! {
+            _ = sleep => {}
+            _ = changed(&mut watcher) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    if let Some((_, c)) = session {
+        c.close().await;
+    }
+}
+
+/// The next file change; never, without a watcher.
+async fn changed(watcher: &mut Option<(Vec<String>, FileWatcher)>) {
+    match watcher {
+        Some((_, w)) => {
+            if w.changed().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// One reconcile of `config`: the outcome and the next deadline.
+async fn reconcile(
+    host: &dyn Host,
+    config: &Config,
+    session: &mut Option<(Connection, Connected)>,
+    opts: &WatchOptions,
+    metrics: &SharedMetrics,
+    stop: watch::Receiver<Interrupt>,
+) -> (Outcome, Option<crate::plan::Deadline>) {
+    // A changed connection in the files means a new session.
+    if session
+        .as_ref()
+        .is_some_and(|(c, _)| *c != config.connection)
+        && let Some((_, old)) = session.take()
+    {
+        old.close().await;
+    }
+    if session.is_none() {
+        match connect::connect(
+            &config.connection,
+            &config.dir,
+            crate::vsphere::Options::default(),
+        )
+        .await
+        {
+            Ok(c) => *session = Some((config.connection.clone(), c)),
+            Err(e) => return (failed(&e), None),
+        }
+    }
+    let Some((_, connected)) = session.as_ref() else {
+        return (
+            Outcome::Failed {
+                error: "no session".into(),
+            },
+            None,
+        );
+    };
+    let lock_opts = LockOptions {
+        timeout: opts.lock_timeout,
+        ..LockOptions::default()
+    };
+    let guard = match lock::acquire(
+        &connected.client,
+        &config.desired.labs_folder,
+        &config.desired.owner,
+        Holder::this_process(),
+        lock_opts,
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(LockError::Held { holder, .. }) => return (Outcome::Locked { holder }, None),
+        Err(e) => {
+            // The session may be dead: reconnect next time.
+            if let Some((_, c)) = session.take() {
+                c.close().await;
+            }
+            return (failed(&e), None);
+        }
+    };
+    let result = observe_plan_execute(host, config, connected, metrics, stop).await;
+    // A failed release only means the lease expires by itself.
+    let _ = guard.release().await;
+    if matches!(result.0, Outcome::Failed { .. })
+        && let Some((_, c)) = session.take()
+    {
+        c.close().await;
+    }
+    result
+}
+
+async fn observe_plan_execute(
+    host: &dyn Host,
+    config: &Config,
+    connected: &Connected,
+    metrics: &SharedMetrics,
+    stop: watch::Receiver<Interrupt>,
+) -> (Outcome, Option<crate::plan::Deadline>) {
+    let observation =
+        match crate::engine::observe::observe(&connected.client, &config.desired).await {
+            Ok(o) => o,
+            Err(e) => return (failed(&e), None),
+        };
+    let now = Timestamp::now();
+    metrics
+        .lock()
+        .observe_inventory(&config.desired, &observation.observed);
+    let mut policy = config.policy.clone();
+    policy.hygiene_due = scheduled_hygiene(&config.desired, &observation.observed, now).due;
+    let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
+    let deadline = next_deadline(&config.desired, &observation.observed, &plan, now);
+    if plan.is_refused() {
+        return (Outcome::Refused, deadline);
+    }
+    if plan.is_empty() {
+        let outcome = Outcome::Reconciled {
+            steps: 0,
+            succeeded: 0,
+            failed: 0,
+        };
+        return (outcome, deadline);
+    }
+    let mut exec = ExecOptions::new(
+        (config.desired.limits.parallelism as usize).max(1),
+        (config.desired.limits.per_host as usize).max(1),
+        plan.labs_folder.clone(),
+    );
+    exec.cancel = stop;
+    let progress = host.progress();
+    let tee = Tee(metrics, progress.as_ref());
+    let report = execute::execute(&connected.client, &plan, &observation, &exec, &tee).await;
+    let outcome = Outcome::Reconciled {
+        steps: plan.steps.len(),
+        succeeded: report.succeeded,
+        failed: report.failed.max(usize::from(!report.failures.is_empty())),
+    };
+    (outcome, deadline)
+}
+
+fn failed(e: &dyn std::error::Error) -> Outcome {
+    let mut error = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        error.push_str(": ");
+        error.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    Outcome::Failed { error }
+}
