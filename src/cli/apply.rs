@@ -65,31 +65,11 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         .clone()
         .or_else(|| saved.as_ref().map(|s| s.header.labs_file.clone()))
         .unwrap_or_else(|| PathBuf::from("labs.yaml"));
-    let labs = match context::load_labs(&file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        // The lock comes first: what is observed and planned under it cannot change under us
-        // by another apply of the same owner.
-        let code = match change::lock(&labs, &connected, args.lock_timeout).await {
-            Ok(guard) => {
-                let code = apply(args, settings, &labs, &connected, saved).await;
-                change::unlock(guard).await;
-                code
-            }
-            Err(code) => code,
-        };
-        connected.close().await;
-        code
+    context::with_vcenter(&file, settings, async |labs, connected| {
+        change::under_lock(labs, connected, args.lock_timeout, async || {
+            apply(args, settings, labs, connected, saved).await
+        })
+        .await
     })
 }
 

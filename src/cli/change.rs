@@ -133,6 +133,24 @@ pub async fn lock(
     })
 }
 
+/// Runs `body` under the apply lock. The lock comes first: what is observed and planned under
+/// it cannot change under us by another apply of the same owner. It is released after `body`.
+pub async fn under_lock(
+    labs: &context::Labs,
+    connected: &Connected,
+    timeout: Duration,
+    body: impl AsyncFnOnce() -> ExitCode,
+) -> ExitCode {
+    match lock(labs, connected, timeout).await {
+        Ok(guard) => {
+            let code = body().await;
+            unlock(guard).await;
+            code
+        }
+        Err(code) => code,
+    }
+}
+
 /// Gives the lock back; a failure only means the lease expires by itself.
 pub async fn unlock(guard: LeaseGuard) {
     if guard.is_lost() {

@@ -148,6 +148,34 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// The frame of every command that talks to vCenter: load the labs files, start the async
+/// runtime, connect, run `body`, then close the connection (which also saves an embedded
+/// simulator's state). A failure before `body` has been reported already; its exit code is
+/// returned.
+pub fn with_vcenter(
+    file: &Path,
+    settings: &Settings,
+    body: impl AsyncFnOnce(&Labs, &Connected) -> ExitCode,
+) -> ExitCode {
+    let labs = match load_labs(file, settings) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let connected = match connect(&labs).await {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let code = body(&labs, &connected).await;
+        connected.close().await;
+        code
+    })
+}
+
 /// Connects to the labs file's vCenter, printing the error on failure.
 pub async fn connect(labs: &Labs) -> Result<Connected, ExitCode> {
     match connect::connect(

@@ -51,33 +51,14 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     if let Err(code) = change::require_approval_possible(args.auto_approve, "destroy") {
         return code;
     }
-    let labs = match context::load_labs(&args.file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
     let selection = if args.all {
         LabSelection::All
     } else {
         LabSelection::Labs(args.lab.iter().cloned().collect::<BTreeSet<_>>())
     };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        let guard = match change::lock(&labs, &connected, args.lock_timeout).await {
-            Ok(g) => g,
-            Err(code) => {
-                connected.close().await;
-                return code;
-            }
-        };
-        let code = async {
-            let observation = match context::observe(&labs, &connected).await {
+    context::with_vcenter(&args.file, settings, async |labs, connected| {
+        change::under_lock(labs, connected, args.lock_timeout, async || {
+            let observation = match context::observe(labs, connected).await {
                 Ok(o) => o,
                 Err(code) => return code,
             };
@@ -101,13 +82,9 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                 parallelism: labs.desired.limits.parallelism as usize,
                 per_host: labs.desired.limits.per_host as usize,
             };
-            let report =
-                change::execute_plan(&connected, &plan, &observation, &run, settings).await;
+            let report = change::execute_plan(connected, &plan, &observation, &run, settings).await;
             ExitCode::from(report.exit_code())
-        }
-        .await;
-        change::unlock(guard).await;
-        connected.close().await;
-        code
+        })
+        .await
     })
 }

@@ -70,19 +70,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let labs = match context::load_labs(&args.file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    context::with_vcenter(&args.file, settings, async |labs, connected| {
         let result = extend(
             &connected.client,
             &labs.desired,
@@ -92,7 +80,6 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             args.max_extension,
         )
         .await;
-        connected.close().await;
         let ext = match result {
             Ok(e) => e,
             Err(e) => {

@@ -28,19 +28,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging();
-    let labs = match context::load_labs(&args.file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    context::with_vcenter(&args.file, settings, async |labs, connected| {
         let result = lock::force_unlock(
             &connected.client,
             &labs.desired.labs_folder,
@@ -48,7 +36,6 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             &args.id,
         )
         .await;
-        connected.close().await;
         match result {
             Ok(()) => {
                 println!(

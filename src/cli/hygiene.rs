@@ -63,21 +63,9 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             }
         }
     }
-    let labs = match context::load_labs(&args.file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        let code = if args.dry_run {
-            match plan_hygiene(&labs, &connected, &named).await {
+    context::with_vcenter(&args.file, settings, async |labs, connected| {
+        if args.dry_run {
+            match plan_hygiene(labs, connected, &named).await {
                 Ok((_, plan)) => {
                     context::print_plan(&plan, &labs.header(), settings);
                     ExitCode::SUCCESS
@@ -85,18 +73,11 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                 Err(code) => code,
             }
         } else {
-            // As for apply: what is observed and planned under the lock cannot change under us.
-            match change::lock(&labs, &connected, args.lock_timeout).await {
-                Ok(guard) => {
-                    let code = hygiene(args, settings, &labs, &connected, &named).await;
-                    change::unlock(guard).await;
-                    code
-                }
-                Err(code) => code,
-            }
-        };
-        connected.close().await;
-        code
+            change::under_lock(labs, connected, args.lock_timeout, async || {
+                hygiene(args, settings, labs, connected, &named).await
+            })
+            .await
+        }
     })
 }
 

@@ -29,22 +29,9 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging();
-    let labs = match context::load_labs(&args.file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let rt = match context::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let connected = match context::connect(&labs).await {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+    context::with_vcenter(&args.file, settings, async |labs, connected| {
         let now = jiff::Timestamp::now();
-        let result = context::observe(&labs, &connected).await;
-        connected.close().await;
+        let result = context::observe(labs, connected).await;
         let observation = match result {
             Ok(r) => r,
             Err(code) => return code,
