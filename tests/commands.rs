@@ -38,6 +38,40 @@ fn plan_then_apply_then_plan_shows_no_changes() {
 }
 
 #[test]
+fn trace_soap_writes_every_exchange_without_the_password_or_the_session() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    // A distinctive password, so any leak of it into the trace is unmistakable.
+    let labs = std::fs::read_to_string(ws.path("labs.yaml")).expect("labs.yaml");
+    let labs = labs.replace(
+        "  username: labsync\n",
+        "  username: labsync\n  password_env: TRACE_TEST_PASSWORD\n",
+    );
+    std::fs::write(ws.path("labs.yaml"), labs).expect("write labs.yaml");
+    let secret = "Tr4ce-S3cret-7f3a";
+    ws.labsync(&["plan", "--trace-soap", "trace.xml"])
+        .env("TRACE_TEST_PASSWORD", secret)
+        .assert()
+        .code(0);
+    let trace = std::fs::read_to_string(ws.path("trace.xml")).expect("the trace file");
+    assert!(trace.contains("=== request Login"), "{trace}");
+    assert!(trace.contains("RetrievePropertiesEx"), "{trace}");
+    assert!(trace.contains("<password>***</password>"), "{trace}");
+    assert!(
+        !trace.contains(secret),
+        "the password leaked into the trace"
+    );
+    // The Login answer names the session: its key is redacted too.
+    let login_reply = trace
+        .split("=== ")
+        .find(|part| {
+            part.starts_with("response ")
+                && part.lines().next().is_some_and(|l| l.ends_with(" Login"))
+        })
+        .expect("the Login response is traced");
+    assert!(login_reply.contains("<key>***</key>"), "{login_reply}");
+}
+
+#[test]
 fn plan_without_detailed_exitcode_exits_zero_with_changes() {
     let ws = Workspace::new(&[Lab::duo("alice")]);
     ws.labsync(&["plan"]).assert().code(0);

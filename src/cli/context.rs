@@ -166,7 +166,7 @@ pub fn with_vcenter(
         Err(code) => return code,
     };
     rt.block_on(async {
-        let connected = match connect(&labs).await {
+        let connected = match connect(&labs, settings).await {
             Ok(c) => c,
             Err(code) => return code,
         };
@@ -176,15 +176,17 @@ pub fn with_vcenter(
     })
 }
 
+/// The client's options from the settings (the SOAP trace file).
+pub fn client_options(settings: &Settings) -> crate::vsphere::Options {
+    crate::vsphere::Options {
+        trace_soap: settings.trace_soap.clone(),
+        ..crate::vsphere::Options::default()
+    }
+}
+
 /// Connects to the labs file's vCenter, printing the error on failure.
-pub async fn connect(labs: &Labs) -> Result<Connected, ExitCode> {
-    match connect::connect(
-        &labs.connection,
-        labs.dir(),
-        crate::vsphere::Options::default(),
-    )
-    .await
-    {
+pub async fn connect(labs: &Labs, settings: &Settings) -> Result<Connected, ExitCode> {
+    match connect::connect(&labs.connection, labs.dir(), client_options(settings)).await {
         Ok(c) => Ok(c),
         Err(e) => {
             eprintln!("error: {}", chain(&e));

@@ -36,6 +36,9 @@ pub struct Cli {
     /// vCenter profile from the settings file.
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Write every SOAP exchange with vCenter to FILE, password and session cookie redacted.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace_soap: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
             _ => false,
         },
         profile: cli.profile.clone(),
+        trace_soap: cli.trace_soap.clone(),
     };
     let settings = match settings::load_settings(&flags, &Env::from_process()) {
         Ok(s) => s,

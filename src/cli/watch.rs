@@ -164,6 +164,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         backoff: Backoff::default(),
         lock_timeout: Duration::from_secs(2),
         debounce: Duration::from_millis(500),
+        client: context::client_options(settings),
     };
     rt.block_on(async {
         let metrics = SharedMetrics::default();

@@ -65,6 +65,8 @@ pub struct Flags {
     pub color: Option<ColorChoice>,
     pub json: bool,
     pub profile: Option<String>,
+    /// `--trace-soap FILE`.
+    pub trace_soap: Option<PathBuf>,
 }
 
 /// The environment variables that matter, captured once so resolution stays pure.
@@ -81,6 +83,7 @@ impl Env {
             "LABSYNC_COLOR",
             "LABSYNC_OUTPUT",
             "LABSYNC_PROFILE",
+            "LABSYNC_TRACE_SOAP",
             "NO_COLOR",
             "XDG_CONFIG_HOME",
             "HOME",
@@ -114,6 +117,9 @@ pub struct Settings {
     pub profile: Option<(String, Profile)>,
     /// The settings file that was read, if one was.
     pub file: Option<PathBuf>,
+    /// Where to write every SOAP exchange, secrets redacted (`--trace-soap` or
+    /// `LABSYNC_TRACE_SOAP`); for debugging.
+    pub trace_soap: Option<PathBuf>,
 }
 
 /// Why settings could not be resolved.
@@ -226,11 +232,16 @@ pub fn resolve(
             None => return Err(SettingsError::UnknownProfile(name)),
         },
     };
+    let trace_soap = flags
+        .trace_soap
+        .clone()
+        .or_else(|| env.get("LABSYNC_TRACE_SOAP").map(PathBuf::from));
     Ok(Settings {
         color,
         output,
         profile,
         file: path,
+        trace_soap,
     })
 }
 
@@ -355,6 +366,21 @@ mod tests {
             resolve(&flags, &env(&[]), f),
             Err(SettingsError::UnknownProfile(_))
         ));
+    }
+
+    #[test]
+    fn the_soap_trace_file_comes_from_the_flag_over_the_environment() {
+        let s = resolve(&Flags::default(), &env(&[]), None).unwrap();
+        assert_eq!(s.trace_soap, None);
+        let from_env = env(&[("LABSYNC_TRACE_SOAP", "env.xml")]);
+        let s = resolve(&Flags::default(), &from_env, None).unwrap();
+        assert_eq!(s.trace_soap, Some(PathBuf::from("env.xml")));
+        let flags = Flags {
+            trace_soap: Some("flag.xml".into()),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &from_env, None).unwrap();
+        assert_eq!(s.trace_soap, Some(PathBuf::from("flag.xml")));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct WatchOptions {
     /// How long to wait for the apply lock before skipping a round.
     pub lock_timeout: Duration,
     pub debounce: Duration,
+    /// Options of every vCenter session the loop opens.
+    pub client: crate::vsphere::Options,
 }
 
 /// What one reconcile did.
@@ -226,13 +228,7 @@ async fn reconcile(
         old.close().await;
     }
     if session.is_none() {
-        match connect::connect(
-            &config.connection,
-            &config.dir,
-            crate::vsphere::Options::default(),
-        )
-        .await
-        {
+        match connect::connect(&config.connection, &config.dir, opts.client.clone()).await {
             Ok(c) => *session = Some((config.connection.clone(), c)),
             Err(e) => return (failed(&e), None),
         }
