@@ -841,6 +841,100 @@ mod watch {
         assert_eq!(status.code(), Some(0));
         drop(server);
     }
+    /// The running sources' chain depths and last hygiene, from `status --json`.
+    fn running_sources(dir: &Path) -> Vec<(String, Option<u64>, bool)> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let Ok(st) = serde_json::from_slice::<Value>(&out.stdout) else {
+            return Vec::new();
+        };
+        st["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["workflow_expected"] == "running")
+            .map(|s| {
+                (
+                    s["path"].as_str().unwrap_or_default().to_string(),
+                    s["chain_depth"].as_u64(),
+                    !s["last_hygiene"].is_null(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn watch_runs_scheduled_hygiene_when_the_schedule_comes_round() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        copy_example(dir);
+        let server = server::Server::start(
+            Path::new(BIN),
+            &[
+                "sim",
+                "serve",
+                "--inventory",
+                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+            ],
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        // Every minute, in UTC: the next slot comes within a minute of the clones. The chains
+        // stay far below max_chain, so only the schedule can make hygiene run.
+        let labs_yaml = example
+            .replace(
+                "url: sim://examples/sim-inventory.yaml",
+                &format!("url: {}", server.url),
+            )
+            .replace("schedule: \"0 2 * * *\"", "schedule: \"* * * * *\"")
+            .replace("timezone: Europe/Berlin", "timezone: UTC");
+        assert_eq!(
+            labs_yaml.matches("* * * * *").count(),
+            1,
+            "the schedule line moved"
+        );
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        let mut watch = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
+        });
+        let sources = running_sources(dir);
+        assert_eq!(sources.len(), 3, "{sources:?}");
+        wait_until(
+            "scheduled hygiene has collapsed every running source's chain",
+            || {
+                let s = running_sources(dir);
+                s.len() == 3
+                    && s.iter()
+                        .all(|(_, depth, cleaned)| *depth == Some(0) && *cleaned)
+            },
+        );
+        // SIGTERM: a clean stop.
+        let _ = Command::new("kill")
+            .args(["-TERM", &watch.id().to_string()])
+            .status();
+        let status = watch.wait().unwrap();
+        assert!(status.success(), "watch exits 0 on SIGTERM: {status}");
+    }
+
     #[test]
     fn watch_on_files_never_valid_acts_on_nothing_and_stops_on_sigterm() {
         let tmp = tempfile::tempdir().unwrap();
