@@ -838,4 +838,135 @@ mod watch {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert_eq!(watch.wait().unwrap().code(), Some(0));
     }
+
+    /// Starts `labsync sim serve` at time scale 0 on the example inventory, and writes a
+    /// `labs.yaml` pointing at it whose only lab is `alice-k8s` plus whatever `labs.d/` holds.
+    fn sim_and_labs(dir: &Path) -> server::Server {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(dir.join(REQ)).unwrap();
+        std::fs::create_dir_all(dir.join("examples")).unwrap();
+        std::fs::copy(
+            root.join("examples/sim-inventory.yaml"),
+            dir.join("examples/sim-inventory.yaml"),
+        )
+        .unwrap();
+        let state = dir.join("sim-state.json");
+        let server = server::Server::start(
+            Path::new(BIN),
+            &[
+                "sim",
+                "serve",
+                "--inventory",
+                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        );
+        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        let labs_yaml = example.replace(
+            "url: sim://examples/sim-inventory.yaml",
+            &format!("url: {}", server.url),
+        );
+        assert_ne!(labs_yaml, example, "the example's url line moved");
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        server
+    }
+
+    /// `labsync watch -f labs.yaml --interval 1s --json`, its stdout in `watch.jsonl`.
+    fn spawn_watch(dir: &Path) -> std::process::Child {
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Stops the watch with SIGTERM and checks it exits 0.
+    fn stop_watch(mut watch: std::process::Child) {
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(watch.wait().unwrap().code(), Some(0));
+    }
+
+    /// The `status --json` entry of `lab`, if listed.
+    fn lab_status(dir: &Path, lab: &str) -> Option<Value> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let st = serde_json::from_slice::<Value>(&out.stdout).ok()?;
+        st["labs"]
+            .as_array()?
+            .iter()
+            .find(|l| l["lab"] == lab)
+            .cloned()
+    }
+
+    /// How many reconciles the watch has reported so far.
+    fn reconciles(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("watch.jsonl"))
+            .unwrap_or_default()
+            .matches("\"outcome\":\"")
+            .count()
+    }
+
+    #[test]
+    fn watch_destroys_a_lab_once_its_ttl_is_up_and_does_not_recreate_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        std::fs::write(
+            dir.join(REQ).join("req-short.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-short\n    template: web-app\n    ttl: 6s\n",
+        )
+        .unwrap();
+        let watch = spawn_watch(dir);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("the short lab's clones were started", || {
+            log().contains("\"target\":\"req-short-api\"")
+        });
+        wait_until("the short lab is expired with no VM left", || {
+            lab_status(dir, "req-short")
+                .is_some_and(|l| l["state"] == "expired" && l["vms_present"] == 0)
+        });
+        // Several more rounds with its entry still in the files: it stays gone.
+        let seen = reconciles(dir);
+        wait_until("three more reconciles ran", || reconciles(dir) >= seen + 3);
+        let l = lab_status(dir, "req-short").expect("still listed while its entry stays");
+        assert_eq!(l["state"], "expired", "{l}");
+        assert_eq!(l["vms_present"], 0, "{l}");
+        let started = |op: &str| {
+            let op = format!("\"op\":\"{op}\"");
+            log()
+                .lines()
+                .filter(|x| x.contains("\"event\":\"op-started\""))
+                .filter(|x| x.contains("\"target\":\"req-short-api\"") && x.contains(&op))
+                .count()
+        };
+        assert_eq!(started("instant-clone"), 1, "created once:\n{}", log());
+        assert_eq!(started("destroy"), 1, "destroyed once:\n{}", log());
+        // Its entry can now be removed: nothing is left to destroy, the other lab stays.
+        std::fs::remove_file(dir.join(REQ).join("req-short.yaml")).unwrap();
+        wait_until("the short lab is no longer listed", || {
+            lab_status(dir, "req-short").is_none()
+        });
+        assert_eq!(
+            lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
+            Some(Value::from("ready"))
+        );
+        stop_watch(watch);
+        drop(server);
+    }
 }
