@@ -969,4 +969,65 @@ mod watch {
         stop_watch(watch);
         drop(server);
     }
+
+    /// A client of the simulator at `url`.
+    async fn client(url: &str) -> Client {
+        let target = Target {
+            url: url.to_string(),
+            username: "labsync".into(),
+            password: Secret::new("labsync"),
+            tls: TlsPolicy::default(),
+        };
+        Client::connect(&target, Options::default()).await.unwrap()
+    }
+
+    /// The moref of the VM called `name` below the labs folder, if there is one.
+    async fn vm_moref(client: &Client, name: &str) -> Option<labsync::model::MoRef> {
+        let scope = labsync::vsphere::observe::Scope {
+            labs_folder: InventoryPath::new("/DC1/vm/labs").unwrap(),
+            sources: vec![],
+        };
+        let obs = client.observe(&scope).await.ok()?;
+        obs.observed
+            .vms
+            .iter()
+            .find(|vm| vm.name == name)
+            .map(|vm| vm.moref.clone())
+    }
+
+    #[test]
+    fn watch_recreates_a_vm_deleted_behind_its_back_at_the_next_interval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        std::fs::write(
+            dir.join(REQ).join("req-drift.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-drift\n    template: web-app\n",
+        )
+        .unwrap();
+        let watch = spawn_watch(dir);
+        wait_until("the lab is ready", || {
+            lab_status(dir, "req-drift").is_some_and(|l| l["state"] == "ready")
+        });
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = rt.block_on(client(&server.url));
+        let old = rt
+            .block_on(vm_moref(&client, "req-drift-api"))
+            .expect("the api VM exists");
+        // Someone powers it off and deletes it in vCenter, files unchanged.
+        rt.block_on(client.set_power(&old, labsync::vsphere::Power::Off))
+            .unwrap();
+        rt.block_on(client.destroy(&old)).unwrap();
+        assert_eq!(rt.block_on(vm_moref(&client, "req-drift-api")), None);
+        wait_until("the deleted VM is back", || {
+            rt.block_on(vm_moref(&client, "req-drift-api"))
+                .is_some_and(|m| m != old)
+        });
+        wait_until("the lab is ready again", || {
+            lab_status(dir, "req-drift")
+                .is_some_and(|l| l["state"] == "ready" && l["vms_present"] == 2)
+        });
+        stop_watch(watch);
+        drop(server);
+    }
 }
