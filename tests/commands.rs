@@ -839,9 +839,40 @@ mod watch {
         assert_eq!(watch.wait().unwrap().code(), Some(0));
     }
 
-    /// Starts `labsync sim serve` at time scale 0 on the example inventory, and writes a
-    /// `labs.yaml` pointing at it whose only lab is `alice-k8s` plus whatever `labs.d/` holds.
+    /// Starts `labsync sim serve` at time scale 0 on the example inventory, and writes the
+    /// example `labs.yaml` pointing at it (its labs, plus whatever `labs.d/` holds).
     fn sim_and_labs(dir: &Path) -> server::Server {
+        sim_and_labs_with(dir, &[])
+    }
+
+    /// `labsync sim serve` on `dir`'s inventory and state, listening on `listen`, with `extra`
+    /// flags.
+    fn start_sim(dir: &Path, listen: &str, extra: &[&str]) -> server::Server {
+        let state = dir.join("sim-state.json");
+        let inventory = dir.join("examples/sim-inventory.yaml");
+        let mut args = vec![
+            "sim",
+            "serve",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--time-scale",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        server::Server::start(
+            Path::new(BIN),
+            &args,
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        )
+    }
+
+    /// Like [`sim_and_labs`], the simulator started with `extra` flags.
+    fn sim_and_labs_with(dir: &Path, extra: &[&str]) -> server::Server {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::create_dir_all(dir.join(REQ)).unwrap();
         std::fs::create_dir_all(dir.join("examples")).unwrap();
@@ -850,24 +881,7 @@ mod watch {
             dir.join("examples/sim-inventory.yaml"),
         )
         .unwrap();
-        let state = dir.join("sim-state.json");
-        let server = server::Server::start(
-            Path::new(BIN),
-            &[
-                "sim",
-                "serve",
-                "--inventory",
-                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--time-scale",
-                "0",
-                "--state",
-                state.to_str().unwrap(),
-            ],
-            &[("LABSYNC_SIM_PASSWORD", "labsync")],
-            false,
-        );
+        let server = start_sim(dir, "127.0.0.1:0", extra);
         let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
         let labs_yaml = example.replace(
             "url: sim://examples/sim-inventory.yaml",
@@ -1027,6 +1041,48 @@ mod watch {
             lab_status(dir, "req-drift")
                 .is_some_and(|l| l["state"] == "ready" && l["vms_present"] == 2)
         });
+        stop_watch(watch);
+        drop(server);
+    }
+
+    #[test]
+    fn watch_survives_503_bursts_and_a_simulator_restart_and_then_provisions_a_new_request() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs_with(dir, &["--http-503", "0.2:3"]);
+        let mut watch = spawn_watch(dir);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("alice's lab is ready through the 503 bursts", || {
+            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
+        });
+        // The simulator goes away; the watch keeps running and reports failed rounds.
+        let listen = server
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        drop(server);
+        let failed_before = log().matches("\"outcome\":\"failed\"").count();
+        wait_until("two rounds failed without vCenter", || {
+            log().matches("\"outcome\":\"failed\"").count() >= failed_before + 2
+        });
+        assert!(watch.try_wait().unwrap().is_none(), "the watch exited");
+        // Back on the same port and state: a new request file is provisioned.
+        let server = start_sim(dir, &listen, &[]);
+        std::fs::write(
+            dir.join(REQ).join("req-back.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-back\n    template: web-app\n",
+        )
+        .unwrap();
+        wait_until("the new request's lab is ready", || {
+            lab_status(dir, "req-back").is_some_and(|l| l["state"] == "ready")
+        });
+        assert_eq!(
+            lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
+            Some(Value::from("ready"))
+        );
         stop_watch(watch);
         drop(server);
     }
