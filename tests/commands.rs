@@ -1086,4 +1086,63 @@ mod watch {
         stop_watch(watch);
         drop(server);
     }
+
+    /// The chain depth `status --json` shows for the source at `path`.
+    fn chain_depth(dir: &Path, path: &str) -> Option<u64> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let st = serde_json::from_slice::<Value>(&out.stdout).ok()?;
+        st["sources"]
+            .as_array()?
+            .iter()
+            .find(|s| s["path"] == path)?["chain_depth"]
+            .as_u64()
+    }
+
+    #[test]
+    fn watch_cleans_a_running_source_before_new_clones_would_pass_max_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml")).unwrap();
+        let low = labs_yaml.replace("max_chain: 200", "max_chain: 3");
+        assert_ne!(low, labs_yaml, "the example's max_chain line moved");
+        std::fs::write(dir.join("labs.yaml"), low).unwrap();
+        let watch = spawn_watch(dir);
+        let db = "/DC1/vm/templates/k8s-db";
+        wait_until("alice's lab is ready", || {
+            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
+        });
+        assert_eq!(chain_depth(dir, db), Some(1));
+        // Three more k8s labs at once: four clones of k8s-db would pass 3.
+        for n in ["req-k1", "req-k2", "req-k3"] {
+            std::fs::write(
+                dir.join(REQ).join(format!("{n}.yaml")),
+                format!("apiVersion: labsync/v1\nlabs:\n  - name: {n}\n    template: k8s-basics\n"),
+            )
+            .unwrap();
+        }
+        wait_until("the three labs are ready", || {
+            ["req-k1", "req-k2", "req-k3"]
+                .iter()
+                .all(|n| lab_status(dir, n).is_some_and(|l| l["state"] == "ready"))
+        });
+        let log = std::fs::read_to_string(dir.join("watch.jsonl")).unwrap();
+        let hygiene = log
+            .find(&format!("\"event\":\"hygiene-done\",\"source\":\"{db}\""))
+            .unwrap_or_else(|| panic!("no hygiene of k8s-db:\n{log}"));
+        let first_new_clone = log
+            .find("\"op\":\"instant-clone\",\"target\":\"req-k")
+            .expect("the new labs were cloned");
+        assert!(
+            hygiene < first_new_clone,
+            "hygiene came after the clones:\n{log}"
+        );
+        let depth = chain_depth(dir, db).expect("k8s-db is listed");
+        assert!(
+            depth <= 3,
+            "k8s-db's chain is {depth}, past its max_chain of 3"
+        );
+        stop_watch(watch);
+        drop(server);
+    }
 }
