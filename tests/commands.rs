@@ -966,4 +966,311 @@ mod watch {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert_eq!(watch.wait().unwrap().code(), Some(0));
     }
+
+    /// Starts `labsync sim serve` at time scale 0 on the example inventory, and writes the
+    /// example `labs.yaml` pointing at it (its labs, plus whatever `labs.d/` holds).
+    fn sim_and_labs(dir: &Path) -> server::Server {
+        sim_and_labs_with(dir, &[])
+    }
+
+    /// `labsync sim serve` on `dir`'s inventory and state, listening on `listen`, with `extra`
+    /// flags.
+    fn start_sim(dir: &Path, listen: &str, extra: &[&str]) -> server::Server {
+        let state = dir.join("sim-state.json");
+        let inventory = dir.join("examples/sim-inventory.yaml");
+        let mut args = vec![
+            "sim",
+            "serve",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--time-scale",
+            "0",
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        server::Server::start(
+            Path::new(BIN),
+            &args,
+            &[("LABSYNC_SIM_PASSWORD", "labsync")],
+            false,
+        )
+    }
+
+    /// Like [`sim_and_labs`], the simulator started with `extra` flags.
+    fn sim_and_labs_with(dir: &Path, extra: &[&str]) -> server::Server {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(dir.join(REQ)).unwrap();
+        std::fs::create_dir_all(dir.join("examples")).unwrap();
+        std::fs::copy(
+            root.join("examples/sim-inventory.yaml"),
+            dir.join("examples/sim-inventory.yaml"),
+        )
+        .unwrap();
+        let server = start_sim(dir, "127.0.0.1:0", extra);
+        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        let labs_yaml = example.replace(
+            "url: sim://examples/sim-inventory.yaml",
+            &format!("url: {}", server.url),
+        );
+        assert_ne!(labs_yaml, example, "the example's url line moved");
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        server
+    }
+
+    /// `labsync watch -f labs.yaml --interval 1s --json`, its stdout in `watch.jsonl`.
+    fn spawn_watch(dir: &Path) -> std::process::Child {
+        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
+        Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Stops the watch with SIGTERM and checks it exits 0.
+    fn stop_watch(mut watch: std::process::Child) {
+        let pid = watch.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(watch.wait().unwrap().code(), Some(0));
+    }
+
+    /// The `status --json` entry of `lab`, if listed.
+    fn lab_status(dir: &Path, lab: &str) -> Option<Value> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let st = serde_json::from_slice::<Value>(&out.stdout).ok()?;
+        st["labs"]
+            .as_array()?
+            .iter()
+            .find(|l| l["lab"] == lab)
+            .cloned()
+    }
+
+    /// How many reconciles the watch has reported so far.
+    fn reconciles(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("watch.jsonl"))
+            .unwrap_or_default()
+            .matches("\"outcome\":\"")
+            .count()
+    }
+
+    #[test]
+    fn watch_destroys_a_lab_once_its_ttl_is_up_and_does_not_recreate_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        std::fs::write(
+            dir.join(REQ).join("req-short.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-short\n    template: web-app\n    ttl: 6s\n",
+        )
+        .unwrap();
+        let watch = spawn_watch(dir);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("the short lab's clones were started", || {
+            log().contains("\"target\":\"req-short-api\"")
+        });
+        wait_until("the short lab is expired with no VM left", || {
+            lab_status(dir, "req-short")
+                .is_some_and(|l| l["state"] == "expired" && l["vms_present"] == 0)
+        });
+        // Several more rounds with its entry still in the files: it stays gone.
+        let seen = reconciles(dir);
+        wait_until("three more reconciles ran", || reconciles(dir) >= seen + 3);
+        let l = lab_status(dir, "req-short").expect("still listed while its entry stays");
+        assert_eq!(l["state"], "expired", "{l}");
+        assert_eq!(l["vms_present"], 0, "{l}");
+        let started = |op: &str| {
+            let op = format!("\"op\":\"{op}\"");
+            log()
+                .lines()
+                .filter(|x| x.contains("\"event\":\"op-started\""))
+                .filter(|x| x.contains("\"target\":\"req-short-api\"") && x.contains(&op))
+                .count()
+        };
+        assert_eq!(started("instant-clone"), 1, "created once:\n{}", log());
+        assert_eq!(started("destroy"), 1, "destroyed once:\n{}", log());
+        // Its entry can now be removed: nothing is left to destroy, the other lab stays.
+        std::fs::remove_file(dir.join(REQ).join("req-short.yaml")).unwrap();
+        wait_until("the short lab is no longer listed", || {
+            lab_status(dir, "req-short").is_none()
+        });
+        assert_eq!(
+            lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
+            Some(Value::from("ready"))
+        );
+        stop_watch(watch);
+        drop(server);
+    }
+
+    /// A client of the simulator at `url`.
+    async fn client(url: &str) -> Client {
+        let target = Target {
+            url: url.to_string(),
+            username: "labsync".into(),
+            password: Secret::new("labsync"),
+            tls: TlsPolicy::default(),
+        };
+        Client::connect(&target, Options::default()).await.unwrap()
+    }
+
+    /// The moref of the VM called `name` below the labs folder, if there is one.
+    async fn vm_moref(client: &Client, name: &str) -> Option<labsync::model::MoRef> {
+        let scope = labsync::vsphere::observe::Scope {
+            labs_folder: InventoryPath::new("/DC1/vm/labs").unwrap(),
+            sources: vec![],
+        };
+        let obs = client.observe(&scope).await.ok()?;
+        obs.observed
+            .vms
+            .iter()
+            .find(|vm| vm.name == name)
+            .map(|vm| vm.moref.clone())
+    }
+
+    #[test]
+    fn watch_recreates_a_vm_deleted_behind_its_back_at_the_next_interval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        std::fs::write(
+            dir.join(REQ).join("req-drift.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-drift\n    template: web-app\n",
+        )
+        .unwrap();
+        let watch = spawn_watch(dir);
+        wait_until("the lab is ready", || {
+            lab_status(dir, "req-drift").is_some_and(|l| l["state"] == "ready")
+        });
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = rt.block_on(client(&server.url));
+        let old = rt
+            .block_on(vm_moref(&client, "req-drift-api"))
+            .expect("the api VM exists");
+        // Someone powers it off and deletes it in vCenter, files unchanged.
+        rt.block_on(client.set_power(&old, labsync::vsphere::Power::Off))
+            .unwrap();
+        rt.block_on(client.destroy(&old)).unwrap();
+        assert_eq!(rt.block_on(vm_moref(&client, "req-drift-api")), None);
+        wait_until("the deleted VM is back", || {
+            rt.block_on(vm_moref(&client, "req-drift-api"))
+                .is_some_and(|m| m != old)
+        });
+        wait_until("the lab is ready again", || {
+            lab_status(dir, "req-drift")
+                .is_some_and(|l| l["state"] == "ready" && l["vms_present"] == 2)
+        });
+        stop_watch(watch);
+        drop(server);
+    }
+
+    #[test]
+    fn watch_survives_503_bursts_and_a_simulator_restart_and_then_provisions_a_new_request() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs_with(dir, &["--http-503", "0.2:3"]);
+        let mut watch = spawn_watch(dir);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("alice's lab is ready through the 503 bursts", || {
+            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
+        });
+        // The simulator goes away; the watch keeps running and reports failed rounds.
+        let listen = server
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        drop(server);
+        let failed_before = log().matches("\"outcome\":\"failed\"").count();
+        wait_until("two rounds failed without vCenter", || {
+            log().matches("\"outcome\":\"failed\"").count() >= failed_before + 2
+        });
+        assert!(watch.try_wait().unwrap().is_none(), "the watch exited");
+        // Back on the same port and state: a new request file is provisioned.
+        let server = start_sim(dir, &listen, &[]);
+        std::fs::write(
+            dir.join(REQ).join("req-back.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-back\n    template: web-app\n",
+        )
+        .unwrap();
+        wait_until("the new request's lab is ready", || {
+            lab_status(dir, "req-back").is_some_and(|l| l["state"] == "ready")
+        });
+        assert_eq!(
+            lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
+            Some(Value::from("ready"))
+        );
+        stop_watch(watch);
+        drop(server);
+    }
+
+    /// The chain depth `status --json` shows for the source at `path`.
+    fn chain_depth(dir: &Path, path: &str) -> Option<u64> {
+        let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
+        let st = serde_json::from_slice::<Value>(&out.stdout).ok()?;
+        st["sources"]
+            .as_array()?
+            .iter()
+            .find(|s| s["path"] == path)?["chain_depth"]
+            .as_u64()
+    }
+
+    #[test]
+    fn watch_cleans_a_running_source_before_new_clones_would_pass_max_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml")).unwrap();
+        let low = labs_yaml.replace("max_chain: 200", "max_chain: 3");
+        assert_ne!(low, labs_yaml, "the example's max_chain line moved");
+        std::fs::write(dir.join("labs.yaml"), low).unwrap();
+        let watch = spawn_watch(dir);
+        let db = "/DC1/vm/templates/k8s-db";
+        wait_until("alice's lab is ready", || {
+            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
+        });
+        assert_eq!(chain_depth(dir, db), Some(1));
+        // Three more k8s labs at once: four clones of k8s-db would pass 3.
+        for n in ["req-k1", "req-k2", "req-k3"] {
+            std::fs::write(
+                dir.join(REQ).join(format!("{n}.yaml")),
+                format!("apiVersion: labsync/v1\nlabs:\n  - name: {n}\n    template: k8s-basics\n"),
+            )
+            .unwrap();
+        }
+        wait_until("the three labs are ready", || {
+            ["req-k1", "req-k2", "req-k3"]
+                .iter()
+                .all(|n| lab_status(dir, n).is_some_and(|l| l["state"] == "ready"))
+        });
+        let log = std::fs::read_to_string(dir.join("watch.jsonl")).unwrap();
+        let hygiene = log
+            .find(&format!("\"event\":\"hygiene-done\",\"source\":\"{db}\""))
+            .unwrap_or_else(|| panic!("no hygiene of k8s-db:\n{log}"));
+        let first_new_clone = log
+            .find("\"op\":\"instant-clone\",\"target\":\"req-k")
+            .expect("the new labs were cloned");
+        assert!(
+            hygiene < first_new_clone,
+            "hygiene came after the clones:\n{log}"
+        );
+        let depth = chain_depth(dir, db).expect("k8s-db is listed");
+        assert!(
+            depth <= 3,
+            "k8s-db's chain is {depth}, past its max_chain of 3"
+        );
+        stop_watch(watch);
+        drop(server);
+    }
 }
