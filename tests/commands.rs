@@ -652,12 +652,13 @@ mod watch {
             .collect()
     }
 
-    /// Polls `cond` for up to two minutes (generous: CI machines are slow); panics after.
+    /// Polls `cond` for up to five minutes (generous: a watch backing off from a vCenter that was
+    /// away can sleep tens of seconds, and CI machines are slow); panics after.
     fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         let start = Instant::now();
         while !cond() {
             assert!(
-                start.elapsed() < Duration::from_secs(120),
+                start.elapsed() < Duration::from_secs(300),
                 "gave up waiting until {what}"
             );
             std::thread::sleep(Duration::from_millis(200));
