@@ -1178,7 +1178,7 @@ mod watch {
     fn watch_survives_503_bursts_and_a_simulator_restart_and_then_provisions_a_new_request() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let server = sim_and_labs_with(dir, &["--http-503", "0.2:3"]);
+        let server = sim_and_labs_with(dir, &["--http-503", "0.1:2"]);
         let mut watch = spawn_watch(dir);
         let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
         wait_until("alice's lab is ready through the 503 bursts", || {
