@@ -867,31 +867,11 @@ mod watch {
     fn watch_runs_scheduled_hygiene_when_the_schedule_comes_round() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        copy_example(dir);
-        let server = server::Server::start(
-            Path::new(BIN),
-            &[
-                "sim",
-                "serve",
-                "--inventory",
-                dir.join("examples/sim-inventory.yaml").to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--time-scale",
-                "0",
-            ],
-            &[("LABSYNC_SIM_PASSWORD", "labsync")],
-            false,
-        );
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
+        let _server = sim_and_labs(dir);
         // Every minute, in UTC: the next slot comes within a minute of the clones. The chains
         // stay far below max_chain, so only the schedule can make hygiene run.
-        let labs_yaml = example
-            .replace(
-                "url: sim://examples/sim-inventory.yaml",
-                &format!("url: {}", server.url),
-            )
+        let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml"))
+            .unwrap()
             .replace("schedule: \"0 2 * * *\"", "schedule: \"* * * * *\"")
             .replace("timezone: Europe/Berlin", "timezone: UTC");
         assert_eq!(
@@ -900,19 +880,7 @@ mod watch {
             "the schedule line moved"
         );
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
-        let mut watch = Command::new(BIN)
-            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
-            .current_dir(dir)
-            .env("LABSYNC_SIM_PASSWORD", "labsync")
-            .env("NO_COLOR", "1")
-            .env("XDG_CONFIG_HOME", dir.join("xdg"))
-            .env_remove("LABSYNC_CONFIG")
-            .env_remove("LABSYNC_OUTPUT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let watch = spawn_watch(dir);
         wait_until("every lab is ready", || {
             let l = labs(dir);
             !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
@@ -929,11 +897,7 @@ mod watch {
             },
         );
         // SIGTERM: a clean stop.
-        let _ = Command::new("kill")
-            .args(["-TERM", &watch.id().to_string()])
-            .status();
-        let status = watch.wait().unwrap();
-        assert!(status.success(), "watch exits 0 on SIGTERM: {status}");
+        stop_watch(watch);
     }
 
     #[test]
