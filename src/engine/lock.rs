@@ -441,21 +441,18 @@ async fn find_lease(
     key: i32,
 ) -> Result<Option<(MoRef, Option<Lease>)>, Error> {
     let name = lease_folder_name(owner);
-    let children: Vec<MoRef> = client
-        .retrieve_objects(std::slice::from_ref(labs), &["childEntity"])
-        .await?
-        .iter()
-        .filter_map(|o| o.get("childEntity"))
-        .flat_map(|v| v.children.iter().filter_map(|c| c.as_moref()))
-        .filter(|m| m.kind == "Folder")
-        .collect();
-    if children.is_empty() {
-        return Ok(None);
-    }
-    let named = client.retrieve_objects(&children, &["name"]).await?;
-    let Some(folder) = named
+    // One read through a container view: lab folders that in-flight destroys remove meanwhile
+    // simply drop out of it, where reading a list of children by moref would fail whole.
+    let folders = client
+        .retrieve_under(
+            labs,
+            &["Folder"],
+            &[PropSpec::new("Folder", &["name", "parent"])],
+        )
+        .await?;
+    let Some(folder) = folders
         .into_iter()
-        .find(|o| o.text("name") == Some(name.as_str()))
+        .find(|o| o.text("name") == Some(name.as_str()) && o.moref("parent").as_ref() == Some(labs))
         .map(|o| o.obj)
     else {
         return Ok(None);
