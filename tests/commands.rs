@@ -729,27 +729,13 @@ mod watch {
         let check = dir.join("check");
         copy_example(&check);
         std::fs::write(check.join("labs.yaml"), &labs_yaml).unwrap();
-        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port()
             .to_string();
-        let mut watch = Command::new(BIN)
-            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
-            .args(["--metrics", &port])
-            .current_dir(dir)
-            .env("LABSYNC_SIM_PASSWORD", "labsync")
-            .env("NO_COLOR", "1")
-            .env("XDG_CONFIG_HOME", dir.join("xdg"))
-            .env_remove("LABSYNC_CONFIG")
-            .env_remove("LABSYNC_OUTPUT")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let watch = spawn_watch_with(dir, &["--interval", "1s", "--metrics", &port]);
         wait_until("every lab is ready", || {
             let l = labs(dir);
             !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
@@ -836,12 +822,52 @@ mod watch {
         });
         rt.block_on(guard.release()).unwrap();
 
-        let pid = watch.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = watch.wait().unwrap();
-        assert_eq!(status.code(), Some(0));
+        watch.stop();
         drop(server);
     }
+    #[test]
+    fn watch_acts_on_a_request_file_at_once_not_at_the_next_interval() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let _server = sim_and_labs(dir);
+        // Nothing but a file change may wake the watch within the test: an hour's interval, TTLs
+        // of hours, and hygiene once a year.
+        let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml"))
+            .unwrap()
+            .replace("schedule: \"0 2 * * *\"", "schedule: \"0 2 1 1 *\"");
+        assert!(labs_yaml.contains("0 2 1 1 *"), "the schedule line moved");
+        std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
+        // `-f labs.yaml` is relative, as users type it.
+        let watch = spawn_watch_with(dir, &["--interval", "1h"]);
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
+        });
+        let first = labs(dir).len();
+        // A web app writes the request to a temporary name and renames it into place.
+        let tmp_file = dir.join(REQ).join(".req-7-yan.tmp");
+        std::fs::write(
+            &tmp_file,
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-7-yan\n    template: web-app\n",
+        )
+        .unwrap();
+        std::fs::rename(&tmp_file, dir.join(REQ).join("req-7-yan.yaml")).unwrap();
+        wait_until("yan's lab is ready", || {
+            labs(dir)
+                .iter()
+                .any(|(n, s)| n == "req-7-yan" && s == "ready")
+        });
+        std::fs::remove_file(dir.join(REQ).join("req-7-yan.yaml")).unwrap();
+        wait_until("yan's lab is gone", || {
+            let l = labs(dir);
+            l.len() == first && !l.iter().any(|(n, _)| n == "req-7-yan")
+        });
+        let log = std::fs::read_to_string(dir.join("watch.jsonl")).unwrap();
+        assert!(!log.contains("file-watch-failed"), "{log}");
+        assert_eq!(log.matches("\"event\":\"reconcile\"").count(), 3, "{log}");
+        watch.stop();
+    }
+
     /// The running sources' chain depths and last hygiene, from `status --json`.
     fn running_sources(dir: &Path) -> Vec<(String, Option<u64>, bool)> {
         let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
@@ -897,7 +923,7 @@ mod watch {
             },
         );
         // SIGTERM: a clean stop.
-        stop_watch(watch);
+        watch.stop();
     }
 
     #[test]
@@ -905,19 +931,7 @@ mod watch {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         std::fs::write(dir.join("labs.yaml"), "apiVersion: labsync/v1\nlabs: [").unwrap();
-        let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
-        let mut watch = Command::new(BIN)
-            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env("XDG_CONFIG_HOME", dir.join("xdg"))
-            .env_remove("LABSYNC_CONFIG")
-            .env_remove("LABSYNC_OUTPUT")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let watch = spawn_watch(dir);
         let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
         wait_until("two reconciles found no valid files", || {
             lines().matches("\"outcome\":\"no-valid-config\"").count() >= 2
@@ -927,9 +941,7 @@ mod watch {
             "{}",
             lines()
         );
-        let pid = watch.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert_eq!(watch.wait().unwrap().code(), Some(0));
+        watch.stop();
     }
 
     /// Starts `labsync sim serve` at time scale 0 on the example inventory, and writes the
@@ -985,11 +997,39 @@ mod watch {
         server
     }
 
-    /// `labsync watch -f labs.yaml --interval 1s --json`, its stdout in `watch.jsonl`.
-    fn spawn_watch(dir: &Path) -> std::process::Child {
+    /// A running `labsync watch`, killed when dropped: a failed assertion must not leave it
+    /// running.
+    struct Watching(std::process::Child);
+
+    impl Watching {
+        /// Has it exited?
+        fn exited(&mut self) -> bool {
+            self.0.try_wait().unwrap().is_some()
+        }
+
+        /// Stops it with SIGTERM and checks it exits 0.
+        fn stop(mut self) {
+            let pid = self.0.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            assert_eq!(self.0.wait().unwrap().code(), Some(0));
+        }
+    }
+
+    impl Drop for Watching {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+
+    /// `labsync watch -f labs.yaml --json` plus `args`, its stdout in `watch.jsonl`.
+    fn spawn_watch_with(dir: &Path, args: &[&str]) -> Watching {
         let log = std::fs::File::create(dir.join("watch.jsonl")).unwrap();
-        Command::new(BIN)
-            .args(["watch", "-f", "labs.yaml", "--interval", "1s", "--json"])
+        let child = Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--json"])
+            .args(args)
             .current_dir(dir)
             .env("LABSYNC_SIM_PASSWORD", "labsync")
             .env("NO_COLOR", "1")
@@ -1000,14 +1040,13 @@ mod watch {
             .stdout(log)
             .stderr(Stdio::null())
             .spawn()
-            .unwrap()
+            .unwrap();
+        Watching(child)
     }
 
-    /// Stops the watch with SIGTERM and checks it exits 0.
-    fn stop_watch(mut watch: std::process::Child) {
-        let pid = watch.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert_eq!(watch.wait().unwrap().code(), Some(0));
+    /// `labsync watch -f labs.yaml --interval 1s --json`, its stdout in `watch.jsonl`.
+    fn spawn_watch(dir: &Path) -> Watching {
+        spawn_watch_with(dir, &["--interval", "1s"])
     }
 
     /// The `status --json` entry of `lab`, if listed.
@@ -1073,7 +1112,7 @@ mod watch {
             lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
             Some(Value::from("ready"))
         );
-        stop_watch(watch);
+        watch.stop();
         drop(server);
     }
 
@@ -1134,7 +1173,7 @@ mod watch {
             lab_status(dir, "req-drift")
                 .is_some_and(|l| l["state"] == "ready" && l["vms_present"] == 2)
         });
-        stop_watch(watch);
+        watch.stop();
         drop(server);
     }
 
@@ -1161,7 +1200,7 @@ mod watch {
         wait_until("two rounds failed without vCenter", || {
             log().matches("\"outcome\":\"failed\"").count() >= failed_before + 2
         });
-        assert!(watch.try_wait().unwrap().is_none(), "the watch exited");
+        assert!(!watch.exited(), "the watch exited");
         // Back on the same port and state: a new request file is provisioned.
         let server = start_sim(dir, &listen, &[]);
         std::fs::write(
@@ -1176,7 +1215,7 @@ mod watch {
             lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
             Some(Value::from("ready"))
         );
-        stop_watch(watch);
+        watch.stop();
         drop(server);
     }
 
@@ -1235,7 +1274,7 @@ mod watch {
             depth <= 3,
             "k8s-db's chain is {depth}, past its max_chain of 3"
         );
-        stop_watch(watch);
+        watch.stop();
         drop(server);
     }
 }

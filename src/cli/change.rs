@@ -99,13 +99,14 @@ pub async fn execute_plan(
     report
 }
 
-/// Parses `--lock-timeout`: `0s`, `30s`, `5m`, `1h 30m` (or ISO 8601, `PT5M`).
-pub fn parse_lock_timeout(s: &str) -> Result<Duration, String> {
+/// A duration on the command line (`--lock-timeout`, `--interval`): `500ms`, `30s`, `5m`,
+/// `1h 30m` (or ISO 8601, `PT5M`); never negative.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d: jiff::SignedDuration = s
         .trim()
         .parse()
-        .map_err(|e| format!("not a duration ({e}); write e.g. 30s, 5m or 1h"))?;
-    Duration::try_from(d).map_err(|_| "a lock timeout cannot be negative".to_string())
+        .map_err(|e| format!("not a duration ({e}); write e.g. 500ms, 30s, 5m or 1h"))?;
+    Duration::try_from(d).map_err(|_| "a duration cannot be negative".to_string())
 }
 
 /// Takes the apply lock of the installation (one apply per owner at a time), waiting up to
@@ -175,12 +176,12 @@ mod tests {
 
     #[test]
     fn lock_timeouts_read_like_people_write_them() {
-        assert_eq!(parse_lock_timeout("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_lock_timeout("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_lock_timeout("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_lock_timeout("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_lock_timeout("PT2M"), Ok(Duration::from_secs(120)));
-        assert!(parse_lock_timeout("soon").is_err());
-        assert!(parse_lock_timeout("-5s").is_err());
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("PT2M"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
     }
 }

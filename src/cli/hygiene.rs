@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long)]
     pub auto_approve: bool,
     /// Wait this long for another apply of the same owner to finish (e.g. 30s, 5m).
-    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = change::parse_lock_timeout)]
+    #[arg(long, value_name = "DUR", default_value = "0s", value_parser = change::parse_duration)]
     pub lock_timeout: std::time::Duration,
     /// Progress as JSON lines and the report as JSON.
     #[arg(long)]

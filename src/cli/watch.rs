@@ -21,6 +21,7 @@ use crate::engine::watch::metrics_server;
 use crate::engine::watch::run::{self, Config, Host, Outcome, Read, ReconcileLog, WatchOptions};
 use crate::engine::watch::wake::Backoff;
 use crate::render::progress::ProgressKind;
+use crate::render::report::Ending;
 
 /// Arguments of `labsync watch`.
 #[derive(Debug, clap::Args)]
@@ -34,8 +35,12 @@ pub struct Args {
     )]
     pub file: PathBuf,
     /// Reconcile at least this often, to repair drift (e.g. 60s, 5m).
-    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = super::change::parse_lock_timeout)]
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = super::change::parse_duration)]
     pub interval: Duration,
+    /// Quiet time after a file change before reconciling (10ms to 60s), so an editor's save or a
+    /// burst of request files becomes one round.
+    #[arg(long, value_name = "DUR", default_value = "500ms", value_parser = parse_debounce)]
+    pub debounce: Duration,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub json: bool,
@@ -119,7 +124,34 @@ impl Host for CliHost<'_> {
 
     fn progress(&self) -> Box<dyn Reporter> {
         let kind = ProgressKind::choose(self.json, false);
-        kind.reporter(context::stdout_style(self.settings))
+        // A round's counts are in its reconcile line; after the steps only failures remain.
+        kind.reporter_ending(context::stdout_style(self.settings), Ending::FailuresOnly)
+    }
+
+    fn watch_failed(&self, reason: &str) {
+        if self.json {
+            let event = serde_json::json!({
+                "event": "file-watch-failed",
+                "at": jiff::Timestamp::now(),
+                "error": reason,
+            });
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{event}");
+            let _ = out.flush();
+        }
+        eprintln!(
+            "warning: {reason}; file changes are picked up only every --interval and at deadlines"
+        );
+    }
+}
+
+/// `--debounce`: a duration from 10 ms to 60 s.
+fn parse_debounce(s: &str) -> Result<Duration, String> {
+    let d = super::change::parse_duration(s)?;
+    if (Duration::from_millis(10)..=Duration::from_secs(60)).contains(&d) {
+        Ok(d)
+    } else {
+        Err("the debounce must be from 10ms to 60s".to_string())
     }
 }
 
@@ -129,11 +161,15 @@ fn human(log: &ReconcileLog) -> String {
         Outcome::Locked { holder } => format!("skipped: {holder} holds the apply lock"),
         Outcome::Failed { error } => format!("failed: {error}"),
         Outcome::Refused => "plan refused; nothing changed".to_string(),
+        Outcome::Reconciled { steps: 0, .. } => "in sync, nothing to do".to_string(),
         Outcome::Reconciled {
             steps,
             succeeded,
             failed,
-        } => format!("{steps} steps, {succeeded} done, {failed} failed"),
+        } => format!(
+            "{steps} {}, {succeeded} done, {failed} failed",
+            if *steps == 1 { "step" } else { "steps" }
+        ),
     };
     let broken = if log.files_broken {
         " (files broken: acting on the last valid configuration)"
@@ -141,7 +177,7 @@ fn human(log: &ReconcileLog) -> String {
         ""
     };
     format!(
-        "{} reconcile: {what}{broken} in {} ms; next by {}",
+        "{:.0} reconcile: {what}{broken} in {} ms; next by {:.0}",
         log.at, log.took_ms, log.next_wake
     )
 }
@@ -163,7 +199,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         interval: args.interval.max(Duration::from_millis(100)),
         backoff: Backoff::default(),
         lock_timeout: Duration::from_secs(2),
-        debounce: Duration::from_millis(500),
+        debounce: args.debounce,
         client: context::client_options(settings),
     };
     rt.block_on(async {
@@ -217,5 +253,54 @@ async fn stop_signal() {
     // Without a handler the signal simply kills the process; the next apply converges.
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(outcome: Outcome, files_broken: bool) -> ReconcileLog {
+        ReconcileLog {
+            event: "reconcile",
+            at: "2026-11-26T14:44:33.607248096Z".parse().unwrap(),
+            files_broken,
+            outcome,
+            took_ms: 155,
+            next_wake: "2026-11-26T14:54:33.5Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn reconcile_lines_read_as_sentences_with_whole_seconds() {
+        let done = |steps, succeeded, failed| Outcome::Reconciled {
+            steps,
+            succeeded,
+            failed,
+        };
+        assert_eq!(
+            human(&log(done(1, 1, 0), false)),
+            "2026-11-26T14:44:33Z reconcile: 1 step, 1 done, 0 failed in 155 ms; \
+             next by 2026-11-26T14:54:33Z"
+        );
+        assert_eq!(
+            human(&log(done(6, 5, 1), false)),
+            "2026-11-26T14:44:33Z reconcile: 6 steps, 5 done, 1 failed in 155 ms; \
+             next by 2026-11-26T14:54:33Z"
+        );
+        assert_eq!(
+            human(&log(done(0, 0, 0), true)),
+            "2026-11-26T14:44:33Z reconcile: in sync, nothing to do (files broken: acting on \
+             the last valid configuration) in 155 ms; next by 2026-11-26T14:54:33Z"
+        );
+    }
+
+    #[test]
+    fn debounce_is_bounded_to_what_a_file_watcher_can_use() {
+        assert_eq!(parse_debounce("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_debounce("60s"), Ok(Duration::from_secs(60)));
+        assert!(parse_debounce("5ms").is_err());
+        assert!(parse_debounce("2m").is_err());
+        assert!(parse_debounce("-1s").is_err());
     }
 }

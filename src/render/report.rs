@@ -61,8 +61,19 @@ pub fn human<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Result<(
     )?;
     if !report.failures.is_empty() {
         writeln!(w)?;
-        writeln!(w, "{}", style.paint(Tone::Strong, "Failures:"))?;
+        failures(report, w, style)?;
     }
+    writeln!(w)?;
+    writeln!(w, "{}", exit_hint(report))
+}
+
+/// Writes the failures of a run, each with the vCenter fault and what the failure policy did;
+/// nothing when there were none.
+pub fn failures<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Result<()> {
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "{}", style.paint(Tone::Strong, "Failures:"))?;
     for f in &report.failures {
         let lab = f
             .lab
@@ -87,8 +98,38 @@ pub fn human<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Result<(
             writeln!(w, "      {} {p}", style.paint(Tone::Dim, "then:"))?;
         }
     }
-    writeln!(w)?;
-    writeln!(w, "{}", exit_hint(report))
+    Ok(())
+}
+
+/// How a run's output ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ending {
+    /// `apply`: the counts, the failures, and what the exit code means.
+    #[default]
+    Report,
+    /// `watch`: only the failures; its reconcile line carries the counts, and a round has no
+    /// exit code.
+    FailuresOnly,
+}
+
+/// Writes the end of a run as `ending` says, with a blank line before it when it has any.
+pub fn ending<W: Write>(
+    report: &Report,
+    w: &mut W,
+    style: Style,
+    ending: Ending,
+) -> io::Result<()> {
+    match ending {
+        Ending::Report => {
+            writeln!(w)?;
+            human(report, w, style)
+        }
+        Ending::FailuresOnly if report.failures.is_empty() => Ok(()),
+        Ending::FailuresOnly => {
+            writeln!(w)?;
+            failures(report, w, style)
+        }
+    }
 }
 
 /// The report as one versioned JSON document, with its exit code.

@@ -48,12 +48,15 @@ pub struct Read {
 pub trait Host {
     /// Reads and validates the files now.
     fn read(&self) -> Read;
-    /// Shows the diagnostics of a read that had any.
+    /// Shows the diagnostics of a read that had any (once, until they change).
     fn diagnostics(&self, diagnostics: &[Diagnostic]);
     /// One line per reconcile.
     fn reconciled(&self, log: &ReconcileLog);
     /// Progress of an execution (besides the metrics).
     fn progress(&self) -> Box<dyn Reporter>;
+    /// The files cannot be watched (said once per distinct reason): changes are picked up at
+    /// the next interval or deadline only.
+    fn watch_failed(&self, reason: &str);
 }
 
 /// How the loop runs.
@@ -125,20 +128,41 @@ pub async fn run(
     let mut last_good: LastGood<Config> = LastGood::default();
     let mut session: Option<(Connection, Connected)> = None;
     let mut watcher: Option<(Vec<String>, FileWatcher)> = None;
+    let mut watch_error: Option<String> = None;
+    let mut shown: Vec<Diagnostic> = Vec::new();
     let mut failures = 0u32;
+    // Events name absolute paths; so must the interest (`-f labs.yaml` is relative).
+    let file = std::path::absolute(&opts.file).unwrap_or_else(|_| opts.file.clone());
     loop {
         let started = Instant::now();
         let read = host.read();
-        if !read.diagnostics.is_empty() {
-            host.diagnostics(&read.diagnostics);
+        // Each finding once: an unchanged warning is not repeated every interval.
+        if read.diagnostics != shown {
+            if !read.diagnostics.is_empty() {
+                host.diagnostics(&read.diagnostics);
+            }
+            shown = read.diagnostics.clone();
         }
         if watcher.as_ref().is_none_or(|(inc, _)| *inc != read.include) {
             // Keep the old watcher if the new one cannot start; the interval still ticks.
-            if let Ok(w) = Interest::new(&opts.file, &read.include)
+            match Interest::new(&file, &read.include)
                 .and_then(|i| FileWatcher::start(i, opts.debounce))
             {
-                watcher = Some((read.include.clone(), w));
+                Ok(w) => {
+                    watcher = Some((read.include.clone(), w));
+                    watch_error = None;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    if watch_error.as_ref() != Some(&reason) {
+                        host.watch_failed(&reason);
+                        watch_error = Some(reason);
+                    }
+                }
             }
+        } else if let Some((_, w)) = watcher.as_mut() {
+            // An include directory created since (deeper than one level) is watched from now.
+            w.rescan();
         }
         match read.config {
             Some(c) => last_good.accept(c),

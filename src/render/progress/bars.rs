@@ -17,7 +17,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use super::lines::{StepTitles, line, step_finished};
 use crate::engine::events::{Event, Reporter, StepOutcome};
-use crate::render::report;
+use crate::render::report::{self, Ending};
 use crate::render::style::{Style, Tone};
 
 /// The bar's layout; a template error only falls back to indicatif's default bar.
@@ -43,6 +43,7 @@ pub fn init_terminal_tracing(filter: EnvFilter) -> Result<(), TryInitError> {
 /// [`init_terminal_tracing`] installed it, else to `out`; without it the bar is invisible.
 pub struct Bars<W> {
     style: Style,
+    ending: Ending,
     state: Mutex<BarState<W>>,
 }
 
@@ -62,12 +63,19 @@ impl<W: Write + Send> Bars<W> {
         span.pb_set_style(&bar);
         Self {
             style,
+            ending: Ending::default(),
             state: Mutex::new(BarState {
                 out,
                 span: Some(span),
                 titles: StepTitles::default(),
             }),
         }
+    }
+
+    /// Ends the run's output as `ending` says (the full report by default).
+    pub fn with_ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
+        self
     }
 
     /// The writer back (tests read what was written).
@@ -138,8 +146,12 @@ impl<W: Write + Send> Reporter for Bars<W> {
                 state.span = None;
                 drop(span);
                 let mut out = Vec::new();
-                let _ = report::human(r, &mut out, self.style);
-                print(&mut state.out, String::from_utf8_lossy(&out).trim_end());
+                let _ = report::ending(r, &mut out, self.style, self.ending);
+                let text = String::from_utf8_lossy(&out);
+                let text = text.trim_start_matches('\n').trim_end();
+                if !text.is_empty() {
+                    print(&mut state.out, text);
+                }
             }
         }
     }

@@ -38,9 +38,11 @@ impl StepTitles {
 /// print one line each (operations starting). `RunFinished` is printed by `render::report`.
 pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
     Some(match event {
-        Event::RunStarted { steps, operations } => {
-            format!("apply: {steps} steps, {operations} operations")
-        }
+        Event::RunStarted { steps, operations } => format!(
+            "apply: {steps} {}, {operations} {}",
+            plural(*steps, "step", "steps"),
+            plural(*operations, "operation", "operations")
+        ),
         Event::StepStarted { step, summary, .. } => format!("[{}] {summary}", step.0),
         Event::OpStarted { .. } | Event::RunFinished { .. } => return None,
         Event::OpFinished {
@@ -94,6 +96,11 @@ pub fn step_finished(step: StepId, outcome: &StepOutcome, titles: &StepTitles) -
         StepOutcome::Failed { error } => format!("[{}] FAILED: {title}: {error}", step.0),
         StepOutcome::Skipped { because } => format!("[{}] skipped: {title} ({because})", step.0),
     }
+}
+
+/// `one` for 1, else `many`.
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }
 
 /// The time prefix of a plain line: `12:00:03`.

@@ -16,6 +16,7 @@ pub use json::{EVENT_JSON_VERSION, JsonLines, event_json};
 pub use plain::Plain;
 
 use crate::engine::events::Reporter;
+use crate::render::report::Ending;
 use crate::render::style::Style;
 
 /// Which progress output a run uses.
@@ -39,12 +40,18 @@ impl ProgressKind {
         }
     }
 
-    /// The reporter for this kind, writing to stdout.
+    /// The reporter for this kind, writing to stdout, ending with `apply`'s report.
     pub fn reporter(self, style: Style) -> Box<dyn Reporter> {
+        self.reporter_ending(style, Ending::Report)
+    }
+
+    /// The reporter for this kind, writing to stdout; people's output ends as `ending` says
+    /// (JSON always ends with its `run-finished` event).
+    pub fn reporter_ending(self, style: Style, ending: Ending) -> Box<dyn Reporter> {
         match self {
-            ProgressKind::Bars => Box::new(Bars::new(style, std::io::stdout())),
+            ProgressKind::Bars => Box::new(Bars::new(style, std::io::stdout()).with_ending(ending)),
             ProgressKind::JsonLines => Box::new(JsonLines::new(std::io::stdout())),
-            ProgressKind::Plain => Box::new(Plain::new(std::io::stdout())),
+            ProgressKind::Plain => Box::new(Plain::new(std::io::stdout()).with_ending(ending)),
         }
     }
 }

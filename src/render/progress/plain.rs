@@ -1,5 +1,5 @@
 //! Plain lines for logs and pipes: one timestamped line per step, finished operation, retry and
-//! hygiene, then the end-of-run report. No colors, no cursor movement.
+//! hygiene, then the end-of-run report (or, in `watch`, only its failures). No colors, no cursor movement.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -8,12 +8,13 @@ use jiff::Timestamp;
 
 use super::lines::{StepTitles, line, stamp};
 use crate::engine::events::{Event, Reporter};
-use crate::render::report;
+use crate::render::report::{self, Ending};
 use crate::render::style::Style;
 
 /// Writes plain progress lines.
 pub struct Plain<W> {
     state: Mutex<(W, StepTitles)>,
+    ending: Ending,
 }
 
 impl<W: Write + Send> Plain<W> {
@@ -21,7 +22,14 @@ impl<W: Write + Send> Plain<W> {
     pub fn new(out: W) -> Self {
         Self {
             state: Mutex::new((out, StepTitles::default())),
+            ending: Ending::default(),
         }
+    }
+
+    /// Ends the run's output as `ending` says (the full report by default).
+    pub fn with_ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
+        self
     }
 
     /// The writer back (tests read what was written).
@@ -43,9 +51,7 @@ impl<W: Write + Send> Reporter for Plain<W> {
         titles.observe(event);
         // A closed output must not stop an apply: the report still decides the exit code.
         let _ = match event {
-            Event::RunFinished { report: r } => {
-                writeln!(out).and_then(|()| report::human(r, out, Style::plain()))
-            }
+            Event::RunFinished { report: r } => report::ending(r, out, Style::plain(), self.ending),
             other => match line(other, titles) {
                 Some(text) => writeln!(out, "{} {text}", stamp(at)),
                 None => Ok(()),

@@ -8,6 +8,7 @@ use super::{JsonLines, Plain, ProgressKind};
 use crate::engine::events::{Event, Failure, OpKind, Report, Reporter, StepOutcome};
 use crate::model::{InventoryPath, LabName};
 use crate::plan::StepId;
+use crate::render::report::Ending;
 
 /// A small run: a destroy, a hygiene, a create with a retry and a failure, a skipped step.
 pub(crate) fn sample_run() -> Vec<Event> {
@@ -120,6 +121,46 @@ fn plain_lines_name_steps_operations_retries_and_end_with_the_report() {
     let r = Plain::new(Vec::new());
     feed(&r);
     insta::assert_snapshot!(String::from_utf8(r.into_inner()).unwrap());
+}
+
+#[test]
+fn plain_lines_in_watch_end_with_the_failures_only() {
+    let r = Plain::new(Vec::new()).with_ending(Ending::FailuresOnly);
+    feed(&r);
+    let text = String::from_utf8(r.into_inner()).unwrap();
+    let full = Plain::new(Vec::new());
+    feed(&full);
+    let full = String::from_utf8(full.into_inner()).unwrap();
+    // The same lines up to the report, then only its failures: no counts, no exit code.
+    let (steps, failures) = text.split_once("\n\nFailures:\n").unwrap();
+    assert!(full.starts_with(steps), "{text}");
+    assert!(
+        failures.contains("lab alice: instant clone alice-db (step 1)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Apply finished") && !text.contains("Exit code"),
+        "{text}"
+    );
+
+    // A run without failures ends with its last step.
+    let r = Plain::new(Vec::new()).with_ending(Ending::FailuresOnly);
+    let at: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+    r.event(
+        at,
+        &Event::RunStarted {
+            steps: 1,
+            operations: 1,
+        },
+    );
+    r.event(
+        at,
+        &Event::RunFinished {
+            report: Report::default(),
+        },
+    );
+    let text = String::from_utf8(r.into_inner()).unwrap();
+    assert_eq!(text, "12:00:00 apply: 1 step, 1 operation\n");
 }
 
 #[test]
