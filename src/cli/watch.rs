@@ -176,8 +176,14 @@ fn human(log: &ReconcileLog) -> String {
     } else {
         ""
     };
+    let lost = if log.lock_lost {
+        " (warning: someone broke the apply lock during this round; another apply may have \
+         acted at the same time)"
+    } else {
+        ""
+    };
     format!(
-        "{:.0} reconcile: {what}{broken} in {} ms; next by {:.0}",
+        "{:.0} reconcile: {what}{broken}{lost} in {} ms; next by {:.0}",
         log.at, log.took_ms, log.next_wake
     )
 }
@@ -266,6 +272,7 @@ mod tests {
             at: "2026-11-26T14:44:33.607248096Z".parse().unwrap(),
             files_broken,
             outcome,
+            lock_lost: false,
             took_ms: 155,
             next_wake: "2026-11-26T14:54:33.5Z".parse().unwrap(),
         }
@@ -292,6 +299,29 @@ mod tests {
             human(&log(done(0, 0, 0), true)),
             "2026-11-26T14:44:33Z reconcile: in sync, nothing to do (files broken: acting on \
              the last valid configuration) in 155 ms; next by 2026-11-26T14:54:33Z"
+        );
+    }
+
+    #[test]
+    fn a_lock_broken_during_a_round_is_said_in_both_outputs() {
+        let quiet = log(Outcome::NoValidConfig, false);
+        let json = serde_json::to_string(&quiet).unwrap();
+        assert!(!json.contains("lock_lost"), "{json}");
+        let mut lost = log(
+            Outcome::Reconciled {
+                steps: 2,
+                succeeded: 2,
+                failed: 0,
+            },
+            false,
+        );
+        lost.lock_lost = true;
+        let json = serde_json::to_string(&lost).unwrap();
+        assert!(json.contains("\"lock_lost\":true"), "{json}");
+        assert!(
+            human(&lost).contains("someone broke the apply lock during this round"),
+            "{}",
+            human(&lost)
         );
     }
 

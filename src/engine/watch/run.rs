@@ -103,6 +103,10 @@ pub struct ReconcileLog {
     pub files_broken: bool,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// Someone broke or force-unlocked the apply lock while this round held it: another apply
+    /// may have acted at the same time.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lock_lost: bool,
     pub took_ms: u128,
     /// When the loop wakes next at the latest.
     pub next_wake: Timestamp,
@@ -173,8 +177,12 @@ pub async fn run(
             Acting::LastGood { config, .. } => (Some(config), true),
             Acting::Nothing { .. } => (None, true),
         };
-        let (outcome, deadline) = match config {
-            None => (Outcome::NoValidConfig, None),
+        let Round {
+            outcome,
+            deadline,
+            lock_lost,
+        } = match config {
+            None => Round::nothing(Outcome::NoValidConfig),
             Some(config) => {
                 reconcile(host, config, &mut session, opts, metrics, stop.clone()).await
             }
@@ -204,6 +212,7 @@ pub async fn run(
             at: now,
             files_broken,
             outcome,
+            lock_lost,
             took_ms: started.elapsed().as_millis(),
             next_wake: wake.at,
         });
@@ -234,7 +243,26 @@ async fn changed(watcher: &mut Option<(Vec<String>, FileWatcher)>) {
     }
 }
 
-/// One reconcile of `config`: the outcome and the next deadline.
+/// What one round did.
+struct Round {
+    outcome: Outcome,
+    /// The next deadline, when the round got as far as planning.
+    deadline: Option<crate::plan::Deadline>,
+    lock_lost: bool,
+}
+
+impl Round {
+    /// A round that stopped before planning.
+    fn nothing(outcome: Outcome) -> Self {
+        Round {
+            outcome,
+            deadline: None,
+            lock_lost: false,
+        }
+    }
+}
+
+/// One reconcile of `config`.
 async fn reconcile(
     host: &dyn Host,
     config: &Config,
@@ -242,7 +270,7 @@ async fn reconcile(
     opts: &WatchOptions,
     metrics: &SharedMetrics,
     stop: watch::Receiver<Interrupt>,
-) -> (Outcome, Option<crate::plan::Deadline>) {
+) -> Round {
     // A changed connection in the files means a new session.
     if session
         .as_ref()
@@ -254,16 +282,13 @@ async fn reconcile(
     if session.is_none() {
         match connect::connect(&config.connection, &config.dir, opts.client.clone()).await {
             Ok(c) => *session = Some((config.connection.clone(), c)),
-            Err(e) => return (failed(&e), None),
+            Err(e) => return Round::nothing(failed(&e)),
         }
     }
     let Some((_, connected)) = session.as_ref() else {
-        return (
-            Outcome::Failed {
-                error: "no session".into(),
-            },
-            None,
-        );
+        return Round::nothing(Outcome::Failed {
+            error: "no session".into(),
+        });
     };
     let lock_opts = LockOptions {
         timeout: opts.lock_timeout,
@@ -279,24 +304,29 @@ async fn reconcile(
     .await
     {
         Ok(g) => g,
-        Err(LockError::Held { holder, .. }) => return (Outcome::Locked { holder }, None),
+        Err(LockError::Held { holder, .. }) => return Round::nothing(Outcome::Locked { holder }),
         Err(e) => {
             // The session may be dead: reconnect next time.
             if let Some((_, c)) = session.take() {
                 c.close().await;
             }
-            return (failed(&e), None);
+            return Round::nothing(failed(&e));
         }
     };
-    let result = observe_plan_execute(host, config, connected, metrics, stop).await;
+    let (outcome, deadline) = observe_plan_execute(host, config, connected, metrics, stop).await;
+    let lock_lost = guard.is_lost();
     // A failed release only means the lease expires by itself.
     let _ = guard.release().await;
-    if matches!(result.0, Outcome::Failed { .. })
+    if matches!(outcome, Outcome::Failed { .. })
         && let Some((_, c)) = session.take()
     {
         c.close().await;
     }
-    result
+    Round {
+        outcome,
+        deadline,
+        lock_lost,
+    }
 }
 
 async fn observe_plan_execute(

@@ -28,7 +28,9 @@ impl Default for Backoff {
     fn default() -> Self {
         Self {
             base: Duration::from_secs(5),
-            cap: Duration::from_secs(300),
+            // A minute: gentle on a vCenter that is down, and a portal's requests are served
+            // within a minute of it coming back.
+            cap: Duration::from_secs(60),
         }
     }
 }
@@ -168,7 +170,7 @@ mod tests {
                 sleep_for(ts(NOW), &w).as_secs()
             })
             .collect();
-        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(delays, [5, 10, 20, 40, 60, 60, 60, 60]);
         assert_eq!(b.delay(u32::MAX), b.cap);
     }
 }
