@@ -295,7 +295,6 @@ fn the_rendered_plan_reads_as_expected() {
     settings.add_filter(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC", "[TIME]");
     settings.add_filter(r"\(\d+h( \d+m)? left\)", "([LEFT])");
     settings.add_filter(r"config   \S+", "config   [FILE]");
-    settings.add_filter(r"host-\d+", "[HOST]");
     settings.bind(|| insta::assert_snapshot!("plan_replace_create_destroy", text));
 }
 

@@ -19,6 +19,19 @@ pub struct Observed {
     pub sources: BTreeMap<InventoryPath, ObservedSource>,
     /// Lab folders under the labs folder, with what they record.
     pub lab_records: BTreeMap<LabName, LabRecord>,
+    /// ESXi host names by moref id (`host-12` → `esx-01.lab.local`), for people.
+    #[serde(default)]
+    pub host_names: BTreeMap<String, String>,
+}
+
+impl Observed {
+    /// A host as people know it: its name, or its moref id when the read did not name it.
+    pub fn host_name(&self, host: &MoRef) -> String {
+        self.host_names
+            .get(&host.value)
+            .cloned()
+            .unwrap_or_else(|| host.value.clone())
+    }
 }
 
 /// One VM as vCenter reports it.

@@ -30,6 +30,7 @@ pub const VIEW_TYPES: &[&str] = &[
     "Datacenter",
     "ComputeResource",
     "ResourcePool",
+    "HostSystem",
     "VirtualMachine",
 ];
 
@@ -90,6 +91,7 @@ impl Client {
             PropSpec::new("Datacenter", &["name", "parent"]),
             PropSpec::new("ComputeResource", &["name", "parent"]),
             PropSpec::new("ResourcePool", &["name", "parent"]),
+            PropSpec::new("HostSystem", &["name"]),
             PropSpec::new("VirtualMachine", &vm_properties(self.api_version())),
         ];
         let mut extra = Vec::new();
@@ -166,11 +168,18 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
         }
     }
 
+    let host_names = objects
+        .iter()
+        .filter(|o| o.obj.kind == "HostSystem")
+        .filter_map(|o| Some((o.obj.value.clone(), o.text("name")?.to_string())))
+        .collect();
+
     Observation {
         observed: Observed {
             vms,
             sources,
             lab_records,
+            host_names,
         },
         paths,
     }

@@ -113,7 +113,14 @@ pub async fn inventory_read(site: &Site) {
     assert!(first <= 3, "first observe took {first} round trips");
     let src = obs.observed.sources.get(&site.source_vm).expect("source");
     assert_eq!(src.power, PowerState::PoweredOn);
-    assert!(src.host.is_some());
+    let host = src.host.as_ref().expect("the source's host");
+    // The same read names the hosts, so people see `esx-01…`, not `host-21`.
+    let name = obs.observed.host_names.get(&host.value);
+    assert!(
+        name.is_some_and(|n| !n.is_empty() && *n != host.value),
+        "{host:?} has no name in {:?}",
+        obs.observed.host_names
+    );
     assert!(
         obs.paths.contains_key(&site.vm_folder),
         "{:?}",

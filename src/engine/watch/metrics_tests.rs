@@ -112,6 +112,7 @@ fn world() -> (Desired, Observed) {
                 extended_until: None,
             },
         )]),
+        host_names: BTreeMap::new(),
     };
     (desired, observed)
 }

@@ -42,12 +42,12 @@ pub struct GitState {
 }
 
 impl PlanHeader {
-    /// Records the host of every observed source (its moref id, e.g. `host-12`).
+    /// Records the host of every observed source (its name, else its moref id `host-12`).
     pub fn with_source_hosts(mut self, observed: &Observed) -> Self {
         self.source_hosts = observed
             .sources
             .values()
-            .filter_map(|s| Some((s.path.clone(), s.host.as_ref()?.value.clone())))
+            .filter_map(|s| Some((s.path.clone(), observed.host_name(s.host.as_ref()?))))
             .collect();
         self
     }

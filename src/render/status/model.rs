@@ -164,7 +164,9 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
                 chain_depth: o.map(|o| o.chain_depth),
                 max_chain: d.hygiene.max_chain,
                 hard_limit: HARD_CHAIN_LIMIT,
-                host: o.and_then(|o| o.host.as_ref()).map(|h| h.value.clone()),
+                host: o
+                    .and_then(|o| o.host.as_ref())
+                    .map(|h| observed.host_name(h)),
                 power: o.map(|o| o.power),
                 last_hygiene: o.and_then(|o| o.last_hygiene),
                 warnings,
