@@ -867,6 +867,74 @@ mod watch {
         watch.stop();
     }
 
+    #[test]
+    fn a_request_written_while_a_round_is_busy_joins_that_round() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Half of vCenter's durations: an instant clone takes about 1.5 s.
+        let _server = sim_and_labs_with(dir, &["--time-scale", "0.5"]);
+        let watch = spawn_watch_with(dir, &["--interval", "1h", "--debounce", "100ms"]);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("the first round has ended", || {
+            log().contains("\"event\":\"reconcile\"")
+        });
+        let request = |lab: &str| {
+            let tmp_file = dir.join(REQ).join(format!(".{lab}.tmp"));
+            std::fs::write(
+                &tmp_file,
+                format!("apiVersion: labsync/v1\nlabs:\n  - name: {lab}\n    template: web-app\n"),
+            )
+            .unwrap();
+            std::fs::rename(&tmp_file, dir.join(REQ).join(format!("{lab}.yaml"))).unwrap();
+        };
+        // Eight labs: a round of several seconds (four clones at a time per host).
+        for i in 0..8 {
+            request(&format!("req-burst-{i}"));
+        }
+        wait_until("the burst's round is cloning", || {
+            log().contains("\"target\":\"req-burst-")
+        });
+        request("req-late");
+        wait_until("the late lab is ready", || {
+            labs(dir)
+                .iter()
+                .any(|(n, s)| n == "req-late" && s == "ready")
+        });
+        wait_until("the burst's round has ended", || {
+            log()
+                .split_once("\"target\":\"req-burst-")
+                .is_some_and(|(_, after)| after.contains("\"event\":\"reconcile\""))
+        });
+        let text = log();
+        let lines: Vec<&str> = text.lines().collect();
+        let find = |from: usize, needles: &[&str]| {
+            lines[from..]
+                .iter()
+                .position(|l| needles.iter().all(|n| l.contains(n)))
+                .map(|i| i + from)
+        };
+        let burst = find(0, &["op-started", "\"target\":\"req-burst-"]).unwrap();
+        let round_end = find(burst, &["\"event\":\"reconcile\""]).unwrap();
+        let admitted = find(burst, &["\"event\":\"admitted\""]);
+        let late = find(burst, &["op-started", "\"target\":\"req-late-"]);
+        assert!(
+            admitted.is_some_and(|a| a < round_end) && late.is_some_and(|l| l < round_end),
+            "the late lab did not join the busy round:\n{text}"
+        );
+        // Exactly once, with both VMs, like every lab of the burst.
+        let all = labs(dir);
+        assert_eq!(all.iter().filter(|(n, _)| n == "req-late").count(), 1);
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            l.iter()
+                .filter(|(n, _)| n.starts_with("req-burst-"))
+                .count()
+                == 8
+                && l.iter().all(|(_, s)| s == "ready")
+        });
+        watch.stop();
+    }
+
     /// The running sources' chain depths and last hygiene, from `status --json`.
     fn running_sources(dir: &Path) -> Vec<(String, Option<u64>, bool)> {
         let out = labsync(dir, &["status", "-f", "labs.yaml", "--json"]);
@@ -950,7 +1018,7 @@ mod watch {
     }
 
     /// `labsync sim serve` on `dir`'s inventory and state, listening on `listen`, with `extra`
-    /// flags.
+    /// flags (at time scale 0 unless they say otherwise).
     fn start_sim(dir: &Path, listen: &str, extra: &[&str]) -> server::Server {
         let state = dir.join("sim-state.json");
         let inventory = dir.join("examples/sim-inventory.yaml");
@@ -961,11 +1029,12 @@ mod watch {
             inventory.to_str().unwrap(),
             "--listen",
             listen,
-            "--time-scale",
-            "0",
             "--state",
             state.to_str().unwrap(),
         ];
+        if !extra.contains(&"--time-scale") {
+            args.extend(["--time-scale", "0"]);
+        }
         args.extend_from_slice(extra);
         server::Server::start(
             Path::new(BIN),
@@ -1111,6 +1180,9 @@ mod watch {
             lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
             Some(Value::from("ready"))
         );
+        // A lease the watch could not give back while vCenter was away is its own: it is taken
+        // back at once, never waited out as someone else's.
+        assert!(!log().contains("\"outcome\":\"locked\""), "{}", log());
         watch.stop();
         drop(server);
     }
@@ -1214,6 +1286,9 @@ mod watch {
             lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
             Some(Value::from("ready"))
         );
+        // A lease the watch could not give back while vCenter was away is its own: it is taken
+        // back at once, never waited out as someone else's.
+        assert!(!log().contains("\"outcome\":\"locked\""), "{}", log());
         watch.stop();
         drop(server);
     }

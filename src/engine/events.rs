@@ -70,6 +70,9 @@ pub enum Event {
         depth_before: u32,
         depth_after: u32,
     },
+    /// Steps of a later plan joined the running run (`watch` admits new labs while a round is
+    /// busy); their step numbers follow the run's own.
+    Admitted { steps: usize, operations: usize },
     /// The first Ctrl-C: nothing new starts; in-flight operations are waited for.
     Interrupted,
     /// The run ended.

@@ -5,6 +5,7 @@
 //! that may skip labs (name conflicts, sources, chain ceiling), lay the rest out in order, then
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
+mod admit;
 mod deadlines;
 mod destroy;
 mod diagnostic;
@@ -29,6 +30,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+pub use admit::admissible;
 pub use destroy::{LabSelection, destroy_plan};
 pub use diagnostic::{Code, Diagnostic, Effect, Severity};
 pub use extend::{ExtendRefusal, ExtendRequest, Extension, decide_extension};

@@ -74,6 +74,31 @@ pub async fn execute(
     opts: &ExecOptions,
     reporter: &dyn Reporter,
 ) -> Report {
+    execute_with(client, plan, observation, opts, reporter, None).await
+}
+
+/// Like [`execute`], and every [`Admission`] received on `admit` while the run lasts joins it:
+/// its steps run under the same limits, phases and failure policies, and are in the report.
+/// Admissions sent after the run ended are dropped (the caller re-plans anyway).
+pub async fn execute_admitting(
+    client: &Client,
+    plan: &Plan,
+    observation: &Observation,
+    opts: &ExecOptions,
+    reporter: &dyn Reporter,
+    admit: mpsc::UnboundedReceiver<Admission>,
+) -> Report {
+    execute_with(client, plan, observation, opts, reporter, Some(admit)).await
+}
+
+async fn execute_with(
+    client: &Client,
+    plan: &Plan,
+    observation: &Observation,
+    opts: &ExecOptions,
+    reporter: &dyn Reporter,
+    admit: Option<mpsc::UnboundedReceiver<Admission>>,
+) -> Report {
     let units = units::expand(plan, &observation.observed);
     let (tx, rx) = mpsc::unbounded_channel();
     let ctx = perform::Ctx::new(
@@ -88,5 +113,29 @@ pub async fn execute(
         parallelism: opts.parallelism.max(1),
         per_host: opts.per_host.max(1),
     };
-    run::run(units, ctx, rx, limits, opts.cancel.clone(), reporter).await
+    let cancel = opts.cancel.clone();
+    run::run(units, ctx, rx, limits, cancel, admit, reporter).await
+}
+
+/// Steps of a later plan to add to a running [`execute_admitting`]: only what is safe to run
+/// alongside it (`watch` admits whole new labs; see `engine::watch::admit`).
+#[derive(Debug)]
+pub struct Admission {
+    units: units::Units,
+}
+
+impl Admission {
+    /// The work of `plan`'s steps, expanded with the `observed` inventory the plan was made
+    /// from. Lab folders, sources and resource pools must be ones the running plan's
+    /// observation knows (the same labs folder and templates).
+    pub fn new(plan: &Plan, observed: &crate::model::Observed) -> Self {
+        Admission {
+            units: units::expand(plan, observed),
+        }
+    }
+
+    /// How many steps it adds.
+    pub fn steps(&self) -> usize {
+        self.units.steps.len()
+    }
 }

@@ -10,10 +10,10 @@ use jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::Interrupt;
 use super::perform::{Ctx, Done, OpFailure};
 use super::schedule::{self, Candidate, Limits, Load};
 use super::units::{Unit, UnitId, Units, Work};
+use super::{Admission, Interrupt};
 use crate::engine::events::{Event, Failure, OpKind, Report, Reporter, StepOutcome};
 use crate::model::{FailurePolicy, InventoryPath, MoRef};
 use crate::plan::{Phase, StepId};
@@ -153,6 +153,56 @@ impl<'a> Loop<'a> {
             ready,
             open,
         }
+    }
+
+    /// Adds the units of a later plan to this run: its steps are numbered after this run's
+    /// own, its units after the existing ones, and they go through the same limits, phases and
+    /// failure policies. Returns how many steps and units were added.
+    fn admit(&mut self, more: Units) -> (usize, usize) {
+        let unit_base = self.units.list.len();
+        let step_base = self
+            .units
+            .steps
+            .keys()
+            .next_back()
+            .map_or(0, |s| s.0.saturating_add(1));
+        let step_of = |s: StepId| StepId(s.0.saturating_add(step_base));
+        let added = (more.steps.len(), more.list.len());
+        for (step, info) in more.steps {
+            self.units.steps.insert(step_of(step), info);
+            self.steps.insert(step_of(step), StepState::default());
+            self.dirty.insert(step_of(step));
+        }
+        for u in more.list {
+            let id = UnitId(u.id.0 + unit_base);
+            let deps: Vec<UnitId> = u.deps.iter().map(|d| UnitId(d.0 + unit_base)).collect();
+            let unit = Unit {
+                id,
+                step: step_of(u.step),
+                deps,
+                ..u
+            };
+            self.status.push(Status::Pending);
+            self.waiting.push(unit.deps.len());
+            self.dependents.push(Vec::new());
+            for d in &unit.deps {
+                if let Some(v) = self.dependents.get_mut(d.0) {
+                    v.push(id);
+                }
+            }
+            if unit.deps.is_empty() {
+                self.ready.entry(group_of(&unit)).or_default().insert(id);
+            }
+            *self.open.entry(unit.phase).or_default() += 1;
+            if let Some(state) = self.steps.get_mut(&unit.step) {
+                state.units.push(id);
+                if let Work::EnsureFolder { path, .. } = &unit.work {
+                    state.folder = Some(path.clone());
+                }
+            }
+            self.units.list.push(unit);
+        }
+        added
     }
 
     /// Moves a unit to a terminal status, keeping the ready groups and phase counts right;
@@ -495,13 +545,15 @@ impl<'a> Loop<'a> {
 
 type Joined = (UnitId, Result<Done, OpFailure>);
 
-/// Runs every unit to completion (or until interrupted) and returns the report.
+/// Runs every unit to completion (or until interrupted) and returns the report. Units sent on
+/// `admit` while it runs join it (see [`Loop::admit`]); once it has ended, nothing more joins.
 pub async fn run(
     units: Units,
     ctx: Arc<Ctx>,
     mut events: mpsc::UnboundedReceiver<Event>,
     limits: Limits,
     mut cancel: watch::Receiver<Interrupt>,
+    mut admit: Option<mpsc::UnboundedReceiver<Admission>>,
     reporter: &dyn Reporter,
 ) -> Report {
     let mut lp = Loop::new(units, limits, reporter);
@@ -561,6 +613,11 @@ pub async fn run(
         }
         lp.settle_steps();
         if set.is_empty() {
+            // Work admitted just now still joins; after this the run is over.
+            if !stopping && let Some(more) = admit.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                admitted(&mut lp, more, reporter);
+                continue;
+            }
             if stopping || lp.ready().is_empty() {
                 break;
             }
@@ -568,6 +625,9 @@ pub async fn run(
         }
         tokio::select! {
             Some(e) = events.recv() => emit(reporter, &e),
+            Some(more) = next_admission(&mut admit), if !stopping => {
+                admitted(&mut lp, more, reporter);
+            }
             joined = set.join_next_with_id() => {
                 // The unit's own progress events come before its result.
                 while let Ok(e) = events.try_recv() {
@@ -618,6 +678,29 @@ pub async fn run(
         },
     );
     report
+}
+
+/// The next admission; never, without a channel or once its sender is gone.
+async fn next_admission(
+    admit: &mut Option<mpsc::UnboundedReceiver<Admission>>,
+) -> Option<Admission> {
+    match admit {
+        Some(rx) => match rx.recv().await {
+            Some(u) => Some(u),
+            None => {
+                *admit = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+fn admitted(lp: &mut Loop<'_>, more: Admission, reporter: &dyn Reporter) {
+    let (steps, operations) = lp.admit(more.units);
+    if steps > 0 {
+        emit(reporter, &Event::Admitted { steps, operations });
+    }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

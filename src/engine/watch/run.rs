@@ -4,12 +4,13 @@
 //! release, log one line, update the metrics; then sleep until a file changes, the next
 //! deadline, the interval, or a stop signal. Level-triggered: whatever woke it, it re-plans.
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::files::{FileWatcher, Interest};
 use super::last_good::{Acting, LastGood};
@@ -19,10 +20,10 @@ use crate::config::Diagnostic;
 use crate::config::connection::Connection;
 use crate::engine::connect::{self, Connected};
 use crate::engine::events::{Event, Reporter};
-use crate::engine::execute::{self, ExecOptions, Interrupt};
+use crate::engine::execute::{self, Admission, ExecOptions, Interrupt};
 use crate::engine::lock::{self, Holder, LockError, LockOptions};
 use crate::model::Desired;
-use crate::plan::{Policy, next_deadline, scheduled_hygiene};
+use crate::plan::{Plan, Policy, admissible, next_deadline, scheduled_hygiene};
 
 /// A valid configuration to act on.
 #[derive(Debug, Clone)]
@@ -133,6 +134,8 @@ pub async fn run(
     let mut session: Option<(Connection, Connected)> = None;
     let mut watcher: Option<(Vec<String>, FileWatcher)> = None;
     let mut watch_error: Option<String> = None;
+    // The id of this watch's lease that a round could not release.
+    let mut abandoned: Option<String> = None;
     let mut shown: Vec<Diagnostic> = Vec::new();
     let mut failures = 0u32;
     // Events name absolute paths; so must the interest (`-f labs.yaml` is relative).
@@ -181,10 +184,17 @@ pub async fn run(
             outcome,
             deadline,
             lock_lost,
+            changed_meanwhile,
         } = match config {
             None => Round::nothing(Outcome::NoValidConfig),
             Some(config) => {
-                reconcile(host, config, &mut session, opts, metrics, stop.clone()).await
+                let ctx = RoundCtx {
+                    host,
+                    opts,
+                    metrics,
+                    stop: stop.clone(),
+                };
+                reconcile(&ctx, config, &mut session, &mut watcher, &mut abandoned).await
             }
         };
         match &outcome {
@@ -200,13 +210,18 @@ pub async fn run(
                 m.reconcile_finished(started.elapsed(), succeeded, now);
             }
         }
-        let wake = next_wake(
+        let mut wake = next_wake(
             now,
             opts.interval,
             deadline.as_ref(),
             failures,
             &opts.backoff,
         );
+        // Files changed while the round acted (their new labs may have joined it): re-plan
+        // at once for whatever could not join, unless the round failed and is backing off.
+        if changed_meanwhile && failures == 0 {
+            wake.at = now;
+        }
         host.reconciled(&ReconcileLog {
             event: "reconcile",
             at: now,
@@ -249,6 +264,8 @@ struct Round {
     /// The next deadline, when the round got as far as planning.
     deadline: Option<crate::plan::Deadline>,
     lock_lost: bool,
+    /// The files changed while the round was acting.
+    changed_meanwhile: bool,
 }
 
 impl Round {
@@ -258,19 +275,28 @@ impl Round {
             outcome,
             deadline: None,
             lock_lost: false,
+            changed_meanwhile: false,
         }
     }
 }
 
+/// What every round uses.
+struct RoundCtx<'a> {
+    host: &'a dyn Host,
+    opts: &'a WatchOptions,
+    metrics: &'a SharedMetrics,
+    stop: watch::Receiver<Interrupt>,
+}
+
 /// One reconcile of `config`.
 async fn reconcile(
-    host: &dyn Host,
+    ctx: &RoundCtx<'_>,
     config: &Config,
     session: &mut Option<(Connection, Connected)>,
-    opts: &WatchOptions,
-    metrics: &SharedMetrics,
-    stop: watch::Receiver<Interrupt>,
+    watcher: &mut Option<(Vec<String>, FileWatcher)>,
+    abandoned: &mut Option<String>,
 ) -> Round {
+    let opts = ctx.opts;
     // A changed connection in the files means a new session.
     if session
         .as_ref()
@@ -290,19 +316,7 @@ async fn reconcile(
             error: "no session".into(),
         });
     };
-    let lock_opts = LockOptions {
-        timeout: opts.lock_timeout,
-        ..LockOptions::default()
-    };
-    let guard = match lock::acquire(
-        &connected.client,
-        &config.desired.labs_folder,
-        &config.desired.owner,
-        Holder::this_process(),
-        lock_opts,
-    )
-    .await
-    {
+    let guard = match take_lock(&connected.client, config, opts, abandoned).await {
         Ok(g) => g,
         Err(LockError::Held { holder, .. }) => return Round::nothing(Outcome::Locked { holder }),
         Err(e) => {
@@ -313,10 +327,13 @@ async fn reconcile(
             return Round::nothing(failed(&e));
         }
     };
-    let (outcome, deadline) = observe_plan_execute(host, config, connected, metrics, stop).await;
+    let (outcome, deadline, changed_meanwhile) =
+        observe_plan_execute(ctx, config, connected, watcher).await;
     let lock_lost = guard.is_lost();
-    // A failed release only means the lease expires by itself.
-    let _ = guard.release().await;
+    let id = guard.id().to_string();
+    // A failed release (vCenter went away) leaves the lease until it expires; the next round
+    // knows it is this watch's own and takes it back at once.
+    *abandoned = guard.release().await.err().map(|_| id);
     if matches!(outcome, Outcome::Failed { .. })
         && let Some((_, c)) = session.take()
     {
@@ -326,23 +343,53 @@ async fn reconcile(
         outcome,
         deadline,
         lock_lost,
+        changed_meanwhile,
     }
 }
 
+/// Takes the apply lock, waiting up to the lock timeout. A lease still held under `abandoned`
+/// (this watch's own, from a round that could not release it) is removed first instead of
+/// being waited out.
+async fn take_lock(
+    client: &crate::vsphere::Client,
+    config: &Config,
+    opts: &WatchOptions,
+    abandoned: &mut Option<String>,
+) -> Result<lock::LeaseGuard, LockError> {
+    let (folder, owner) = (&config.desired.labs_folder, &config.desired.owner);
+    let lock_opts = LockOptions {
+        timeout: opts.lock_timeout,
+        ..LockOptions::default()
+    };
+    if let Some(id) = abandoned.take() {
+        match lock::force_unlock(client, folder, owner, &id).await {
+            // Gone, or someone else's by now: either way not ours to remove.
+            Ok(()) | Err(LockError::NotLocked | LockError::NotHolder { .. }) => {}
+            Err(e) => {
+                *abandoned = Some(id);
+                return Err(e);
+            }
+        }
+    }
+    lock::acquire(client, folder, owner, Holder::this_process(), lock_opts).await
+}
+
+/// Observe, plan, execute. While the execution runs, file changes are read at once and the
+/// whole new labs they ask for join it ([`admissible`]), so a request does not wait for the
+/// round. Also says whether the files changed meanwhile.
 async fn observe_plan_execute(
-    host: &dyn Host,
+    ctx: &RoundCtx<'_>,
     config: &Config,
     connected: &Connected,
-    metrics: &SharedMetrics,
-    stop: watch::Receiver<Interrupt>,
-) -> (Outcome, Option<crate::plan::Deadline>) {
+    watcher: &mut Option<(Vec<String>, FileWatcher)>,
+) -> (Outcome, Option<crate::plan::Deadline>, bool) {
     let observation =
         match crate::engine::observe::observe(&connected.client, &config.desired).await {
             Ok(o) => o,
-            Err(e) => return (failed(&e), None),
+            Err(e) => return (failed(&e), None, false),
         };
     let now = Timestamp::now();
-    metrics
+    ctx.metrics
         .lock()
         .observe_inventory(&config.desired, &observation.observed);
     let mut policy = config.policy.clone();
@@ -350,7 +397,7 @@ async fn observe_plan_execute(
     let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
     let deadline = next_deadline(&config.desired, &observation.observed, &plan, now);
     if plan.is_refused() {
-        return (Outcome::Refused, deadline);
+        return (Outcome::Refused, deadline, false);
     }
     if plan.is_empty() {
         let outcome = Outcome::Reconciled {
@@ -358,23 +405,82 @@ async fn observe_plan_execute(
             succeeded: 0,
             failed: 0,
         };
-        return (outcome, deadline);
+        return (outcome, deadline, false);
     }
     let mut exec = ExecOptions::new(
         (config.desired.limits.parallelism as usize).max(1),
         (config.desired.limits.per_host as usize).max(1),
         plan.labs_folder.clone(),
     );
-    exec.cancel = stop;
-    let progress = host.progress();
-    let tee = Tee(metrics, progress.as_ref());
-    let report = execute::execute(&connected.client, &plan, &observation, &exec, &tee).await;
+    exec.cancel = ctx.stop.clone();
+    let progress = ctx.host.progress();
+    let tee = Tee(ctx.metrics, progress.as_ref());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let changed_meanwhile = Cell::new(false);
+    let admitted_steps = Cell::new(0usize);
+    let admit = async {
+        let mut in_flight = vec![plan.clone()];
+        loop {
+            changed(watcher).await;
+            changed_meanwhile.set(true);
+            if let Some((later, observed)) =
+                admission(ctx.host, config, connected, &in_flight).await
+            {
+                let admission = Admission::new(&later, &observed);
+                let steps = admission.steps();
+                if tx.send(admission).is_err() {
+                    break;
+                }
+                admitted_steps.set(admitted_steps.get() + steps);
+                in_flight.push(later);
+            }
+        }
+    };
+    let run = execute::execute_admitting(&connected.client, &plan, &observation, &exec, &tee, rx);
+    tokio::pin!(run);
+    let report = tokio::select! {
+        report = &mut run => report,
+        // Admission never ends by itself; were it to, the run still finishes.
+        () = admit => run.await,
+    };
     let outcome = Outcome::Reconciled {
-        steps: plan.steps.len(),
+        steps: plan.steps.len() + admitted_steps.get(),
         succeeded: report.succeeded,
         failed: report.failed.max(usize::from(!report.failures.is_empty())),
     };
-    (outcome, deadline)
+    (outcome, deadline, changed_meanwhile.get())
+}
+
+/// Reads the files again and plans against a fresh read; the whole new labs that may join the
+/// running round, with the observed inventory they were planned from. `None` when the files are
+/// broken, point elsewhere, vCenter cannot be read, or nothing may join.
+async fn admission(
+    host: &dyn Host,
+    current: &Config,
+    connected: &Connected,
+    in_flight: &[Plan],
+) -> Option<(Plan, crate::model::Observed)> {
+    let config = host.read().config?;
+    if config.connection != current.connection
+        || config.desired.owner != current.desired.owner
+        || config.desired.labs_folder != current.desired.labs_folder
+    {
+        return None;
+    }
+    let observation = crate::engine::observe::observe(&connected.client, &config.desired)
+        .await
+        .ok()?;
+    // Scheduled hygiene is the round's business, not an admission's.
+    let mut policy = config.policy.clone();
+    policy.hygiene_due = Default::default();
+    let now = Timestamp::now();
+    let later = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
+    if later.is_refused() {
+        return None;
+    }
+    let refs: Vec<&Plan> = in_flight.iter().collect();
+    let admitted = admissible(&refs, &later, &config.desired, &observation.observed);
+    (!admitted.steps.is_empty()).then_some((admitted, observation.observed))
 }
 
 fn failed(e: &dyn std::error::Error) -> Outcome {

@@ -1,5 +1,6 @@
 //! Planner tests: decision tables, guards, properties and JSON snapshots.
 
+mod admit;
 mod decisions;
 mod destroy;
 mod extend;

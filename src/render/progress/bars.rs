@@ -112,6 +112,14 @@ impl<W: Write + Send> Reporter for Bars<W> {
                     s.pb_start();
                 }
             }
+            Event::Admitted { operations, .. } => {
+                if let Some(s) = &span {
+                    s.pb_inc_length(u64::try_from(*operations).unwrap_or(u64::MAX));
+                }
+                if let Some(text) = line(event, &state.titles) {
+                    print(&mut state.out, &text);
+                }
+            }
             Event::OpStarted { op, target, .. } => {
                 if let Some(s) = &span {
                     s.pb_set_message(&format!("{} {target}", report::op_word(*op)));

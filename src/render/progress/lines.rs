@@ -43,6 +43,11 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
             plural(*steps, "step", "steps"),
             plural(*operations, "operation", "operations")
         ),
+        Event::Admitted { steps, operations } => format!(
+            "admitted while running: {steps} {}, {operations} {}",
+            plural(*steps, "step", "steps"),
+            plural(*operations, "operation", "operations")
+        ),
         Event::StepStarted { step, summary, .. } => format!("[{}] {summary}", step.0),
         Event::OpStarted { .. } | Event::RunFinished { .. } => return None,
         Event::OpFinished {
