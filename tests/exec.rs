@@ -84,6 +84,64 @@ async fn labs_are_created_in_depends_on_order_and_a_second_plan_has_no_changes()
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
 }
 
+#[tokio::test]
+async fn a_lab_admitted_while_a_run_is_going_joins_it_and_is_in_its_report() {
+    // An instant clone takes ~600 ms: the run of alice and bob lasts seconds.
+    let env = start(&labs_file(K8S), 0.2, None).await;
+    let (obs, first) = env.plan().await;
+    assert_eq!(first.steps.len(), 2);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = Collect::default();
+    let opts = env.options(10, 4);
+    let run = execute::execute_admitting(&env.client, &first, &obs, &opts, &reporter, rx);
+    let admit = async {
+        // While the run is busy, carol is asked for: plan against a fresh read and admit.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let more = format!("{K8S}  - name: carol\n    template: k8s\n    ttl: 4h\n");
+        let later_env = Env::attach(env.client.clone(), &labs_file(&more));
+        let (later_obs, later) = later_env.plan().await;
+        let adm =
+            labsync::plan::admissible(&[&first], &later, &later_env.desired, &later_obs.observed);
+        // alice and bob are in flight: only carol joins.
+        assert_eq!(adm.steps.len(), 1, "{:#?}", adm.steps);
+        tx.send(execute::Admission::new(&adm, &later_obs.observed))
+            .expect("the run is still going");
+    };
+    let (report, ()) = tokio::join!(run, admit);
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    assert_eq!(report.succeeded, 3, "{report:#?}");
+    let events = reporter.events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Admitted {
+                steps: 1,
+                operations: 4
+            }
+        )),
+        "{events:#?}"
+    );
+    // Carol's step is numbered after the run's own, and started before the run ended.
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::StepStarted { step, lab: Some(l), .. } if step.0 == 2 && l.as_str() == "carol"
+    )));
+    let names = names(&env).await;
+    for vm in ["carol-db", "carol-app", "carol-web", "alice-web", "bob-web"] {
+        assert!(names.iter().any(|n| n == vm), "{vm} missing from {names:?}");
+    }
+    assert_eq!(names.len(), 9, "{names:?}");
+    let (_, again) = Env::attach(
+        env.client.clone(),
+        &labs_file(&format!(
+            "{K8S}  - name: carol\n    template: k8s\n    ttl: 4h\n"
+        )),
+    )
+    .plan()
+    .await;
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}
+
 /// Two labs on good sources and one whose `app` source is powered off after planning.
 fn with_bad_lab(on_failure: &str) -> String {
     labs_file(&format!(
