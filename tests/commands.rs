@@ -844,13 +844,7 @@ mod watch {
         });
         let first = labs(dir).len();
         // A web app writes the request to a temporary name and renames it into place.
-        let tmp_file = dir.join(REQ).join(".req-7-yan.tmp");
-        std::fs::write(
-            &tmp_file,
-            "apiVersion: labsync/v1\nlabs:\n  - name: req-7-yan\n    template: web-app\n",
-        )
-        .unwrap();
-        std::fs::rename(&tmp_file, dir.join(REQ).join("req-7-yan.yaml")).unwrap();
+        request(dir, "req-7-yan", "web-app", "");
         wait_until("yan's lab is ready", || {
             labs(dir)
                 .iter()
@@ -878,23 +872,14 @@ mod watch {
         wait_until("the first round has ended", || {
             log().contains("\"event\":\"reconcile\"")
         });
-        let request = |lab: &str| {
-            let tmp_file = dir.join(REQ).join(format!(".{lab}.tmp"));
-            std::fs::write(
-                &tmp_file,
-                format!("apiVersion: labsync/v1\nlabs:\n  - name: {lab}\n    template: web-app\n"),
-            )
-            .unwrap();
-            std::fs::rename(&tmp_file, dir.join(REQ).join(format!("{lab}.yaml"))).unwrap();
-        };
         // Eight labs: a round of several seconds (four clones at a time per host).
         for i in 0..8 {
-            request(&format!("req-burst-{i}"));
+            request(dir, &format!("req-burst-{i}"), "web-app", "");
         }
         wait_until("the burst's round is cloning", || {
             log().contains("\"target\":\"req-burst-")
         });
-        request("req-late");
+        request(dir, "req-late", "web-app", "");
         wait_until("the late lab is ready", || {
             labs(dir)
                 .iter()
@@ -1065,6 +1050,17 @@ mod watch {
         server
     }
 
+    /// Writes a request for `lab` from `template` (plus `extra` lines of its entry) as a portal
+    /// should: to a temporary name in `labs.d/`, then renamed into place.
+    fn request(dir: &Path, lab: &str, template: &str, extra: &str) {
+        let tmp = dir.join(REQ).join(format!(".{lab}.tmp"));
+        let text = format!(
+            "apiVersion: labsync/v1\nlabs:\n  - name: {lab}\n    template: {template}\n{extra}"
+        );
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, dir.join(REQ).join(format!("{lab}.yaml"))).unwrap();
+    }
+
     /// A running `labsync watch`, killed when dropped: a failed assertion must not leave it
     /// running.
     struct Watching(std::process::Child);
@@ -1141,11 +1137,7 @@ mod watch {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let server = sim_and_labs(dir);
-        std::fs::write(
-            dir.join(REQ).join("req-short.yaml"),
-            "apiVersion: labsync/v1\nlabs:\n  - name: req-short\n    template: web-app\n    ttl: 6s\n",
-        )
-        .unwrap();
+        request(dir, "req-short", "web-app", "    ttl: 6s\n");
         let watch = spawn_watch(dir);
         let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
         wait_until("the short lab's clones were started", || {
@@ -1217,11 +1209,7 @@ mod watch {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let server = sim_and_labs(dir);
-        std::fs::write(
-            dir.join(REQ).join("req-drift.yaml"),
-            "apiVersion: labsync/v1\nlabs:\n  - name: req-drift\n    template: web-app\n",
-        )
-        .unwrap();
+        request(dir, "req-drift", "web-app", "");
         let watch = spawn_watch(dir);
         wait_until("the lab is ready", || {
             lab_status(dir, "req-drift").is_some_and(|l| l["state"] == "ready")
@@ -1274,11 +1262,7 @@ mod watch {
         assert!(!watch.exited(), "the watch exited");
         // Back on the same port and state: a new request file is provisioned.
         let server = start_sim(dir, &listen, &[]);
-        std::fs::write(
-            dir.join(REQ).join("req-back.yaml"),
-            "apiVersion: labsync/v1\nlabs:\n  - name: req-back\n    template: web-app\n",
-        )
-        .unwrap();
+        request(dir, "req-back", "web-app", "");
         wait_until("the new request's lab is ready", || {
             lab_status(dir, "req-back").is_some_and(|l| l["state"] == "ready")
         });
@@ -1321,11 +1305,7 @@ mod watch {
         assert_eq!(chain_depth(dir, db), Some(1));
         // Three more k8s labs at once: four clones of k8s-db would pass 3.
         for n in ["req-k1", "req-k2", "req-k3"] {
-            std::fs::write(
-                dir.join(REQ).join(format!("{n}.yaml")),
-                format!("apiVersion: labsync/v1\nlabs:\n  - name: {n}\n    template: k8s-basics\n"),
-            )
-            .unwrap();
+            request(dir, n, "k8s-basics", "");
         }
         wait_until("the three labs are ready", || {
             ["req-k1", "req-k2", "req-k3"]
