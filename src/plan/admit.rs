@@ -10,10 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::hygiene::max_chain;
 use super::types::{Action, Plan, Step, StepId};
-use crate::model::{
-    CloneMode, DEFAULT_MAX_CHAIN, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Observed,
-};
+use crate::model::{CloneMode, Desired, InventoryPath, LabName, Observed};
 
 /// The steps of `later` that may join the run of `in_flight` (the running plan and whatever
 /// was admitted into it already), renumbered from 0, with the rest of `later` as it was.
@@ -42,13 +41,8 @@ pub fn admissible(
         if s.frozen {
             return true;
         }
-        let max = desired
-            .sources
-            .get(source)
-            .map_or(DEFAULT_MAX_CHAIN, |d| d.hygiene.max_chain)
-            .min(HARD_CHAIN_LIMIT);
         let planned = clones.get(source).copied().unwrap_or(0);
-        s.chain_depth.saturating_add(planned).saturating_add(more) <= max
+        s.chain_depth.saturating_add(planned).saturating_add(more) <= max_chain(desired, source)
     };
     let mut kept: Vec<Step> = Vec::new();
     for step in &later.steps {

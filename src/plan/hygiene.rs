@@ -20,6 +20,15 @@ pub(crate) struct PlannedHygiene<'o> {
     pub reason: Reason,
 }
 
+/// The chain depth `source` may reach: its `max_chain`, never past the hard limit.
+pub(crate) fn max_chain(desired: &Desired, source: &InventoryPath) -> u32 {
+    desired
+        .sources
+        .get(source)
+        .map_or(DEFAULT_MAX_CHAIN, |s| s.hygiene.max_chain)
+        .min(HARD_CHAIN_LIMIT)
+}
+
 /// Plans hygiene and enforces the chain ceiling. For each source that grows with instant clones
 /// (observed not frozen), its depth plus the clones planned from it must stay within
 /// `max_chain` (never past 255). If not, hygiene first when the clones alone fit (this also
@@ -61,10 +70,11 @@ pub(crate) fn plan_hygiene<'o>(
             continue;
         }
         let (planned, labs) = clones.remove(path).unwrap_or_default();
-        let (max_chain, method) = match desired.sources.get(path) {
-            Some(s) => (s.hygiene.max_chain.min(HARD_CHAIN_LIMIT), s.hygiene.method),
-            None => (DEFAULT_MAX_CHAIN, HygieneMethod::SnapshotCycle),
-        };
+        let max_chain = max_chain(desired, path);
+        let method = desired
+            .sources
+            .get(path)
+            .map_or(HygieneMethod::SnapshotCycle, |s| s.hygiene.method);
         if planned > FROZEN_SUGGESTION_THRESHOLD {
             out.push(suggest_frozen(path, planned));
         }

@@ -118,7 +118,7 @@ async fn execute_with(
 }
 
 /// Steps of a later plan to add to a running [`execute_admitting`]: only what is safe to run
-/// alongside it (`watch` admits whole new labs; see `engine::watch::admit`).
+/// alongside it (`watch` admits whole new labs that [`crate::plan::admissible`] keeps).
 #[derive(Debug)]
 pub struct Admission {
     units: units::Units,
