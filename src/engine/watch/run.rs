@@ -150,27 +150,14 @@ pub async fn run(
             }
             shown = read.diagnostics.clone();
         }
-        if watcher.as_ref().is_none_or(|(inc, _)| *inc != read.include) {
-            // Keep the old watcher if the new one cannot start; the interval still ticks.
-            match Interest::new(&file, &read.include)
-                .and_then(|i| FileWatcher::start(i, opts.debounce))
-            {
-                Ok(w) => {
-                    watcher = Some((read.include.clone(), w));
-                    watch_error = None;
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    if watch_error.as_ref() != Some(&reason) {
-                        host.watch_failed(&reason);
-                        watch_error = Some(reason);
-                    }
-                }
-            }
-        } else if let Some((_, w)) = watcher.as_mut() {
-            // An include directory created since (deeper than one level) is watched from now.
-            w.rescan();
-        }
+        keep_watching(
+            host,
+            &file,
+            &read.include,
+            opts.debounce,
+            &mut watcher,
+            &mut watch_error,
+        );
         match read.config {
             Some(c) => last_good.accept(c),
             None => last_good.reject(Timestamp::now()),
@@ -243,6 +230,38 @@ pub async fn run(
     }
     if let Some((_, c)) = session {
         c.close().await;
+    }
+}
+
+/// Watches `file` and its `include` patterns: a new watcher when the patterns changed (keeping
+/// the old one if the new cannot start, and saying so once per reason), else picks up include
+/// directories created since (deeper than one level below a watched one).
+fn keep_watching(
+    host: &dyn Host,
+    file: &std::path::Path,
+    include: &[String],
+    debounce: Duration,
+    watcher: &mut Option<(Vec<String>, FileWatcher)>,
+    error: &mut Option<String>,
+) {
+    if let Some((inc, w)) = watcher.as_mut()
+        && inc == include
+    {
+        w.rescan();
+        return;
+    }
+    match Interest::new(file, include).and_then(|i| FileWatcher::start(i, debounce)) {
+        Ok(w) => {
+            *watcher = Some((include.to_vec(), w));
+            *error = None;
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            if error.as_ref() != Some(&reason) {
+                host.watch_failed(&reason);
+                *error = Some(reason);
+            }
+        }
     }
 }
 
