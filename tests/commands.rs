@@ -664,6 +664,21 @@ mod watch {
         }
     }
 
+    /// Waits until `status` lists labs and every one of them is ready.
+    fn wait_all_ready(dir: &Path) {
+        wait_until("every lab is ready", || {
+            let l = labs(dir);
+            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
+        });
+    }
+
+    /// Waits until `lab` is ready.
+    fn wait_ready(dir: &Path, lab: &str) {
+        wait_until(&format!("{lab} is ready"), || {
+            lab_status(dir, lab).is_some_and(|l| l["state"] == "ready")
+        });
+    }
+
     /// The body of `GET /metrics`, or "" while it cannot be read.
     fn metrics(port: &str) -> String {
         use std::io::{Read, Write};
@@ -735,10 +750,7 @@ mod watch {
             .port()
             .to_string();
         let watch = spawn_watch_with(dir, &["--interval", "1s", "--metrics", &port]);
-        wait_until("every lab is ready", || {
-            let l = labs(dir);
-            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
-        });
+        wait_all_ready(dir);
         let first = labs(dir).len();
         wait_until("the metrics count a successful reconcile", || {
             metrics(&port).contains("labsync_reconciles_total{result=\"success\"}")
@@ -751,11 +763,7 @@ mod watch {
             "apiVersion: labsync/v1\nlabs:\n  - name: req-9-zoe\n    template: k8s-basics\n",
         )
         .unwrap();
-        wait_until("zoe's lab is ready", || {
-            labs(dir)
-                .iter()
-                .any(|(n, s)| n == "req-9-zoe" && s == "ready")
-        });
+        wait_ready(dir, "req-9-zoe");
         // Removed: destroyed.
         std::fs::remove_file(dir.join(REQ).join("req-9-zoe.yaml")).unwrap();
         wait_until("zoe's lab is gone", || {
@@ -838,18 +846,11 @@ mod watch {
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
         // `-f labs.yaml` is relative, as users type it.
         let watch = spawn_watch_with(dir, &["--interval", "1h"]);
-        wait_until("every lab is ready", || {
-            let l = labs(dir);
-            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
-        });
+        wait_all_ready(dir);
         let first = labs(dir).len();
         // A web app writes the request to a temporary name and renames it into place.
         request(dir, "req-7-yan", "web-app", "");
-        wait_until("yan's lab is ready", || {
-            labs(dir)
-                .iter()
-                .any(|(n, s)| n == "req-7-yan" && s == "ready")
-        });
+        wait_ready(dir, "req-7-yan");
         std::fs::remove_file(dir.join(REQ).join("req-7-yan.yaml")).unwrap();
         wait_until("yan's lab is gone", || {
             let l = labs(dir);
@@ -880,11 +881,7 @@ mod watch {
             log().contains("\"target\":\"req-burst-")
         });
         request(dir, "req-late", "web-app", "");
-        wait_until("the late lab is ready", || {
-            labs(dir)
-                .iter()
-                .any(|(n, s)| n == "req-late" && s == "ready")
-        });
+        wait_ready(dir, "req-late");
         wait_until("the burst's round has ended", || {
             log()
                 .split_once("\"target\":\"req-burst-")
@@ -959,10 +956,7 @@ mod watch {
         );
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
         let watch = spawn_watch(dir);
-        wait_until("every lab is ready", || {
-            let l = labs(dir);
-            !l.is_empty() && l.iter().all(|(_, s)| s == "ready")
-        });
+        wait_all_ready(dir);
         let sources = running_sources(dir);
         assert_eq!(sources.len(), 3, "{sources:?}");
         wait_until(
@@ -1211,9 +1205,7 @@ mod watch {
         let server = sim_and_labs(dir);
         request(dir, "req-drift", "web-app", "");
         let watch = spawn_watch(dir);
-        wait_until("the lab is ready", || {
-            lab_status(dir, "req-drift").is_some_and(|l| l["state"] == "ready")
-        });
+        wait_ready(dir, "req-drift");
         let rt = tokio::runtime::Runtime::new().unwrap();
         let client = rt.block_on(client(&server.url));
         let old = rt
@@ -1243,9 +1235,7 @@ mod watch {
         let server = sim_and_labs_with(dir, &["--http-503", "0.1:2"]);
         let mut watch = spawn_watch(dir);
         let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
-        wait_until("alice's lab is ready through the 503 bursts", || {
-            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
-        });
+        wait_ready(dir, "alice-k8s");
         // The simulator goes away; the watch keeps running and reports failed rounds.
         let listen = server
             .url
@@ -1263,9 +1253,7 @@ mod watch {
         // Back on the same port and state: a new request file is provisioned.
         let server = start_sim(dir, &listen, &[]);
         request(dir, "req-back", "web-app", "");
-        wait_until("the new request's lab is ready", || {
-            lab_status(dir, "req-back").is_some_and(|l| l["state"] == "ready")
-        });
+        wait_ready(dir, "req-back");
         assert_eq!(
             lab_status(dir, "alice-k8s").map(|l| l["state"].clone()),
             Some(Value::from("ready"))
@@ -1299,9 +1287,7 @@ mod watch {
         std::fs::write(dir.join("labs.yaml"), low).unwrap();
         let watch = spawn_watch(dir);
         let db = "/DC1/vm/templates/k8s-db";
-        wait_until("alice's lab is ready", || {
-            lab_status(dir, "alice-k8s").is_some_and(|l| l["state"] == "ready")
-        });
+        wait_ready(dir, "alice-k8s");
         assert_eq!(chain_depth(dir, db), Some(1));
         // Three more k8s labs at once: four clones of k8s-db would pass 3.
         for n in ["req-k1", "req-k2", "req-k3"] {
