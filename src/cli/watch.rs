@@ -20,6 +20,7 @@ use crate::engine::watch::metrics::SharedMetrics;
 use crate::engine::watch::metrics_server;
 use crate::engine::watch::run::{self, Config, Host, Outcome, Read, ReconcileLog, WatchOptions};
 use crate::engine::watch::wake::Backoff;
+use crate::render::plural;
 use crate::render::progress::ProgressKind;
 use crate::render::report::Ending;
 
@@ -168,7 +169,7 @@ fn human(log: &ReconcileLog) -> String {
             failed,
         } => format!(
             "{steps} {}, {succeeded} done, {failed} failed",
-            if *steps == 1 { "step" } else { "steps" }
+            plural(*steps, "step", "steps")
         ),
     };
     let broken = if log.files_broken {

@@ -10,3 +10,8 @@ pub mod style;
 pub mod time;
 
 pub use style::{Style, Tone};
+
+/// `one` for 1, else `many`: `plural(n, "step", "steps")`.
+pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}

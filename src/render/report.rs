@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use crate::engine::events::{OpKind, Report};
+use crate::render::plural;
 use crate::render::style::{Style, Tone};
 
 /// The version of the report's JSON shape.
@@ -39,7 +40,6 @@ pub fn exit_hint(report: &Report) -> String {
 
 /// Writes the report for people.
 pub fn human<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Result<()> {
-    let steps = |n: usize| if n == 1 { "step" } else { "steps" };
     let head = if report.interrupted {
         "Apply interrupted"
     } else {
@@ -55,7 +55,7 @@ pub fn human<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Result<(
         "{}: {} {} succeeded, {} failed, {} skipped.",
         style.paint(tone, head),
         report.succeeded,
-        steps(report.succeeded),
+        plural(report.succeeded, "step", "steps"),
         report.failed,
         report.skipped
     )?;

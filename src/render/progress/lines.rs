@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use crate::engine::events::{Event, StepOutcome};
 use crate::plan::StepId;
 use crate::render::report::op_word;
-use crate::render::time;
+use crate::render::{plural, time};
 
 /// The title of every step that has started (`create lab alice (3 VMs)`), so a step's end can
 /// name it.
@@ -101,11 +101,6 @@ pub fn step_finished(step: StepId, outcome: &StepOutcome, titles: &StepTitles) -
         StepOutcome::Failed { error } => format!("[{}] FAILED: {title}: {error}", step.0),
         StepOutcome::Skipped { because } => format!("[{}] skipped: {title} ({because})", step.0),
     }
-}
-
-/// `one` for 1, else `many`.
-fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 { one } else { many }
 }
 
 /// The time prefix of a plain line: `12:00:03`.
