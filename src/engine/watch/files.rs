@@ -20,9 +20,6 @@ use notify_debouncer_full::{
 };
 use tokio::sync::mpsc;
 
-/// The default quiet time before a burst of events becomes one signal.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
-
 /// Why the watcher could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
