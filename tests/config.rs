@@ -121,6 +121,22 @@ fn every_example_validates_without_errors_or_warnings() {
     }
 }
 
+/// Demos never depend on the calendar: every example (request files included) still validates
+/// without an `expired` warning decades from now, so no example can go stale and break a test.
+#[test]
+fn no_example_expires_with_the_calendar() {
+    let far: Timestamp = "2090-01-01T00:00:00Z".parse().expect("a valid constant");
+    for path in example_configs() {
+        let loaded = config::load(&path, far).expect("the example exists");
+        assert!(
+            loaded.diagnostics.is_empty(),
+            "{} at {far}:\n{}",
+            path.display(),
+            config::render(&loaded.diagnostics, 100, false)
+        );
+    }
+}
+
 #[test]
 fn the_classroom_example_makes_twenty_labs_with_a_ttl() {
     let loaded = config::load(Path::new("examples/classroom-pool.yaml"), now()).expect("exists");
