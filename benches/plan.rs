@@ -3,16 +3,16 @@
 //! Run with `cargo bench --bench plan` (add `--profile dev` for a debug build); the figures go
 //! in BENCHMARKS.md. Timing is reported, never asserted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use labsync::model::{
     CloneMode, DEFAULT_MAX_CHAIN, Desired, DesiredLab, DesiredSource, DesiredVm, FailurePolicy,
-    HygieneMethod, HygienePolicy, InventoryPath, LabName, LabRecord, Lifetime, Limits, Markers,
-    MoRef, Observed, ObservedSource, ObservedVm, OwnerId, PartialPolicy, PathError, Placement,
-    PowerState, SpecHash, TemplateName, VmName, VmRole, Workflow,
+    HygieneMethod, HygienePolicy, InventoryPath, LabName, LabOrigin, LabRecord, Lifetime, Limits,
+    Markers, MoRef, Observed, ObservedSource, ObservedVm, OwnerId, PartialPolicy, PathError,
+    Placement, PowerState, PoweredOffPolicy, SpecHash, TemplateName, VmName, VmRole, Workflow,
 };
 use labsync::plan::{Policy, plan};
 use labsync::render::Style;
@@ -41,6 +41,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             ..Limits::default()
         },
         allow_empty: false,
+        origins: BTreeSet::from([LabOrigin::main()]),
+        includes: Vec::new(),
     };
     let mut observed = Observed::default();
     for role in ROLES {
@@ -106,6 +108,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             placement: Placement::default(),
             on_failure: FailurePolicy::Destroy,
             on_partial: PartialPolicy::Complete,
+            on_powered_off: PoweredOffPolicy::PowerOn,
+            origin: LabOrigin::main(),
         };
         // State mix by index: 60% present, 20% missing, 5% partial, 5% changed, 5% expired,
         // 5% powered off; labs past `labs` are removed from the config.
@@ -135,6 +139,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     expires: lab.lifetime.expiry(created),
                     commit: None,
                     specdoc: Some(lab.spec_doc(vm)),
+                    origin: Some(LabOrigin::main()),
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {
@@ -157,6 +162,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     folder: MoRef::new("Folder", format!("group-{i}")),
                     tombstone: None,
                     extended_until: None,
+                    removal_pending: None,
                 },
             );
         }

@@ -35,6 +35,14 @@ pub fn duration(s: &str) -> Result<SignedDuration, Refusal> {
     Ok(d)
 }
 
+/// A duration that may be zero (`0s` turns a grace off), else as [`duration`].
+pub fn duration_or_zero(s: &str) -> Result<SignedDuration, Refusal> {
+    match parse_duration(s.trim()) {
+        Some(d) if d.is_zero() => Ok(d),
+        _ => duration(s),
+    }
+}
+
 fn parse_duration(s: &str) -> Option<SignedDuration> {
     // SignedDuration does not take calendar units; a span with days does when days are 24h.
     if let Ok(d) = s.parse::<SignedDuration>() {

@@ -11,6 +11,7 @@ use super::diagnostic::{Code, Diagnostic, SourceFile};
 use super::raw::{API_VERSION, INCLUDED_KEYS, ROOT_KEYS, RawConfig, RawLab, RawTemplate, SpMap};
 use super::suggest::did_you_mean;
 use super::yaml::{self, Node, Span, Value};
+use crate::model::LabOrigin;
 
 /// Whether a file is the one the user named or one pulled in by `include`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct DecodedFile {
     /// Top-level sections present in the file that failed to decode (so they are not also
     /// reported as missing).
     pub broken_sections: Vec<&'static str>,
+    /// Which file this is to the labs it holds (the loader sets it for included files).
+    pub origin: LabOrigin,
     /// The `vcenter` section had a literal `password:` (reported already).
     pub had_literal_password: bool,
 }
@@ -183,6 +186,7 @@ pub fn decode_file(
         raw,
         broken_templates: d.broken,
         broken_sections: d.broken_sections,
+        origin: LabOrigin::main(),
         had_literal_password: d.literal_password,
     })
 }

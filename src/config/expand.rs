@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::check;
 use super::validate::{Resolved, ResolvedLab, ResolvedTemplate};
 use crate::model::{
-    CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, Lifetime, OwnerId,
-    Placement, SpecDoc, SpecHash, VmName, VmRole, spec_hash_of,
+    CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, LabOrigin, Lifetime,
+    OwnerId, Placement, SpecDoc, SpecHash, VmName, VmRole, spec_hash_of,
 };
 
 /// Why expansion failed: only for names the validator let through, which it should not.
@@ -60,6 +60,11 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
         sources,
         limits: r.limits.clone(),
         allow_empty: r.allow_empty,
+        // The loader adds the included files that hold no labs and the include patterns.
+        origins: std::iter::once(LabOrigin::main())
+            .chain(r.labs.iter().map(|l| l.origin.clone()))
+            .collect(),
+        includes: Vec::new(),
     })
 }
 
@@ -128,6 +133,8 @@ fn expand_lab(
         placement,
         on_failure: r.defaults.on_failure,
         on_partial: r.defaults.on_partial,
+        on_powered_off: r.defaults.on_powered_off,
+        origin: lab.origin.clone(),
     })
 }
 

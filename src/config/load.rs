@@ -13,7 +13,7 @@ use super::diagnostic::{Code, Diagnostic, SourceFile};
 use super::expand::expand;
 use super::validate::validate;
 use super::yaml::Span;
-use crate::model::Desired;
+use crate::model::{Desired, IncludeMatch, LabOrigin};
 
 /// Files larger than this are refused: a labs file is a few kilobytes.
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -75,13 +75,17 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
         .map(|m| m.raw.include.iter().map(|p| p.value.clone()).collect())
         .unwrap_or_default();
     let mut included = Vec::new();
+    let mut matches = Vec::new();
     if let Some(m) = &main {
-        for (src, usable) in include_sources(path, m, &mut diags) {
+        let found = include_sources(path, m, &mut diags);
+        matches = found.patterns;
+        for (src, usable, origin) in found.files {
             files.push(Arc::clone(&src));
             if !usable {
                 continue;
             }
-            if let Some(f) = decode_file(&src, FileRole::Included, &mut diags) {
+            if let Some(mut f) = decode_file(&src, FileRole::Included, &mut diags) {
+                f.origin = origin;
                 included.push(f);
             }
         }
@@ -93,7 +97,11 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
         let base = path.parent().unwrap_or(Path::new(""));
         connection = Some(r.connection.clone().resolve_paths(base));
         match expand(&r) {
-            Ok(d) => desired = Some(d),
+            Ok(mut d) => {
+                d.origins.extend(included.iter().map(|f| f.origin.clone()));
+                d.includes = matches;
+                desired = Some(d);
+            }
             Err(e) => diags.push(Diagnostic::error(Code::InvalidName, e.to_string()).label(
                 &main_src,
                 Span::default(),
@@ -193,16 +201,35 @@ fn read_source(
     }
 }
 
+/// What the `include` patterns found.
+struct Included {
+    /// Each file read once, in a stable order: its text, whether it can be decoded, and its
+    /// origin (its path relative to the main file's directory).
+    files: Vec<(Arc<SourceFile>, bool, LabOrigin)>,
+    /// Every pattern with the number of files it matched.
+    patterns: Vec<IncludeMatch>,
+}
+
+/// `labs.d/req-1.yaml`: `path` relative to `base`, `/`-separated, for [`LabOrigin`].
+fn relative_origin(base: &Path, path: &Path) -> LabOrigin {
+    let rel = path.strip_prefix(base).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    LabOrigin::included(&parts.join("/"))
+}
+
 /// The files the main file's `include` patterns match, each read once, in a stable order.
-fn include_sources(
-    main_path: &Path,
-    main: &DecodedFile,
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<(Arc<SourceFile>, bool)> {
+fn include_sources(main_path: &Path, main: &DecodedFile, diags: &mut Vec<Diagnostic>) -> Included {
     let base = main_path.parent().unwrap_or(Path::new(""));
     let main_canonical = main_path.canonicalize().ok();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut out = Vec::new();
+    let mut out = Included {
+        files: Vec::new(),
+        patterns: Vec::new(),
+    };
     for pattern in &main.raw.include {
         if Path::new(&pattern.value).is_absolute() {
             diags.push(
@@ -246,6 +273,10 @@ fn include_sources(
             .filter(|p| p.is_file())
             .collect();
         matched.sort();
+        out.patterns.push(IncludeMatch {
+            pattern: pattern.value.clone(),
+            matched: matched.len(),
+        });
         if matched.is_empty() {
             diags.push(
                 Diagnostic::warning(
@@ -261,7 +292,7 @@ fn include_sources(
             if Some(&canonical) == main_canonical.as_ref() || !seen.insert(canonical) {
                 continue;
             }
-            if out.len() >= MAX_INCLUDED_FILES {
+            if out.files.len() >= MAX_INCLUDED_FILES {
                 diags.push(
                     Diagnostic::error(
                         Code::TooComplex,
@@ -273,7 +304,7 @@ fn include_sources(
                 return out;
             }
             match read_source(&p, diags) {
-                Ok(src) => out.push(src),
+                Ok((src, usable)) => out.files.push((src, usable, relative_origin(base, &p))),
                 Err(e) => diags.push(
                     Diagnostic::error(
                         Code::Io,

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde::de::{self, Visitor};
 
 use super::de::Sp;
-use crate::model::{CloneMode, FailurePolicy, HygieneMethod, PartialPolicy, Workflow};
+use crate::model::{
+    CloneMode, FailurePolicy, HygieneMethod, PartialPolicy, PoweredOffPolicy, Workflow,
+};
 
 /// The only `apiVersion` this build understands.
 pub const API_VERSION: &str = "labsync/v1";
@@ -122,6 +124,9 @@ pub struct RawDefaults {
     pub on_failure: Option<FailurePolicy>,
     /// What to do with a lab whose VMs are only partly there (default `complete`).
     pub on_partial: Option<PartialPolicy>,
+    /// What to do with a lab in which a VM is powered off or suspended (default `power-on`:
+    /// power it on in place; `replace` destroys and re-creates the lab; `leave`).
+    pub on_powered_off: Option<PoweredOffPolicy>,
 }
 
 /// A lab template.
@@ -210,6 +215,9 @@ pub struct RawLimits {
     /// Refuse a plan destroying more labs than this (default 100).
     #[schemars(range(min = 0))]
     pub max_destroy_per_run: Option<Sp<i64>>,
+    /// How long a lab whose file vanished (an include pattern now matches fewer files) must stay
+    /// gone before it is destroyed, e.g. `60s` (the default), `5m`; `0s` destroys at once.
+    pub removal_grace: Option<Sp<String>>,
 }
 
 /// A mapping with string keys, in file order, each key with its span.

@@ -2,7 +2,8 @@
 //! `config::load` from validated files; read by the planner. Pure data, no spans (diagnostics
 //! are the validator's business), deterministic ordering everywhere (`BTreeMap`, sorted `Vec`s).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,71 @@ pub struct Desired {
     pub limits: Limits,
     /// `allow_empty: true` in the file: a config with zero labs may destroy every managed lab.
     pub allow_empty: bool,
+    /// The files the labs came from this time: the main file and every included file read.
+    /// A lab whose recorded origin is among them and that is no longer in the files was removed
+    /// on purpose (its file was edited); any other vanished lab waits `removal_grace`.
+    #[serde(default)]
+    pub origins: BTreeSet<LabOrigin>,
+    /// The main file's `include` patterns and how many files each matched this time.
+    #[serde(default)]
+    pub includes: Vec<IncludeMatch>,
+}
+
+/// Which file a lab's entry came from, relative to the main labs file: `main`, or
+/// `include:labs.d/req-1.yaml`. Recorded on the lab's VMs (`labsync.origin`) so a later run can
+/// tell a lab removed from a file that is still there (deliberate) from one whose file vanished.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LabOrigin(String);
+
+impl LabOrigin {
+    const INCLUDE_PREFIX: &'static str = "include:";
+
+    /// The main labs file.
+    pub fn main() -> Self {
+        LabOrigin("main".into())
+    }
+
+    /// An included file, by its path relative to the main file's directory (`/`-separated).
+    pub fn included(relative: &str) -> Self {
+        LabOrigin(format!("{}{relative}", Self::INCLUDE_PREFIX))
+    }
+
+    /// Reads a recorded origin; `None` for anything labsync does not write.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "main"
+            || s.strip_prefix(Self::INCLUDE_PREFIX)
+                .is_some_and(|r| !r.is_empty()))
+        .then(|| LabOrigin(s.to_string()))
+    }
+
+    /// The included file's relative path, or `None` for the main file.
+    pub fn included_path(&self) -> Option<&str> {
+        self.0.strip_prefix(Self::INCLUDE_PREFIX)
+    }
+
+    /// The text recorded in the `labsync.origin` marker.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LabOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.included_path() {
+            Some(p) => f.write_str(p),
+            None => f.write_str("the main file"),
+        }
+    }
+}
+
+/// One `include` pattern of the main file and how many files it matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncludeMatch {
+    /// As written, relative to the main file (`labs.d/*.yaml`).
+    pub pattern: String,
+    /// Files it matched this time.
+    pub matched: usize,
 }
 
 /// One lab: a set of VMs cloned from a template's sources.
@@ -45,6 +111,12 @@ pub struct DesiredLab {
     pub on_failure: FailurePolicy,
     /// What to do with a lab whose VMs are only partly present.
     pub on_partial: PartialPolicy,
+    /// What to do with a lab whose VMs are powered off or suspended.
+    #[serde(default)]
+    pub on_powered_off: PoweredOffPolicy,
+    /// The file the lab's entry is in.
+    #[serde(default = "LabOrigin::main")]
+    pub origin: LabOrigin,
 }
 
 /// One VM of a lab.
@@ -166,6 +238,22 @@ pub enum PartialPolicy {
     Replace,
 }
 
+/// What to do with a lab in which a VM is powered off or suspended (a student shut it down, a
+/// host restarted, a clone came up off). Repair before replace: the default powers it on in place.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoweredOffPolicy {
+    /// Power the VM on where it is; the lab and its data stay.
+    #[default]
+    PowerOn,
+    /// Destroy the lab and create it again (its data is lost).
+    Replace,
+    /// Leave it as it is.
+    Leave,
+}
+
 /// A source VM as the templates that use it expect it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesiredSource {
@@ -205,6 +293,9 @@ pub const DEFAULT_MAX_CHAIN: u32 = 200;
 /// Past this many clones from one running source, suggest the frozen workflow.
 pub const FROZEN_SUGGESTION_THRESHOLD: u32 = 200;
 
+/// How long a lab whose file vanished stays before it is destroyed, by default.
+pub const DEFAULT_REMOVAL_GRACE: SignedDuration = SignedDuration::from_secs(60);
+
 /// Run-wide limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
@@ -214,6 +305,9 @@ pub struct Limits {
     pub per_host: u32,
     /// Refuse a plan that destroys more labs than this.
     pub max_destroy_per_run: u32,
+    /// A lab that vanished from the files because its file did is destroyed only once it has
+    /// stayed gone this long (a `git checkout`, a deploy or a sync tool can hide files briefly).
+    pub removal_grace: SignedDuration,
 }
 
 impl Default for Limits {
@@ -222,6 +316,7 @@ impl Default for Limits {
             parallelism: 10,
             per_host: 4,
             max_destroy_per_run: 100,
+            removal_grace: DEFAULT_REMOVAL_GRACE,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::desired::LabOrigin;
 use super::names::{LabName, OwnerId, SpecHash, TemplateName, VmName};
 use super::specdoc::SpecDoc;
 
@@ -31,6 +32,8 @@ pub const COMMIT: &str = "labsync.commit";
 /// `extraConfig` key: the VM's canonical spec document at creation, so a replace can show what
 /// changed (vCenter keeps no other copy of the old values).
 pub const SPECDOC: &str = "labsync.specdoc";
+/// `extraConfig` key: the file the lab's entry was in at creation ([`LabOrigin`]).
+pub const ORIGIN: &str = "labsync.origin";
 
 /// Markers of a VM that this installation manages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,8 @@ pub struct Markers {
     pub commit: Option<String>,
     /// The VM's spec document at creation; absent on VMs made before labsync wrote it.
     pub specdoc: Option<SpecDoc>,
+    /// The file the lab's entry was in; absent on VMs made before labsync recorded it.
+    pub origin: Option<LabOrigin>,
 }
 
 impl Markers {
@@ -66,6 +71,9 @@ impl Markers {
         }
         if let Some(d) = &self.specdoc {
             out.push((SPECDOC.to_string(), d.as_str().to_string()));
+        }
+        if let Some(o) = &self.origin {
+            out.push((ORIGIN.to_string(), o.as_str().to_string()));
         }
         out
     }
@@ -98,6 +106,7 @@ impl Markers {
             },
             commit: extra.get(COMMIT).cloned(),
             specdoc: extra.get(SPECDOC).map(SpecDoc::from_marker),
+            origin: extra.get(ORIGIN).and_then(|o| LabOrigin::parse(o)),
         })
     }
 }
@@ -117,6 +126,7 @@ mod tests {
             expires: Some("2026-11-26T14:00:00Z".parse().unwrap()),
             commit: None,
             specdoc: Some(SpecDoc::from_marker("clone: instant\nname: alice-db\n")),
+            origin: Some(LabOrigin::included("labs.d/alice.yaml")),
         }
     }
 

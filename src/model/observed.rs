@@ -93,6 +93,10 @@ pub struct LabRecord {
     pub tombstone: Option<Tombstone>,
     /// An extension granted after creation (the new expiry), if any.
     pub extended_until: Option<Timestamp>,
+    /// When a run first found the lab gone from the files with its file gone too; it is
+    /// destroyed once `removal_grace` has passed since (cleared when the lab comes back).
+    #[serde(default)]
+    pub removal_pending: Option<Timestamp>,
 }
 
 /// The record an expired lab leaves behind.

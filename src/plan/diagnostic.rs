@@ -61,6 +61,9 @@ pub enum Code {
     /// `destroy --lab` named a lab this installation has no managed VM or folder of.
     #[serde(rename = "labsync::plan::not_managed")]
     NotManaged,
+    /// An include pattern that fed labs matches no file now: removals wait.
+    #[serde(rename = "labsync::plan::include_vanished")]
+    IncludeVanished,
 }
 
 impl Code {
@@ -81,6 +84,7 @@ impl Code {
             Code::EmptyConfig => "labsync::plan::empty_config",
             Code::DestroyLimit => "labsync::plan::destroy_limit",
             Code::NotManaged => "labsync::plan::not_managed",
+            Code::IncludeVanished => "labsync::plan::include_vanished",
         }
     }
 }

@@ -1,6 +1,15 @@
 //! The per-lab decision: compare one lab's entry (if any) with its managed VMs and its folder
 //! record, and decide whether to create, complete, replace, destroy, or leave it alone.
 //!
+//! Repair before replace: a powered-off or suspended VM is powered on in place (by the lab's
+//! `on_powered_off` policy); only a spec change or VMs that are not the lab's replace a lab.
+//!
+//! Removals need a stable picture: a lab gone from the files is destroyed at once only when the
+//! file its VMs record as their origin is still read (someone edited it); when that file is gone
+//! (an include pattern matches fewer files), the lab is marked and destroyed only once it has
+//! stayed gone for `removal_grace`, and not at all while an include pattern that fed labs
+//! matches nothing.
+//!
 //! Expiry of an existing lab: for a TTL lab, the `labsync.expires` marker written at creation
 //! (the earliest among its VMs; `created + ttl` if no VM has one); for an `expires_at` lab, the
 //! entry's instant, so editing `expires_at` in the files extends or shortens a running lab. In
@@ -9,15 +18,15 @@
 
 use std::collections::BTreeSet;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::index::ManagedVm;
 use super::reason::{Reason, SpecChange};
 use super::types::{Action, VmPrecondition, VmRef};
 use crate::model::{
-    DesiredLab, DesiredVm, LabName, LabRecord, Lifetime, PartialPolicy, PowerState, Tombstone,
-    VmName,
+    DesiredLab, DesiredVm, LabName, LabOrigin, LabRecord, Lifetime, PartialPolicy, PowerState,
+    PoweredOffPolicy, Tombstone, VmName,
 };
 
 /// What the planner decided for one lab.
@@ -38,9 +47,32 @@ pub(crate) enum Decision<'a> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Change<'a> {
     pub destroy: Option<Destroy>,
-    /// Folder bookkeeping (tombstones, record removal), with its reason.
+    /// Folder bookkeeping with its reason: intents (tombstones, removal marks) written before
+    /// the destroy they describe, and records (clearing marks, removing the folder) after it.
     pub records: Vec<(Action, Reason)>,
     pub create: Option<Create<'a>>,
+    /// VMs to power on where they are.
+    pub power_on: Option<Box<PowerOn>>,
+}
+
+/// Powering on a lab's VMs that are off or suspended, in place.
+#[derive(Debug, Clone)]
+pub(crate) struct PowerOn {
+    pub vms: Vec<VmRef>,
+    pub reason: Reason,
+    /// The VMs as observed, for stale-plan detection.
+    pub touched: Vec<VmPrecondition>,
+}
+
+/// What the planner needs to decide about labs that left the files.
+#[derive(Debug, Clone)]
+pub(crate) struct Removals<'a> {
+    /// How long a lab whose file vanished must stay gone.
+    pub grace: SignedDuration,
+    /// The files read this time (a lab from one of them was removed on purpose).
+    pub origins: &'a BTreeSet<LabOrigin>,
+    /// An include pattern that fed labs matches nothing now: no lab is removed this run.
+    pub blocked: bool,
 }
 
 /// Destroying every managed VM of a lab.
@@ -72,6 +104,7 @@ pub(crate) fn decide<'a>(
     managed: &[ManagedVm<'_>],
     record: Option<&LabRecord>,
     now: Timestamp,
+    removals: &Removals<'_>,
 ) -> Decision<'a> {
     if let Some(vm) = managed.iter().find(|m| m.vm.busy) {
         let vm = vm.markers.vm.clone();
@@ -88,15 +121,107 @@ pub(crate) fn decide<'a>(
             warning: Some(warning),
         };
     }
-    match desired {
-        None => decide_removed(managed, record),
+    let decision = match desired {
+        None => return decide_removed(managed, record, now, removals),
         Some(lab) if managed.is_empty() => decide_absent(lab, record, now),
         Some(lab) => decide_present(lab, managed, record, now),
+    };
+    // Back in the files: a pending removal is called off.
+    match record {
+        Some(rec) if rec.removal_pending.is_some() => {
+            let clear = (
+                Action::ClearRemovalMark {
+                    lab: rec.lab.clone(),
+                    folder: rec.folder.clone(),
+                },
+                Reason::BackInConfig,
+            );
+            match decision {
+                Decision::Unchanged => Decision::Change(Change {
+                    records: vec![clear],
+                    ..Change::default()
+                }),
+                Decision::Change(mut c) => {
+                    c.records.push(clear);
+                    Decision::Change(c)
+                }
+                held @ Decision::Held { .. } => held,
+            }
+        }
+        _ => decision,
     }
 }
 
-/// A lab that is no longer in the config: its VMs go, then its folder.
-fn decide_removed<'a>(managed: &[ManagedVm<'_>], record: Option<&LabRecord>) -> Decision<'a> {
+/// Was the lab removed from a file that is still read (an edit, so it goes now)? Only when
+/// every VM records its origin and that file was read this time; VMs made before labsync
+/// recorded origins count as "file gone" and wait, which errs the safe way.
+fn removed_on_purpose(managed: &[ManagedVm<'_>], origins: &BTreeSet<LabOrigin>) -> bool {
+    !managed.is_empty()
+        && managed.iter().all(|m| {
+            m.markers
+                .origin
+                .as_ref()
+                .is_some_and(|o| origins.contains(o))
+        })
+}
+
+/// A lab that is no longer in the config: its VMs go, then its folder; at once when it was
+/// removed from a file still read, else once it has stayed gone for the grace period.
+fn decide_removed<'a>(
+    managed: &[ManagedVm<'_>],
+    record: Option<&LabRecord>,
+    now: Timestamp,
+    removals: &Removals<'_>,
+) -> Decision<'a> {
+    if managed.is_empty() && record.is_none() {
+        return Decision::Unchanged;
+    }
+    // An empty folder without a tombstone holds nothing a brief absence could lose.
+    let holds_state = !managed.is_empty() || record.is_some_and(|r| r.tombstone.is_some());
+    let on_purpose = !holds_state || removed_on_purpose(managed, removals.origins);
+    if !on_purpose && removals.blocked {
+        return Decision::Held {
+            reason: Reason::RemovalBlocked,
+            warning: None,
+        };
+    }
+    if !on_purpose && removals.grace.is_positive() {
+        let pending = record.and_then(|r| r.removal_pending);
+        match (pending, record) {
+            (Some(since), _) => {
+                let at = since.checked_add(removals.grace).unwrap_or(since);
+                if now < at {
+                    return Decision::Held {
+                        reason: Reason::RemovalPending { since, at },
+                        warning: None,
+                    };
+                }
+            }
+            (None, Some(rec)) => {
+                // Intent first: the mark is what makes the grace last across rounds and runs.
+                let at = now.checked_add(removals.grace).unwrap_or(now);
+                return Decision::Change(Change {
+                    records: vec![(
+                        Action::MarkRemoval {
+                            lab: rec.lab.clone(),
+                            folder: rec.folder.clone(),
+                            since: now,
+                        },
+                        Reason::RemovalPending { since: now, at },
+                    )],
+                    ..Change::default()
+                });
+            }
+            (None, None) => {
+                // Managed VMs always sit in their lab's folder; without one there is nowhere
+                // to record the grace, so nothing is destroyed.
+                return Decision::Held {
+                    reason: Reason::RemovalBlocked,
+                    warning: None,
+                };
+            }
+        }
+    }
     let mut change = Change::default();
     if !managed.is_empty() {
         change.destroy = Some(destroy_all(managed, Reason::RemovedFromConfig));
@@ -192,7 +317,21 @@ fn decide_present<'a>(
         return Decision::Change(change);
     }
 
-    let replace_reason = replace_reason(lab, managed);
+    let stopped: Vec<&ManagedVm<'_>> = managed
+        .iter()
+        .filter(|m| m.vm.power != PowerState::PoweredOn)
+        .collect();
+    let replace_reason = replace_reason(lab, managed).or_else(|| match stopped.first() {
+        Some(m) if lab.on_powered_off == PoweredOffPolicy::Replace => Some(Reason::Unhealthy {
+            vm: m.markers.vm.clone(),
+            power: m.vm.power,
+        }),
+        _ => None,
+    });
+    let power_on = (replace_reason.is_none()
+        && lab.on_powered_off == PoweredOffPolicy::PowerOn
+        && !stopped.is_empty())
+    .then(|| Box::new(power_on(&stopped)));
     let missing: Vec<&DesiredVm> = lab
         .vms
         .iter()
@@ -200,7 +339,17 @@ fn decide_present<'a>(
         .collect();
     let reason = match replace_reason {
         Some(r) => r,
-        None if missing.is_empty() => return Decision::Unchanged,
+        None if missing.is_empty() => {
+            let Some(power_on) = power_on else {
+                return Decision::Unchanged;
+            };
+            let mut change = Change {
+                power_on: Some(power_on),
+                ..Change::default()
+            };
+            push_clear_tombstone(&mut change, record);
+            return Decision::Change(change);
+        }
         None => Reason::Partial {
             missing: missing.iter().map(|d| d.name.clone()).collect(),
         },
@@ -228,12 +377,40 @@ fn decide_present<'a>(
             // The new VMs expire with the lab, not a full TTL after their own creation.
             expires: expiry,
         });
+        change.power_on = power_on;
     }
     Decision::Change(change)
 }
 
-/// Why an existing lab must be made again, if it must: spec change first, then VMs that are
-/// not the lab's, then VMs that are not running.
+/// Powering on the lab's stopped VMs in place.
+fn power_on(stopped: &[&ManagedVm<'_>]) -> PowerOn {
+    PowerOn {
+        vms: stopped
+            .iter()
+            .map(|m| VmRef {
+                moref: m.vm.moref.clone(),
+                name: m.markers.vm.clone(),
+            })
+            .collect(),
+        reason: Reason::PoweredOff {
+            vms: stopped
+                .iter()
+                .map(|m| (m.markers.vm.clone(), m.vm.power))
+                .collect(),
+        },
+        touched: stopped
+            .iter()
+            .map(|m| VmPrecondition {
+                moref: m.vm.moref.clone(),
+                name: m.markers.vm.clone(),
+                spec: m.markers.spec.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Why an existing lab must be made again, if it must: a spec change, or VMs that are not the
+/// lab's. (A VM that is not running is repaired in place, by policy; see `decide_present`.)
 fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason> {
     if let Some(m) = managed.iter().find(|m| m.markers.spec != lab.spec_hash) {
         return Some(Reason::SpecChanged {
@@ -252,13 +429,7 @@ fn replace_reason(lab: &DesiredLab, managed: &[ManagedVm<'_>]) -> Option<Reason>
             });
         }
     }
-    managed
-        .iter()
-        .find(|m| m.vm.power != PowerState::PoweredOn)
-        .map(|m| Reason::Unhealthy {
-            vm: m.markers.vm.clone(),
-            power: m.vm.power,
-        })
+    None
 }
 
 /// Each VM's recorded spec against the wanted one, where they differ: VMs whose spec marker is

@@ -18,6 +18,7 @@ mod index;
 mod order;
 mod policy;
 mod reason;
+mod removal;
 mod schedule;
 mod sources;
 mod stale;
@@ -72,6 +73,12 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         .chain(index.by_lab.keys())
         .chain(observed.lab_records.keys())
         .collect();
+    let vanished = removal::vanished_includes(desired, &index);
+    let removals = diff::Removals {
+        grace: desired.limits.removal_grace,
+        origins: &desired.origins,
+        blocked: !vanished.is_empty(),
+    };
     let decisions: Decisions<'_> = names
         .into_iter()
         .map(|name| {
@@ -81,6 +88,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
                 index.lab_vms(name),
                 observed.lab_records.get(name),
                 now,
+                &removals,
             );
             (name.clone(), decision)
         })
@@ -93,6 +101,22 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
             _ => None,
         })
         .collect();
+    if !vanished.is_empty() {
+        let held = decisions
+            .iter()
+            .filter(|(_, d)| {
+                matches!(
+                    d,
+                    Decision::Held {
+                        reason: Reason::RemovalBlocked,
+                        ..
+                    }
+                )
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        diagnostics.push(removal::blocked_removals(&vanished, held));
+    }
     let mut blocked = BTreeSet::new();
     diagnostics.extend(guards::name_conflicts(
         &decisions,

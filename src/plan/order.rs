@@ -1,5 +1,6 @@
-//! Turning per-lab decisions into ordered steps: destroys, then records, then hygiene, then
-//! creates, labs in name order inside each phase; `after` links a lab's create to its own
+//! Turning per-lab decisions into ordered steps: intents (tombstones, removal marks), then
+//! destroys, then records, then hygiene, then power-ons and creates, labs in name order inside
+//! each phase; `after` links a lab's create to its own
 //! destroy and to the hygiene of the sources it clones from.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +11,9 @@ use super::diff::{Create, Decision};
 use super::guards::Decisions;
 use super::hygiene::PlannedHygiene;
 use super::reason::Reason;
-use super::types::{Action, HeldLab, Preconditions, SourcePrecondition, Step, StepId, VmToCreate};
+use super::types::{
+    Action, HeldLab, Phase, Preconditions, SourcePrecondition, Step, StepId, VmToCreate,
+};
 use crate::model::{CloneMode, InventoryPath, LabName, Markers, Observed, OwnerId};
 
 /// What the steps need besides the decisions.
@@ -51,6 +54,18 @@ pub(crate) fn assemble(
         }
     }
 
+    // Intent before action: a lab's tombstone or removal mark is written before its destroy,
+    // and the destroy waits for it (a tombstone that could not be written stops the destroy, so
+    // a crash or a denied write can never leave an expired lab to be re-created).
+    let mut intents_of: BTreeMap<&LabName, Vec<StepId>> = BTreeMap::new();
+    for (lab, change) in &changes {
+        for (action, reason) in &change.records {
+            if action.phase() == Phase::Intent {
+                let id = push(&mut steps, Vec::new(), action.clone(), reason.clone());
+                intents_of.entry(lab).or_default().push(id);
+            }
+        }
+    }
     let mut destroy_of: BTreeMap<&LabName, StepId> = BTreeMap::new();
     for (lab, change) in &changes {
         if let Some(d) = &change.destroy {
@@ -58,16 +73,18 @@ pub(crate) fn assemble(
                 lab: (*lab).clone(),
                 vms: d.vms.clone(),
             };
-            let id = push(&mut steps, Vec::new(), action, d.reason.clone());
+            let after = intents_of.get(lab).cloned().unwrap_or_default();
+            let id = push(&mut steps, after, action, d.reason.clone());
             destroy_of.insert(lab, id);
             pre.vms.extend(d.touched.iter().cloned());
         }
     }
     for (lab, change) in &changes {
         for (action, reason) in &change.records {
-            // Writing a tombstone or removing a folder only makes sense once the VMs are gone.
+            // Removing a folder only makes sense once the VMs are gone.
             let after = match action {
-                Action::WriteTombstone { .. } | Action::RemoveLabRecord { .. } => {
+                _ if action.phase() == Phase::Intent => continue,
+                Action::RemoveLabRecord { .. } => {
                     destroy_of.get(lab).copied().into_iter().collect()
                 }
                 _ => Vec::new(),
@@ -85,6 +102,16 @@ pub(crate) fn assemble(
         };
         let id = push(&mut steps, Vec::new(), action, h.reason.clone());
         hygiene_of.insert(&h.source.path, id);
+    }
+    for (lab, change) in &changes {
+        if let Some(p) = &change.power_on {
+            let action = Action::PowerOnVms {
+                lab: (*lab).clone(),
+                vms: p.vms.clone(),
+            };
+            push(&mut steps, Vec::new(), action, p.reason.clone());
+            pre.vms.extend(p.touched.iter().cloned());
+        }
     }
     let mut used_sources: BTreeSet<&InventoryPath> = BTreeSet::new();
     for (lab, change) in &changes {
@@ -161,6 +188,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                 expires: create.expires,
                 commit: ctx.commit.map(str::to_string),
                 specdoc: Some(lab.spec_doc(vm)),
+                origin: Some(lab.origin.clone()),
             };
             // Markers last: nothing from the template can overwrite ownership.
             let mut extra_config = vm.guestinfo.clone();

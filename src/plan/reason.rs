@@ -47,6 +47,15 @@ pub enum Reason {
         planned_clones: u32,
         max_chain: u32,
     },
+    /// VMs of the lab are powered off or suspended: they are powered on where they are.
+    PoweredOff { vms: Vec<(VmName, PowerState)> },
+    /// The lab left the files because its file did; it is destroyed at `at` if it stays gone.
+    RemovalPending { since: Timestamp, at: Timestamp },
+    /// The lab left the files, but removals wait: an include pattern that fed labs matches no
+    /// file now (a folder moved away for a moment must not destroy its labs).
+    RemovalBlocked,
+    /// The lab is back in the files: its pending removal is called off.
+    BackInConfig,
 }
 
 impl fmt::Display for Reason {
@@ -86,6 +95,23 @@ impl fmt::Display for Reason {
                 f,
                 "chain {depth} + {planned_clones} clones > {max_chain}; collapse it first"
             ),
+            Reason::PoweredOff { vms } => {
+                for (i, (vm, power)) in vms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{vm} is {}", power_word(*power))?;
+                }
+                f.write_str("; powered on in place")
+            }
+            Reason::RemovalPending { since, at } => write!(
+                f,
+                "its file is gone since {since}; destroyed at {at} if it stays gone"
+            ),
+            Reason::RemovalBlocked => f.write_str(
+                "no longer in the files, but removals wait while an include pattern matches nothing",
+            ),
+            Reason::BackInConfig => f.write_str("back in the files; pending removal called off"),
         }
     }
 }

@@ -19,13 +19,16 @@ pub struct Summary {
     pub labs_to_complete: u32,
     /// Labs destroyed for good (replacements not included).
     pub labs_to_destroy: u32,
+    /// Labs whose stopped VMs are powered on in place.
+    #[serde(default)]
+    pub labs_to_power_on: u32,
     /// VMs created, over every create, replace and completion.
     pub vms_to_create: u32,
     /// VMs destroyed.
     pub vms_to_destroy: u32,
     /// Sources whose chain is collapsed.
     pub hygiene: u32,
-    /// Tombstones written or cleared, records removed.
+    /// Tombstones written or cleared, records removed, removal marks set or cleared.
     pub records: u32,
     pub errors: u32,
     pub warnings: u32,
@@ -63,9 +66,12 @@ impl Plan {
                     s.vms_to_create += count(vms.len());
                 }
                 Action::Hygiene { .. } => s.hygiene += 1,
+                Action::PowerOnVms { .. } => s.labs_to_power_on += 1,
                 Action::WriteTombstone { .. }
                 | Action::ClearTombstone { .. }
-                | Action::RemoveLabRecord { .. } => s.records += 1,
+                | Action::RemoveLabRecord { .. }
+                | Action::MarkRemoval { .. }
+                | Action::ClearRemovalMark { .. } => s.records += 1,
             }
         }
         for lab in created {
@@ -113,6 +119,7 @@ impl Summary {
             && self.labs_to_destroy == 0
             && self.hygiene == 0
             && self.records == 0
+            && self.labs_to_power_on == 0
     }
 }
 
@@ -149,6 +156,7 @@ impl fmt::Display for Summary {
             );
         }
         lab_part(&mut parts, self.labs_to_destroy, "destroy");
+        lab_part(&mut parts, self.labs_to_power_on, "power on");
         if self.hygiene > 0 {
             parts.push(format!("{} hygiene", self.hygiene));
         }

@@ -2,7 +2,7 @@
 //! labs from it, their VMs as vCenter would report them, and a one-line-per-step description of
 //! a plan for table tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use uuid::Uuid;
@@ -11,9 +11,9 @@ use super::types::{Action, Plan};
 use super::{Policy, plan};
 use crate::model::{
     CloneMode, DEFAULT_MAX_CHAIN, Desired, DesiredLab, DesiredSource, DesiredVm, FailurePolicy,
-    HygieneMethod, HygienePolicy, InventoryPath, LabName, LabRecord, Lifetime, Limits, Markers,
-    MoRef, Observed, ObservedSource, ObservedVm, OwnerId, PartialPolicy, Placement, PowerState,
-    SpecHash, TemplateName, Tombstone, VmName, VmRole, Workflow,
+    HygieneMethod, HygienePolicy, InventoryPath, LabName, LabOrigin, LabRecord, Lifetime, Limits,
+    Markers, MoRef, Observed, ObservedSource, ObservedVm, OwnerId, PartialPolicy, Placement,
+    PowerState, PoweredOffPolicy, SpecHash, TemplateName, Tombstone, VmName, VmRole, Workflow,
 };
 
 /// The owner id of the installation under test.
@@ -89,6 +89,8 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
         placement: Placement::default(),
         on_failure: FailurePolicy::Destroy,
         on_partial: PartialPolicy::Complete,
+        on_powered_off: PoweredOffPolicy::PowerOn,
+        origin: LabOrigin::main(),
     }
 }
 
@@ -123,6 +125,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 expires: lab.lifetime.expiry(created),
                 commit: None,
                 specdoc: Some(lab.spec_doc(vm)),
+                origin: Some(lab.origin.clone()),
             };
             ObservedVm {
                 moref: MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),
@@ -155,6 +158,7 @@ pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
         folder: MoRef::new("Folder", format!("group-{lab}")),
         tombstone,
         extended_until: None,
+        removal_pending: None,
     }
 }
 
@@ -177,6 +181,8 @@ impl World {
                 sources: BTreeMap::new(),
                 limits: Limits::default(),
                 allow_empty: false,
+                origins: BTreeSet::from([LabOrigin::main()]),
+                includes: Vec::new(),
             },
             observed: Observed::default(),
             policy: Policy::default(),
@@ -258,6 +264,12 @@ pub fn describe(plan: &Plan) -> Vec<String> {
                 Action::WriteTombstone { lab, .. } => format!("write-tombstone {lab}"),
                 Action::ClearTombstone { lab, .. } => format!("clear-tombstone {lab}"),
                 Action::RemoveLabRecord { lab, .. } => format!("remove-record {lab}"),
+                Action::MarkRemoval { lab, .. } => format!("mark-removal {lab}"),
+                Action::ClearRemovalMark { lab, .. } => format!("clear-removal-mark {lab}"),
+                Action::PowerOnVms { lab, vms } => format!(
+                    "power-on {lab} {}",
+                    names(vms.iter().map(|v| v.name.as_str()))
+                ),
                 Action::Hygiene {
                     source,
                     depth_before,

@@ -67,6 +67,9 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Records a crash must not lose, written before the destroys they describe: an expired
+    /// lab's tombstone (so it is never re-created with a fresh TTL), a removal mark.
+    Intent,
     /// Destroys free delta layers and capacity, so they run first.
     Destroy,
     /// Lab folder bookkeeping: tombstones and records.
@@ -113,6 +116,17 @@ pub enum Action {
     ClearTombstone { lab: LabName, folder: MoRef },
     /// Remove the folder of a lab that left the config.
     RemoveLabRecord { lab: LabName, folder: MoRef },
+    /// Record on the lab's folder that the lab left the files at `since` (its file vanished);
+    /// it is destroyed once it has stayed gone for `removal_grace`.
+    MarkRemoval {
+        lab: LabName,
+        folder: MoRef,
+        since: Timestamp,
+    },
+    /// Clear the removal mark of a lab that is back in the files.
+    ClearRemovalMark { lab: LabName, folder: MoRef },
+    /// Power on a lab's VMs that are off or suspended, where they are (repair before replace).
+    PowerOnVms { lab: LabName, vms: Vec<VmRef> },
     /// Collapse a running source's delta chain.
     Hygiene {
         source: InventoryPath,
@@ -126,12 +140,15 @@ impl Action {
     /// The phase this action runs in.
     pub fn phase(&self) -> Phase {
         match self {
+            Action::WriteTombstone { .. } | Action::MarkRemoval { .. } => Phase::Intent,
             Action::DestroyLab { .. } => Phase::Destroy,
-            Action::WriteTombstone { .. }
-            | Action::ClearTombstone { .. }
-            | Action::RemoveLabRecord { .. } => Phase::Records,
+            Action::ClearTombstone { .. }
+            | Action::RemoveLabRecord { .. }
+            | Action::ClearRemovalMark { .. } => Phase::Records,
             Action::Hygiene { .. } => Phase::Hygiene,
-            Action::CreateLab { .. } | Action::CreateVms { .. } => Phase::Create,
+            Action::CreateLab { .. } | Action::CreateVms { .. } | Action::PowerOnVms { .. } => {
+                Phase::Create
+            }
         }
     }
 
@@ -143,7 +160,10 @@ impl Action {
             | Action::DestroyLab { lab, .. }
             | Action::WriteTombstone { lab, .. }
             | Action::ClearTombstone { lab, .. }
-            | Action::RemoveLabRecord { lab, .. } => Some(lab),
+            | Action::RemoveLabRecord { lab, .. }
+            | Action::MarkRemoval { lab, .. }
+            | Action::ClearRemovalMark { lab, .. }
+            | Action::PowerOnVms { lab, .. } => Some(lab),
             Action::Hygiene { .. } => None,
         }
     }
@@ -166,6 +186,13 @@ impl fmt::Display for Action {
             Action::WriteTombstone { lab, .. } => write!(f, "write tombstone of lab {lab}"),
             Action::ClearTombstone { lab, .. } => write!(f, "clear tombstone of lab {lab}"),
             Action::RemoveLabRecord { lab, .. } => write!(f, "remove folder of lab {lab}"),
+            Action::MarkRemoval { lab, .. } => write!(f, "mark lab {lab} for removal"),
+            Action::ClearRemovalMark { lab, .. } => {
+                write!(f, "call off the removal of lab {lab}")
+            }
+            Action::PowerOnVms { lab, vms: v } => {
+                write!(f, "power on lab {lab} ({} {})", v.len(), vms(v.len()))
+            }
             Action::Hygiene {
                 source,
                 method,

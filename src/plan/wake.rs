@@ -1,11 +1,13 @@
 //! When `watch` must wake up next, besides file changes and its interval: the earliest of the
-//! next lab expiry (from the plan) and the next scheduled hygiene (from the sources' schedules).
+//! next lab expiry (from the plan), the next scheduled hygiene (from the sources' schedules) and
+//! the end of a pending removal's grace.
 //! Pure: `now` is passed in.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::hygiene_due::scheduled_hygiene;
+use super::reason::Reason;
 use super::types::Plan;
 use crate::model::{Desired, InventoryPath, LabName, Observed};
 
@@ -24,6 +26,8 @@ pub enum DeadlineKind {
     LabExpiry { lab: LabName },
     /// A source's hygiene schedule comes round.
     Hygiene { source: InventoryPath },
+    /// A lab whose file vanished has stayed gone for `removal_grace`.
+    Removal { lab: LabName },
 }
 
 /// The earliest deadline strictly after `now`: the next lab expiry among the labs that remain
@@ -50,9 +54,26 @@ pub fn next_deadline(
             at,
             why: DeadlineKind::Hygiene { source },
         });
-    match (expiry, hygiene) {
-        (Some(e), Some(h)) if h.at < e.at => Some(h),
-        (Some(e), _) => Some(e),
-        (None, h) => h,
-    }
+    // Pending removals: held now, or being marked by this plan.
+    let held = plan.held.iter().map(|h| (&h.lab, &h.reason));
+    let marked = plan
+        .steps
+        .iter()
+        .filter_map(|s| Some((s.action.lab()?, &s.reason)));
+    let removal = held
+        .chain(marked)
+        .filter_map(|(lab, reason)| match reason {
+            Reason::RemovalPending { at, .. } if *at > now => Some((*at, lab)),
+            _ => None,
+        })
+        .min()
+        .map(|(at, lab)| Deadline {
+            at,
+            why: DeadlineKind::Removal { lab: lab.clone() },
+        });
+    // Earliest first; on a tie the order above (expiry, hygiene, removal) wins.
+    [expiry, hygiene, removal]
+        .into_iter()
+        .flatten()
+        .reduce(|best, d| if d.at < best.at { d } else { best })
 }

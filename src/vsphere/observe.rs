@@ -21,6 +21,9 @@ use crate::model::{
 pub const FIELD_TOMBSTONE: &str = "labsync.tombstone";
 /// Custom field (on a lab folder): an extension's new expiry, RFC 3339.
 pub const FIELD_EXTENDED_UNTIL: &str = "labsync.extendedUntil";
+/// Custom field (on a lab folder): since when the lab has been gone from the files with its
+/// file gone too, RFC 3339 (empty: not pending).
+pub const FIELD_REMOVAL_PENDING: &str = "labsync.removalPending";
 /// Custom field (on a source VM): when hygiene last ran, RFC 3339.
 pub const FIELD_LAST_HYGIENE: &str = "labsync.lastHygiene";
 
@@ -162,6 +165,9 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
                         .and_then(|v| decode_tombstone(v)),
                     extended_until: fields
                         .get(FIELD_EXTENDED_UNTIL)
+                        .and_then(|v| v.parse().ok()),
+                    removal_pending: fields
+                        .get(FIELD_REMOVAL_PENDING)
                         .and_then(|v| v.parse().ok()),
                 },
             );

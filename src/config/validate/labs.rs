@@ -12,7 +12,7 @@ use crate::config::decode::DecodedFile;
 use crate::config::diagnostic::{Code, Diagnostic, SourceFile};
 use crate::config::raw::RawLab;
 use crate::config::suggest::did_you_mean;
-use crate::model::{LabName, Lifetime, MAX_VM_NAME_LEN, TemplateName};
+use crate::model::{LabName, LabOrigin, Lifetime, MAX_VM_NAME_LEN, TemplateName};
 
 /// The largest pool labsync accepts: more is a typo, not a classroom.
 pub const MAX_POOL_SIZE: i64 = 10_000;
@@ -40,9 +40,11 @@ impl Validator<'_> {
             .flat_map(|f| f.raw.labs.iter().map(move |l| (&f.source, l)))
             .collect();
         let mut out = Vec::new();
-        for (src, lab) in &entries {
-            if let Some(r) = self.lab(src, lab, templates) {
-                out.push(r);
+        for file in std::iter::once(main).chain(included) {
+            for lab in &file.raw.labs {
+                if let Some(r) = self.lab(&file.source, lab, templates, &file.origin) {
+                    out.push(r);
+                }
             }
         }
         self.duplicate_labs(&entries);
@@ -54,6 +56,7 @@ impl Validator<'_> {
         src: &Arc<SourceFile>,
         lab: &RawLab,
         templates: &Templates,
+        origin: &LabOrigin,
     ) -> Option<ResolvedLab> {
         let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
         let name = &lab.name;
@@ -175,6 +178,7 @@ impl Validator<'_> {
                 .iter()
                 .map(|(k, v)| (k.value.clone(), v.value.clone()))
                 .collect(),
+            origin: origin.clone(),
         })
     }
 

@@ -19,8 +19,8 @@ use super::raw::{RawHygiene, RawLimits};
 use super::yaml::Span;
 use crate::model::{
     CloneMode, DEFAULT_MAX_CHAIN, FailurePolicy, HARD_CHAIN_LIMIT, HygieneMethod, HygienePolicy,
-    InventoryPath, Lifetime, Limits, NameError, OwnerId, PartialPolicy, Placement, TemplateName,
-    VmRole, Workflow,
+    InventoryPath, LabOrigin, Lifetime, Limits, NameError, OwnerId, PartialPolicy, Placement,
+    PoweredOffPolicy, TemplateName, VmRole, Workflow,
 };
 
 pub use labs::MAX_POOL_SIZE;
@@ -46,6 +46,7 @@ pub struct ResolvedDefaults {
     pub placement: Placement,
     pub on_failure: FailurePolicy,
     pub on_partial: PartialPolicy,
+    pub on_powered_off: PoweredOffPolicy,
 }
 
 /// A checked template.
@@ -78,6 +79,8 @@ pub struct ResolvedLab {
     pub lifetime: Lifetime,
     pub requested_by: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// The file the entry is in.
+    pub origin: LabOrigin,
 }
 
 /// Checks the main file and the included files; returns the typed config when there is no
@@ -205,6 +208,7 @@ impl Validator<'_> {
                 placement: Placement::default(),
                 on_failure: FailurePolicy::default(),
                 on_partial: PartialPolicy::default(),
+                on_powered_off: PoweredOffPolicy::default(),
             };
         };
         let ttl = d.ttl.as_ref().and_then(|t| self.duration(src, t));
@@ -232,6 +236,7 @@ impl Validator<'_> {
             },
             on_failure: d.on_failure.unwrap_or_default(),
             on_partial: d.on_partial.unwrap_or_default(),
+            on_powered_off: d.on_powered_off.unwrap_or_default(),
         }
     }
 
@@ -309,6 +314,12 @@ impl Validator<'_> {
             0,
             &mut l.max_destroy_per_run,
         );
+        if let Some(g) = &r.removal_grace {
+            match check::duration_or_zero(&g.value) {
+                Ok(d) => l.removal_grace = d,
+                Err(r) => self.refuse(Code::InvalidDuration, src, g.span, r, "not a duration"),
+            }
+        }
         l
     }
 }

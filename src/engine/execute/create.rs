@@ -8,7 +8,7 @@ use super::perform::{Ctx, Done, OpResult, failed};
 use crate::engine::events::OpKind;
 use crate::model::{CloneMode, Markers, MoRef};
 use crate::plan::{StepId, VmToCreate};
-use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Result as VResult};
+use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult};
 
 /// How a clone attempt ended, short of an error.
 enum Created {
@@ -121,14 +121,24 @@ impl Ctx {
             .await;
         self.finished(step, op, &target, started, r.as_ref().err());
         match r.map_err(|e| failed(op, e))? {
-            Created::Made(m) => Ok(Done {
-                object: Some(m),
-                adopted: false,
-            }),
-            Created::Adopted(m) => Ok(Done {
-                object: Some(m),
-                adopted: true,
-            }),
+            Created::Made(m) => {
+                // Instant clones are running by nature; a full or linked clone asked to power
+                // on may still come up off (VMware's vcsim ignores `powerOn`, a host can refuse).
+                if vm.clone_mode != CloneMode::Instant {
+                    self.ensure_powered_on(step, &m, &target).await?;
+                }
+                Ok(Done {
+                    object: Some(m),
+                    adopted: false,
+                })
+            }
+            Created::Adopted(m) => {
+                self.ensure_powered_on(step, &m, &target).await?;
+                Ok(Done {
+                    object: Some(m),
+                    adopted: true,
+                })
+            }
             Created::Conflict(fault) => Err(failed(
                 op,
                 format!(
@@ -137,6 +147,31 @@ impl Ctx {
                 ),
             )),
         }
+    }
+
+    /// Checks the result of a create and powers the VM on if it is not running: a lab is done
+    /// when its VMs run, and repairing here beats a replace on the next run.
+    async fn ensure_powered_on(&self, step: StepId, m: &MoRef, name: &str) -> OpResult<()> {
+        let op = OpKind::PowerOn;
+        let objs = self
+            .client
+            .retrieve_objects(std::slice::from_ref(m), &["runtime.powerState"])
+            .await
+            .map_err(|e| failed(op, e))?;
+        let on = objs
+            .iter()
+            .find(|o| &o.obj == m)
+            .and_then(|o| o.text("runtime.powerState"))
+            == Some("poweredOn");
+        if on {
+            return Ok(());
+        }
+        let started = self.started(step, op, name);
+        let r = self
+            .with_retries(op, name, |_| self.client.set_power(m, Power::On))
+            .await;
+        self.finished(step, op, name, started, r.as_ref().err());
+        r.map_err(|e| failed(op, e))
     }
 
     /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;

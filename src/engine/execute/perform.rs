@@ -16,7 +16,7 @@ use crate::engine::events::{Event, OpKind};
 use crate::model::{HygieneMethod, InventoryPath, Markers, MoRef, OwnerId};
 use crate::plan::StepId;
 use crate::vsphere::fault::{self, FaultClass};
-use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_TOMBSTONE};
+use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_REMOVAL_PENDING, FIELD_TOMBSTONE};
 use crate::vsphere::props::PropSpec;
 use crate::vsphere::{Client, Error, Power, Result as VResult};
 
@@ -50,6 +50,7 @@ pub struct Ctx {
     pub events: mpsc::UnboundedSender<Event>,
     labs_folder_ref: OnceCell<MoRef>,
     tombstone_key: OnceCell<i32>,
+    removal_key: OnceCell<i32>,
     hygiene_key: OnceCell<i32>,
     datastores: OnceCell<BTreeMap<String, MoRef>>,
 }
@@ -116,6 +117,7 @@ impl Ctx {
             events,
             labs_folder_ref: OnceCell::new(),
             tombstone_key: OnceCell::new(),
+            removal_key: OnceCell::new(),
             hygiene_key: OnceCell::new(),
             datastores: OnceCell::new(),
         })
@@ -324,7 +326,52 @@ impl Ctx {
                 r?;
                 Ok(Done::default())
             }
+            Work::SetRemovalMark { folder, since, .. } => {
+                let op = OpKind::SetField;
+                let target = work.target();
+                let started = self.started(step, op, &target);
+                let value = since.map(|t| t.to_string()).unwrap_or_default();
+                let r = self
+                    .with_retries(op, &target, |_| async {
+                        let key = self
+                            .field_key(&self.removal_key, FIELD_REMOVAL_PENDING, "Folder")
+                            .await?;
+                        self.client.set_field(folder, key, &value).await
+                    })
+                    .await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                r.map_err(|e| failed(op, e))?;
+                Ok(Done::default())
+            }
+            Work::PowerOnVm { vm, .. } => {
+                self.power_on_vm(step, &vm.moref, vm.name.as_str()).await?;
+                Ok(Done::default())
+            }
         }
+    }
+
+    /// Powers a managed VM on where it is (a suspended one resumes); already on is success.
+    /// Checks the markers first: whatever the plan says, an unmanaged VM is never touched.
+    async fn power_on_vm(&self, step: StepId, vm: &MoRef, name: &str) -> OpResult<()> {
+        let op = OpKind::PowerOn;
+        let Some((actual, extra)) = self.read_markers(vm).await.map_err(|e| failed(op, e))? else {
+            return Err(failed(op, format!("{name} ({vm}) is gone")));
+        };
+        if Markers::managed(&self.owner, &actual, &extra).is_none() {
+            return Err(failed(
+                op,
+                format!(
+                    "{actual} ({vm}) is not managed by {}; left alone",
+                    self.owner
+                ),
+            ));
+        }
+        let started = self.started(step, op, name);
+        let r = self
+            .with_retries(op, name, |_| self.client.set_power(vm, Power::On))
+            .await;
+        self.finished(step, op, name, started, r.as_ref().err());
+        r.map_err(|e| failed(op, e))
     }
 
     pub(super) fn started(&self, step: StepId, op: OpKind, target: &str) -> Instant {

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use jiff::Timestamp;
+
 use crate::model::{
     FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, Observed, Tombstone,
 };
@@ -45,6 +47,14 @@ pub enum Work {
     ClearTombstone { lab: LabName, folder: MoRef },
     /// Remove the folder of a lab that left the config.
     RemoveFolder { lab: LabName, folder: MoRef },
+    /// Record on the lab's folder since when the lab's file has been gone (`None` clears it).
+    SetRemovalMark {
+        lab: LabName,
+        folder: MoRef,
+        since: Option<Timestamp>,
+    },
+    /// Power on one managed VM where it is.
+    PowerOnVm { lab: LabName, vm: VmRef },
 }
 
 impl Work {
@@ -53,11 +63,11 @@ impl Work {
         match self {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
-            Work::DestroyVm { vm, .. } => vm.moref.to_string(),
+            Work::DestroyVm { vm, .. } | Work::PowerOnVm { vm, .. } => vm.moref.to_string(),
             Work::Hygiene { moref, .. } => moref.to_string(),
-            Work::ClearTombstone { folder, .. } | Work::RemoveFolder { folder, .. } => {
-                folder.to_string()
-            }
+            Work::ClearTombstone { folder, .. }
+            | Work::RemoveFolder { folder, .. }
+            | Work::SetRemovalMark { folder, .. } => folder.to_string(),
         }
     }
 
@@ -66,9 +76,11 @@ impl Work {
         match self {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
-            Work::DestroyVm { vm, .. } => vm.name.to_string(),
+            Work::DestroyVm { vm, .. } | Work::PowerOnVm { vm, .. } => vm.name.to_string(),
             Work::Hygiene { source, .. } => source.to_string(),
-            Work::ClearTombstone { lab, .. } | Work::RemoveFolder { lab, .. } => lab.to_string(),
+            Work::ClearTombstone { lab, .. }
+            | Work::RemoveFolder { lab, .. }
+            | Work::SetRemovalMark { lab, .. } => lab.to_string(),
         }
     }
 
@@ -261,6 +273,44 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                     Vec::new(),
                     None,
                 );
+            }
+            Action::MarkRemoval { lab, folder, since } => {
+                push(
+                    &mut units,
+                    Work::SetRemovalMark {
+                        lab: lab.clone(),
+                        folder: folder.clone(),
+                        since: Some(*since),
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::ClearRemovalMark { lab, folder } => {
+                push(
+                    &mut units,
+                    Work::SetRemovalMark {
+                        lab: lab.clone(),
+                        folder: folder.clone(),
+                        since: None,
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::PowerOnVms { lab, vms } => {
+                for vm in vms {
+                    let host = vm_host.get(&vm.moref).map(|h| (*h).clone());
+                    push(
+                        &mut units,
+                        Work::PowerOnVm {
+                            lab: lab.clone(),
+                            vm: vm.clone(),
+                        },
+                        Vec::new(),
+                        host,
+                    );
+                }
             }
             Action::Hygiene {
                 source,

@@ -58,6 +58,7 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         expires: None,
         commit: None,
         specdoc: None,
+        origin: None,
     };
     ObservedVm {
         moref: MoRef::new("VirtualMachine", format!("vm-{name}")),
@@ -110,6 +111,7 @@ fn world() -> (Desired, Observed) {
                     expires: None,
                 }),
                 extended_until: None,
+                removal_pending: None,
             },
         )]),
         host_names: BTreeMap::new(),

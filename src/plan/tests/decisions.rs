@@ -3,7 +3,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::model::{Lifetime, PartialPolicy, PowerState, SpecHash, Tombstone};
+use crate::model::{Lifetime, PartialPolicy, PowerState, PoweredOffPolicy, SpecHash, Tombstone};
 use crate::plan::Reason;
 use crate::plan::testkit::*;
 
@@ -87,7 +87,7 @@ fn lab_presence_decides_create_complete_or_nothing() {
 }
 
 #[test]
-fn changed_or_unhealthy_labs_are_replaced() {
+fn changed_labs_are_replaced_and_stopped_vms_are_powered_on_by_policy() {
     let alice = lab("alice");
     let mut old = lab("alice");
     old.spec_hash = spec("spec-0");
@@ -95,6 +95,10 @@ fn changed_or_unhealthy_labs_are_replaced() {
     off[1].power = PowerState::PoweredOff;
     let mut suspended = made(&alice, hours_ago(1));
     suspended[2].power = PowerState::Suspended;
+    let mut replace_policy = lab("alice");
+    replace_policy.on_powered_off = PoweredOffPolicy::Replace;
+    let mut leave_policy = lab("alice");
+    leave_policy.on_powered_off = PoweredOffPolicy::Leave;
     let mut extra = made(&alice, hours_ago(1));
     let mut copy = extra[0].clone();
     copy.moref.value = "vm-dup".into();
@@ -113,8 +117,24 @@ fn changed_or_unhealthy_labs_are_replaced() {
             codes: &[],
         },
         Case {
-            name: "a powered-off VM means replace",
-            world: World::new().want(alice.clone()).has(off),
+            name: "a powered-off VM is powered on in place (the default policy)",
+            world: World::new().want(alice.clone()).has(off.clone()),
+            steps: &["power-on alice [alice-cp]: alice-cp is powered off; powered on in place"],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a suspended VM is resumed in place",
+            world: World::new().want(alice.clone()).has(suspended),
+            steps: &[
+                "power-on alice [alice-worker]: alice-worker is suspended; powered on in place",
+            ],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "on_powered_off: replace destroys and re-creates the lab",
+            world: World::new().want(replace_policy).has(off.clone()),
             steps: &[
                 "destroy-lab alice [alice-cp alice-db alice-worker]: alice-cp is powered off",
                 "create-lab alice [alice-db alice-cp alice-worker]: alice-cp is powered off",
@@ -123,11 +143,20 @@ fn changed_or_unhealthy_labs_are_replaced() {
             codes: &[],
         },
         Case {
-            name: "a suspended VM means replace",
-            world: World::new().want(alice.clone()).has(suspended),
+            name: "on_powered_off: leave leaves it",
+            world: World::new().want(leave_policy).has(off.clone()),
+            steps: &[],
+            held: &[],
+            codes: &[],
+        },
+        Case {
+            name: "a partial lab with a stopped VM is completed and powered on, never replaced",
+            world: World::new()
+                .want(alice.clone())
+                .has(off.into_iter().filter(|v| v.name != "alice-worker")),
             steps: &[
-                "destroy-lab alice [alice-cp alice-db alice-worker]: alice-worker is suspended",
-                "create-lab alice [alice-db alice-cp alice-worker]: alice-worker is suspended",
+                "power-on alice [alice-cp]: alice-cp is powered off; powered on in place",
+                "create-vms alice [alice-worker]: partly present; missing alice-worker",
             ],
             held: &[],
             codes: &[],
@@ -195,8 +224,8 @@ fn expired_lab_is_destroyed_and_not_recreated() {
                 .want(alice.clone())
                 .has(made(&alice, hours_ago(5))),
             steps: &[
-                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
                 "write-tombstone alice: expired at 2026-11-26T11:00:00Z",
+                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
             ],
             held: &[],
             codes: &[],
@@ -207,8 +236,8 @@ fn expired_lab_is_destroyed_and_not_recreated() {
                 .want(alice.clone())
                 .has(made(&alice, hours_ago(4))),
             steps: &[
-                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T12:00:00Z",
                 "write-tombstone alice: expired at 2026-11-26T12:00:00Z",
+                "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T12:00:00Z",
             ],
             held: &[],
             codes: &[],
@@ -245,8 +274,12 @@ fn expired_lab_is_destroyed_and_not_recreated() {
             codes: &[],
         },
         Case {
-            name: "a tombstone whose lab left the config is removed",
-            world: World::new().has_record(record("alice", Some(tomb))),
+            name: "a tombstone whose lab left the config is removed once the grace has passed",
+            world: World::new().has_record({
+                let mut r = record("alice", Some(tomb));
+                r.removal_pending = Some(hours_ago(1));
+                r
+            }),
             steps: &["remove-record alice: no longer in the config"],
             held: &[],
             codes: &[],
@@ -375,6 +408,8 @@ fn a_replaced_lab_keeps_its_expiry() {
     old.spec_hash = spec("spec-0");
     let mut off = made(&lab("alice"), hours_ago(3));
     off[0].power = PowerState::PoweredOff;
+    let mut replace_policy = lab("alice");
+    replace_policy.on_powered_off = PoweredOffPolicy::Replace;
     for (name, world) in [
         (
             "spec change",
@@ -382,7 +417,10 @@ fn a_replaced_lab_keeps_its_expiry() {
                 .want(lab("alice"))
                 .has(made(&old, hours_ago(3))),
         ),
-        ("powered off", World::new().want(lab("alice")).has(off)),
+        (
+            "powered off, on_powered_off: replace",
+            World::new().want(replace_policy).has(off),
+        ),
     ] {
         let plan = world.plan();
         let Some(crate::plan::Action::CreateLab { vms, .. }) = plan.steps.get(1).map(|s| &s.action)
@@ -412,8 +450,8 @@ fn a_ttl_lab_expires_by_the_marker_written_at_creation() {
     assert_eq!(
         describe(&plan),
         [
-            "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
             "write-tombstone alice: expired at 2026-11-26T11:00:00Z",
+            "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T11:00:00Z",
         ]
     );
 }

@@ -223,8 +223,8 @@ fn an_extended_lab_outlives_its_ttl_and_expires_at_the_extension() {
     assert_eq!(
         describe(&world.plan_at(ts("2026-11-26T16:00:00Z"))),
         [
-            "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T16:00:00Z",
             "write-tombstone alice: expired at 2026-11-26T16:00:00Z",
+            "destroy-lab alice [alice-cp alice-db alice-worker]: expired at 2026-11-26T16:00:00Z",
         ]
     );
 }

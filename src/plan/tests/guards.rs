@@ -327,6 +327,7 @@ fn new_vms_carry_markers_and_guestinfo_and_completed_vms_expire_with_their_lab()
             ("labsync.created", "2026-11-26T12:00:00Z"),
             ("labsync.expires", "2026-11-26T16:00:00Z"),
             ("labsync.lab", "alice"),
+            ("labsync.origin", "main"),
             ("labsync.owner", "prod"),
             ("labsync.spec", "spec-1"),
             (

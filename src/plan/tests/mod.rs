@@ -8,5 +8,6 @@ mod guards;
 mod hygiene;
 mod hygiene_due;
 mod properties;
+mod removals;
 mod snapshots;
 mod stale;

@@ -206,7 +206,7 @@ fn check_never_touches_unmanaged(world: &World, plan: &Plan) {
 }
 
 fn check_order(plan: &Plan) {
-    let mut phase = Phase::Destroy;
+    let mut phase = Phase::Intent;
     let mut destroy_of = BTreeMap::new();
     for (i, step) in plan.steps.iter().enumerate() {
         assert_eq!(step.id.0 as usize, i, "step ids are indexes");
@@ -310,6 +310,9 @@ fn the_random_worlds_reach_every_kind_of_decision() {
                 Action::WriteTombstone { .. } => "write-tombstone",
                 Action::ClearTombstone { .. } => "clear-tombstone",
                 Action::RemoveLabRecord { .. } => "remove-record",
+                Action::MarkRemoval { .. } => "mark-removal",
+                Action::ClearRemovalMark { .. } => "clear-removal-mark",
+                Action::PowerOnVms { .. } => "power-on",
                 Action::Hygiene { .. } => "hygiene",
             };
             *seen.entry(kind).or_default() += 1;

@@ -76,10 +76,10 @@ fn actions_read_as_one_line() {
     assert_eq!(
         lines,
         [
+            "write tombstone of lab carol",
             "destroy lab bob (3 VMs)",
             "destroy lab carol (3 VMs)",
             "destroy lab dave (3 VMs)",
-            "write tombstone of lab carol",
             "remove folder of lab dave",
             "hygiene of /DC1/vm/templates/k8s-db (snapshot cycle, chain 199)",
             "create lab alice (3 VMs)",

@@ -46,6 +46,9 @@ pub fn human<W: Write>(
             Action::WriteTombstone { .. }
             | Action::ClearTombstone { .. }
             | Action::RemoveLabRecord { .. }
+            | Action::MarkRemoval { .. }
+            | Action::ClearRemovalMark { .. }
+            | Action::PowerOnVms { .. }
             | Action::Hygiene { .. } => entry.records.push(step),
         }
     }

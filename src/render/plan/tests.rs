@@ -129,7 +129,8 @@ fn the_json_document_is_versioned_and_carries_header_plan_and_counts() {
     let doc = json(&world.plan(), &header(&world));
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["summary"]["labs_to_replace"], 1);
-    assert_eq!(doc["plan"]["steps"][0]["action"]["kind"], "destroy-lab");
+    assert_eq!(doc["plan"]["steps"][0]["action"]["kind"], "write-tombstone");
+    assert_eq!(doc["plan"]["steps"][1]["action"]["kind"], "destroy-lab");
     insta::assert_json_snapshot!(doc["header"], @r#"
     {
       "config": "labs.yaml",
@@ -151,6 +152,7 @@ fn the_json_document_is_versioned_and_carries_header_plan_and_counts() {
       "labs_to_replace": 1,
       "labs_to_complete": 0,
       "labs_to_destroy": 2,
+      "labs_to_power_on": 0,
       "vms_to_create": 6,
       "vms_to_destroy": 9,
       "hygiene": 1,

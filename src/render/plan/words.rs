@@ -30,6 +30,23 @@ pub fn reason(r: &Reason) -> String {
         } => format!(
             "chain {depth} + {planned_clones} planned clones would pass the ceiling of {max_chain}"
         ),
+        Reason::PoweredOff { vms } => {
+            let each: Vec<String> = vms
+                .iter()
+                .map(|(vm, p)| format!("{vm} is {}", power_word(*p)))
+                .collect();
+            each.join(", ")
+        }
+        Reason::RemovalPending { since, at } => format!(
+            "gone from the files since {} with its file; destroyed at {} if it stays gone",
+            time::instant(*since),
+            time::instant(*at)
+        ),
+        Reason::RemovalBlocked => {
+            "gone from the files, but kept: an include pattern that fed labs matches nothing now"
+                .into()
+        }
+        Reason::BackInConfig => "back in the files".into(),
     }
 }
 
@@ -68,6 +85,18 @@ pub fn record(a: &Action) -> Option<String> {
         )),
         Action::ClearTombstone { .. } => Some("clear its expiry record".into()),
         Action::RemoveLabRecord { .. } => Some("remove its lab folder".into()),
+        Action::MarkRemoval { since, .. } => Some(format!(
+            "record that it left the files at {} (destroyed only if it stays gone)",
+            time::instant(*since)
+        )),
+        Action::ClearRemovalMark { .. } => Some("call off its pending removal".into()),
+        Action::PowerOnVms { vms, .. } => Some(format!(
+            "power on {} where it is",
+            vms.iter()
+                .map(|v| v.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         Action::CreateLab { .. }
         | Action::CreateVms { .. }
         | Action::DestroyLab { .. }
