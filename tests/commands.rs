@@ -3,6 +3,8 @@
 //! its state persisted beside the labs file. What vCenter holds is checked by reading the
 //! simulated inventory back through the client, never by trusting labsync's own output.
 
+// Shared by the end-to-end test binaries; each uses part of it.
+#[allow(dead_code)]
 #[path = "commands/support.rs"]
 mod support;
 // Shared with the client suites; only `Server` is used here (by the watch tests).
@@ -732,10 +734,10 @@ mod watch {
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
-        let labs_yaml = example.replace(
+        let labs_yaml = short_grace(&example.replace(
             "url: sim://examples/sim-inventory.yaml",
             &format!("url: {}", server.url),
-        );
+        ));
         assert_ne!(labs_yaml, example, "the example's url line moved");
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
         // `status` refuses broken files too: while the watched ones are broken, look through an
@@ -845,6 +847,13 @@ mod watch {
         assert!(labs_yaml.contains("0 2 1 1 *"), "the schedule line moved");
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
         // `-f labs.yaml` is relative, as users type it.
+        // A portal keeps a file in its folder, so the pattern still matches something when the
+        // last request goes (a pattern that fed labs and matches nothing blocks removals).
+        std::fs::write(
+            dir.join(REQ).join("_portal.yaml"),
+            "apiVersion: labsync/v1\nlabs: []\n",
+        )
+        .unwrap();
         let watch = spawn_watch_with(dir, &["--interval", "1h"]);
         wait_all_ready(dir);
         let first = labs(dir).len();
@@ -858,7 +867,8 @@ mod watch {
         });
         let log = std::fs::read_to_string(dir.join("watch.jsonl")).unwrap();
         assert!(!log.contains("file-watch-failed"), "{log}");
-        assert_eq!(log.matches("\"event\":\"reconcile\"").count(), 3, "{log}");
+        // Start, the request, its removal (marked), the grace's deadline (destroyed).
+        assert_eq!(log.matches("\"event\":\"reconcile\"").count(), 4, "{log}");
         watch.stop();
     }
 
@@ -1035,13 +1045,21 @@ mod watch {
         .unwrap();
         let server = start_sim(dir, "127.0.0.1:0", extra);
         let example = std::fs::read_to_string(root.join("labs.yaml.example")).unwrap();
-        let labs_yaml = example.replace(
+        let labs_yaml = short_grace(&example.replace(
             "url: sim://examples/sim-inventory.yaml",
             &format!("url: {}", server.url),
-        );
+        ));
         assert_ne!(labs_yaml, example, "the example's url line moved");
         std::fs::write(dir.join("labs.yaml"), &labs_yaml).unwrap();
         server
+    }
+
+    /// The example with a removal grace of 2 s instead of a minute, so a test that removes a
+    /// request file does not wait a minute for its lab to go.
+    fn short_grace(labs_yaml: &str) -> String {
+        let short = labs_yaml.replace("removal_grace: 60s", "removal_grace: 2s");
+        assert_ne!(short, labs_yaml, "the example's removal_grace line moved");
+        short
     }
 
     /// Writes a request for `lab` from `template` (plus `extra` lines of its entry) as a portal

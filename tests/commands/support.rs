@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 use labsync::engine::lock::{self, Holder, LockOptions};
-use labsync::model::{InventoryPath, OwnerId};
+use labsync::model::{InventoryPath, OwnerId, PowerState};
 use labsync::sim::{SimOptions, inventory};
 use labsync::vsphere::observe::Scope;
-use labsync::vsphere::{Client, Options, Secret, Target, TlsPolicy};
+use labsync::vsphere::{Client, Options, Power, Secret, Target, TlsPolicy};
 use serde_json::Value;
 
 /// The owner id of every workspace.
@@ -47,6 +47,8 @@ pub struct Workspace {
     dir: tempfile::TempDir,
     labs: RefCell<Vec<Lab>>,
     flavour: RefCell<String>,
+    /// Top-level sections appended to the labs file as written (`include:`, `limits:` …).
+    extra: RefCell<String>,
 }
 
 impl Workspace {
@@ -90,6 +92,7 @@ impl Workspace {
             dir,
             labs: RefCell::new(labs.to_vec()),
             flavour: RefCell::new("v1".into()),
+            extra: RefCell::new(String::new()),
         };
         ws.write();
         ws
@@ -103,6 +106,12 @@ impl Workspace {
     /// Replaces the labs the file asks for.
     pub fn write_labs(&self, labs: &[Lab]) {
         *self.labs.borrow_mut() = labs.to_vec();
+        self.write();
+    }
+
+    /// Appends top-level sections (YAML text) to the labs file, e.g. `include:` and `limits:`.
+    pub fn set_extra(&self, yaml: &str) {
+        *self.extra.borrow_mut() = yaml.into();
         self.write();
     }
 
@@ -160,6 +169,7 @@ labs:
                 lab.name, lab.template
             ));
         }
+        y.push_str(&self.extra.borrow());
         y
     }
 
@@ -255,6 +265,36 @@ labs:
         })
     }
 
+    /// Powers VM `name` on or off through the client, as a person in the vSphere client would.
+    pub fn set_power(&self, name: &str, on: bool) {
+        let name = name.to_string();
+        self.with_client(|client| async move {
+            let obs = client.observe(&scope()).await.expect("observes");
+            let vm = obs
+                .observed
+                .vms
+                .iter()
+                .find(|v| v.name == name)
+                .unwrap_or_else(|| panic!("{name} exists"))
+                .moref
+                .clone();
+            let to = if on { Power::On } else { Power::Off };
+            client.set_power(&vm, to).await.expect("power changes");
+        })
+    }
+
+    /// Every VM's power state, by name.
+    pub fn power_states(&self) -> BTreeMap<String, PowerState> {
+        self.with_client(|client| async move {
+            let obs = client.observe(&scope()).await.expect("observes");
+            obs.observed
+                .vms
+                .iter()
+                .map(|vm| (vm.name.clone(), vm.power))
+                .collect()
+        })
+    }
+
     /// Starts a simulator on the persisted state (with the inventory when there is none yet),
     /// runs `f` with a client of it, then stops it (saving the state).
     fn with_client<T, F, Fut>(&self, f: F) -> T
@@ -290,11 +330,7 @@ labs:
     /// Reads every VM through the client: name, moref, managed by [`OWNER`].
     fn read_back(&self) -> Vec<(String, String, bool)> {
         self.with_client(|client| async move {
-            let scope = Scope {
-                labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
-                sources: vec![],
-            };
-            let obs = client.observe(&scope).await.expect("observes");
+            let obs = client.observe(&scope()).await.expect("observes");
             let owner = OwnerId::new(OWNER).expect("owner");
             obs.observed
                 .vms
@@ -308,5 +344,13 @@ labs:
                 })
                 .collect()
         })
+    }
+}
+
+/// The observe scope of every workspace: its labs folder, no sources.
+fn scope() -> Scope {
+    Scope {
+        labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
+        sources: vec![],
     }
 }
