@@ -873,6 +873,44 @@ mod watch {
     }
 
     #[test]
+    fn watch_keeps_the_labs_of_a_request_folder_moved_away_for_five_seconds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let _server = sim_and_labs(dir);
+        request(dir, "req-m1", "web-app", "");
+        request(dir, "req-m2", "web-app", "");
+        let watch = spawn_watch(dir);
+        wait_ready(dir, "req-m1");
+        wait_ready(dir, "req-m2");
+        let all = labs(dir);
+        // A deploy (or a `git checkout` of another branch) moves the folder away for a moment.
+        let away = dir.join("examples/web-requests/labs.d.away");
+        std::fs::rename(dir.join(REQ), &away).unwrap();
+        let seen = reconciles(dir);
+        wait_until("two reconciles ran without the folder", || {
+            reconciles(dir) >= seen + 2
+        });
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::fs::rename(&away, dir.join(REQ)).unwrap();
+        let seen = reconciles(dir);
+        wait_until("a reconcile ran with the folder back", || {
+            reconciles(dir) > seen
+        });
+        assert_eq!(labs(dir), all, "every lab is still there, as it was");
+        let log = std::fs::read_to_string(dir.join("watch.jsonl")).unwrap();
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("\"op\":\"destroy\"") && l.contains("req-m")),
+            "nothing of the requests was destroyed:\n{log}"
+        );
+        assert!(
+            log.contains("include_vanished"),
+            "the error was reported:\n{log}"
+        );
+        watch.stop();
+    }
+
+    #[test]
     fn a_request_written_while_a_round_is_busy_joins_that_round() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();

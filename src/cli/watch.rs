@@ -111,6 +111,30 @@ impl Host for CliHost<'_> {
         eprint!("{}", config::render(diagnostics, terminal_width(), color));
     }
 
+    fn plan_diagnostics(&self, diagnostics: &[crate::plan::Diagnostic]) {
+        if self.json {
+            let mut out = std::io::stdout().lock();
+            for d in diagnostics {
+                let event = serde_json::json!({
+                    "event": "plan-diagnostic",
+                    "at": jiff::Timestamp::now(),
+                    "diagnostic": d,
+                });
+                // A closed stdout leaves nobody to tell; the loop goes on.
+                let _ = writeln!(out, "{event}");
+            }
+            let _ = out.flush();
+        } else {
+            let style = crate::render::style::Style::resolve(
+                self.settings.color,
+                std::io::stderr().is_terminal(),
+            );
+            let mut text = Vec::new();
+            let _ = crate::render::plan::write_diagnostics(diagnostics, &mut text, style);
+            eprint!("{}", String::from_utf8_lossy(&text));
+        }
+    }
+
     fn reconciled(&self, log: &ReconcileLog) {
         if self.json {
             let mut out = std::io::stdout().lock();

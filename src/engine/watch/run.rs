@@ -51,6 +51,8 @@ pub trait Host {
     fn read(&self) -> Read;
     /// Shows the diagnostics of a read that had any (once, until they change).
     fn diagnostics(&self, diagnostics: &[Diagnostic]);
+    /// Shows the planner's findings (errors that hold labs, warnings) when they change.
+    fn plan_diagnostics(&self, diagnostics: &[crate::plan::Diagnostic]);
     /// One line per reconcile.
     fn reconciled(&self, log: &ReconcileLog);
     /// Progress of an execution (besides the metrics).
@@ -137,6 +139,7 @@ pub async fn run(
     // The id of this watch's lease that a round could not release.
     let mut abandoned: Option<String> = None;
     let mut shown: Vec<Diagnostic> = Vec::new();
+    let shown_plan = std::cell::RefCell::new(Vec::new());
     let mut failures = 0u32;
     // Events name absolute paths; so must the interest (`-f labs.yaml` is relative).
     let file = std::path::absolute(&opts.file).unwrap_or_else(|_| opts.file.clone());
@@ -180,6 +183,7 @@ pub async fn run(
                     opts,
                     metrics,
                     stop: stop.clone(),
+                    shown_plan: &shown_plan,
                 };
                 reconcile(&ctx, config, &mut session, &mut watcher, &mut abandoned).await
             }
@@ -305,6 +309,8 @@ struct RoundCtx<'a> {
     opts: &'a WatchOptions,
     metrics: &'a SharedMetrics,
     stop: watch::Receiver<Interrupt>,
+    /// The plan diagnostics last shown: each finding once, not every round.
+    shown_plan: &'a std::cell::RefCell<Vec<crate::plan::Diagnostic>>,
 }
 
 /// One reconcile of `config`.
@@ -415,6 +421,12 @@ async fn observe_plan_execute(
     policy.hygiene_due = scheduled_hygiene(&config.desired, &observation.observed, now).due;
     let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
     let deadline = next_deadline(&config.desired, &observation.observed, &plan, now);
+    if *ctx.shown_plan.borrow() != plan.diagnostics {
+        if !plan.diagnostics.is_empty() {
+            ctx.host.plan_diagnostics(&plan.diagnostics);
+        }
+        *ctx.shown_plan.borrow_mut() = plan.diagnostics.clone();
+    }
     if plan.is_refused() {
         return (Outcome::Refused, deadline, false);
     }

@@ -303,7 +303,12 @@ fn write_kept<W: Write>(
     Ok(())
 }
 
-fn write_diagnostics<W: Write>(diags: &[Diagnostic], w: &mut W, style: Style) -> io::Result<()> {
+/// The plan's diagnostics as the human plan shows them (also `watch`'s, when they change).
+pub fn write_diagnostics<W: Write>(
+    diags: &[Diagnostic],
+    w: &mut W,
+    style: Style,
+) -> io::Result<()> {
     for d in diags {
         writeln!(w)?;
         let (word, tone) = match d.severity {

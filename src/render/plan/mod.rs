@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use human::human;
+pub use human::{human, write_diagnostics};
 
 use crate::model::{InventoryPath, Observed};
 use crate::plan::Plan;
