@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Lifetime, Observed, OwnerId, PowerState,
-    TemplateName, Workflow,
+    PoweredOffPolicy, TemplateName, Workflow,
 };
 use crate::plan::{ObservedIndex, lab_expiry, tombstone_holds};
 use crate::render::plan::words::power_word;
@@ -43,7 +43,7 @@ pub enum LabState {
     Partial,
     /// Made from an older spec; the next apply replaces it.
     Outdated,
-    /// A VM is not running; the next apply replaces the lab.
+    /// A VM is not running; the next apply powers it on in place (or as `on_powered_off` says).
     Unhealthy,
     /// A VM has a task in flight.
     Busy,
@@ -220,7 +220,21 @@ fn lab_status(
             ),
             None => (
                 LabState::Removed,
-                Some("no longer in the files; the next apply destroys it".into()),
+                Some(match record.and_then(|r| r.removal_pending) {
+                    Some(since) => {
+                        let at = since
+                            .checked_add(desired.limits.removal_grace)
+                            .unwrap_or(since);
+                        format!(
+                            "its file is gone since {}; destroyed at {} if it stays gone",
+                            time::instant(since),
+                            time::instant(at)
+                        )
+                    }
+                    None => "no longer in the files; the next apply destroys it or marks it \
+                             for removal"
+                        .into(),
+                }),
             ),
             Some(l) if managed.is_empty() => match record.and_then(|r| r.tombstone.as_ref()) {
                 Some(t) if tombstone_holds(t, l) => (
@@ -248,9 +262,18 @@ fn lab_status(
                     )
                 } else if let Some(m) = managed.iter().find(|m| m.vm.power != PowerState::PoweredOn)
                 {
+                    let next = match l.on_powered_off {
+                        PoweredOffPolicy::PowerOn => "the next apply powers it on",
+                        PoweredOffPolicy::Replace => "the next apply replaces the lab",
+                        PoweredOffPolicy::Leave => "left so (on_powered_off: leave)",
+                    };
                     (
                         LabState::Unhealthy,
-                        Some(format!("{} is {}", m.markers.vm, power_word(m.vm.power))),
+                        Some(format!(
+                            "{} is {}; {next}",
+                            m.markers.vm,
+                            power_word(m.vm.power)
+                        )),
                     )
                 } else if l.vms.iter().any(|d| !present(&d.name)) {
                     let missing: Vec<&str> = l
