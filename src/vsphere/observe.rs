@@ -310,13 +310,11 @@ fn observed_source(
     }
 }
 
-/// The names in a `VirtualMachineSnapshotInfo`'s tree, depth first.
-pub fn snapshot_names(info: Option<&Element>) -> Vec<String> {
-    fn walk<'e>(trees: impl Iterator<Item = &'e Element>, out: &mut Vec<String>) {
+/// The nodes (`VirtualMachineSnapshotTree`) of a `VirtualMachineSnapshotInfo`, depth first.
+fn snapshot_nodes(info: Option<&Element>) -> Vec<&Element> {
+    fn walk<'e>(trees: impl Iterator<Item = &'e Element>, out: &mut Vec<&'e Element>) {
         for t in trees {
-            if let Some(n) = t.child_text("name") {
-                out.push(n.to_string());
-            }
+            out.push(t);
             walk(t.children_named("childSnapshotList"), out);
         }
     }
@@ -327,22 +325,31 @@ pub fn snapshot_names(info: Option<&Element>) -> Vec<String> {
     out
 }
 
+/// The names in a `VirtualMachineSnapshotInfo`'s tree, depth first.
+pub fn snapshot_names(info: Option<&Element>) -> Vec<String> {
+    snapshot_nodes(info)
+        .into_iter()
+        .filter_map(|t| t.child_text("name"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The name of the tree node whose `snapshot` is the info's `currentSnapshot`.
 fn current_snapshot_name(info: Option<&Element>) -> Option<String> {
-    fn find(trees: &mut dyn Iterator<Item = &Element>, current: &MoRef) -> Option<String> {
-        for t in trees {
-            if t.child_moref("snapshot").as_ref() == Some(current) {
-                return t.child_text("name").map(str::to_string);
-            }
-            if let Some(n) = find(&mut t.children_named("childSnapshotList"), current) {
-                return Some(n);
-            }
-        }
-        None
-    }
-    let info = info?;
-    let current = info.child_moref("currentSnapshot")?;
-    find(&mut info.children_named("rootSnapshotList"), &current)
+    let current = info?.child_moref("currentSnapshot")?;
+    snapshot_nodes(info)
+        .into_iter()
+        .find(|t| t.child_moref("snapshot").as_ref() == Some(&current))
+        .and_then(|t| t.child_text("name"))
+        .map(str::to_string)
+}
+
+/// The reference of the first snapshot named `name` (depth first).
+pub fn snapshot_named(info: Option<&Element>, name: &str) -> Option<MoRef> {
+    snapshot_nodes(info)
+        .into_iter()
+        .find(|t| t.child_text("name") == Some(name))
+        .and_then(|t| t.child_moref("snapshot"))
 }
 
 fn custom_field_names(objects: &[ObjectContent]) -> HashMap<i32, String> {
@@ -471,6 +478,11 @@ mod tests {
             ["base", "before-upgrade", "x", "side", "other-root"]
         );
         assert_eq!(current_snapshot_name(Some(&info)).as_deref(), Some("x"));
+        assert_eq!(
+            snapshot_named(Some(&info), "side"),
+            Some(MoRef::new("VirtualMachineSnapshot", "snapshot-4"))
+        );
+        assert_eq!(snapshot_named(Some(&info), "nope"), None);
         assert!(snapshot_names(None).is_empty());
         let no_current = crate::vsphere::wire::xml::parse(&format!(
             "<val><rootSnapshotList>{}</rootSnapshotList></val>",
