@@ -59,6 +59,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     timezone: "UTC".into(),
                 },
                 used_by: vec![template.clone()],
+                clone_modes: [CloneMode::Instant].into(),
             },
         );
         observed.sources.insert(
@@ -71,6 +72,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                 host: None,
                 chain_depth: 3,
                 has_snapshot: true,
+                snapshots: Vec::new(),
+                current_snapshot: None,
                 last_hygiene: None,
                 tools_running: Some(true),
                 time_sync: Some(true),

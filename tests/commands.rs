@@ -605,6 +605,112 @@ fn hygiene_refuses_a_source_the_labs_file_does_not_use() {
     .stderr(predicate::str::contains("not a source"));
 }
 
+#[test]
+fn hygiene_keeps_a_snapshot_made_by_hand_and_still_shortens_the_chain() {
+    let db = "/DC1/vm/templates/k8s-db";
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
+    ws.snapshot_by_hand(db, "before-upgrade");
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let before = ws.source(db);
+    // The person's snapshot, then one delta per clone of k8s-db (alice-db, carol-box).
+    assert_eq!(before.chain_depth, 3);
+    assert_eq!(before.snapshots, ["before-upgrade"]);
+    // The plan warns that the snapshot bounds how far hygiene collapses the chain.
+    ws.labsync(&["hygiene", "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "warning[labsync::plan::source_snapshots]: source /DC1/vm/templates/k8s-db has 1 \
+             snapshot(s) labsync did not make: `before-upgrade`; hygiene keeps them, but \
+             collapses its chain only down to `before-upgrade`",
+        ));
+    ws.labsync(&["hygiene", "--auto-approve", "--source", db])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "hygiene of {db}: chain 3 -> 1"
+        )));
+    let after = ws.source(db);
+    assert_eq!(
+        after.snapshots,
+        ["before-upgrade"],
+        "the person's snapshot is kept"
+    );
+    assert_eq!(after.current_snapshot.as_deref(), Some("before-upgrade"));
+    assert_eq!(after.chain_depth, 1, "down to the snapshot, plus one delta");
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn hygiene_of_the_full_clone_example_leaves_linked_and_powered_off_sources_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["full-clone-perf.yaml", "sim-inventory.yaml"] {
+        std::fs::copy(root.join("examples").join(f), dir.path().join(f)).unwrap();
+    }
+    let labsync = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("labsync").unwrap();
+        cmd.current_dir(dir.path())
+            .arg(args[0])
+            .args(["-f", "full-clone-perf.yaml"])
+            .args(&args[1..])
+            .env("LABSYNC_SIM_TIME_SCALE", "0")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .env_remove("LABSYNC_SIM_PASSWORD");
+        cmd
+    };
+    let source = |leaf: &str| {
+        support::source_in(
+            dir.path(),
+            &dir.path().join("sim-inventory.yaml"),
+            &format!("/DC1/vm/templates/{leaf}"),
+        )
+    };
+    let (client, node) = (source("win-client"), source("perf-node"));
+    labsync(&["hygiene", "--auto-approve"]).assert().code(0);
+    let (client_after, node_after) = (source("win-client"), source("perf-node"));
+    assert_eq!(
+        client_after.snapshots,
+        ["base"],
+        "the linked clones' snapshot"
+    );
+    assert_eq!(client_after.chain_depth, client.chain_depth);
+    assert_eq!(client_after.last_hygiene, None);
+    assert_eq!(node_after, node, "the powered-off source is untouched");
+    // Named, each is refused with the reason.
+    labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/win-client",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(
+        "/DC1/vm/templates/win-client gets no hygiene: only linked or full clone templates use it",
+    ));
+    labsync(&[
+        "hygiene",
+        "--auto-approve",
+        "--source",
+        "/DC1/vm/templates/perf-node",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("perf-node gets no hygiene"));
+    // Linked clones from win-client (and full clones from perf-node) still work.
+    labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 failed"));
+    labsync(&["plan", "--detailed-exitcode"]).assert().code(0);
+}
+
 /// `labsync watch` against an external `labsync sim serve` (the embedded simulator's state
 /// allows one process, and `status` must run beside the watch).
 mod watch {

@@ -428,6 +428,8 @@ mod examples_plan {
                     host: Some(MoRef::new("HostSystem", format!("host-{}", i % 3))),
                     chain_depth: 1,
                     has_snapshot: true,
+                    snapshots: vec!["base".into()],
+                    current_snapshot: Some("base".into()),
                     last_hygiene: None,
                     tools_running: Some(true),
                     time_sync: Some(true),

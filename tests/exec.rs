@@ -781,6 +781,55 @@ async fn faults_in_the_middle_of_a_run_are_retried_or_reported_and_the_next_run_
 }
 
 #[tokio::test]
+async fn a_failed_snapshot_removal_names_the_snapshot_labsync_left_behind() {
+    use labsync::sim::chaos::{FailureMode, FaultConfig, MethodFaults};
+    let faults = FaultConfig {
+        methods: [(
+            "RemoveSnapshot_Task".to_string(),
+            MethodFaults {
+                failure_rate: 1.0,
+                fault: "FileLocked".into(),
+                mode: FailureMode::Task,
+                ..MethodFaults::default()
+            },
+        )]
+        .into(),
+        ..FaultConfig::default()
+    };
+    let env = start(&labs_file(K8S), 0.0, Some(faults)).await;
+    let src = harness::path("/DC1/vm/templates/src-db");
+    let policy = labsync::plan::Policy {
+        hygiene_due: [src.clone()].into(),
+        ..Default::default()
+    };
+    let (obs, plan) = env.plan_with(&policy).await;
+    let reporter = Collect::default();
+    let report = execute::execute(&env.client, &plan, &obs, &env.options(10, 4), &reporter).await;
+    assert_eq!(report.exit_code(), 3, "{report:#?}");
+    let failure = report
+        .failures
+        .iter()
+        .find(|f| f.op == OpKind::SnapshotCycle)
+        .expect("the cycle failed");
+    let left = env.observe().await.observed.sources[&src].clone();
+    let [name] = left.snapshots.as_slice() else {
+        panic!("one snapshot left: {:?}", left.snapshots)
+    };
+    assert!(name.starts_with("labsync-hygiene "), "{name}");
+    assert!(failure.error.contains("FileLocked"), "{failure:?}");
+    assert!(
+        failure.error.contains(&format!(
+            "the snapshot `{name}` (VirtualMachineSnapshot:snapshot-"
+        )),
+        "{failure:?}"
+    );
+    assert!(
+        failure.error.contains("is still there: remove it"),
+        "{failure:?}"
+    );
+}
+
+#[tokio::test]
 async fn task_failures_are_reported_with_exit_code_3_and_the_next_run_finishes_the_job() {
     use labsync::sim::chaos::{FailureMode, FaultConfig, MethodFaults};
     let failing = |fault: &str, rate: f64| MethodFaults {

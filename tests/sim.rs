@@ -695,3 +695,149 @@ async fn an_injected_task_failure_returns_a_task_that_fails_with_the_fault() {
     );
     sim.shutdown().await;
 }
+
+/// Runs a task-returning call to its end (time scale 0) and returns the task's `info`.
+async fn run_task(c: &reqwest::Client, sim: &SimHandle, inner: &str) -> String {
+    let (s, body) = call(c, sim, inner).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let task = text_of(&body, "returnval").expect("a task").to_string();
+    let (_, info) = call(
+        c,
+        sim,
+        &format!(
+            r#"<Fetch xmlns="urn:vim25"><_this type="Task">{task}</_this><prop>info</prop></Fetch>"#
+        ),
+    )
+    .await;
+    info
+}
+
+async fn snapshot_of(c: &reqwest::Client, sim: &SimHandle, vm: &str) -> String {
+    call(
+        c,
+        sim,
+        &format!(
+            r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">{vm}</_this><prop>snapshot</prop></Fetch>"#
+        ),
+    )
+    .await
+    .1
+}
+
+#[tokio::test]
+async fn remove_snapshot_task_removes_one_snapshot_and_keeps_the_one_below_it() {
+    let sim = labsync::sim::start(options()).await.unwrap();
+    let c = client();
+    login(&c, &sim).await;
+    // win-client (vm-24) has the snapshot `base` (snapshot-25).
+    let info = run_task(
+        &c,
+        &sim,
+        concat!(
+            r#"<CreateSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-24</_this>"#,
+            r#"<name>labsync-hygiene 2026-11-26T10:00:00Z</name><description>made by labsync</description>"#,
+            r#"<memory>false</memory><quiesce>false</quiesce></CreateSnapshot_Task>"#
+        ),
+    )
+    .await;
+    assert!(info.contains("<state>success</state>"), "{info}");
+    let ours = text_of(&info, "result")
+        .expect("the new snapshot")
+        .to_string();
+    let tree = snapshot_of(&c, &sim, "vm-24").await;
+    // VirtualMachineSnapshotTree in WSDL order, ours a child of `base` and current.
+    let base_at = tree.find("<name>base</name>").expect("base");
+    let ours_at = tree.find("<name>labsync-hygiene").expect("ours");
+    assert!(base_at < ours_at, "{tree}");
+    assert!(
+        tree.contains(&format!(
+            r#"<currentSnapshot type="VirtualMachineSnapshot">{ours}</currentSnapshot>"#
+        )),
+        "{tree}"
+    );
+    let order = [
+        "<snapshot ",
+        "<vm ",
+        "<name>",
+        "<description>",
+        "<id>",
+        "<createTime>",
+        "<state>",
+        "<quiesced>",
+        "<childSnapshotList",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|t| tree.find(t).unwrap_or_else(|| panic!("{t} in {tree}")))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{tree}");
+
+    let info = run_task(
+        &c,
+        &sim,
+        &format!(
+            concat!(
+                r#"<RemoveSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachineSnapshot">{}</_this>"#,
+                r#"<removeChildren>true</removeChildren><consolidate>true</consolidate></RemoveSnapshot_Task>"#
+            ),
+            ours
+        ),
+    )
+    .await;
+    assert!(info.contains("<state>success</state>"), "{info}");
+    assert!(
+        info.contains(r#"<entity type="VirtualMachine">vm-24</entity>"#),
+        "the task is the VM's: {info}"
+    );
+    let tree = snapshot_of(&c, &sim, "vm-24").await;
+    assert!(tree.contains("<name>base</name>"), "{tree}");
+    assert!(!tree.contains("labsync-hygiene"), "{tree}");
+    assert!(
+        tree.contains(
+            r#"<currentSnapshot type="VirtualMachineSnapshot">snapshot-25</currentSnapshot>"#
+        ),
+        "back on base: {tree}"
+    );
+    // On top of base again: base plus one delta.
+    let (_, layout) = call(
+        &c,
+        &sim,
+        r#"<Fetch xmlns="urn:vim25"><_this type="VirtualMachine">vm-24</_this><prop>layoutEx.disk</prop></Fetch>"#,
+    )
+    .await;
+    assert_eq!(layout.matches("<chain").count(), 2, "{layout}");
+
+    // A snapshot that is gone, the wrong receiver type, a missing parameter.
+    let (s, body) = call(
+        &c,
+        &sim,
+        &format!(
+            r#"<RemoveSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachineSnapshot">{ours}</_this><removeChildren>true</removeChildren></RemoveSnapshot_Task>"#
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("ManagedObjectNotFound"), "{body}");
+    assert!(body.contains(&format!(">{ours}</obj>")), "{body}");
+    let (_, body) = call(
+        &c,
+        &sim,
+        r#"<RemoveSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-24</_this><removeChildren>true</removeChildren></RemoveSnapshot_Task>"#,
+    )
+    .await;
+    assert!(body.contains("MethodNotFound"), "{body}");
+    let (_, body) = call(
+        &c,
+        &sim,
+        r#"<RemoveSnapshot_Task xmlns="urn:vim25"><_this type="VirtualMachineSnapshot">snapshot-25</_this></RemoveSnapshot_Task>"#,
+    )
+    .await;
+    assert!(body.contains("InvalidArgument"), "{body}");
+    assert!(
+        snapshot_of(&c, &sim, "vm-24")
+            .await
+            .contains("<name>base</name>"),
+        "a refused call changes nothing"
+    );
+    sim.shutdown().await;
+}

@@ -123,6 +123,102 @@ async fn tls_with_the_right_pin_connects_and_a_wrong_pin_names_the_presented_thu
     client_suite::tls_pinning(&site(&server), &presented, Some(&ca)).await;
 }
 
+/// Collects the executor's events.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<labsync::engine::events::Event>>);
+
+impl labsync::engine::events::Reporter for Events {
+    fn event(&self, _at: jiff::Timestamp, event: &labsync::engine::events::Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event.clone());
+        }
+    }
+}
+
+/// The executor's snapshot cycle, as `labsync hygiene` runs it, on a vcsim VM that already has a
+/// snapshot someone made: that snapshot stays and is current again; labsync's own is gone.
+#[tokio::test]
+#[ignore = "needs vcsim: bash tests/vcsim/build.sh"]
+async fn a_snapshot_cycle_keeps_a_snapshot_made_before_it() {
+    use labsync::engine::execute::{ExecOptions, execute};
+    use labsync::plan::{Action, Policy, plan};
+    use labsync::vsphere::observe::Scope;
+
+    let server = start();
+    let site = site(&server);
+    let client = client_suite::connect(&site).await;
+    let labs = r#"apiVersion: labsync/v1
+vcenter:
+  url: sim://unused.yaml
+  username: labsync
+  password_env: LABSYNC_SIM_PASSWORD
+  datacenter: DC0
+  labs_folder: /DC0/vm/labs
+  owner: conf
+templates:
+  t:
+    clone: instant
+    vms:
+      - name: a
+        source: /DC0/vm/DC0_H0_VM0
+labs: []
+allow_empty: true
+"#;
+    let now = jiff::Timestamp::now();
+    let loaded = labsync::config::load::check_text("labs.yaml", labs, now);
+    let desired = loaded
+        .desired
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
+    let scope = Scope {
+        labs_folder: desired.labs_folder.clone(),
+        sources: vec![site.source_vm.clone()],
+    };
+    let obs = client.observe(&scope).await.expect("observe");
+    let vm = obs.observed.sources[&site.source_vm].moref.clone();
+    client
+        .create_snapshot(&vm, "before-upgrade", "a person's", false)
+        .await
+        .expect("a person's snapshot");
+    let obs = client.observe(&scope).await.expect("observe");
+    let policy = Policy {
+        hygiene_due: [site.source_vm.clone()].into(),
+        ..Policy::default()
+    };
+    let p = plan(&desired, &obs.observed, now, &policy);
+    assert!(
+        matches!(p.steps.as_slice(), [s] if matches!(s.action, Action::Hygiene { .. })),
+        "{p:#?}"
+    );
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == "labsync::plan::source_snapshots"
+                && d.message.contains("`before-upgrade`")),
+        "{:#?}",
+        p.diagnostics
+    );
+    let events = Events::default();
+    let report = execute(
+        &client,
+        &p,
+        &obs,
+        &ExecOptions::new(2, 2, desired.labs_folder.clone()),
+        &events,
+    )
+    .await;
+    assert_eq!(report.exit_code(), 0, "{report:#?}");
+    let after = client
+        .observe(&scope)
+        .await
+        .expect("observe")
+        .observed
+        .sources[&site.source_vm]
+        .clone();
+    assert_eq!(after.snapshots, ["before-upgrade"]);
+    assert_eq!(after.current_snapshot.as_deref(), Some("before-upgrade"));
+    assert!(after.last_hygiene.is_some(), "recorded on the source");
+}
+
 /// Repair before replace against VMware's simulator: vcsim ignores `CloneSpec.powerOn`, so every
 /// full or linked clone comes up powered off; `apply` powers them on after creating them, and
 /// the plan that follows has nothing to do (before, each plan replaced the labs again, forever).

@@ -1,7 +1,9 @@
 //! `labsync hygiene`: collapse the delta chains of running sources now, without waiting for the
 //! schedule or the chain ceiling. Plans hygiene through the planner (`Policy::hygiene_due`) for
-//! the named sources (or every running source the labs file defines), keeps only the hygiene
-//! steps, shows them, takes the apply lock, executes and reports the depth before and after.
+//! the named sources (or every source hygiene may clean: running sources of running-workflow
+//! instant-clone templates), keeps only the hygiene steps, shows them, takes the apply lock,
+//! executes and reports the depth before and after. A named source hygiene may not clean (only
+//! linked or full clones use it, frozen, powered off) is refused, saying why.
 //! Exit codes as `apply`: 0 done (or nothing to do), 1 error before any change, 3 some hygiene
 //! failed, 130 interrupted.
 
@@ -13,7 +15,7 @@ use super::change::{self, RunOptions};
 use super::context::{self, EXIT_ERROR};
 use crate::config::settings::Settings;
 use crate::model::{InventoryPath, Observed};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, hygiene_eligibility};
 
 /// Arguments of `labsync hygiene`.
 #[derive(Debug, clap::Args)]
@@ -26,7 +28,8 @@ pub struct Args {
         default_value = "labs.yaml"
     )]
     pub file: PathBuf,
-    /// Inventory path of a source to clean (repeatable) [default: every running source].
+    /// Inventory path of a source to clean (repeatable) [default: every running source of an
+    /// instant-clone template].
     #[arg(long = "source", value_name = "PATH")]
     pub sources: Vec<String>,
     /// Show the hygiene plan and stop.
@@ -135,8 +138,10 @@ async fn plan_hygiene(
     Ok((observation, only_hygiene(plan)))
 }
 
-/// The sources to clean: the named ones (each must be an observed running source), or every
-/// running source the labs file defines.
+/// The sources to clean: the named ones (each must be one hygiene may clean), or every source
+/// hygiene may clean ([`hygiene_eligibility`]: used by a running-workflow instant-clone template,
+/// powered on, not frozen). A source used only by linked or full clone templates is never
+/// cleaned: its snapshot is what linked clones are cut from, and its chain does not grow.
 pub fn chosen_sources(
     desired: &crate::model::Desired,
     observed: &Observed,
@@ -145,20 +150,25 @@ pub fn chosen_sources(
     if named.is_empty() {
         return Ok(desired
             .sources
-            .keys()
-            .filter(|p| observed.sources.get(*p).is_some_and(|s| !s.frozen))
-            .cloned()
+            .iter()
+            .filter(|(p, want)| {
+                observed
+                    .sources
+                    .get(*p)
+                    .is_some_and(|seen| hygiene_eligibility(want, seen).is_ok())
+            })
+            .map(|(p, _)| p.clone())
             .collect());
     }
     for p in named {
-        match observed.sources.get(p) {
-            None => return Err(format!("{p} is not a source the labs file uses")),
-            Some(s) if s.frozen => {
-                return Err(format!(
-                    "{p} is frozen: instant clones do not grow its chain, there is nothing to collapse"
-                ));
-            }
-            Some(_) => {}
+        let Some(want) = desired.sources.get(p) else {
+            return Err(format!("{p} is not a source the labs file uses"));
+        };
+        let Some(seen) = observed.sources.get(p) else {
+            return Err(format!("{p} was not found in vCenter"));
+        };
+        if let Err(why) = hygiene_eligibility(want, seen) {
+            return Err(format!("{p} gets no hygiene: {why}"));
         }
     }
     Ok(named.clone())

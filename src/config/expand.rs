@@ -46,7 +46,9 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
                     workflow: t.workflow,
                     hygiene: t.hygiene.clone(),
                     used_by: Vec::new(),
+                    clone_modes: Default::default(),
                 });
+            s.clone_modes.insert(t.clone);
             if !s.used_by.contains(&t.name) {
                 s.used_by.push(t.name.clone());
                 s.used_by.sort();
@@ -170,7 +172,7 @@ mod tests {
     use jiff::Timestamp;
 
     use crate::config::check_text;
-    use crate::model::{Desired, Lifetime};
+    use crate::model::{CloneMode, Desired, Lifetime};
 
     const BASE: &str = r#"apiVersion: labsync/v1
 vcenter:
@@ -369,5 +371,32 @@ labs:
             .unwrap();
         assert_eq!(db.used_by.len(), 1);
         assert_eq!(db.hygiene.max_chain, crate::model::DEFAULT_MAX_CHAIN);
+    }
+
+    #[test]
+    fn sources_know_how_their_templates_clone_them() {
+        let d = desired(BASE);
+        assert!(d.sources.values().all(|s| s.instant_cloned()));
+        // A second template clones k8s-db linked: it stays instant-cloned by `k8s`.
+        let both = BASE.replace(
+            "labs:\n",
+            "  win:\n    clone: linked\n    vms:\n      - name: db\n        source: /DC1/vm/templates/k8s-db\n      - name: client\n        source: /DC1/vm/templates/win-client\nlabs:\n",
+        );
+        let d = desired(&both);
+        let by_leaf = |leaf: &str| {
+            d.sources
+                .values()
+                .find(|s| s.path.leaf() == leaf)
+                .unwrap_or_else(|| panic!("{leaf}"))
+        };
+        let db = by_leaf("k8s-db");
+        assert_eq!(
+            db.clone_modes,
+            [CloneMode::Instant, CloneMode::Linked].into()
+        );
+        assert!(db.instant_cloned());
+        let client = by_leaf("win-client");
+        assert_eq!(client.clone_modes, [CloneMode::Linked].into());
+        assert!(!client.instant_cloned());
     }
 }

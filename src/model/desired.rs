@@ -262,6 +262,18 @@ pub struct DesiredSource {
     pub hygiene: HygienePolicy,
     /// Templates that use this source, sorted.
     pub used_by: Vec<TemplateName>,
+    /// How those templates clone it. Only instant clones of a running source grow its chain, so
+    /// only a source some instant-clone template uses is ever cleaned (see
+    /// [`DesiredSource::instant_cloned`]).
+    #[serde(default)]
+    pub clone_modes: BTreeSet<CloneMode>,
+}
+
+impl DesiredSource {
+    /// Does some instant-clone template use it?
+    pub fn instant_cloned(&self) -> bool {
+        self.clone_modes.contains(&CloneMode::Instant)
+    }
 }
 
 /// How and when a running source's delta chain is cleaned.
@@ -280,7 +292,8 @@ pub struct HygienePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HygieneMethod {
-    /// Create a snapshot, then remove all snapshots with consolidation.
+    /// Create a snapshot of labsync's own, then remove that one snapshot (with its children,
+    /// consolidating): the redo logs collapse, every other snapshot stays.
     SnapshotCycle,
     /// `PromoteDisks_Task(unlink = true)`.
     PromoteDisks,

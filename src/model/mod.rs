@@ -5,10 +5,12 @@ pub mod desired;
 pub mod markers;
 pub mod names;
 pub mod observed;
+pub mod snapshot_name;
 pub mod specdoc;
 
 pub use desired::*;
 pub use markers::Markers;
 pub use names::*;
 pub use observed::*;
+pub use snapshot_name::{HYGIENE_SNAPSHOT_DESCRIPTION, hygiene_snapshot_name, is_hygiene_snapshot};
 pub use specdoc::{SpecDoc, spec_hash_of};

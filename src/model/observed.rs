@@ -76,6 +76,14 @@ pub struct ObservedSource {
     pub chain_depth: u32,
     /// Does it have a current snapshot (needed for linked clones)?
     pub has_snapshot: bool,
+    /// The names of all its snapshots (`snapshot.rootSnapshotList`, depth first), people's and
+    /// any labsync left behind.
+    #[serde(default)]
+    pub snapshots: Vec<String>,
+    /// The name of the snapshot it runs on (`snapshot.currentSnapshot`): how far down a
+    /// snapshot cycle can collapse its chain.
+    #[serde(default)]
+    pub current_snapshot: Option<String>,
     /// When hygiene last ran on it (recorded by labsync in a custom field).
     pub last_hygiene: Option<Timestamp>,
     /// Health signals for warnings; `None` when unknown.

@@ -27,7 +27,8 @@ pub enum Code {
     /// A source is frozen where running is expected, or the reverse.
     #[serde(rename = "labsync::plan::workflow_mismatch")]
     WorkflowMismatch,
-    /// A source's chain is already past its `max_chain` (hygiene is planned).
+    /// A source's chain is already past its `max_chain` (hygiene is planned if labsync may
+    /// clean it).
     #[serde(rename = "labsync::plan::chain_past_ceiling")]
     ChainPastCeiling,
     /// A source does not sync its clock with its host: clones inherit a drifting clock.
@@ -43,6 +44,10 @@ pub enum Code {
     /// running-workflow source is powered off with no clone planned yet (a warning).
     #[serde(rename = "labsync::plan::source_powered_off")]
     SourcePoweredOff,
+    /// A source hygiene cleans by snapshot cycle has snapshots labsync did not make: they stay,
+    /// and its chain collapses only down to the one it runs on.
+    #[serde(rename = "labsync::plan::source_snapshots")]
+    SourceSnapshots,
     /// A source linked clones are planned from has no current snapshot.
     #[serde(rename = "labsync::plan::source_without_snapshot")]
     SourceWithoutSnapshot,
@@ -78,6 +83,7 @@ impl Code {
             Code::SourceTools => "labsync::plan::source_tools",
             Code::SourceMissing => "labsync::plan::source_missing",
             Code::SourcePoweredOff => "labsync::plan::source_powered_off",
+            Code::SourceSnapshots => "labsync::plan::source_snapshots",
             Code::SourceWithoutSnapshot => "labsync::plan::source_without_snapshot",
             Code::NameConflict => "labsync::plan::name_conflict",
             Code::Busy => "labsync::plan::busy",

@@ -1,11 +1,13 @@
 //! The delta-chain ceiling of running sources: hygiene before the clones that need room, or an
-//! error with the numbers when even hygiene cannot make room; hygiene that is due (schedule or
-//! request); the suggestion to use the frozen workflow.
+//! error with the numbers when even hygiene cannot make room (or labsync may not clean the
+//! source, see [`super::hygiene_scope`]); hygiene that is due (schedule or request), only on
+//! sources labsync may clean; the suggestion to use the frozen workflow.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::guards::{Decisions, creates, lab_list, skips};
+use super::hygiene_scope::{NotEligible, hygiene_eligibility};
 use super::reason::Reason;
 use crate::model::{
     CloneMode, DEFAULT_MAX_CHAIN, Desired, FROZEN_SUGGESTION_THRESHOLD, HARD_CHAIN_LIMIT,
@@ -35,7 +37,9 @@ pub(crate) fn max_chain(desired: &Desired, source: &InventoryPath) -> u32 {
 /// collapses a chain already past the ceiling with no clones planned); otherwise an error with
 /// the numbers, and the labs cloning from it are not created. Hygiene that is `due` (schedule
 /// or request) is planned for every such source. Frozen sources are skipped: clones add nothing
-/// to their chain. Also suggests the frozen workflow past 200 clones.
+/// to their chain. A source hygiene may not touch ([`hygiene_eligibility`]: no instant-clone
+/// template, `workflow: frozen`, not powered on) never gets hygiene; clones that would take it
+/// past the ceiling are refused instead. Also suggests the frozen workflow past 200 clones.
 pub(crate) fn plan_hygiene<'o>(
     decisions: &Decisions<'_>,
     desired: &Desired,
@@ -63,7 +67,8 @@ pub(crate) fn plan_hygiene<'o>(
     let mut hygiene = Vec::new();
     let mut out = Vec::new();
     for path in paths {
-        let Some(source) = observed.sources.get(path) else {
+        let (Some(source), Some(want)) = (observed.sources.get(path), desired.sources.get(path))
+        else {
             continue;
         };
         if source.frozen {
@@ -71,15 +76,21 @@ pub(crate) fn plan_hygiene<'o>(
         }
         let (planned, labs) = clones.remove(path).unwrap_or_default();
         let max_chain = max_chain(desired, path);
-        let method = desired
-            .sources
-            .get(path)
-            .map_or(HygieneMethod::SnapshotCycle, |s| s.hygiene.method);
+        let method = want.hygiene.method;
         if planned > FROZEN_SUGGESTION_THRESHOLD {
             out.push(suggest_frozen(path, planned));
         }
         let depth = source.chain_depth;
         let needs_room = depth.saturating_add(planned) > max_chain;
+        // Hygiene only where labsync's own clones grow the chain: a snapshot cycle or disk
+        // promotion never touches a linked-clone source, a powered-off one or a frozen one.
+        if let Err(why) = hygiene_eligibility(want, source) {
+            if needs_room && planned > 0 {
+                out.push(chain_full(path, depth, planned, max_chain, &labs, why));
+                blocked.extend(labs);
+            }
+            continue;
+        }
         if needs_room && planned > max_chain {
             out.push(chain_limit(path, depth, planned, max_chain, &labs));
             blocked.extend(labs);
@@ -102,6 +113,30 @@ pub(crate) fn plan_hygiene<'o>(
         });
     }
     (hygiene, out)
+}
+
+/// The clones do not fit on a chain labsync may not clean.
+fn chain_full(
+    path: &InventoryPath,
+    depth: u32,
+    planned: u32,
+    max_chain: u32,
+    labs: &BTreeSet<LabName>,
+    why: NotEligible,
+) -> Diagnostic {
+    Diagnostic::error(
+        Code::ChainLimit,
+        format!(
+            "{path}: chain {depth} + {planned} clones > {max_chain}, and labsync does not clean \
+             it: {why}; {} lab(s) not created: {}",
+            labs.len(),
+            lab_list(labs)
+        ),
+        skips(labs.iter().cloned()),
+    )
+    .with_help(
+        "labsync cleans only running sources of running-workflow instant-clone templates: make          the source what its templates expect, or consolidate its chain in vCenter",
+    )
 }
 
 fn suggest_frozen(path: &InventoryPath, planned: u32) -> Diagnostic {

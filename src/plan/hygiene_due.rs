@@ -12,14 +12,15 @@
 //! oldest clone made by this installation: its chain has grown across a slot. With no clone,
 //! labsync has not grown its chain and leaves it alone (the chain-ceiling guard still acts).
 //! This keeps a first `apply` in the middle of a working day from stunning every source.
-//! Frozen sources are never due: clones add nothing to their chain.
+//! Frozen sources are never due: clones add nothing to their chain. Nor are sources only linked
+//! or full clone templates use, or powered-off ones: hygiene never touches them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
 use super::schedule::{Schedule, ScheduleError};
-use crate::model::{Desired, HygienePolicy, InventoryPath, Observed, Workflow};
+use crate::model::{Desired, HygienePolicy, InventoryPath, Observed};
 
 /// Where one source stands against its hygiene schedule at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,9 @@ pub struct ScheduledHygiene {
 }
 
 /// Which sources' scheduled hygiene is due at `now`, and when the next schedule point is. Only
-/// running-workflow sources found in vCenter and not frozen there count (the planner skips the
-/// others anyway, and a watch must not wake for them).
+/// sources hygiene may clean count ([`super::hygiene_eligibility`]: used by a running-workflow
+/// instant-clone template, found powered on and not frozen); the planner skips the others
+/// anyway, and a watch must not wake for them.
 pub fn scheduled_hygiene(
     desired: &Desired,
     observed: &Observed,
@@ -123,7 +125,7 @@ pub fn scheduled_hygiene(
         let Some(seen) = observed.sources.get(path) else {
             continue;
         };
-        if seen.frozen || source.workflow != Workflow::Running {
+        if super::hygiene_scope::hygiene_eligibility(source, seen).is_err() {
             continue;
         }
         let Some(expr) = source.hygiene.schedule.as_deref() else {

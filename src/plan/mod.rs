@@ -14,6 +14,7 @@ mod extend;
 mod guards;
 mod hygiene;
 mod hygiene_due;
+mod hygiene_scope;
 mod index;
 mod order;
 mod policy;
@@ -39,6 +40,7 @@ pub use hygiene_due::{
     HygieneTiming, ScheduledHygiene, SourceHistory, hygiene_timing, policy_timing,
     scheduled_hygiene,
 };
+pub use hygiene_scope::{NotEligible, hygiene_eligibility};
 pub use policy::Policy;
 pub use reason::{Reason, SpecChange};
 pub use schedule::{Schedule, ScheduleError};
@@ -54,6 +56,7 @@ use std::collections::BTreeSet;
 
 // For `render::status`, which must judge expiry and tombstones exactly as the planner does.
 pub(crate) use diff::{lab_expiry, tombstone_holds};
+pub(crate) use hygiene_scope::kept_snapshots;
 pub(crate) use index::ObservedIndex;
 
 use jiff::Timestamp;
@@ -128,6 +131,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
     diagnostics.extend(unusable);
     diagnostics.extend(sources::workflow_mismatch(desired, observed));
     diagnostics.extend(sources::source_health(desired, observed, &reported));
+    diagnostics.extend(hygiene_scope::snapshot_warnings(desired, observed));
     let (hygiene, chain_diags) = hygiene::plan_hygiene(
         &decisions,
         desired,

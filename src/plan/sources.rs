@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::diagnostic::{Code, Diagnostic, Effect};
 use super::guards::{Decisions, creates, lab_list, skips};
+use super::hygiene_scope::NotEligible;
 use crate::model::{
     CloneMode, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Observed, PowerState, Workflow,
 };
@@ -173,10 +174,12 @@ pub(crate) fn source_health(
         }
         let max_chain = want.hygiene.max_chain.min(HARD_CHAIN_LIMIT);
         if seen.chain_depth > max_chain {
-            let fix = if seen.frozen {
-                "unfreeze it and run `labsync hygiene` on it"
-            } else {
-                "hygiene is planned for it in this run"
+            let fix = match super::hygiene_scope::hygiene_eligibility(want, seen) {
+                Ok(()) => "hygiene is planned for it in this run".to_string(),
+                Err(NotEligible::Frozen) => "unfreeze it and run `labsync hygiene` on it".into(),
+                Err(why) => {
+                    format!("labsync does not clean it ({why}); consolidate its chain in vCenter")
+                }
             };
             out.push(
                 Diagnostic::warning(

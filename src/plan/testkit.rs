@@ -94,7 +94,8 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
     }
 }
 
-/// A running source as vCenter reports it: powered on, not frozen, with a snapshot.
+/// A running source as vCenter reports it: powered on, not frozen, with a current snapshot
+/// (for linked clones) whose tree a test fills in when it matters (`snapshots`).
 pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
     ObservedSource {
         path: src(leaf),
@@ -104,6 +105,8 @@ pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
         host: Some(MoRef::new("HostSystem", "host-1")),
         chain_depth: depth,
         has_snapshot: true,
+        snapshots: Vec::new(),
+        current_snapshot: None,
         last_hygiene: None,
         tools_running: Some(true),
         time_sync: Some(true),
@@ -228,7 +231,7 @@ impl World {
     }
 }
 
-/// A desired source with the default hygiene policy.
+/// A desired source of instant-clone templates with the default hygiene policy.
 pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
     DesiredSource {
         path: src(leaf),
@@ -240,6 +243,7 @@ pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
             timezone: "UTC".into(),
         },
         used_by: vec![TemplateName::new("k8s").expect("test template")],
+        clone_modes: [CloneMode::Instant].into(),
     }
 }
 

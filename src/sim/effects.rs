@@ -1,6 +1,6 @@
 //! What each task does to the world when it reaches a phase: the stun of an instant clone
 //! (chain growth), and the effects at completion (new VMs, snapshots, collapsed chains, power,
-//! destroy).
+//! destroy). Snapshot trees and their chains are in [`super::snapshots`].
 
 use jiff::Timestamp;
 
@@ -8,7 +8,7 @@ use super::disks::DELTA_SIZE;
 use super::fault::Fault;
 use super::ops::base_size;
 use super::tasks::{CheckOutcome, CloneTarget, TaskKind};
-use super::world::{Entity, Kind, Nic, Snapshot, Vm, VmDisk, World};
+use super::world::{Entity, Kind, Nic, Vm, VmDisk, World};
 use crate::model::{MoRef, PowerState};
 
 fn not_found(kind: &str, id: &str) -> Fault {
@@ -131,6 +131,15 @@ impl World {
                 if consolidate {
                     self.collapse(&vm, now);
                 }
+                Ok(None)
+            }
+            TaskKind::RemoveSnapshot {
+                vm,
+                snapshot,
+                remove_children,
+                consolidate,
+            } => {
+                self.remove_snapshot_now(&vm, &snapshot, remove_children, consolidate, now)?;
                 Ok(None)
             }
             TaskKind::PromoteDisks { vm, unlink } => {
@@ -284,49 +293,6 @@ impl World {
             kind: Kind::Vm(Box::new(vm)),
         });
         Ok(MoRef::new("VirtualMachine", id))
-    }
-
-    fn take_snapshot(
-        &mut self,
-        vm_id: &str,
-        name: &str,
-        desc: &str,
-        now: Timestamp,
-    ) -> Result<MoRef, Fault> {
-        let (vm_name, vm) = match self.get(vm_id) {
-            Some(e) => (
-                e.name.clone(),
-                e.vm()
-                    .cloned()
-                    .ok_or_else(|| not_found("VirtualMachine", vm_id))?,
-            ),
-            None => return Err(not_found("VirtualMachine", vm_id)),
-        };
-        let sid = self.fresh_id("snapshot-");
-        let grown: Vec<u64> = vm
-            .disks
-            .iter()
-            .map(|_| self.new_file(&vm.datastore, &vm_name, DELTA_SIZE, true))
-            .collect();
-        let num = i32::try_from(vm.snapshots.len() + 1).unwrap_or(i32::MAX);
-        let v = self
-            .vm_mut(vm_id, now)
-            .ok_or_else(|| not_found("VirtualMachine", vm_id))?;
-        v.snapshots.push(Snapshot {
-            id: sid.clone(),
-            num,
-            name: name.into(),
-            description: desc.into(),
-            parent: v.current_snapshot.clone(),
-            created: now,
-            powered_on: v.power == PowerState::PoweredOn,
-            chains: v.disks.iter().map(|d| d.chain.clone()).collect(),
-        });
-        v.current_snapshot = Some(sid.clone());
-        for (d, f) in v.disks.iter_mut().zip(grown) {
-            d.chain.push(f);
-        }
-        Ok(MoRef::new("VirtualMachineSnapshot", sid))
     }
 
     /// Hygiene: every disk of `vm` becomes one fresh, unshared file. Files other VMs still use

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod ops;
 pub mod props;
 pub mod server;
+pub mod snapshots;
 pub mod state;
 pub mod taskinfo;
 pub mod tasks;
@@ -29,3 +30,6 @@ mod world_tests;
 
 #[cfg(test)]
 mod state_tests;
+
+#[cfg(test)]
+mod snapshot_tests;

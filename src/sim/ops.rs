@@ -383,6 +383,35 @@ impl World {
         )
     }
 
+    /// `RemoveSnapshot_Task` on snapshot `sid`: `ManagedObjectNotFound` for a snapshot no VM
+    /// has; a task on the snapshot's VM, failing with `TaskInProgress` while another task runs
+    /// on the VM or clones of it are in flight.
+    pub fn remove_snapshot(
+        &mut self,
+        sid: &str,
+        remove_children: bool,
+        consolidate: bool,
+        call: Call,
+    ) -> Result<MoRef, Fault> {
+        let vm = self
+            .snapshot_owner(sid)
+            .ok_or_else(|| not_found("VirtualMachineSnapshot", sid))?;
+        let kind = TaskKind::RemoveSnapshot {
+            vm: vm.clone(),
+            snapshot: sid.into(),
+            remove_children,
+            consolidate,
+        };
+        self.vm_task(
+            &vm,
+            kind,
+            "RemoveSnapshot_Task",
+            "VirtualMachineSnapshot.remove",
+            |_| None,
+            call,
+        )
+    }
+
     /// `PromoteDisks_Task`.
     pub fn promote_disks(&mut self, vm: &str, unlink: bool, call: Call) -> Result<MoRef, Fault> {
         let kind = TaskKind::PromoteDisks {

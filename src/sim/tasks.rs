@@ -72,6 +72,13 @@ pub enum TaskKind {
         vm: String,
         consolidate: bool,
     },
+    /// `RemoveSnapshot_Task` on one snapshot of `vm`.
+    RemoveSnapshot {
+        vm: String,
+        snapshot: String,
+        remove_children: bool,
+        consolidate: bool,
+    },
     PromoteDisks {
         vm: String,
         unlink: bool,
@@ -402,6 +409,17 @@ impl World {
             TaskKind::RemoveAllSnapshots { vm, .. } => {
                 t.remove_snapshots + t.remove_snapshots_per_level * self.chain_depth(vm) as f64
             }
+            TaskKind::RemoveSnapshot {
+                vm,
+                snapshot,
+                remove_children,
+                consolidate,
+            } => {
+                // The levels merged away: from the depth now to the depth it leaves.
+                let now = self.chain_depth(vm);
+                let after = self.depth_after_removal(vm, snapshot, *remove_children, *consolidate);
+                t.remove_snapshots + t.remove_snapshots_per_level * now.saturating_sub(after) as f64
+            }
             TaskKind::PromoteDisks { vm, .. } => {
                 t.promote_disks + t.promote_disks_per_level * self.chain_depth(vm) as f64
             }
@@ -433,6 +451,7 @@ impl World {
                     t.kind,
                     TaskKind::Destroy { .. }
                         | TaskKind::RemoveAllSnapshots { .. }
+                        | TaskKind::RemoveSnapshot { .. }
                         | TaskKind::PromoteDisks { .. }
                 )
         });

@@ -21,7 +21,8 @@ pub struct Timing {
     pub power_off: f64,
     pub destroy: f64,
     pub create_snapshot: f64,
-    /// Removing all snapshots: a base plus a cost per chain level consolidated.
+    /// Removing snapshots (all of them, or one with `RemoveSnapshot_Task`): a base plus a cost
+    /// per chain level merged away.
     pub remove_snapshots: f64,
     pub remove_snapshots_per_level: f64,
     pub promote_disks: f64,

@@ -304,6 +304,8 @@ fn observed_source(
         has_snapshot: o
             .get("snapshot")
             .is_some_and(|s| s.child("currentSnapshot").is_some()),
+        snapshots: snapshot_names(o.get("snapshot")),
+        current_snapshot: current_snapshot_name(o.get("snapshot")),
         last_hygiene: fields.get(FIELD_LAST_HYGIENE).and_then(|v| v.parse().ok()),
         tools_running: o
             .text("guest.toolsRunningStatus")
@@ -312,6 +314,48 @@ fn observed_source(
             .get("config.tools.syncTimeWithHost")
             .and_then(Element::as_bool),
     }
+}
+
+/// The nodes (`VirtualMachineSnapshotTree`) of a `VirtualMachineSnapshotInfo`, depth first.
+fn snapshot_nodes(info: Option<&Element>) -> Vec<&Element> {
+    fn walk<'e>(trees: impl Iterator<Item = &'e Element>, out: &mut Vec<&'e Element>) {
+        for t in trees {
+            out.push(t);
+            walk(t.children_named("childSnapshotList"), out);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(info) = info {
+        walk(info.children_named("rootSnapshotList"), &mut out);
+    }
+    out
+}
+
+/// The names in a `VirtualMachineSnapshotInfo`'s tree, depth first.
+pub fn snapshot_names(info: Option<&Element>) -> Vec<String> {
+    snapshot_nodes(info)
+        .into_iter()
+        .filter_map(|t| t.child_text("name"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The name of the tree node whose `snapshot` is the info's `currentSnapshot`.
+fn current_snapshot_name(info: Option<&Element>) -> Option<String> {
+    let current = info?.child_moref("currentSnapshot")?;
+    snapshot_nodes(info)
+        .into_iter()
+        .find(|t| t.child_moref("snapshot").as_ref() == Some(&current))
+        .and_then(|t| t.child_text("name"))
+        .map(str::to_string)
+}
+
+/// The reference of the first snapshot named `name` (depth first).
+pub fn snapshot_named(info: Option<&Element>, name: &str) -> Option<MoRef> {
+    snapshot_nodes(info)
+        .into_iter()
+        .find(|t| t.child_text("name") == Some(name))
+        .and_then(|t| t.child_moref("snapshot"))
 }
 
 fn custom_field_names(objects: &[ObjectContent]) -> HashMap<i32, String> {
@@ -409,6 +453,52 @@ mod tests {
     }
 
     #[test]
+    fn the_snapshot_tree_is_read_depth_first_with_the_current_one_named() {
+        let tree = |name: &str, id: &str, children: &str| {
+            format!(
+                r#"<snapshot type="VirtualMachineSnapshot">{id}</snapshot><vm type="VirtualMachine">vm-1</vm><name>{name}</name><description/><id>1</id><createTime>2031-01-01T00:00:00Z</createTime><state>poweredOn</state><quiesced>false</quiesced>{children}"#
+            )
+        };
+        let child = |name: &str, id: &str, children: &str| {
+            format!(
+                "<childSnapshotList>{}</childSnapshotList>",
+                tree(name, id, children)
+            )
+        };
+        let doc = format!(
+            r#"<val><currentSnapshot type="VirtualMachineSnapshot">snapshot-3</currentSnapshot><rootSnapshotList>{}</rootSnapshotList><rootSnapshotList>{}</rootSnapshotList></val>"#,
+            tree(
+                "base",
+                "snapshot-1",
+                &(child(
+                    "before-upgrade",
+                    "snapshot-2",
+                    &child("x", "snapshot-3", "")
+                ) + &child("side", "snapshot-4", ""))
+            ),
+            tree("other-root", "snapshot-5", ""),
+        );
+        let info = crate::vsphere::wire::xml::parse(&doc).unwrap();
+        assert_eq!(
+            snapshot_names(Some(&info)),
+            ["base", "before-upgrade", "x", "side", "other-root"]
+        );
+        assert_eq!(current_snapshot_name(Some(&info)).as_deref(), Some("x"));
+        assert_eq!(
+            snapshot_named(Some(&info), "side"),
+            Some(MoRef::new("VirtualMachineSnapshot", "snapshot-4"))
+        );
+        assert_eq!(snapshot_named(Some(&info), "nope"), None);
+        assert!(snapshot_names(None).is_empty());
+        let no_current = crate::vsphere::wire::xml::parse(&format!(
+            "<val><rootSnapshotList>{}</rootSnapshotList></val>",
+            tree("a", "snapshot-1", "")
+        ))
+        .unwrap();
+        assert_eq!(current_snapshot_name(Some(&no_current)), None);
+    }
+
+    #[test]
     fn vcsim_inventory_becomes_sources_with_state_and_paths() {
         let obs = observe_doc(FIXTURE);
         let src = &obs.observed.sources[&p("/DC0/vm/DC0_H0_VM0")];
@@ -420,6 +510,8 @@ mod tests {
         assert_eq!(src.chain_depth, 0);
         assert_eq!(src.host, Some(MoRef::new("HostSystem", "host-21")));
         assert_eq!(src.tools_running, Some(false));
+        assert_eq!(src.snapshots, ["base"]);
+        assert_eq!(src.current_snapshot.as_deref(), Some("base"));
         assert!(!obs.observed.sources.contains_key(&p("/DC0/vm/missing")));
         for path in [
             "/DC0",

@@ -164,13 +164,17 @@ pub async fn linked_clone(site: &Site) {
         bios_uuid: None,
         power_on: false,
     };
-    if c.current_snapshot(&src).await.expect("snapshot").is_none() {
+    let made = if c.current_snapshot(&src).await.expect("snapshot").is_none() {
         let err = c.clone_vm(&src, &spec).await.expect_err("no snapshot");
         assert!(matches!(err, Error::NoSnapshot { .. }), "{err}");
-        c.create_snapshot(&src, "base", "for linked clones", false)
-            .await
-            .expect("snapshot");
-    }
+        Some(
+            c.create_snapshot(&src, "base", "for linked clones", false)
+                .await
+                .expect("snapshot"),
+        )
+    } else {
+        None
+    };
     let vm = c.clone_vm(&src, &spec).await.expect("linked clone");
     let obs = c.observe(&scope(site, &[])).await.expect("observe");
     let clone = obs
@@ -184,9 +188,11 @@ pub async fn linked_clone(site: &Site) {
     assert_eq!(m.lab.as_str(), "lab1");
     assert!(!clone.labsync_config.contains_key("guestinfo.hostname"));
     c.destroy(&vm).await.expect("destroy");
-    c.remove_all_snapshots(&src)
-        .await
-        .expect("remove snapshots");
+    if let Some(s) = made {
+        c.remove_snapshot(&s, true, true)
+            .await
+            .expect("remove the snapshot made here");
+    }
 }
 
 /// A full clone through CloneVM_Task, powered on, then off, then destroyed (twice: idempotent).
@@ -231,26 +237,53 @@ pub async fn full_clone_power_destroy(site: &Site) {
     assert_eq!(power(&obs), None);
 }
 
-/// Snapshot create shows up as `has_snapshot`; remove-all clears it.
+/// Snapshots show up in the tree (`has_snapshot`, names, the current one); removing one
+/// (`RemoveSnapshot_Task`, children and consolidation, as hygiene does) leaves the one made
+/// before it, which becomes current again; a removed snapshot is gone for good.
 pub async fn snapshots(site: &Site) {
     let c = connect(site).await;
     let src = source_vm(&c, site).await;
+    let read = async || {
+        let obs = c
+            .observe(&scope(site, &[&site.source_vm]))
+            .await
+            .expect("observe");
+        obs.observed.sources[&site.source_vm].clone()
+    };
+    let before = read().await.snapshots;
+    let earlier = c
+        .create_snapshot(&src, "conf-earlier", "a person's", false)
+        .await
+        .expect("create snapshot");
     let snap = c
         .create_snapshot(&src, "conf-snap", "", false)
         .await
         .expect("create snapshot");
     assert_eq!(snap.kind, "VirtualMachineSnapshot");
-    let obs = c
-        .observe(&scope(site, &[&site.source_vm]))
+    let seen = read().await;
+    assert!(seen.has_snapshot);
+    assert_eq!(
+        seen.snapshots[before.len()..],
+        ["conf-earlier", "conf-snap"]
+    );
+    assert_eq!(seen.current_snapshot.as_deref(), Some("conf-snap"));
+
+    c.remove_snapshot(&snap, true, true)
         .await
-        .expect("observe");
-    assert!(obs.observed.sources[&site.source_vm].has_snapshot);
-    c.remove_all_snapshots(&src).await.expect("remove all");
-    let obs = c
-        .observe(&scope(site, &[&site.source_vm]))
+        .expect("remove one snapshot");
+    let seen = read().await;
+    assert_eq!(seen.snapshots[before.len()..], ["conf-earlier"]);
+    assert_eq!(seen.current_snapshot.as_deref(), Some("conf-earlier"));
+
+    c.remove_snapshot(&earlier, true, true)
         .await
-        .expect("observe");
-    assert!(!obs.observed.sources[&site.source_vm].has_snapshot);
+        .expect("remove the other");
+    assert_eq!(read().await.snapshots, before);
+    let again = c
+        .remove_snapshot(&earlier, true, true)
+        .await
+        .expect_err("it is gone");
+    assert!(again.is_fault("ManagedObjectNotFound"), "{again}");
 }
 
 /// Custom fields: define (idempotently), set on a lab folder, read back as a lab record.

@@ -4,11 +4,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use labsync::engine::lock::{self, Holder, LockOptions};
-use labsync::model::{InventoryPath, OwnerId, PowerState};
+use labsync::model::{InventoryPath, ObservedSource, OwnerId, PowerState};
 use labsync::sim::{SimOptions, inventory};
 use labsync::vsphere::observe::Scope;
 use labsync::vsphere::{Client, Options, Power, Secret, Target, TlsPolicy};
@@ -302,29 +302,26 @@ labs:
         F: FnOnce(Client) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let state = self.path(".labsync/sim-state.json");
-        std::fs::create_dir_all(self.path(".labsync")).expect("state dir");
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async {
-            let inv = inventory::load(&self.path("inventory.yaml")).expect("inventory");
-            let mut opts = SimOptions::new(inv);
-            opts.time_scale = 0.0;
-            opts.state_file = Some(state);
-            let sim = labsync::sim::start(opts).await.expect("simulator starts");
-            let target = Target {
-                url: sim.url.clone(),
-                username: "labsync".into(),
-                password: Secret::new("labsync"),
-                tls: TlsPolicy::default(),
-            };
-            let client = Client::connect(&target, Options::default())
+        with_sim_client(self.dir.path(), &self.path("inventory.yaml"), f)
+    }
+
+    /// Takes a snapshot of a source by hand, as a person would in the vSphere client.
+    pub fn snapshot_by_hand(&self, source: &str, name: &str) {
+        self.with_client(|client| async move {
+            let path = InventoryPath::new(source).expect("path");
+            let vm = observe_sources(&client, &[&path]).await[&path]
+                .moref
+                .clone();
+            client
+                .create_snapshot(&vm, name, "made by hand", false)
                 .await
-                .expect("connects");
-            let out = f(client.clone()).await;
-            let _ = client.logout().await;
-            sim.shutdown().await;
-            out
+                .expect("snapshot");
         })
+    }
+
+    /// A source as labsync observes it (chain depth, snapshots, power, last hygiene).
+    pub fn source(&self, source: &str) -> ObservedSource {
+        source_in(self.dir.path(), &self.path("inventory.yaml"), source)
     }
 
     /// Reads every VM through the client: name, moref, managed by [`OWNER`].
@@ -353,4 +350,64 @@ fn scope() -> Scope {
         labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
         sources: vec![],
     }
+}
+
+/// Starts a simulator on `dir`'s persisted state (`.labsync/sim-state.json`, as `sim://` in a
+/// labs file there keeps it; `inventory` when there is none yet), runs `f` with a client of it,
+/// then stops it (saving the state).
+pub fn with_sim_client<T, F, Fut>(dir: &Path, inventory: &Path, f: F) -> T
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let state = dir.join(".labsync/sim-state.json");
+    std::fs::create_dir_all(dir.join(".labsync")).expect("state dir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let inv = inventory::load(inventory).expect("inventory");
+        let mut opts = SimOptions::new(inv);
+        opts.time_scale = 0.0;
+        opts.state_file = Some(state);
+        let sim = labsync::sim::start(opts).await.expect("simulator starts");
+        let target = Target {
+            url: sim.url.clone(),
+            username: "labsync".into(),
+            password: Secret::new("labsync"),
+            tls: TlsPolicy::default(),
+        };
+        let client = Client::connect(&target, Options::default())
+            .await
+            .expect("connects");
+        let out = f(client.clone()).await;
+        let _ = client.logout().await;
+        sim.shutdown().await;
+        out
+    })
+}
+
+async fn observe_sources(
+    client: &Client,
+    paths: &[&InventoryPath],
+) -> BTreeMap<InventoryPath, ObservedSource> {
+    let scope = Scope {
+        labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
+        sources: paths.iter().map(|p| (*p).clone()).collect(),
+    };
+    client
+        .observe(&scope)
+        .await
+        .expect("observes")
+        .observed
+        .sources
+}
+
+/// Source `source` (an inventory path) of the simulated vCenter whose state `dir` keeps.
+pub fn source_in(dir: &Path, inventory: &Path, source: &str) -> ObservedSource {
+    let path = InventoryPath::new(source).expect("path");
+    with_sim_client(dir, inventory, |client| async move {
+        observe_sources(&client, &[&path])
+            .await
+            .remove(&path)
+            .unwrap_or_else(|| panic!("{path} not found"))
+    })
 }

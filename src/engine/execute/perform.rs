@@ -13,7 +13,10 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::units::Work;
 use crate::engine::events::{Event, OpKind};
-use crate::model::{HygieneMethod, InventoryPath, Markers, MoRef, OwnerId};
+use crate::model::{
+    HYGIENE_SNAPSHOT_DESCRIPTION, HygieneMethod, InventoryPath, Markers, MoRef, OwnerId,
+    hygiene_snapshot_name,
+};
 use crate::plan::StepId;
 use crate::vsphere::fault::{self, FaultClass};
 use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_REMOVAL_PENDING, FIELD_TOMBSTONE};
@@ -487,21 +490,15 @@ impl Ctx {
         };
         let target = source.to_string();
         let started = self.started(step, op, &target);
-        let r = self
-            .with_retries(op, &target, |_| async {
-                match method {
-                    HygieneMethod::SnapshotCycle => {
-                        self.client
-                            .create_snapshot(moref, "labsync-hygiene", "delta-chain hygiene", false)
-                            .await?;
-                        self.client.remove_all_snapshots(moref).await
-                    }
-                    HygieneMethod::PromoteDisks => self.client.promote_disks(moref, true).await,
-                }
-            })
-            .await;
+        let r = match method {
+            HygieneMethod::SnapshotCycle => self.snapshot_cycle(op, &target, moref).await,
+            HygieneMethod::PromoteDisks => self
+                .with_retries(op, &target, |_| self.client.promote_disks(moref, true))
+                .await
+                .map_err(|e| failed(op, e)),
+        };
         self.finished(step, op, &target, started, r.as_ref().err());
-        r.map_err(|e| failed(op, e))?;
+        r?;
         let depth_after = self
             .client
             .retrieve_objects(std::slice::from_ref(moref), &["layoutEx.disk"])
@@ -531,6 +528,51 @@ impl Ctx {
             });
         }
         Ok(Done::default())
+    }
+
+    /// The seed's snapshot cycle: a snapshot of labsync's own (named for it, no memory, not
+    /// quiesced), then exactly that snapshot removed with its children, consolidating, which
+    /// collapses the redo logs down to the snapshot the source ran on before. Never
+    /// `RemoveAllSnapshots_Task`: people's snapshots, and a linked-clone source's snapshot, stay.
+    /// The planner sends only sources hygiene may clean (`plan::hygiene_eligibility`); the
+    /// snapshot removed is the one the creation task returned, so it is ours by construction.
+    async fn snapshot_cycle(&self, op: OpKind, target: &str, vm: &MoRef) -> OpResult<()> {
+        let name = hygiene_snapshot_name(Timestamp::now());
+        let snapshot = self
+            .with_retries(op, target, |attempt| {
+                let name = name.as_str();
+                async move {
+                    // After an unknown outcome the snapshot may exist: find it, do not make two.
+                    if attempt > 0
+                        && let Some(s) = self.client.find_snapshot(vm, name).await?
+                    {
+                        return Ok(s);
+                    }
+                    self.client
+                        .create_snapshot(vm, name, HYGIENE_SNAPSHOT_DESCRIPTION, false)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| failed(op, e))?;
+        self.with_retries(op, target, |_| async {
+            match self.client.remove_snapshot(&snapshot, true, true).await {
+                // Gone already (a retry after an unknown outcome): what we wanted.
+                Err(e) if e.is_fault("ManagedObjectNotFound") => Ok(()),
+                r => r,
+            }
+        })
+        .await
+        .map_err(|e| {
+            failed(
+                op,
+                format!(
+                    "{e}; the snapshot `{name}` ({snapshot}) labsync made on {target} is still \
+                     there: remove it (in vCenter: Snapshots > Manage, or RemoveSnapshot_Task \
+                     with removeChildren and consolidate) so the source's redo logs collapse"
+                ),
+            )
+        })
     }
 }
 

@@ -68,6 +68,8 @@ fn observed() -> Observed {
                 host: Some(mo("HostSystem", host)),
                 chain_depth: 0,
                 has_snapshot: false,
+                snapshots: Vec::new(),
+                current_snapshot: None,
                 last_hygiene: None,
                 tools_running: None,
                 time_sync: None,

@@ -95,6 +95,8 @@ fn world() -> (Desired, Observed) {
                 host: None,
                 chain_depth: 12,
                 has_snapshot: true,
+                snapshots: Vec::new(),
+                current_snapshot: None,
                 last_hygiene: None,
                 tools_running: Some(true),
                 time_sync: Some(true),

@@ -7,6 +7,7 @@ mod extend;
 mod guards;
 mod hygiene;
 mod hygiene_due;
+mod hygiene_scope;
 mod properties;
 mod removals;
 mod snapshots;

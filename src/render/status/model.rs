@@ -148,6 +148,9 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
                             o.chain_depth, d.hygiene.max_chain
                         ));
                     }
+                    if let Some(kept) = crate::plan::kept_snapshots(d, o) {
+                        warnings.push(kept.to_string());
+                    }
                     if o.tools_running == Some(false) {
                         warnings.push("VMware Tools not running".into());
                     }

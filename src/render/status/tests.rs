@@ -126,3 +126,31 @@ fn status_json_is_versioned_with_states_in_kebab_case() {
     assert_eq!(doc["sources"][0]["observed"], "frozen");
     assert_eq!(doc["sources"][2]["chain_depth"], 230);
 }
+
+#[test]
+fn status_names_the_snapshots_labsync_did_not_make_on_a_source_it_cleans() {
+    let mut w = World::new();
+    let db = w
+        .observed
+        .sources
+        .get_mut(&src("k8s-db"))
+        .expect("testkit source");
+    db.snapshots = vec![
+        "before-upgrade".into(),
+        crate::model::hygiene_snapshot_name(now()),
+    ];
+    db.current_snapshot = Some("before-upgrade".into());
+    let report = status(&w.desired, &w.observed, now());
+    let db = report
+        .sources
+        .iter()
+        .find(|s| s.path == src("k8s-db"))
+        .expect("k8s-db");
+    assert_eq!(
+        db.warnings,
+        [
+            "1 snapshot(s) labsync did not make: `before-upgrade`; hygiene keeps them, but \
+             collapses its chain only down to `before-upgrade`, the snapshot it runs on"
+        ]
+    );
+}

@@ -381,6 +381,22 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 call,
             )?))
         }
+        "RemoveSnapshot_Task" => {
+            expect_type(this, req.method, &["VirtualMachineSnapshot"])?;
+            // `removeChildren` is required; `consolidate` defaults to true (vim25 6.0+).
+            let remove_children =
+                n.child_bool("removeChildren")
+                    .ok_or_else(|| Fault::InvalidArgument {
+                        property: "removeChildren".into(),
+                    })?;
+            let consolidate = n.child_bool("consolidate").unwrap_or(true);
+            one(Value::Ref(sim.world.remove_snapshot(
+                &this.value,
+                remove_children,
+                consolidate,
+                call,
+            )?))
+        }
         "PromoteDisks_Task" => {
             vm_method(&["VirtualMachine"])?;
             let unlink = n

@@ -1,8 +1,10 @@
-//! Typed operations on vCenter: power, destroy, folders, custom fields, snapshots, disk
-//! promotion, lookups and task cancellation. Clones live in [`clone`]. Every task-returning
-//! call waits through the shared task loop; "already done" faults count as success.
+//! Typed operations on vCenter: power, destroy, folders, custom fields, disk promotion, lookups
+//! and task cancellation. Clones live in [`clone`], snapshots in `snapshot`. Every
+//! task-returning call waits through the shared task loop; "already done" faults count as
+//! success.
 
 pub mod clone;
+mod snapshot;
 
 use super::error::{Error, Result};
 use super::fault;
@@ -186,44 +188,6 @@ impl Client {
             .leaf("value", value);
         self.call(Call::Mutate, "SetField", &cfm, b.finish("SetField"))
             .await?;
-        Ok(())
-    }
-
-    /// Creates a snapshot and returns it.
-    pub async fn create_snapshot(
-        &self,
-        vm: &MoRef,
-        name: &str,
-        description: &str,
-        memory: bool,
-    ) -> Result<MoRef> {
-        let mut b = Body::method("CreateSnapshot_Task", vm);
-        b.leaf("name", name)
-            .leaf("description", description)
-            .bool("memory", memory)
-            .bool("quiesce", false);
-        let result = self
-            .run_task("CreateSnapshot_Task", vm, b.finish("CreateSnapshot_Task"))
-            .await?;
-        result
-            .as_ref()
-            .and_then(Element::as_moref)
-            .ok_or_else(|| Error::Decode {
-                method: "CreateSnapshot_Task".into(),
-                reason: "the task returned no snapshot".into(),
-            })
-    }
-
-    /// Removes every snapshot, consolidating the disks (the snapshot-cycle hygiene).
-    pub async fn remove_all_snapshots(&self, vm: &MoRef) -> Result<()> {
-        let mut b = Body::method("RemoveAllSnapshots_Task", vm);
-        b.bool("consolidate", true);
-        self.run_task(
-            "RemoveAllSnapshots_Task",
-            vm,
-            b.finish("RemoveAllSnapshots_Task"),
-        )
-        .await?;
         Ok(())
     }
 

@@ -100,3 +100,54 @@ def test_promote_disks_unlinks_a_linked_clone_from_its_parent_disk(si, topology,
     assert vsphere.chain_depth(si, linked) == 0
     linked_files = {f for level in vsphere.chain_files(si, linked) for f in level}
     assert not linked_files & source_files, "an unlinked clone still uses the source's files"
+
+
+def _snapshot_named(si, vm, name):
+    tree = vsphere.props(si, vm, ["snapshot"]).get("snapshot")
+    stack = list(tree.rootSnapshotList) if tree else []
+    while stack:
+        node = stack.pop()
+        if node.name == name:
+            return node.snapshot
+        stack.extend(node.childSnapshotList or [])
+    return None
+
+
+def test_remove_snapshot_removes_that_snapshot_and_keeps_the_one_before_it(
+        si, topology, vm_named):
+    source = vm_named(topology.running(1))
+    before = _snapshot_names(si, source)
+    person = vsphere.run(source.CreateSnapshot_Task(name="person", memory=False, quiesce=False))
+    ours = vsphere.run(source.CreateSnapshot_Task(name="labsync-hygiene", memory=False,
+                                                  quiesce=False))
+    assert _snapshot_names(si, source) == before + ["person", "labsync-hygiene"]
+
+    assert vsphere.run(ours.RemoveSnapshot_Task(removeChildren=True, consolidate=True)) is None
+
+    assert _snapshot_names(si, source) == before + ["person"]
+    current = vsphere.props(si, source, ["snapshot"])["snapshot"].currentSnapshot
+    assert current == person
+    vsphere.run(person.RemoveSnapshot_Task(removeChildren=True, consolidate=True))
+    assert _snapshot_names(si, source) == before
+    assert vsphere.power_state(si, source) == "poweredOn"
+
+
+@pytest.mark.vcsim_gap
+def test_the_seeds_snapshot_cycle_collapses_the_chain_down_to_a_persons_snapshot(
+        si, topology, labs, vm_named, fresh_name):
+    source = vm_named(topology.running(0))
+    depth_before = vsphere.chain_depth(si, source)
+    vsphere.run(source.CreateSnapshot_Task(name="person", memory=False, quiesce=False))
+    _grow(si, source, labs, fresh_name)
+    assert vsphere.chain_depth(si, source) == depth_before + 1 + GROWTH
+
+    ours = vsphere.run(source.CreateSnapshot_Task(name="cycle", memory=False, quiesce=False))
+    vsphere.run(ours.RemoveSnapshot_Task(removeChildren=True, consolidate=True))
+
+    # Down to the person's snapshot (the chain it froze) plus one delta.
+    assert vsphere.chain_depth(si, source) == depth_before + 1
+    assert _snapshot_named(si, source, "cycle") is None
+    person = _snapshot_named(si, source, "person")
+    assert person is not None
+    vsphere.run(person.RemoveSnapshot_Task(removeChildren=True, consolidate=True))
+    assert vsphere.chain_depth(si, source) == 0
