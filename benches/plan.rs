@@ -156,6 +156,12 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     host: None,
                     labsync_config: markers.to_extra_config().into_iter().collect(),
                     busy: false,
+                    folder: Some(desired.labs_folder.join(name.as_str())),
+                    bios_uuid: Some(
+                        labsync::model::bios_uuid(&owner, &name, &vm.role, &markers.spec)
+                            .to_string(),
+                    ),
+                    instance_uuid: None,
                 });
             }
             observed.lab_records.insert(
@@ -166,6 +172,9 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     tombstone: None,
                     extended_until: None,
                     removal_pending: None,
+                    owner: Some(owner.to_string()),
+                    children: 0,
+                    labs_folder_of: None,
                 },
             );
         }
@@ -181,6 +190,9 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                 host: None,
                 labsync_config: BTreeMap::new(),
                 busy: false,
+                folder: None,
+                bios_uuid: None,
+                instance_uuid: None,
             });
         }
     }

@@ -455,7 +455,7 @@ mod examples_plan {
             );
             let mut created = 0;
             for step in &first.steps {
-                let Action::CreateLab { vms, .. } = &step.action else {
+                let Action::CreateLab { lab, vms, .. } = &step.action else {
                     continue;
                 };
                 for vm in vms {
@@ -473,6 +473,10 @@ mod examples_plan {
                         host: None,
                         labsync_config,
                         busy: false,
+                        // Where the executor puts it, with the identity the create asks for.
+                        folder: Some(desired.labs_folder.join(lab.as_str())),
+                        bios_uuid: Some(vm.bios_uuid.to_string()),
+                        instance_uuid: None,
                     });
                 }
             }

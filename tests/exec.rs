@@ -330,7 +330,8 @@ async fn a_vm_already_created_with_our_markers_is_adopted_and_a_stranger_is_left
             pool: None,
             datastore: None,
             config,
-            bios_uuid: None,
+            // Another run gives the identity labsync gives; the person's clone gets a new one.
+            bios_uuid: (lab.as_str() == "alice").then(|| vm.bios_uuid.to_string()),
         };
         env.client
             .instant_clone(&vm.source_moref, &spec)
@@ -662,7 +663,9 @@ async fn the_first_interrupt_starts_nothing_new_and_reports_interrupted() {
     assert!(
         !events[stop..]
             .iter()
-            .any(|e| matches!(e, Event::OpStarted { .. }))
+            .any(|e| matches!(e, Event::OpStarted { .. })),
+        "{:#?}",
+        &events[stop..]
     );
     // What was in flight finished; the rest is created by the next run, with no duplicate.
     let (_, report, _) = env.apply().await;
@@ -705,9 +708,18 @@ async fn the_second_interrupt_returns_at_once_and_the_next_run_adopts_what_was_i
     assert_eq!(report.exit_code(), 130);
     // The clones that were in flight go on inside vCenter; the next run finds them.
     // A lab with a clone still in flight is held by the planner (busy): run until converged.
+    // A create that meets a clone of the same name still in flight says so (outcome unknown)
+    // and leaves it to the next run rather than make a second VM.
     for _ in 0..10 {
         let (plan, report, _) = env.apply().await;
-        assert_eq!(report.exit_code(), 0, "{report:#?}");
+        assert!(
+            report.exit_code() == 0
+                || report
+                    .failures
+                    .iter()
+                    .all(|f| f.error.contains("still in progress")),
+            "{report:#?}"
+        );
         if plan.steps.is_empty() && plan.held.is_empty() {
             break;
         }

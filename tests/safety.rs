@@ -308,3 +308,168 @@ labs:
         assert!(!creates(&plan_json(dir)).contains(&lab));
     }
 }
+
+/// A fresh directory holding `labs.yaml.example` with what it refers to (the simulator's
+/// inventory, the web requests), and `full-clone-perf.yaml` beside it, pointed at the same
+/// simulator: two configurations with the same owner and different labs folders.
+fn examples_dir() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(root.join("labs.yaml.example"), d.join("labs.yaml.example")).unwrap();
+    std::fs::create_dir_all(d.join("examples/web-requests/labs.d")).unwrap();
+    std::fs::copy(
+        root.join("examples/sim-inventory.yaml"),
+        d.join("examples/sim-inventory.yaml"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(root.join("examples/web-requests/labs.d")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            d.join("examples/web-requests/labs.d")
+                .join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let perf = std::fs::read_to_string(root.join("examples/full-clone-perf.yaml")).unwrap();
+    let perf = perf.replace(
+        "url: sim://sim-inventory.yaml",
+        "url: sim://examples/sim-inventory.yaml",
+    );
+    assert!(perf.contains("sim://examples/sim-inventory.yaml"));
+    std::fs::write(d.join("full-clone-perf.yaml"), perf).unwrap();
+    dir
+}
+
+/// `labsync ARGS -f FILE` on the embedded simulator of `dir`, at full speed.
+fn labsync_example(dir: &Path, file: &str, args: &[&str]) -> std::process::Output {
+    labsync_in(dir)
+        .arg(args[0])
+        .args(["-f", file])
+        .args(&args[1..])
+        .env("LABSYNC_SIM_TIME_SCALE", "0")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// What the tests read of the examples' simulator: everything under `/DC1/vm/labs`.
+fn example_scope() -> labsync::vsphere::observe::Scope {
+    labsync::vsphere::observe::Scope {
+        labs_folder: labsync::model::InventoryPath::new("/DC1/vm/labs").unwrap(),
+        sources: vec![],
+    }
+}
+
+/// Every VM of the simulator in `dir`: name and moref, sorted.
+fn all_vms(dir: &Path) -> Vec<(String, String)> {
+    support::with_sim_client(
+        dir,
+        &dir.join("examples/sim-inventory.yaml"),
+        |client| async move {
+            let obs = client.observe(&example_scope()).await.expect("observes");
+            let mut vms: Vec<(String, String)> = obs
+                .observed
+                .vms
+                .iter()
+                .map(|v| (v.name.clone(), v.moref.value.clone()))
+                .collect();
+            vms.sort();
+            vms
+        },
+    )
+}
+
+#[test]
+fn a_copy_of_a_lab_vm_made_by_hand_is_reported_and_the_lab_is_kept() {
+    let dir = examples_dir();
+    let d = dir.path();
+    let out = labsync_example(d, "labs.yaml.example", &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Someone clones alice-k8s-db by hand into the templates folder: a clone copies
+    // extraConfig, so the copy carries every labsync marker of the original.
+    support::with_sim_client(
+        d,
+        &d.join("examples/sim-inventory.yaml"),
+        |client| async move {
+            let obs = client.observe(&example_scope()).await.expect("observes");
+            let vm = obs
+                .observed
+                .vms
+                .iter()
+                .find(|v| v.name == "alice-k8s-db")
+                .expect("alice-k8s-db exists")
+                .moref
+                .clone();
+            let templates = obs.paths
+                [&labsync::model::InventoryPath::new("/DC1/vm/templates").unwrap()]
+                .clone();
+            let spec = labsync::vsphere::CloneSpec {
+                name: "alice-k8s-db".into(),
+                kind: labsync::vsphere::CloneKind::Full,
+                folder: templates,
+                pool: None,
+                datastore: None,
+                extra_config: vec![],
+                bios_uuid: None,
+                instance_uuid: None,
+                power_on: true,
+            };
+            client.clone_vm(&vm, &spec).await.expect("the copy is made");
+        },
+    );
+    let before = all_vms(d);
+    assert_eq!(
+        before.iter().filter(|(n, _)| n == "alice-k8s-db").count(),
+        2,
+        "the original and the copy"
+    );
+    let plan = labsync_example(d, "labs.yaml.example", &["plan", "--detailed-exitcode"]);
+    let said = text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "no changes: {said}");
+    assert!(said.contains("labsync::plan::copy"), "{said}");
+    assert!(said.contains("/DC1/vm/templates"), "{said}");
+    let status = labsync_example(d, "labs.yaml.example", &["status"]);
+    let said = text(&status);
+    assert!(said.contains("Copies"), "{said}");
+    let out = labsync_example(d, "labs.yaml.example", &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(all_vms(d), before, "nothing destroyed, nothing made");
+}
+
+#[test]
+fn two_configs_sharing_an_owner_leave_each_others_labs_alone() {
+    // labs.yaml.example keeps its labs under /DC1/vm/labs, full-clone-perf.yaml under
+    // /DC1/vm/labs/perf; both say owner labsync-demo.
+    let dir = examples_dir();
+    let d = dir.path();
+    let out = labsync_example(d, "labs.yaml.example", &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = labsync_example(d, "full-clone-perf.yaml", &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let both = all_vms(d);
+    for file in ["labs.yaml.example", "full-clone-perf.yaml"] {
+        let plan = labsync_example(d, file, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{file}: {}", text(&plan));
+        let out = labsync_example(d, file, &["apply", "--auto-approve"]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out));
+        assert_eq!(all_vms(d), both, "{file} destroyed or made something");
+    }
+    // Destroying every lab of one leaves the other's.
+    let out = labsync_example(
+        d,
+        "full-clone-perf.yaml",
+        &["destroy", "--all", "--auto-approve"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan = labsync_example(d, "labs.yaml.example", &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}

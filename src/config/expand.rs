@@ -9,7 +9,7 @@ use super::check;
 use super::validate::{Resolved, ResolvedLab, ResolvedTemplate};
 use crate::model::{
     CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, LabOrigin, Lifetime,
-    OwnerId, Placement, SpecDoc, SpecHash, VmName, VmRole, spec_hash_of,
+    Placement, SpecDoc, SpecHash, VmName, spec_hash_of,
 };
 
 /// Why expansion failed: only for names the validator let through, which it should not.
@@ -153,19 +153,8 @@ pub fn spec_hash(clone_mode: CloneMode, placement: &Placement, vms: &[DesiredVm]
     spec_hash_of(&docs)
 }
 
-/// The namespace of labsync's BIOS UUIDs (UUIDv5 of a fixed URL in the URL namespace).
-fn uuid_namespace() -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://labsync.invalid/bios-uuid")
-}
-
-/// Deterministic BIOS UUID: UUIDv5 of owner, lab, VM role and generation (the spec hash), so a
-/// re-created VM gets the same identity and a replaced one (new spec) a new one.
-pub fn bios_uuid(owner: &OwnerId, lab: &LabName, role: &VmRole, generation: &SpecHash) -> Uuid {
-    Uuid::new_v5(
-        &uuid_namespace(),
-        format!("{owner}/{lab}/{role}/{generation}").as_bytes(),
-    )
-}
+/// Deterministic BIOS UUID (the rule lives with the ownership rule that checks it).
+pub use crate::model::bios_uuid;
 
 #[cfg(test)]
 mod tests {

@@ -239,16 +239,28 @@ pub fn lease_folder_name(owner: &OwnerId) -> String {
     format!(".labsync-lock.{owner}")
 }
 
-/// The labs folder, created under its parent when missing.
-pub async fn labs_folder(client: &Client, path: &InventoryPath) -> Result<MoRef, LockError> {
+/// The labs folder, created under its parent when missing (and then marked as `owner`'s labs
+/// folder, so a config whose labs folder is its parent never takes it for a lab folder).
+pub async fn labs_folder(
+    client: &Client,
+    path: &InventoryPath,
+    owner: &OwnerId,
+) -> Result<MoRef, LockError> {
     match find_folder(client, path).await? {
         Ok(m) => Ok(m),
-        Err(parent) => Ok(crate::engine::execute::perform::create_or_find_folder(
-            client,
-            &parent,
-            path.leaf(),
-        )
-        .await?),
+        Err(parent) => {
+            let made = crate::engine::execute::perform::create_or_find_folder(
+                client,
+                &parent,
+                path.leaf(),
+            )
+            .await?;
+            let key = client
+                .ensure_custom_field(observe::FIELD_LABS_FOLDER, Some("Folder"))
+                .await?;
+            client.set_field(&made, key, owner.as_str()).await?;
+            Ok(made)
+        }
     }
 }
 
@@ -320,7 +332,7 @@ pub async fn acquire(
     holder: Holder,
     opts: LockOptions,
 ) -> Result<LeaseGuard, LockError> {
-    let labs = labs_folder(client, labs_folder_path).await?;
+    let labs = labs_folder(client, labs_folder_path, owner).await?;
     let key = client
         .ensure_custom_field(LEASE_FIELD, Some("Folder"))
         .await?;

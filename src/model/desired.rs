@@ -36,6 +36,13 @@ pub struct Desired {
     pub includes: Vec<IncludeMatch>,
 }
 
+impl Desired {
+    /// Whose objects this config may act on (see [`super::Ownership`]).
+    pub fn ownership(&self) -> super::Ownership {
+        super::Ownership::new(self.owner.clone(), self.labs_folder.clone())
+    }
+}
+
 /// Which file a lab's entry came from, relative to the main labs file: `main`, or
 /// `include:labs.d/req-1.yaml`. Recorded on the lab's VMs (`labsync.origin`) so a later run can
 /// tell a lab removed from a file that is still there (deliberate) from one whose file vanished.

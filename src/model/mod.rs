@@ -5,6 +5,7 @@ pub mod desired;
 pub mod markers;
 pub mod names;
 pub mod observed;
+pub mod ownership;
 pub mod snapshot_name;
 pub mod specdoc;
 
@@ -12,5 +13,6 @@ pub use desired::*;
 pub use markers::Markers;
 pub use names::*;
 pub use observed::*;
+pub use ownership::{CopyKind, Ownership, Standing, bios_uuid, instance_uuid};
 pub use snapshot_name::{HYGIENE_SNAPSHOT_DESCRIPTION, hygiene_snapshot_name, is_hygiene_snapshot};
 pub use specdoc::{SpecDoc, spec_hash_of};

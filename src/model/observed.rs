@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::markers::Markers;
-use super::names::{InventoryPath, LabName, MoRef, OwnerId, SpecHash};
+use super::names::{InventoryPath, LabName, MoRef, SpecHash};
 
 /// The observed inventory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,17 +40,20 @@ pub struct ObservedVm {
     pub name: String,
     pub power: PowerState,
     pub host: Option<MoRef>,
-    /// Every `labsync.*` entry of its `extraConfig` (raw; see [`ObservedVm::managed_by`]).
+    /// Every `labsync.*` entry of its `extraConfig` (raw; whether the VM is ours is
+    /// [`super::Ownership::standing`]'s business).
     pub labsync_config: BTreeMap<String, String>,
     /// True when a task is running on this VM (from `recentTask`), e.g. a clone still in flight.
     pub busy: bool,
-}
-
-impl ObservedVm {
-    /// The VM's markers if `owner` manages it; `None` for every VM labsync must not touch.
-    pub fn managed_by(&self, owner: &OwnerId) -> Option<Markers> {
-        Markers::managed(owner, &self.name, &self.labsync_config)
-    }
+    /// The inventory path of the folder it sits in (`None` when it could not be placed).
+    #[serde(default)]
+    pub folder: Option<InventoryPath>,
+    /// `config.uuid`, the BIOS UUID.
+    #[serde(default)]
+    pub bios_uuid: Option<String>,
+    /// `config.instanceUuid`.
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
 }
 
 /// A VM's power state (`runtime.powerState`).
@@ -105,6 +107,17 @@ pub struct LabRecord {
     /// destroyed once `removal_grace` has passed since (cleared when the lab comes back).
     #[serde(default)]
     pub removal_pending: Option<Timestamp>,
+    /// The owner id labsync wrote on the folder when it made it (`labsync.owner`); `None` on
+    /// folders made before labsync marked them, or by someone else.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// How many objects (VMs, folders) the read found directly in the folder.
+    #[serde(default)]
+    pub children: u32,
+    /// Set on a folder labsync made as some config's labs folder (`labsync.labsFolder`, that
+    /// config's owner id): not a lab folder, whatever its name.
+    #[serde(default)]
+    pub labs_folder_of: Option<String>,
 }
 
 /// The record an expired lab leaves behind.

@@ -10,14 +10,13 @@ use super::guards::Decisions;
 use super::index::ObservedIndex;
 use super::reason::Reason;
 use super::types::{LabExpiry, Plan};
-use crate::model::{Desired, LabName, Observed};
+use crate::model::{Desired, LabName};
 
 /// The expiry of every desired lab that exists once the plan is applied, in lab order.
 pub(crate) fn expiries(
     decisions: &Decisions<'_>,
     blocked: &BTreeSet<LabName>,
     desired: &Desired,
-    observed: &Observed,
     index: &ObservedIndex<'_>,
 ) -> Vec<LabExpiry> {
     let mut out = Vec::new();
@@ -25,7 +24,7 @@ pub(crate) fn expiries(
         let Some(lab) = desired.labs.get(name) else {
             continue;
         };
-        let current = || diff::lab_expiry(lab, index.lab_vms(name), observed.lab_records.get(name));
+        let current = || diff::lab_expiry(lab, index.lab_vms(name), index.record(name));
         let at = match decision {
             Decision::Change(c) if !blocked.contains(name) => match (&c.destroy, &c.create) {
                 // Created whole (new or replaced): the expiry its new markers carry.

@@ -32,12 +32,11 @@ pub fn destroy_plan(
     selection: &LabSelection,
     now: Timestamp,
 ) -> Plan {
-    let index = ObservedIndex::new(observed, owner);
-    let known: BTreeSet<&LabName> = index
-        .by_lab
-        .keys()
-        .chain(observed.lab_records.keys())
-        .collect();
+    let index = ObservedIndex::new(
+        observed,
+        &crate::model::Ownership::new(owner.clone(), labs_folder.clone()),
+    );
+    let known: BTreeSet<&LabName> = index.by_lab.keys().chain(index.records.keys()).collect();
     let (chosen, diagnostics): (Vec<&LabName>, Vec<Diagnostic>) = match selection {
         LabSelection::All => (known.into_iter().collect(), Vec::new()),
         LabSelection::Labs(names) => {
@@ -89,7 +88,7 @@ pub fn destroy_plan(
                 },
             ));
         }
-        if let Some(rec) = observed.lab_records.get(*lab)
+        if let Some(rec) = index.record(lab)
             && rec.tombstone.is_none()
         {
             records.push((destroy, (*lab).clone(), rec.folder.clone()));

@@ -69,6 +69,10 @@ pub enum Code {
     /// An include pattern that fed labs matches no file now: removals wait.
     #[serde(rename = "labsync::plan::include_vanished")]
     IncludeVanished,
+    /// A VM carries this owner's markers but labsync did not make it for this config (a hand
+    /// copy: wrong place or identity). It is left alone.
+    #[serde(rename = "labsync::plan::copy")]
+    Copy,
 }
 
 impl Code {
@@ -91,6 +95,7 @@ impl Code {
             Code::DestroyLimit => "labsync::plan::destroy_limit",
             Code::NotManaged => "labsync::plan::not_managed",
             Code::IncludeVanished => "labsync::plan::include_vanished",
+            Code::Copy => "labsync::plan::copy",
         }
     }
 }

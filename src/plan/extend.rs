@@ -109,9 +109,9 @@ pub fn decide_extension(
         .labs
         .get(name)
         .ok_or_else(|| ExtendRefusal::NotInConfig { lab: lab() })?;
-    let index = ObservedIndex::new(observed, &desired.owner);
+    let index = ObservedIndex::new(observed, &desired.ownership());
     let managed = index.lab_vms(name);
-    let record = observed.lab_records.get(name);
+    let record = index.record(name);
     if managed.is_empty() {
         return Err(match record.and_then(|r| r.tombstone.as_ref()) {
             Some(t) if diff::tombstone_holds(t, entry) => ExtendRefusal::Tombstoned {

@@ -82,10 +82,11 @@ fn oldest_clones<'d>(
     desired: &'d Desired,
     observed: &Observed,
 ) -> BTreeMap<&'d InventoryPath, Timestamp> {
+    let ownership = desired.ownership();
     let created: BTreeMap<&str, Timestamp> = observed
         .vms
         .iter()
-        .filter_map(|vm| Some((vm.name.as_str(), vm.managed_by(&desired.owner)?.created)))
+        .filter_map(|vm| Some((vm.name.as_str(), ownership.managed(vm)?.created)))
         .collect();
     let mut out: BTreeMap<&InventoryPath, Timestamp> = BTreeMap::new();
     for vm in desired.labs.values().flat_map(|l| l.vms.iter()) {

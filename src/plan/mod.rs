@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod admit;
+mod copies;
 mod deadlines;
 mod destroy;
 mod diagnostic;
@@ -67,14 +68,14 @@ use guards::Decisions;
 
 /// Computes what one run would do to bring `observed` to `desired` at instant `now`.
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
-    let index = ObservedIndex::new(observed, &desired.owner);
+    let index = ObservedIndex::new(observed, &desired.ownership());
 
     // Every lab anything knows about: the files, the managed VMs, the folder records.
     let names: BTreeSet<&LabName> = desired
         .labs
         .keys()
         .chain(index.by_lab.keys())
-        .chain(observed.lab_records.keys())
+        .chain(index.records.keys())
         .collect();
     let vanished = removal::vanished_includes(desired, &index);
     let removals = diff::Removals {
@@ -89,7 +90,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
                 name,
                 desired.labs.get(name),
                 index.lab_vms(name),
-                observed.lab_records.get(name),
+                index.record(name),
                 now,
                 &removals,
             );
@@ -120,6 +121,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
             .collect();
         diagnostics.push(removal::blocked_removals(&vanished, held));
     }
+    diagnostics.extend(copies::copy_warnings(&index));
     let mut blocked = BTreeSet::new();
     diagnostics.extend(guards::name_conflicts(
         &decisions,
@@ -149,7 +151,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         commit: policy.commit.as_deref(),
     };
     let assembled = order::assemble(&decisions, &blocked, &hygiene, &ctx);
-    let expiries = deadlines::expiries(&decisions, &blocked, desired, observed, &index);
+    let expiries = deadlines::expiries(&decisions, &blocked, desired, &index);
 
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,

@@ -202,6 +202,12 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                 depends_on: vm.depends_on.clone(),
                 extra_config,
                 bios_uuid: vm.bios_uuid,
+                instance_uuid: crate::model::instance_uuid(
+                    ctx.owner,
+                    &lab.name,
+                    &vm.role,
+                    &lab.spec_hash,
+                ),
                 placement: lab.placement.clone(),
             })
         })

@@ -80,7 +80,7 @@ pub(crate) fn blocked_removals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{IncludeMatch, LabOrigin, OwnerId};
+    use crate::model::{IncludeMatch, LabOrigin};
     use crate::plan::testkit::{World, lab, made, now};
 
     fn from_file(name: &str, file: &str) -> crate::model::DesiredLab {
@@ -105,8 +105,7 @@ mod tests {
                 matched: 1,
             },
         ];
-        let owner = OwnerId::new(crate::plan::testkit::OWNER).unwrap();
-        let index = ObservedIndex::new(&w.observed, &owner);
+        let index = ObservedIndex::new(&w.observed, &w.desired.ownership());
         let v = vanished_includes(&w.desired, &index);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].0, "labs.d/*.yaml");
@@ -121,8 +120,7 @@ mod tests {
             pattern: "labs.d/*.yaml".into(),
             matched: 0,
         }];
-        let owner = OwnerId::new(crate::plan::testkit::OWNER).unwrap();
-        let index = ObservedIndex::new(&w.observed, &owner);
+        let index = ObservedIndex::new(&w.observed, &w.desired.ownership());
         assert!(vanished_includes(&w.desired, &index).is_empty());
     }
 }

@@ -75,6 +75,7 @@ impl Plan {
             .filter(|vm| !destroyed.contains(&vm.moref))
             .map(|vm| vm.name.as_str())
             .collect();
+        let ownership = crate::model::Ownership::new(self.owner.clone(), self.labs_folder.clone());
         let mut out = Vec::new();
         for want in &self.preconditions.vms {
             let Some(vm) = by_moref.get(&want.moref) else {
@@ -84,7 +85,7 @@ impl Plan {
                 });
                 continue;
             };
-            let spec_now = vm.managed_by(&self.owner).map(|m| m.spec);
+            let spec_now = ownership.managed(vm).map(|m| m.spec);
             if spec_now.as_ref() != Some(&want.spec) {
                 out.push(Staleness::VmChanged {
                     name: want.name.clone(),

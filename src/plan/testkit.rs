@@ -137,9 +137,51 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 host: Some(MoRef::new("HostSystem", "host-1")),
                 labsync_config: markers.to_extra_config().into_iter().collect(),
                 busy: false,
+                folder: Some(lab_folder(lab.name.as_str())),
+                bios_uuid: Some(
+                    crate::model::bios_uuid(&owner(), &lab.name, &vm.role, &lab.spec_hash)
+                        .to_string(),
+                ),
+                instance_uuid: None,
             }
         })
         .collect()
+}
+
+/// `vm` as labsync would have made it with spec `spec` (the marker and the identity change
+/// together, as they do when a lab is replaced).
+pub fn respec(vm: &mut ObservedVm, spec: &str) {
+    let m = Markers::managed(&owner(), &vm.name, &vm.labsync_config).expect("a managed test VM");
+    let role = vm.name[m.lab.as_str().len() + 1..].to_string();
+    let spec = SpecHash(spec.into());
+    vm.labsync_config
+        .insert(crate::model::markers::SPEC.into(), spec.0.clone());
+    vm.bios_uuid = Some(
+        crate::model::bios_uuid(
+            &owner(),
+            &m.lab,
+            &VmRole::new(role).expect("test role"),
+            &spec,
+        )
+        .to_string(),
+    );
+}
+
+/// The folder labsync puts lab `lab`'s VMs in (under the test labs folder `/DC1/vm/labs`).
+pub fn lab_folder(lab: &str) -> InventoryPath {
+    InventoryPath::new(format!("/DC1/vm/labs/{lab}")).expect("test path")
+}
+
+/// A clone made by hand of a managed VM: every marker copied, a new moref and BIOS UUID, in
+/// `folder`.
+pub fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
+    ObservedVm {
+        moref: MoRef::new("VirtualMachine", format!("{}-copy", of.moref.value)),
+        folder: Some(InventoryPath::new(folder).expect("test path")),
+        bios_uuid: Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, of.moref.value.as_bytes()).to_string()),
+        instance_uuid: None,
+        ..of.clone()
+    }
 }
 
 /// A VM labsync does not manage.
@@ -151,6 +193,9 @@ pub fn stranger(name: &str) -> ObservedVm {
         host: None,
         labsync_config: BTreeMap::new(),
         busy: false,
+        folder: Some(InventoryPath::new("/DC1/vm/people").expect("test path")),
+        bios_uuid: None,
+        instance_uuid: None,
     }
 }
 
@@ -162,6 +207,9 @@ pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
         tombstone,
         extended_until: None,
         removal_pending: None,
+        owner: Some(OWNER.into()),
+        children: 0,
+        labs_folder_of: None,
     }
 }
 

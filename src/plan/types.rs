@@ -223,6 +223,10 @@ pub struct VmToCreate {
     /// Ownership markers (`labsync.*`) and rendered `guestinfo.*`, written in the create call.
     pub extra_config: BTreeMap<String, String>,
     pub bios_uuid: Uuid,
+    /// The instance UUID labsync gives a full or linked clone (see `model::ownership`); nil in
+    /// plans saved before it existed, and then not sent.
+    #[serde(default)]
+    pub instance_uuid: Uuid,
     pub placement: Placement,
 }
 

@@ -254,8 +254,13 @@ impl World {
             host: spec.host.clone(),
             pool: spec.pool.clone(),
             datastore: spec.datastore.clone(),
-            uuid: bios_uuid.unwrap_or_else(|| self.derived_uuid(&format!("{id}/bios"))),
-            instance_uuid: self.derived_uuid(&format!("{id}/instance")),
+            uuid: bios_uuid
+                .or_else(|| spec.uuid.clone())
+                .unwrap_or_else(|| self.derived_uuid(&format!("{id}/bios"))),
+            instance_uuid: spec
+                .instance_uuid
+                .clone()
+                .unwrap_or_else(|| self.derived_uuid(&format!("{id}/instance"))),
             guest_id: src.guest_id.clone(),
             num_cpu: src.num_cpu,
             memory_mb: src.memory_mb,

@@ -33,6 +33,10 @@ pub struct CloneSpec {
     pub power_on: bool,
     pub template: bool,
     pub extra_config: Vec<(String, String)>,
+    /// `spec.config.uuid`: the BIOS UUID the clone gets.
+    pub uuid: Option<String>,
+    /// `spec.config.instanceUuid`.
+    pub instance_uuid: Option<String>,
 }
 
 /// Who calls and when.
@@ -149,6 +153,8 @@ impl World {
                 .unwrap_or_else(|| vm.datastore.clone()),
             host: vm.host.clone(),
             extra_config: spec.config.clone(),
+            uuid: None,
+            instance_uuid: None,
         };
         let mut task = self.new_task(
             TaskKind::InstantClone {
@@ -206,6 +212,8 @@ impl World {
                 .unwrap_or_else(|| vm.datastore.clone()),
             host: vm.host.clone(),
             extra_config: spec.config.clone(),
+            uuid: None,
+            instance_uuid: None,
         };
         let task = self.new_task(
             TaskKind::CheckInstantClone {
@@ -283,6 +291,8 @@ impl World {
                 .unwrap_or_else(|| vm.datastore.clone()),
             host: host.clone(),
             extra_config: spec.extra_config.clone(),
+            uuid: spec.uuid.clone(),
+            instance_uuid: spec.instance_uuid.clone(),
         };
         let mut task = self.new_task(
             TaskKind::Clone {

@@ -109,6 +109,12 @@ pub struct CloneTarget {
     pub host: Option<String>,
     /// `extraConfig` entries to set on the clone.
     pub extra_config: Vec<(String, String)>,
+    /// `config.uuid` asked for (`CloneVM_Task`'s `spec.config.uuid`); a fresh one when `None`.
+    #[serde(default)]
+    pub uuid: Option<String>,
+    /// `config.instanceUuid` asked for; a fresh one when `None`.
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
 }
 
 /// A task and its `TaskInfo` fields.

@@ -24,6 +24,11 @@ pub const FIELD_EXTENDED_UNTIL: &str = "labsync.extendedUntil";
 /// Custom field (on a lab folder): since when the lab has been gone from the files with its
 /// file gone too, RFC 3339 (empty: not pending).
 pub const FIELD_REMOVAL_PENDING: &str = "labsync.removalPending";
+/// Custom field (on a lab folder): the owner id of the installation that made it.
+pub const FIELD_OWNER: &str = "labsync.owner";
+/// Custom field (on a labs folder labsync made): the owner id of the config it is the labs
+/// folder of; such a folder is never anyone's lab folder.
+pub const FIELD_LABS_FOLDER: &str = "labsync.labsFolder";
 /// Custom field (on a source VM): when hygiene last ran, RFC 3339.
 pub const FIELD_LAST_HYGIENE: &str = "labsync.lastHygiene";
 
@@ -45,6 +50,8 @@ pub const VM_PROPERTIES: &[&str] = &[
     "runtime.host",
     "runtime.instantCloneFrozen",
     "config.extraConfig",
+    "config.uuid",
+    "config.instanceUuid",
     "layoutEx.disk",
     "snapshot",
     "recentTask",
@@ -134,7 +141,13 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
     let mut vms: Vec<ObservedVm> = objects
         .iter()
         .filter(|o| o.obj.kind == "VirtualMachine")
-        .filter_map(observed_vm)
+        .filter_map(|o| {
+            let folder = o
+                .moref("parent")
+                .and_then(|p| path_of(&p, &by_ref, root, &mut path_cache))
+                .and_then(|p| InventoryPath::new(p).ok());
+            observed_vm(o, folder)
+        })
         .collect();
     vms.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.moref.cmp(&b.moref)));
 
@@ -145,6 +158,12 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
         }
     }
 
+    let mut children: HashMap<MoRef, u32> = HashMap::new();
+    for o in objects {
+        if let Some(parent) = o.moref("parent") {
+            *children.entry(parent).or_default() += 1;
+        }
+    }
     let mut lab_records = BTreeMap::new();
     if let Some(labs) = paths.get(&scope.labs_folder) {
         for o in objects.iter().filter(|o| o.obj.kind == "Folder") {
@@ -169,6 +188,15 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
                     removal_pending: fields
                         .get(FIELD_REMOVAL_PENDING)
                         .and_then(|v| v.parse().ok()),
+                    owner: fields
+                        .get(FIELD_OWNER)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| v.to_string()),
+                    children: children.get(&o.obj).copied().unwrap_or(0),
+                    labs_folder_of: fields
+                        .get(FIELD_LABS_FOLDER)
+                        .filter(|v| !v.is_empty())
+                        .map(|v| v.to_string()),
                 },
             );
         }
@@ -261,7 +289,8 @@ fn labsync_config(o: &ObjectContent) -> BTreeMap<String, String> {
     out
 }
 
-fn observed_vm(o: &ObjectContent) -> Option<ObservedVm> {
+fn observed_vm(o: &ObjectContent, folder: Option<InventoryPath>) -> Option<ObservedVm> {
+    let text = |path: &str| o.text(path).filter(|t| !t.is_empty()).map(str::to_string);
     Some(ObservedVm {
         moref: o.obj.clone(),
         name: o.text("name")?.to_string(),
@@ -269,6 +298,9 @@ fn observed_vm(o: &ObjectContent) -> Option<ObservedVm> {
         host: o.moref("runtime.host"),
         labsync_config: labsync_config(o),
         busy: o.get("recentTask").is_some_and(|t| !t.children.is_empty()),
+        folder,
+        bios_uuid: text("config.uuid"),
+        instance_uuid: text("config.instanceUuid"),
     })
 }
 
@@ -427,7 +459,7 @@ pub fn decode_tombstone(s: &str) -> Option<Tombstone> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::OwnerId;
+    use crate::model::{Markers, OwnerId};
     use crate::vsphere::props::parse_retrieve_result;
     use crate::vsphere::wire::envelope::{Response, unwrap};
 
@@ -549,9 +581,10 @@ mod tests {
             .unwrap();
         assert!(!vm.labsync_config.contains_key("guestinfo.hostname"));
         assert!(!vm.busy);
-        let m = vm.managed_by(&OwnerId::new("demo").unwrap()).unwrap();
+        let m =
+            Markers::managed(&OwnerId::new("demo").unwrap(), &vm.name, &vm.labsync_config).unwrap();
         assert_eq!(m.lab.as_str(), "lab-a");
-        assert!(vm.managed_by(&OwnerId::new("other").unwrap()).is_none());
+        assert_eq!(vm.folder.as_ref(), Some(&p("/DC0/vm/labs/lab-a")));
         let names: Vec<&str> = obs.observed.vms.iter().map(|v| v.name.as_str()).collect();
         let mut sorted = names.clone();
         sorted.sort();

@@ -6,7 +6,7 @@
 
 pub mod server;
 
-use labsync::model::{InventoryPath, MoRef, OwnerId, PowerState};
+use labsync::model::{InventoryPath, Markers, MoRef, OwnerId, PowerState};
 use labsync::vsphere::observe::{FIELD_TOMBSTONE, Scope};
 use labsync::vsphere::{
     Client, CloneKind, CloneSpec, Error, InstantCloneSpec, Options, Power, Secret, Target,
@@ -148,6 +148,9 @@ pub async fn folder_and_duplicate_name(site: &Site) {
     c.destroy(&f).await.expect("destroy folder");
 }
 
+const LINKED_BIOS: &str = "4c1a5e2b-0000-4000-8000-00000000b105";
+const LINKED_INSTANCE: &str = "4c1a5e2b-0000-4000-8000-00000000175e";
+
 /// A linked clone needs a current snapshot; with one, it carries our markers in extraConfig.
 pub async fn linked_clone(site: &Site) {
     let c = connect(site).await;
@@ -161,7 +164,8 @@ pub async fn linked_clone(site: &Site) {
         pool: Some(pool),
         datastore: None,
         extra_config: markers("conf", "lab1", "conf-linked"),
-        bios_uuid: None,
+        bios_uuid: Some(LINKED_BIOS.into()),
+        instance_uuid: Some(LINKED_INSTANCE.into()),
         power_on: false,
     };
     let made = if c.current_snapshot(&src).await.expect("snapshot").is_none() {
@@ -184,8 +188,18 @@ pub async fn linked_clone(site: &Site) {
         .find(|v| v.moref == vm)
         .expect("clone observed");
     let owner = OwnerId::new("conf").unwrap();
-    let m = clone.managed_by(&owner).expect("markers read back");
+    let m =
+        Markers::managed(&owner, &clone.name, &clone.labsync_config).expect("markers read back");
     assert_eq!(m.lab.as_str(), "lab1");
+    // The ownership rule's identity test needs one of the UUIDs the clone spec asked for.
+    assert!(
+        clone.bios_uuid.as_deref() == Some(LINKED_BIOS)
+            || clone.instance_uuid.as_deref() == Some(LINKED_INSTANCE),
+        "the clone kept neither UUID asked for: bios {:?}, instance {:?}",
+        clone.bios_uuid,
+        clone.instance_uuid
+    );
+    assert_eq!(clone.folder.as_ref(), Some(&site.vm_folder));
     assert!(!clone.labsync_config.contains_key("guestinfo.hostname"));
     c.destroy(&vm).await.expect("destroy");
     if let Some(s) = made {
@@ -209,6 +223,7 @@ pub async fn full_clone_power_destroy(site: &Site) {
         datastore: None,
         extra_config: markers("conf", "lab2", "conf-full"),
         bios_uuid: None,
+        instance_uuid: None,
         power_on: false,
     };
     let vm = c.clone_vm(&src, &spec).await.expect("full clone");
@@ -376,6 +391,7 @@ pub async fn concurrent_tasks(site: &Site) {
             datastore: None,
             extra_config: markers("conf", "par", &format!("conf-par-{i}")),
             bios_uuid: None,
+            instance_uuid: None,
             power_on: false,
         };
         handles.push(tokio::spawn(async move { c.clone_vm(&src, &spec).await }));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use labsync::engine::lock::{self, Holder, LockOptions};
-use labsync::model::{InventoryPath, ObservedSource, OwnerId, PowerState};
+use labsync::model::{InventoryPath, ObservedSource, OwnerId, Ownership, PowerState};
 use labsync::sim::{SimOptions, inventory};
 use labsync::vsphere::observe::Scope;
 use labsync::vsphere::{Client, Options, Power, Secret, Target, TlsPolicy};
@@ -328,7 +328,10 @@ labs:
     fn read_back(&self) -> Vec<(String, String, bool)> {
         self.with_client(|client| async move {
             let obs = client.observe(&scope()).await.expect("observes");
-            let owner = OwnerId::new(OWNER).expect("owner");
+            let ownership = Ownership::new(
+                OwnerId::new(OWNER).expect("owner"),
+                InventoryPath::new("/DC1/vm/labs").expect("path"),
+            );
             obs.observed
                 .vms
                 .iter()
@@ -336,7 +339,7 @@ labs:
                     (
                         vm.name.clone(),
                         vm.moref.value.clone(),
-                        vm.managed_by(&owner).is_some(),
+                        ownership.managed(vm).is_some(),
                     )
                 })
                 .collect()

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use labsync::config;
 use labsync::engine::events::{Event, Report, Reporter};
 use labsync::engine::execute::{self, ExecOptions, Interrupt, RetryPolicy};
-use labsync::model::{Desired, InventoryPath, Markers, ObservedVm, OwnerId};
+use labsync::model::{Desired, InventoryPath, Markers, ObservedVm};
 use labsync::plan::{self, Plan, Policy};
 use labsync::sim::chaos::FaultConfig;
 use labsync::sim::{self, SimHandle, SimOptions};
@@ -204,13 +204,13 @@ impl Env {
 
     /// The managed VMs now, by name.
     pub async fn managed(&self) -> Vec<(String, Markers, ObservedVm)> {
-        let owner = OwnerId::new("exec-tests").expect("owner");
+        let ownership = self.desired.ownership();
         self.observe()
             .await
             .observed
             .vms
             .into_iter()
-            .filter_map(|v| Some((v.name.clone(), v.managed_by(&owner)?, v)))
+            .filter_map(|v| Some((v.name.clone(), ownership.managed(&v)?, v)))
             .collect()
     }
 }

@@ -2,11 +2,9 @@
 //! this VM's markers (`DuplicateName`, or an earlier attempt whose answer was lost), and the
 //! refusal to touch a same-named VM that is not ours.
 
-use std::collections::BTreeMap;
-
 use super::perform::{Ctx, Done, OpResult, failed};
 use crate::engine::events::OpKind;
-use crate::model::{CloneMode, Markers, MoRef};
+use crate::model::{CloneMode, LabName, MoRef, Standing};
 use crate::plan::{StepId, VmToCreate};
 use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult};
 
@@ -61,7 +59,7 @@ impl Ctx {
                     // A retry follows an unknown outcome or a failed task: look first, so a
                     // create is never sent twice.
                     if attempt > 0
-                        && let Some(found) = self.find_ours(vm).await?
+                        && let Some(found) = self.find_ours(vm, folder).await?
                     {
                         return Ok(Created::Adopted(found));
                     }
@@ -90,6 +88,8 @@ impl Ctx {
                                 datastore,
                                 extra_config: config,
                                 bios_uuid: Some(uuid),
+                                instance_uuid: (!vm.instance_uuid.is_nil())
+                                    .then(|| vm.instance_uuid.to_string()),
                                 power_on: true,
                             };
                             self.client.clone_vm(&vm.source_moref, &spec).await
@@ -109,7 +109,7 @@ impl Ctx {
                                     cause: "a clone with this name is still in progress".into(),
                                 });
                             }
-                            Ok(match self.adopt(vm, named).await? {
+                            Ok(match self.adopt(vm, folder, named).await? {
                                 Some(m) => Created::Adopted(m),
                                 None => Created::Conflict(e.to_string()),
                             })
@@ -176,77 +176,65 @@ impl Ctx {
 
     /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;
     /// anything else is a conflict (`None`), left alone.
-    async fn adopt(&self, vm: &VmToCreate, named: Option<MoRef>) -> VResult<Option<MoRef>> {
+    async fn adopt(
+        &self,
+        vm: &VmToCreate,
+        folder: &MoRef,
+        named: Option<MoRef>,
+    ) -> VResult<Option<MoRef>> {
         let candidate = match named {
             Some(m) => Some(m),
-            None => self.find_ours(vm).await?,
+            None => self.find_ours(vm, folder).await?,
         };
         match candidate {
-            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            Some(m) if self.is_ours(&m, vm, folder).await? => Ok(Some(m)),
             _ => Ok(None),
         }
     }
 
-    /// The VM with this VM's BIOS UUID, if it exists and carries our markers.
-    async fn find_ours(&self, vm: &VmToCreate) -> VResult<Option<MoRef>> {
-        let found = self
+    /// The VM with this VM's BIOS UUID (or, where vCenter dropped it, its instance UUID), if
+    /// it exists and is ours.
+    async fn find_ours(&self, vm: &VmToCreate, folder: &MoRef) -> VResult<Option<MoRef>> {
+        let mut found = self
             .client
             .find_vm_by_uuid(None, &vm.bios_uuid.to_string(), false)
             .await?;
+        if found.is_none() && !vm.instance_uuid.is_nil() {
+            found = self
+                .client
+                .find_vm_by_uuid(None, &vm.instance_uuid.to_string(), true)
+                .await?;
+        }
         match found {
-            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
+            Some(m) if self.is_ours(&m, vm, folder).await? => Ok(Some(m)),
             _ => Ok(None),
         }
     }
 
-    /// Does `m` carry exactly the markers this VM would have been created with?
-    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
+    /// Is `m` this very VM: ours by the ownership rule (markers, in `folder`, the identity
+    /// labsync gave it), with exactly the lab, name and spec it would have been created with?
+    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate, folder: &MoRef) -> VResult<bool> {
         if m.kind != "VirtualMachine" {
             return Ok(false);
         }
-        let Some((name, extra)) = self.read_markers(m).await? else {
+        let Some(facts) = self.read_facts(m).await? else {
             return Ok(false);
         };
-        let Some(markers) = Markers::managed(&self.owner, &name, &extra) else {
+        let Some(lab) = vm
+            .extra_config
+            .get(crate::model::markers::LAB)
+            .and_then(|l| LabName::new(l.as_str()).ok())
+        else {
+            return Ok(false);
+        };
+        self.remember_lab_folder(folder, &lab);
+        let Standing::Ours(markers) = self.standing_of(&facts) else {
             return Ok(false);
         };
         let want = |k: &str| vm.extra_config.get(k).map(String::as_str);
         Ok(markers.vm == vm.name
             && Some(markers.lab.as_str()) == want(crate::model::markers::LAB)
             && Some(markers.spec.0.as_str()) == want(crate::model::markers::SPEC))
-    }
-
-    /// A VM's name and `labsync.*` extraConfig; `None` when it is gone.
-    pub(super) async fn read_markers(
-        &self,
-        m: &MoRef,
-    ) -> VResult<Option<(String, BTreeMap<String, String>)>> {
-        let objs = match self
-            .client
-            .retrieve_objects(std::slice::from_ref(m), &["name", "config.extraConfig"])
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some(o) = objs.into_iter().find(|o| &o.obj == m) else {
-            return Ok(None);
-        };
-        let Some(name) = o.text("name").map(str::to_string) else {
-            return Ok(None);
-        };
-        let mut extra = BTreeMap::new();
-        if let Some(v) = o.get("config.extraConfig") {
-            for ov in &v.children {
-                if let (Some(k), Some(val)) = (ov.child_text("key"), ov.child_text("value"))
-                    && k.starts_with("labsync.")
-                {
-                    extra.insert(k.to_string(), val.to_string());
-                }
-            }
-        }
-        Ok(Some((name, extra)))
     }
 }
 

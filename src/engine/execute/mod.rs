@@ -7,6 +7,7 @@
 //! them. The report counts plan steps: succeeded, failed, skipped.
 
 pub mod create;
+mod ours;
 pub mod perform;
 pub mod run;
 pub mod schedule;

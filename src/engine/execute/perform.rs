@@ -11,15 +11,19 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tokio::sync::{OnceCell, mpsc};
 
+use super::ours::not_ours;
 use super::units::Work;
 use crate::engine::events::{Event, OpKind};
 use crate::model::{
-    HYGIENE_SNAPSHOT_DESCRIPTION, HygieneMethod, InventoryPath, Markers, MoRef, OwnerId,
+    HYGIENE_SNAPSHOT_DESCRIPTION, HygieneMethod, InventoryPath, MoRef, OwnerId, Standing,
     hygiene_snapshot_name,
 };
 use crate::plan::StepId;
 use crate::vsphere::fault::{self, FaultClass};
-use crate::vsphere::observe::{self, FIELD_LAST_HYGIENE, FIELD_REMOVAL_PENDING, FIELD_TOMBSTONE};
+use crate::vsphere::observe::{
+    self, FIELD_LABS_FOLDER, FIELD_LAST_HYGIENE, FIELD_OWNER, FIELD_REMOVAL_PENDING,
+    FIELD_TOMBSTONE,
+};
 use crate::vsphere::props::PropSpec;
 use crate::vsphere::{Client, Error, Power, Result as VResult};
 
@@ -55,6 +59,11 @@ pub struct Ctx {
     tombstone_key: OnceCell<i32>,
     removal_key: OnceCell<i32>,
     hygiene_key: OnceCell<i32>,
+    owner_key: OnceCell<i32>,
+    labs_folder_key: OnceCell<i32>,
+    /// Lab folders this run made or found (not in `paths`, which is the observation's), so the
+    /// ownership check knows where a VM created this run sits.
+    pub(super) lab_folders: std::sync::Mutex<BTreeMap<MoRef, InventoryPath>>,
     datastores: OnceCell<BTreeMap<String, MoRef>>,
 }
 
@@ -122,8 +131,19 @@ impl Ctx {
             tombstone_key: OnceCell::new(),
             removal_key: OnceCell::new(),
             hygiene_key: OnceCell::new(),
+            owner_key: OnceCell::new(),
+            labs_folder_key: OnceCell::new(),
+            lab_folders: std::sync::Mutex::new(BTreeMap::new()),
             datastores: OnceCell::new(),
         })
+    }
+
+    /// Notes that `folder` is lab `lab`'s folder under this config's labs folder.
+    pub(super) fn remember_lab_folder(&self, folder: &MoRef, lab: &crate::model::LabName) {
+        let path = self.labs_folder.join(lab.as_str());
+        if let Ok(mut known) = self.lab_folders.lock() {
+            known.insert(folder.clone(), path);
+        }
     }
 
     pub(super) fn emit(&self, e: Event) {
@@ -184,9 +204,20 @@ impl Ctx {
                             ),
                         )
                     })?;
-                create_or_find_folder(&self.client, &parent, self.labs_folder.leaf())
+                let made = create_or_find_folder(&self.client, &parent, self.labs_folder.leaf())
                     .await
-                    .map_err(|e| failed(op, e))
+                    .map_err(|e| failed(op, e))?;
+                // Marked as a labs folder, so a config whose labs folder is its parent never
+                // takes it for one of its lab folders (even once it is empty).
+                let key = self
+                    .field_key(&self.labs_folder_key, FIELD_LABS_FOLDER, "Folder")
+                    .await
+                    .map_err(|e| failed(op, e))?;
+                self.client
+                    .set_field(&made, key, self.owner.as_str())
+                    .await
+                    .map_err(|e| failed(op, e))?;
+                Ok(made)
             })
             .await
             .cloned()
@@ -241,12 +272,20 @@ impl Ctx {
                 let started = self.started(step, op, &target);
                 let parent = self.labs_folder(op).await?;
                 let r = self
-                    .with_retries(op, &target, |_| {
-                        create_or_find_folder(&self.client, &parent, lab.as_str())
+                    .with_retries(op, &target, |_| async {
+                        let f = create_or_find_folder(&self.client, &parent, lab.as_str()).await?;
+                        // Marked as this owner's lab folder, so a later run (or another config
+                        // whose labs folder is a parent of ours) can tell it from anyone else's.
+                        let key = self
+                            .field_key(&self.owner_key, FIELD_OWNER, "Folder")
+                            .await?;
+                        self.client.set_field(&f, key, self.owner.as_str()).await?;
+                        Ok(f)
                     })
                     .await;
                 self.finished(step, op, &target, started, r.as_ref().err());
                 let f = r.map_err(|e| failed(op, e))?;
+                self.remember_lab_folder(&f, lab);
                 Ok(Done {
                     object: Some(f),
                     adopted: false,
@@ -357,16 +396,14 @@ impl Ctx {
     /// Checks the markers first: whatever the plan says, an unmanaged VM is never touched.
     async fn power_on_vm(&self, step: StepId, vm: &MoRef, name: &str) -> OpResult<()> {
         let op = OpKind::PowerOn;
-        let Some((actual, extra)) = self.read_markers(vm).await.map_err(|e| failed(op, e))? else {
+        let Some(facts) = self.read_facts(vm).await.map_err(|e| failed(op, e))? else {
             return Err(failed(op, format!("{name} ({vm}) is gone")));
         };
-        if Markers::managed(&self.owner, &actual, &extra).is_none() {
+        let standing = self.standing_of(&facts);
+        if !matches!(standing, Standing::Ours(_)) {
             return Err(failed(
                 op,
-                format!(
-                    "{actual} ({vm}) is not managed by {}; left alone",
-                    self.owner
-                ),
+                not_ours(&facts, vm, &standing, self.owner.as_str()),
             ));
         }
         let started = self.started(step, op, name);
@@ -433,20 +470,18 @@ impl Ctx {
     /// Powers a managed VM off (if on) and destroys it; gone already is success. Checks the
     /// markers first: whatever the plan says, an unmanaged VM is never touched.
     pub async fn destroy_vm(&self, step: StepId, vm: &MoRef, name: &str) -> OpResult<()> {
-        let Some((actual, extra)) = self
-            .read_markers(vm)
+        let Some(facts) = self
+            .read_facts(vm)
             .await
             .map_err(|e| failed(OpKind::Destroy, e))?
         else {
             return Ok(());
         };
-        if Markers::managed(&self.owner, &actual, &extra).is_none() {
+        let standing = self.standing_of(&facts);
+        if !matches!(standing, Standing::Ours(_)) {
             return Err(failed(
                 OpKind::Destroy,
-                format!(
-                    "{actual} ({vm}) is not managed by {}; left alone",
-                    self.owner
-                ),
+                not_ours(&facts, vm, &standing, self.owner.as_str()),
             ));
         }
         let op = OpKind::PowerOff;
@@ -466,7 +501,7 @@ impl Ctx {
         let r = self
             .with_retries(op, name, |attempt| async move {
                 // After an unknown outcome, the VM may be gone already.
-                if attempt > 0 && self.read_markers(vm).await?.is_none() {
+                if attempt > 0 && self.read_facts(vm).await?.is_none() {
                     return Ok(());
                 }
                 self.client.destroy(vm).await

@@ -571,12 +571,18 @@ pub async fn run(
     let mut grace: Option<tokio::time::Instant> = None;
     let mut interrupted = false;
     loop {
-        match *cancel.borrow() {
+        // Copied out: a reporter may send on the channel while events are emitted below.
+        let asked = *cancel.borrow();
+        match asked {
             Interrupt::None => {}
             Interrupt::Stop if !stopping => {
                 stopping = true;
                 interrupted = true;
                 grace = Some(tokio::time::Instant::now() + STOP_GRACE);
+                // What units already started before the interrupt is reported before it.
+                while let Ok(e) = events.try_recv() {
+                    emit(reporter, &e);
+                }
                 emit(reporter, &Event::Interrupted);
             }
             Interrupt::Stop => {}

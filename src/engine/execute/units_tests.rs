@@ -26,6 +26,7 @@ fn vm(lab: &str, role: &str, source: &str, deps: &[&str]) -> VmToCreate {
         depends_on: deps.iter().map(|d| VmRole::new(*d).unwrap()).collect(),
         extra_config: BTreeMap::new(),
         bios_uuid: uuid::Uuid::nil(),
+        instance_uuid: uuid::Uuid::nil(),
         placement: Placement::default(),
     }
 }
@@ -83,6 +84,9 @@ fn observed() -> Observed {
         host: Some(mo("HostSystem", "h2")),
         labsync_config: BTreeMap::new(),
         busy: false,
+        folder: None,
+        bios_uuid: None,
+        instance_uuid: None,
     });
     o
 }

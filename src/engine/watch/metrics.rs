@@ -146,8 +146,9 @@ impl Metrics {
         .into_iter()
         .map(|p| (power_label(p), 0))
         .collect();
+        let ownership = desired.ownership();
         for vm in &observed.vms {
-            if let Some(m) = vm.managed_by(&desired.owner) {
+            if let Some(m) = ownership.managed(vm) {
                 *self.vms.entry(power_label(vm.power)).or_default() += 1;
                 present
                     .entry(m.lab)

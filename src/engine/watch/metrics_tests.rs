@@ -67,6 +67,17 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         host: None,
         labsync_config: markers.to_extra_config().into_iter().collect(),
         busy: false,
+        folder: Some(InventoryPath::new(format!("/DC1/vm/labs/{lab}")).unwrap()),
+        bios_uuid: Some(
+            crate::model::bios_uuid(
+                &markers.owner,
+                &markers.lab,
+                &crate::model::VmRole::new(role).unwrap(),
+                &markers.spec,
+            )
+            .to_string(),
+        ),
+        instance_uuid: None,
     }
 }
 
@@ -114,6 +125,9 @@ fn world() -> (Desired, Observed) {
                 }),
                 extended_until: None,
                 removal_pending: None,
+                owner: None,
+                children: 0,
+                labs_folder_of: None,
             },
         )]),
         host_names: BTreeMap::new(),

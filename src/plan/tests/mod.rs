@@ -8,6 +8,7 @@ mod guards;
 mod hygiene;
 mod hygiene_due;
 mod hygiene_scope;
+mod ownership;
 mod properties;
 mod removals;
 mod snapshots;

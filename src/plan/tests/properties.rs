@@ -8,8 +8,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use crate::model::{
-    LabName, Lifetime, MoRef, Observed, ObservedVm, OwnerId, PartialPolicy, PowerState, SpecHash,
-    Tombstone, markers,
+    InventoryPath, LabName, Lifetime, MoRef, Observed, ObservedVm, OwnerId, PartialPolicy,
+    PowerState, SpecHash, Tombstone, markers,
 };
 use crate::plan::testkit::*;
 use crate::plan::{Action, Phase, Plan};
@@ -100,13 +100,141 @@ fn observed_vm() -> impl Strategy<Value = (String, BTreeMap<String, String>, Pow
         )
 }
 
-/// A random world: some desired labs, a random inventory, records, source states.
-fn world() -> impl Strategy<Value = World> {
+/// Where a VM with markers sits: its own lab's folder under this config's labs folder, the
+/// source folder (a clone made by hand), another config's labs folder, a person's folder, or
+/// nowhere the read could place.
+fn place() -> impl Strategy<Value = u8> {
+    select(&[0u8, 0, 0, 1, 2, 3, 4][..])
+}
+
+fn folder_at(place: u8, lab: Option<&str>) -> Option<InventoryPath> {
+    let path = match (place, lab) {
+        (0, Some(l)) => format!("/DC1/vm/labs/{l}"),
+        (2, Some(l)) => format!("/DC1/vm/labs-perf/{l}"),
+        (0..=2, _) => "/DC1/vm/templates".to_string(),
+        (3, _) => "/DC1/vm/people".to_string(),
+        _ => return None,
+    };
+    InventoryPath::new(path).ok()
+}
+
+/// How a random VM came to be. Only `Made` is a VM labsync created for this config: the
+/// ground truth the safety property checks the plan against, independent of the planner's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// labsync made it for this config (consistent markers, its lab folder, the identity given).
+    Made,
+    /// labsync made it for another config with the same owner id (another labs folder).
+    OtherConfig,
+    /// A clone of one of ours made by hand (markers copied, new identity), anywhere.
+    HandCopy,
+    /// Anything else: a person's VM, another owner's, garbled markers.
+    Stranger,
+}
+
+/// A VM labsync made: for this config, for another config sharing the owner id, or a hand copy.
+fn made_vm() -> impl Strategy<Value = (ObservedVm, Origin)> {
+    (
+        select(LABS),
+        select(ROLES),
+        select(&["spec-0", "spec-1", "spec-1", "spec-1"][..]),
+        select(
+            &[
+                "2026-11-26T11:00:00Z",
+                "2026-11-26T06:00:00Z",
+                "2026-11-20T00:00:00Z",
+            ][..],
+        ),
+        select(
+            &[
+                PowerState::PoweredOn,
+                PowerState::PoweredOn,
+                PowerState::PoweredOn,
+                PowerState::PoweredOff,
+                PowerState::Suspended,
+            ][..],
+        ),
+        any::<u8>(),
+        select(
+            &[
+                Origin::Made,
+                Origin::Made,
+                Origin::Made,
+                Origin::Made,
+                Origin::OtherConfig,
+                Origin::HandCopy,
+            ][..],
+        ),
+        place(),
+    )
+        .prop_map(
+            |(lab, role, spec, created, power, busy, origin, copy_place)| {
+                let name = format!("{lab}-{role}");
+                let mut cfg = BTreeMap::new();
+                cfg.insert(markers::OWNER.to_string(), OWNER.to_string());
+                cfg.insert(markers::LAB.to_string(), lab.to_string());
+                cfg.insert(markers::VM.to_string(), name.clone());
+                cfg.insert(markers::TEMPLATE.to_string(), "k8s".to_string());
+                cfg.insert(markers::SPEC.to_string(), spec.to_string());
+                cfg.insert(markers::CREATED.to_string(), created.to_string());
+                let given = crate::model::bios_uuid(
+                    &OwnerId::new(OWNER).unwrap(),
+                    &LabName::new(lab).unwrap(),
+                    &crate::model::VmRole::new(role).unwrap(),
+                    &SpecHash(spec.into()),
+                )
+                .to_string();
+                let (folder, uuid) = match origin {
+                    Origin::Made => (folder_at(0, Some(lab)), Some(given)),
+                    Origin::OtherConfig => (folder_at(2, Some(lab)), Some(given)),
+                    _ => (
+                        folder_at(copy_place, Some(lab)),
+                        Some(format!("4223{:04x}-0000-4000-8000-000000000000", busy)),
+                    ),
+                };
+                let vm = ObservedVm {
+                    moref: MoRef::new("VirtualMachine", "unset"),
+                    name,
+                    power,
+                    host: None,
+                    labsync_config: cfg,
+                    busy: busy < 20,
+                    folder,
+                    bios_uuid: uuid,
+                    instance_uuid: None,
+                };
+                (vm, origin)
+            },
+        )
+}
+
+/// A VM with arbitrary markers, anywhere, never with the identity labsync gives.
+fn stranger_vm() -> impl Strategy<Value = (ObservedVm, Origin)> {
+    (observed_vm(), place()).prop_map(|((name, cfg, power, busy), place)| {
+        let folder = folder_at(place, cfg.get(markers::LAB).map(String::as_str));
+        let vm = ObservedVm {
+            moref: MoRef::new("VirtualMachine", "unset"),
+            name,
+            power,
+            host: None,
+            labsync_config: cfg,
+            busy,
+            folder,
+            bios_uuid: None,
+            instance_uuid: None,
+        };
+        (vm, Origin::Stranger)
+    })
+}
+
+/// A random world: some desired labs, a random inventory, records, source states; and the
+/// morefs of the VMs labsync made for this config (the ground truth).
+fn world_and_truth() -> impl Strategy<Value = (World, BTreeSet<MoRef>)> {
     (
         proptest::collection::btree_set(select(LABS), 0..=4),
-        proptest::collection::vec(observed_vm(), 0..24),
+        proptest::collection::vec(prop_oneof![made_vm(), stranger_vm()], 0..24),
         proptest::collection::btree_map(select(LABS), (any::<bool>(), any::<bool>()), 0..=3),
-        proptest::collection::vec((0u32..=255, any::<bool>(), 0u8..8), 3),
+        proptest::collection::vec((0u32..300, any::<bool>(), 0u8..6), 3..=3),
         (any::<bool>(), any::<bool>(), 0u32..4),
     )
         .prop_map(
@@ -122,16 +250,16 @@ fn world() -> impl Strategy<Value = World> {
                     }
                     w = w.want(l);
                 }
+                let mut ours = BTreeSet::new();
                 w.observed.vms = vms
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (name, cfg, power, busy))| ObservedVm {
-                        moref: MoRef::new("VirtualMachine", format!("vm-{i}")),
-                        name,
-                        power,
-                        host: None,
-                        labsync_config: cfg,
-                        busy,
+                    .map(|(i, (mut vm, origin))| {
+                        vm.moref = MoRef::new("VirtualMachine", format!("vm-{i}"));
+                        if origin == Origin::Made {
+                            ours.insert(vm.moref.clone());
+                        }
+                        vm
                     })
                     .collect();
                 for (name, (tomb, same_spec)) in records {
@@ -155,9 +283,14 @@ fn world() -> impl Strategy<Value = World> {
                     w.observed.sources.insert(src(leaf), s);
                 }
                 w.desired.limits.max_destroy_per_run = cap;
-                w
+                (w, ours)
             },
         )
+}
+
+/// A random world (see [`world_and_truth`]).
+fn world() -> impl Strategy<Value = World> {
+    world_and_truth().prop_map(|(w, _)| w)
 }
 
 fn json(plan: &Plan) -> String {
@@ -175,29 +308,62 @@ fn destroyed(plan: &Plan) -> Vec<(&LabName, &MoRef)> {
         .collect()
 }
 
-fn check_never_touches_unmanaged(world: &World, plan: &Plan) {
-    let owner: &OwnerId = &world.desired.owner;
+/// The safety property: every step that acts on a VM (destroy, power off, power on) acts only
+/// on VMs labsync made for this config; hygiene only on this config's sources; folder removal
+/// only on lab folders it observed under its labs folder; no create over a VM that is not ours.
+fn check_only_touches_its_own(world: &World, ours: &BTreeSet<MoRef>, plan: &Plan) {
     let observed: &Observed = &world.observed;
+    let record_folders: BTreeSet<&MoRef> =
+        observed.lab_records.values().map(|r| &r.folder).collect();
+    for step in &plan.steps {
+        let (verb, vms): (&str, Vec<&MoRef>) = match &step.action {
+            Action::DestroyLab { vms, .. } => ("destroys", vms.iter().map(|v| &v.moref).collect()),
+            Action::PowerOnVms { vms, .. } => ("powers on", vms.iter().map(|v| &v.moref).collect()),
+            Action::Hygiene { source, .. } => {
+                assert!(
+                    world.desired.sources.contains_key(source),
+                    "hygiene on {source}, which no template of this config uses"
+                );
+                continue;
+            }
+            Action::RemoveLabRecord { folder, .. } => {
+                assert!(
+                    record_folders.contains(folder),
+                    "removes folder {folder}, which is not a lab folder it observed"
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        for moref in vms {
+            let vm = observed.vms.iter().find(|v| &v.moref == moref);
+            assert!(
+                ours.contains(moref),
+                "{verb} {moref} ({:?}), which labsync did not make for this config",
+                vm.map(|v| (&v.name, &v.folder))
+            );
+        }
+    }
     for (lab, moref) in destroyed(plan) {
         let vm = observed.vms.iter().find(|v| &v.moref == moref);
-        let markers = vm.and_then(|v| v.managed_by(owner));
+        let markers = vm.and_then(|v| world.desired.ownership().managed(v));
         assert!(
             markers.as_ref().is_some_and(|m| &m.lab == lab),
-            "destroys {moref} for lab {lab}, which is not a VM of that lab managed by {owner}"
+            "destroys {moref} for lab {lab}, which is not a VM of that lab"
         );
     }
-    let unmanaged: BTreeSet<&str> = observed
+    let not_ours: BTreeSet<&str> = observed
         .vms
         .iter()
-        .filter(|v| v.managed_by(owner).is_none())
+        .filter(|v| !ours.contains(&v.moref))
         .map(|v| v.name.as_str())
         .collect();
     for step in &plan.steps {
         if let Action::CreateLab { vms, .. } | Action::CreateVms { vms, .. } = &step.action {
             for vm in vms {
                 assert!(
-                    !unmanaged.contains(vm.name.as_str()),
-                    "creates {} over a VM labsync does not manage",
+                    !not_ours.contains(vm.name.as_str()),
+                    "creates {} over a VM labsync did not make for this config",
                     vm.name
                 );
             }
@@ -253,9 +419,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn no_action_ever_targets_a_vm_the_owner_does_not_manage(world in world()) {
+    fn destructive_steps_touch_only_what_labsync_made_for_this_config(
+        (world, ours) in world_and_truth()
+    ) {
         let plan = world.plan();
-        check_never_touches_unmanaged(&world, &plan);
+        check_only_touches_its_own(&world, &ours, &plan);
     }
 
     #[test]
@@ -328,8 +496,10 @@ fn the_random_worlds_reach_every_kind_of_decision() {
         "write-tombstone",
         "remove-record",
         "hygiene",
+        "power-on",
         "labsync::plan::name_conflict",
         "labsync::plan::busy",
+        "labsync::plan::copy",
     ] {
         assert!(
             seen.get(kind).is_some_and(|n| *n > 0),

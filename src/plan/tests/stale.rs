@@ -37,8 +37,8 @@ fn a_plan_is_stale_when_a_touched_vm_changed_or_went() {
     let mut observed = w.observed.clone();
     observed.vms.retain(|vm| vm.name != "bob-cp");
     if let Some(vm) = observed.vms.iter_mut().find(|vm| vm.name == "bob-db") {
-        vm.labsync_config
-            .insert("labsync.spec".into(), "spec-9".into());
+        // Another run replaced it meanwhile: a new spec, and with it a new identity.
+        respec(vm, "spec-9");
     }
     if let Some(vm) = observed.vms.iter_mut().find(|vm| vm.name == "bob-worker") {
         vm.labsync_config

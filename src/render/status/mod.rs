@@ -10,8 +10,8 @@ mod tests;
 use std::io::{self, Write};
 
 pub use model::{
-    LabState, LabStatus, STATUS_JSON_VERSION, SourceMode, SourceStatus, StatusReport, mode_word,
-    state_word, status,
+    CopyStatus, LabState, LabStatus, STATUS_JSON_VERSION, SourceMode, SourceStatus, StatusReport,
+    mode_word, state_word, status,
 };
 
 use crate::model::Workflow;
@@ -50,7 +50,8 @@ pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Re
     writeln!(w)?;
     writeln!(w, "{}", style.paint(Tone::Strong, "Sources"))?;
     if report.sources.is_empty() {
-        return writeln!(w, "  no sources");
+        writeln!(w, "  no sources")?;
+        return copies(report, w, style);
     }
     let rows: Vec<Vec<Cell>> = report.sources.iter().map(source_row).collect();
     write_table(
@@ -66,7 +67,37 @@ pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Re
         ],
         &rows,
         style,
-    )
+    )?;
+    copies(report, w, style)
+}
+
+/// Copies of managed VMs, when there are any: what they are, where, and why they are not ours.
+fn copies<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Result<()> {
+    if report.copies.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{}",
+        style.paint(
+            Tone::Strong,
+            "Copies (labsync markers, not made by labsync here; left alone)"
+        )
+    )?;
+    let rows: Vec<Vec<Cell>> = report
+        .copies
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::plain(&c.name),
+                Cell::plain(c.folder.as_deref().unwrap_or("?")),
+                Cell::plain(c.lab.as_deref().unwrap_or("-")),
+                Cell::toned(c.why.describe(), Tone::Dim),
+            ]
+        })
+        .collect();
+    write_table(w, &["VM", "FOLDER", "LAB", "WHY"], &rows, style)
 }
 
 /// The report as JSON (it carries its own `format_version`).

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Lifetime, Observed, OwnerId, PowerState,
-    PoweredOffPolicy, TemplateName, Workflow,
+    CopyKind, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Lifetime, Observed, OwnerId,
+    PowerState, PoweredOffPolicy, TemplateName, Workflow,
 };
 use crate::plan::{ObservedIndex, lab_expiry, tombstone_holds};
 use crate::render::plan::words::power_word;
@@ -29,6 +29,22 @@ pub struct StatusReport {
     pub labs: Vec<LabStatus>,
     /// Every source a template uses, by path.
     pub sources: Vec<SourceStatus>,
+    /// VMs that carry this owner's markers but that labsync did not make for this config
+    /// (copies made by hand): never touched, listed so people can tidy them up.
+    #[serde(default)]
+    pub copies: Vec<CopyStatus>,
+}
+
+/// A copy of a managed VM (see [`crate::model::Ownership`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyStatus {
+    pub name: String,
+    pub moref: String,
+    /// The folder it sits in, when known.
+    pub folder: Option<String>,
+    /// The lab its markers name.
+    pub lab: Option<String>,
+    pub why: CopyKind,
 }
 
 /// Where a lab stands.
@@ -105,16 +121,16 @@ pub struct SourceStatus {
 
 /// Builds the report (pure: `now` is passed in).
 pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusReport {
-    let index = ObservedIndex::new(observed, &desired.owner);
+    let index = ObservedIndex::new(observed, &desired.ownership());
     let names: BTreeSet<&LabName> = desired
         .labs
         .keys()
         .chain(index.by_lab.keys())
-        .chain(observed.lab_records.keys())
+        .chain(index.records.keys())
         .collect();
     let labs = names
         .into_iter()
-        .map(|name| lab_status(name, desired, observed, &index, now))
+        .map(|name| lab_status(name, desired, &index, now))
         .collect();
     let sources = desired
         .sources
@@ -176,25 +192,36 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
             }
         })
         .collect();
+    let copies = index
+        .copies
+        .iter()
+        .map(|c| CopyStatus {
+            name: c.vm.name.clone(),
+            moref: c.vm.moref.value.clone(),
+            folder: c.vm.folder.as_ref().map(ToString::to_string),
+            lab: c.vm.labsync_config.get(crate::model::markers::LAB).cloned(),
+            why: c.kind.clone(),
+        })
+        .collect();
     StatusReport {
         format_version: STATUS_JSON_VERSION,
         owner: desired.owner.clone(),
         at: now,
         labs,
         sources,
+        copies,
     }
 }
 
 fn lab_status(
     name: &LabName,
     desired: &Desired,
-    observed: &Observed,
     index: &ObservedIndex<'_>,
     now: Timestamp,
 ) -> LabStatus {
     let lab = desired.labs.get(name);
     let managed = index.lab_vms(name);
-    let record = observed.lab_records.get(name);
+    let record = index.record(name);
     let template = lab
         .map(|l| l.template.clone())
         .or_else(|| managed.first().map(|m| m.markers.template.clone()));

@@ -358,6 +358,14 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                     .child("config")
                     .map(|c| option_values(c.all("extraConfig")))
                     .unwrap_or_default(),
+                uuid: spec
+                    .child("config")
+                    .and_then(|c| c.child_text("uuid"))
+                    .map(str::to_string),
+                instance_uuid: spec
+                    .child("config")
+                    .and_then(|c| c.child_text("instanceUuid"))
+                    .map(str::to_string),
             };
             one(Value::Ref(sim.world.clone_vm(&this.value, parsed, call)?))
         }

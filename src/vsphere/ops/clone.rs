@@ -39,6 +39,8 @@ pub struct CloneSpec {
     /// Written into the clone's `extraConfig` in the same call that creates it.
     pub extra_config: Vec<(String, String)>,
     pub bios_uuid: Option<String>,
+    /// `config.instanceUuid`: VMware's vcsim keeps it where some versions drop `config.uuid`.
+    pub instance_uuid: Option<String>,
     pub power_on: bool,
 }
 
@@ -86,11 +88,14 @@ pub fn clone_vm_body(source: &MoRef, spec: &CloneSpec, snapshot: Option<&MoRef>)
         b.moref("pool", p);
     }
     b.close("location").bool("template", false);
-    if !spec.extra_config.is_empty() || spec.bios_uuid.is_some() {
-        // VirtualMachineConfigSpec: uuid comes before extraConfig in the WSDL sequence.
+    if !spec.extra_config.is_empty() || spec.bios_uuid.is_some() || spec.instance_uuid.is_some() {
+        // VirtualMachineConfigSpec: uuid, then instanceUuid, then (much later) extraConfig.
         b.open("config");
         if let Some(u) = &spec.bios_uuid {
             b.leaf("uuid", u);
+        }
+        if let Some(u) = &spec.instance_uuid {
+            b.leaf("instanceUuid", u);
         }
         for (k, v) in &spec.extra_config {
             b.option_value("extraConfig", k, v);
@@ -248,6 +253,7 @@ mod tests {
             datastore: None,
             extra_config: vec![("labsync.vm".into(), "c1".into())],
             bios_uuid: Some("u-1".into()),
+            instance_uuid: Some("i-1".into()),
             power_on: true,
         };
         let body = clone_vm_body(
@@ -260,7 +266,7 @@ mod tests {
             concat!(
                 r#"<CloneVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-1</_this><folder type="Folder">f-1</folder><name>c1</name>"#,
                 r#"<spec><location><diskMoveType>createNewChildDiskBacking</diskMoveType><pool type="ResourcePool">rp-1</pool></location>"#,
-                r#"<template>false</template><config><uuid>u-1</uuid><extraConfig><key>labsync.vm</key><value xsi:type="xsd:string">c1</value></extraConfig></config>"#,
+                r#"<template>false</template><config><uuid>u-1</uuid><instanceUuid>i-1</instanceUuid><extraConfig><key>labsync.vm</key><value xsi:type="xsd:string">c1</value></extraConfig></config>"#,
                 r#"<powerOn>true</powerOn><snapshot type="VirtualMachineSnapshot">snapshot-1</snapshot></spec></CloneVM_Task>"#
             )
         );
