@@ -8,6 +8,7 @@ use std::sync::Arc;
 use miette::{LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde::Serialize;
 
+use super::check;
 use super::yaml::Span;
 
 /// How bad a diagnostic is: errors make the load fail, warnings do not.
@@ -107,6 +108,13 @@ codes! {
     TlsConflict => "tls_conflict",
     /// `tls.insecure: true`: certificates are not checked.
     InsecureTls => "insecure_tls",
+    /// Plain `http://` to a vCenter that is not on this machine, without `insecure_http: true`.
+    PlainHttp => "plain_http",
+    /// `insecure_http: true` with a plain `http://` URL to another machine: the password
+    /// crosses the network in clear.
+    InsecureHttp => "insecure_http",
+    /// A URL with `user:password@` in it.
+    UrlCredentials => "url_credentials",
     /// `max_chain` outside 1..=255.
     MaxChain => "max_chain",
     /// A limit of zero or a negative one.
@@ -141,14 +149,19 @@ pub struct SourceFile {
     /// The path as the user should read it (relative where possible).
     pub name: String,
     pub text: String,
+    /// `text` with secrets masked byte for byte ([`check::mask_secrets`]): what snippets show,
+    /// so no diagnostic, nor a neighbouring line of one, ever prints a password.
+    shown: String,
 }
 
 impl SourceFile {
     /// A named source.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
+        let text = text.into();
         Arc::new(Self {
             name: name.into(),
-            text: text.into(),
+            shown: check::mask_secrets(&text),
+            text,
         })
     }
 
@@ -170,7 +183,7 @@ impl SourceCode for SourceFile {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        let c = self.text.read_span(span, before, after)?;
+        let c = self.shown.read_span(span, before, after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
             c.data(),

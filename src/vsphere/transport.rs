@@ -110,6 +110,12 @@ impl Transport {
         if is_loopback(&parsed) {
             // The embedded simulator and test servers: an HTTP(S)_PROXY must not capture them.
             builder = builder.no_proxy();
+        } else if parsed.scheme() == "http" {
+            // The config allowed it on purpose (`insecure_http: true`); say so on every run.
+            tracing::warn!(
+                url = %parsed,
+                "plain http:// to a remote vCenter (insecure_http: true): the password and the session cookie cross the network in clear"
+            );
         }
         if let Some(pin) = &policy.thumbprint {
             builder = builder
@@ -329,14 +335,8 @@ impl Transport {
 
 /// Is the URL's host this machine?
 fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    url.host_str()
+        .is_some_and(crate::config::check::is_loopback_host)
 }
 
 /// The value of `vmware_soap_session` in a `Set-Cookie` header, quotes kept (they are part of

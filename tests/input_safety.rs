@@ -1,0 +1,204 @@
+//! Input safety end to end (issue 10, point 8 and the "strings" bullet), through the binary:
+//! plain `http://` only to this machine unless `vcenter.insecure_http: true`; credentials in a
+//! URL refused without ever being printed.
+
+// Shared by the end-to-end test binaries; each uses part of it.
+#[allow(dead_code)]
+#[path = "commands/support.rs"]
+mod support;
+
+use labsync::sim::{SimHandle, SimOptions, inventory};
+use predicates::prelude::*;
+use support::{Lab, Workspace};
+
+/// The line of `url:` in every workspace's labs file.
+const URL_LINE: &str = "labs.yaml:3:";
+
+/// Replaces the workspace's `vcenter.url` (and adds a password source and `more` under
+/// `vcenter`).
+fn set_url(ws: &Workspace, url: &str, more: &str) {
+    let path = ws.path("labs.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("read labs.yaml");
+    let changed = yaml.replace(
+        "  url: sim://inventory.yaml\n",
+        &format!("  url: {url}\n  password_env: LABSYNC_TEST_PASSWORD\n{more}"),
+    );
+    assert_ne!(changed, yaml, "the url line moved");
+    std::fs::write(&path, changed).expect("write labs.yaml");
+}
+
+#[test]
+fn plain_http_to_a_remote_vcenter_is_refused_at_its_line() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    set_url(&ws, "http://vc.example.com/sdk", "");
+    ws.labsync(&["validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("labsync::config::plain_http"))
+        .stderr(predicate::str::contains(URL_LINE))
+        .stderr(predicate::str::contains("insecure_http: true"));
+    // The same for every address that is not this machine.
+    for url in ["http://10.1.2.3/sdk", "http://[2001:db8::1]:80/sdk"] {
+        set_url_again(&ws, url);
+        ws.labsync(&["validate"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("labsync::config::plain_http"));
+    }
+}
+
+/// Rewrites the labs file with another URL.
+fn set_url_again(ws: &Workspace, url: &str) {
+    let path = ws.path("labs.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("read labs.yaml");
+    let line = yaml
+        .lines()
+        .find(|l| l.starts_with("  url: "))
+        .expect("a url line")
+        .to_string();
+    std::fs::write(&path, yaml.replace(&line, &format!("  url: {url}"))).expect("write");
+}
+
+#[test]
+fn insecure_http_true_allows_a_remote_plain_url_with_a_loud_warning() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    set_url(&ws, "http://vc.example.com/sdk", "  insecure_http: true\n");
+    ws.labsync(&["validate"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("labsync::config::insecure_http"))
+        .stderr(predicate::str::contains("in clear"));
+}
+
+/// A simulator serving on loopback while the test runs the binary against its `http://` URL.
+struct ServedSim {
+    rt: tokio::runtime::Runtime,
+    handle: Option<SimHandle>,
+}
+
+impl ServedSim {
+    fn start(ws: &Workspace) -> ServedSim {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let inv = inventory::load(&ws.path("inventory.yaml")).expect("inventory");
+        let mut opts = SimOptions::new(inv);
+        opts.time_scale = 0.0;
+        opts.password = "pw-for-test".into();
+        let handle = rt
+            .block_on(labsync::sim::start(opts))
+            .expect("simulator starts");
+        ServedSim {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.handle.as_ref().expect("running").url.clone()
+    }
+}
+
+impl Drop for ServedSim {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+#[test]
+fn plain_http_to_this_machine_needs_no_flag_and_plans() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let sim = ServedSim::start(&ws);
+    let url = sim.url();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    set_url(&ws, &url, "");
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .env("LABSYNC_TEST_PASSWORD", "pw-for-test")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("alice"))
+        .stderr(predicate::str::contains("plain_http").not())
+        .stderr(predicate::str::contains("in clear").not());
+    // `localhost` is this machine too.
+    set_url_again(&ws, &url.replace("127.0.0.1", "localhost"));
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .env("LABSYNC_TEST_PASSWORD", "pw-for-test")
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn credentials_in_the_url_are_refused_at_their_line_and_never_printed() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    // An error on the next line too: its snippet shows the url line as context.
+    set_url(
+        &ws,
+        "https://admin:hunter2@vc.example.com/sdk",
+        "  tls: { thumbprint: zz }\n",
+    );
+    for args in [&["validate"][..], &["validate", "--json"], &["plan"]] {
+        ws.labsync(args)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("hunter2").not())
+            .stderr(predicate::str::contains("hunter2").not());
+    }
+    ws.labsync(&["validate"])
+        .assert()
+        .stderr(predicate::str::contains("labsync::config::url_credentials"))
+        .stderr(predicate::str::contains(URL_LINE))
+        .stderr(predicate::str::contains("admin:*******@vc.example.com"))
+        .stderr(predicate::str::contains(
+            "labsync::config::invalid_thumbprint",
+        ));
+    // Without a scheme, and with a bad scheme: still refused, still never printed.
+    for url in ["admin:hunter2@vc.example.com/sdk", "ftp://admin:hunter2@vc"] {
+        set_url_again(&ws, url);
+        ws.labsync(&["validate"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("labsync::config::url_credentials"))
+            .stderr(predicate::str::contains("hunter2").not());
+    }
+}
+
+#[test]
+fn a_literal_password_is_not_shown_as_the_context_of_another_error() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    set_url(
+        &ws,
+        "https://vc.example.com/sdk",
+        "  password: hunter2\n  tls: { thumbprint: zz }\n",
+    );
+    ws.labsync(&["validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "labsync::config::literal_password",
+        ))
+        .stderr(predicate::str::contains(
+            "labsync::config::invalid_thumbprint",
+        ))
+        .stderr(predicate::str::contains("hunter2").not());
+}
+
+#[test]
+fn a_profile_url_with_credentials_or_remote_plain_http_is_refused() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    std::fs::create_dir_all(ws.path("xdg/labsync")).expect("mkdir");
+    std::fs::write(
+        ws.path("xdg/labsync/config.toml"),
+        "[profiles.creds]\nurl = \"https://admin:hunter2@vc.example.com/sdk\"\n\
+         [profiles.plain]\nurl = \"http://vc.example.com/sdk\"\n",
+    )
+    .expect("write settings");
+    ws.labsync(&["plan", "--profile", "creds"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("credentials"))
+        .stderr(predicate::str::contains("hunter2").not());
+    ws.labsync(&["plan", "--profile", "plain"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("insecure_http = true"));
+}
