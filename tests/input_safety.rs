@@ -202,3 +202,126 @@ fn a_profile_url_with_credentials_or_remote_plain_http_is_refused() {
         .code(1)
         .stderr(predicate::str::contains("insecure_http = true"));
 }
+
+/// What a file outside the labs directory holds: it must never be printed.
+const OUTSIDE_SECRET: &str = "root:SECRET-HASH-never-shown:0:0";
+
+/// A workspace whose labs file includes `pattern`, and a non-YAML file with a secret in a
+/// directory next to the workspace (`../outside-<n>/secret.yaml`, relative to it).
+fn including(pattern: &str) -> (Workspace, tempfile::TempDir) {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        outside.path().join("secret.yaml"),
+        format!("{OUTSIDE_SECRET}\n[\n"),
+    )
+    .expect("write");
+    let pattern = pattern.replace("OUTSIDE", &outside.path().display().to_string());
+    ws.set_extra(&format!("include:\n  - \"{pattern}\"\n"));
+    (ws, outside)
+}
+
+/// `labs.yaml:N:` of the line holding `needle`.
+fn line_of(ws: &Workspace, needle: &str) -> String {
+    let yaml = std::fs::read_to_string(ws.path("labs.yaml")).expect("read");
+    let n = yaml
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("the needle is in the file");
+    format!("labs.yaml:{}:", n + 1)
+}
+
+/// The path from the workspace to `dir`, with `..`: `../../tmp/.tmpXYZ`.
+fn relative_to(ws: &Workspace, dir: &std::path::Path) -> String {
+    let depth = ws.path("").components().count() - 1;
+    format!(
+        "{}{}",
+        "../".repeat(depth),
+        dir.display().to_string().trim_start_matches('/')
+    )
+}
+
+#[test]
+fn an_include_pattern_with_dotdot_is_refused_and_nothing_outside_is_read() {
+    let (ws, outside) = including("x");
+    let up = relative_to(&ws, outside.path());
+    for pattern in [
+        format!("{up}/*.yaml"),
+        format!("labs.d/../{up}/secret.yaml"),
+    ] {
+        ws.set_extra(&format!("include:\n  - \"{pattern}\"\n"));
+        for args in [&["validate"][..], &["validate", "--json"], &["plan"]] {
+            ws.labsync(args)
+                .assert()
+                .code(1)
+                .stdout(predicate::str::contains(OUTSIDE_SECRET).not())
+                .stderr(predicate::str::contains(OUTSIDE_SECRET).not());
+        }
+        ws.labsync(&["validate"])
+            .assert()
+            .stderr(predicate::str::contains("labsync::config::invalid_include"))
+            .stderr(predicate::str::contains("leaves the labs file's directory"))
+            .stderr(predicate::str::contains(line_of(&ws, &pattern)));
+    }
+}
+
+#[test]
+fn an_absolute_include_pattern_is_refused() {
+    let (ws, _outside) = including("OUTSIDE/*.yaml");
+    ws.labsync(&["validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("labsync::config::invalid_include"))
+        .stderr(predicate::str::contains(OUTSIDE_SECRET).not());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_included_symlink_that_leaves_the_directory_is_refused_unread() {
+    let (ws, outside) = including("labs.d/*.yaml");
+    std::fs::create_dir_all(ws.path("labs.d")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        ws.path("labs.d/evil.yaml"),
+    )
+    .expect("symlink");
+    for args in [&["validate"][..], &["validate", "--json"], &["plan"]] {
+        ws.labsync(args)
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains(OUTSIDE_SECRET).not())
+            .stderr(predicate::str::contains(OUTSIDE_SECRET).not());
+    }
+    ws.labsync(&["validate"])
+        .assert()
+        .stderr(predicate::str::contains("labsync::config::include_outside"))
+        .stderr(predicate::str::contains(line_of(&ws, "labs.d/*.yaml")));
+    // A symlinked directory that leads outside is refused the same way.
+    std::fs::remove_file(ws.path("labs.d/evil.yaml")).expect("rm");
+    std::fs::remove_dir(ws.path("labs.d")).expect("rmdir");
+    std::os::unix::fs::symlink(outside.path(), ws.path("labs.d")).expect("symlink");
+    ws.labsync(&["validate"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("labsync::config::include_outside"))
+        .stderr(predicate::str::contains(OUTSIDE_SECRET).not());
+}
+
+#[cfg(unix)]
+#[test]
+fn an_included_symlink_inside_the_directory_is_followed() {
+    let (ws, _outside) = including("labs.d/*.yaml");
+    std::fs::create_dir_all(ws.path("labs.d")).expect("mkdir");
+    std::fs::create_dir_all(ws.path("requests")).expect("mkdir");
+    std::fs::write(
+        ws.path("requests/bob.yaml"),
+        "apiVersion: labsync/v1\nlabs:\n  - name: bob\n    template: duo\n",
+    )
+    .expect("write");
+    std::os::unix::fs::symlink("../requests/bob.yaml", ws.path("labs.d/bob.yaml"))
+        .expect("symlink");
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("bob"));
+}

@@ -123,6 +123,8 @@ codes! {
     UnsupportedApiVersion => "unsupported_api_version",
     /// An include pattern that is not a valid glob.
     InvalidInclude => "invalid_include",
+    /// An included file that resolves (through a symlink) outside the labs file's directory.
+    IncludeOutside => "include_outside",
     /// An include pattern that matches no file.
     IncludeNoMatch => "include_no_match",
     /// The user settings file (TOML) is invalid.
