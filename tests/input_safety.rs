@@ -325,3 +325,91 @@ fn an_included_symlink_inside_the_directory_is_followed() {
         .code(2)
         .stdout(predicate::str::contains("bob"));
 }
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_password_file_others_can_read_gets_a_warning() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    // The embedded simulator demands the password the file gives.
+    let yaml = std::fs::read_to_string(ws.path("labs.yaml")).expect("read");
+    std::fs::write(
+        ws.path("labs.yaml"),
+        yaml.replace(
+            "  username: labsync\n",
+            "  username: labsync\n  password_file: secrets/pw\n",
+        ),
+    )
+    .expect("write");
+    std::fs::create_dir_all(ws.path("secrets")).expect("mkdir");
+    std::fs::write(ws.path("secrets/pw"), "s3cret-pw\n").expect("write");
+    chmod(&ws.path("secrets/pw"), 0o644);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the password file secrets/pw can be read by group and others",
+        ))
+        .stderr(predicate::str::contains("chmod 600 secrets/pw"))
+        .stderr(predicate::str::contains("s3cret-pw").not());
+    chmod(&ws.path("secrets/pw"), 0o640);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("can be read by its group"));
+    chmod(&ws.path("secrets/pw"), 0o600);
+    ws.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("password file").not());
+}
+
+#[cfg(unix)]
+#[test]
+fn saved_plans_and_soap_traces_are_written_0600() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    ws.labsync(&[
+        "plan",
+        "--out",
+        "alice.plan.json",
+        "--trace-soap",
+        "trace.xml",
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(mode_of(&ws.path("alice.plan.json")), 0o600);
+    assert_eq!(mode_of(&ws.path("trace.xml")), 0o600);
+    let trace = std::fs::read_to_string(ws.path("trace.xml")).expect("read");
+    assert!(trace.contains("RetrieveServiceContent"), "a real trace");
+    // Files that exist with a looser mode are tightened when written again.
+    chmod(&ws.path("alice.plan.json"), 0o644);
+    chmod(&ws.path("trace.xml"), 0o644);
+    ws.labsync(&[
+        "plan",
+        "--out",
+        "alice.plan.json",
+        "--trace-soap",
+        "trace.xml",
+    ])
+    .assert()
+    .code(0);
+    assert_eq!(mode_of(&ws.path("alice.plan.json")), 0o600);
+    assert_eq!(mode_of(&ws.path("trace.xml")), 0o600);
+    // The saved plan still applies.
+    ws.labsync(&["apply", "alice.plan.json"]).assert().code(0);
+}

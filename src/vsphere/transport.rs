@@ -150,11 +150,12 @@ impl Transport {
             .build()
             .map_err(|e| Error::HttpSetup { reason: chain(&e) })?;
         let trace = match trace {
-            Some(p) => Some(Mutex::new(std::fs::File::create(p).map_err(|e| {
-                Error::HttpSetup {
+            // The trace holds every request and answer: only its owner may read it.
+            Some(p) => Some(Mutex::new(super::secret::create_private_file(p).map_err(
+                |e| Error::HttpSetup {
                     reason: format!("cannot create trace file {}: {e}", p.display()),
-                }
-            })?)),
+                },
+            )?)),
             None => None,
         };
         Ok(Self {
