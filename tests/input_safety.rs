@@ -7,9 +7,8 @@
 #[path = "commands/support.rs"]
 mod support;
 
-use labsync::sim::{SimHandle, SimOptions, inventory};
 use predicates::prelude::*;
-use support::{Lab, Workspace};
+use support::{Lab, ServedSim, Workspace};
 
 /// The line of `url:` in every workspace's labs file.
 const URL_LINE: &str = "labs.yaml:3:";
@@ -68,41 +67,6 @@ fn insecure_http_true_allows_a_remote_plain_url_with_a_loud_warning() {
         .code(0)
         .stderr(predicate::str::contains("labsync::config::insecure_http"))
         .stderr(predicate::str::contains("in clear"));
-}
-
-/// A simulator serving on loopback while the test runs the binary against its `http://` URL.
-struct ServedSim {
-    rt: tokio::runtime::Runtime,
-    handle: Option<SimHandle>,
-}
-
-impl ServedSim {
-    fn start(ws: &Workspace) -> ServedSim {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let inv = inventory::load(&ws.path("inventory.yaml")).expect("inventory");
-        let mut opts = SimOptions::new(inv);
-        opts.time_scale = 0.0;
-        opts.password = "pw-for-test".into();
-        let handle = rt
-            .block_on(labsync::sim::start(opts))
-            .expect("simulator starts");
-        ServedSim {
-            rt,
-            handle: Some(handle),
-        }
-    }
-
-    fn url(&self) -> String {
-        self.handle.as_ref().expect("running").url.clone()
-    }
-}
-
-impl Drop for ServedSim {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            self.rt.block_on(h.shutdown());
-        }
-    }
 }
 
 #[test]

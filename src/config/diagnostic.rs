@@ -115,6 +115,8 @@ codes! {
     InsecureHttp => "insecure_http",
     /// A URL with `user:password@` in it.
     UrlCredentials => "url_credentials",
+    /// Text with a control character other than tab and newline (vCenter refuses it).
+    ControlCharacter => "control_character",
     /// `max_chain` outside 1..=255.
     MaxChain => "max_chain",
     /// A limit of zero or a negative one.
@@ -151,8 +153,10 @@ pub struct SourceFile {
     /// The path as the user should read it (relative where possible).
     pub name: String,
     pub text: String,
-    /// `text` with secrets masked byte for byte ([`check::mask_secrets`]): what snippets show,
-    /// so no diagnostic, nor a neighbouring line of one, ever prints a password.
+    /// `text` with secrets masked byte for byte ([`check::mask_secrets`]) and control
+    /// characters shown as `?` (one per byte, so spans stay valid): what snippets show, so no
+    /// diagnostic, nor a neighbouring line of one, ever prints a password or sends an escape
+    /// sequence to the terminal.
     shown: String,
 }
 
@@ -162,7 +166,7 @@ impl SourceFile {
         let text = text.into();
         Arc::new(Self {
             name: name.into(),
-            shown: check::mask_secrets(&text),
+            shown: without_controls(&check::mask_secrets(&text)),
             text,
         })
     }
@@ -195,6 +199,34 @@ impl SourceCode for SourceFile {
             c.line_count(),
         )))
     }
+}
+
+/// `text` with every control character but tab, newline and carriage return replaced by `?`,
+/// one per byte of its UTF-8 encoding.
+fn without_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            (0..c.len_utf8()).for_each(|_| out.push('?'));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with control characters (but tab and newline) written as `\u{1b}`: messages may
+/// quote a value from the file, which must not reach the terminal as an escape sequence.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n') {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A place in a file, with what it shows.
@@ -431,7 +463,7 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
     let mut out = String::new();
     for d in diags {
         let mut one = String::new();
-        let d = &without_giant_snippets(d);
+        let d = &printable(without_giant_snippets(d));
         // Writing into a String cannot fail; a render error would only drop this report.
         if handler.render_report(&mut one, d).is_err() {
             one = format!("{}: {}\n", d.code, d.message);
@@ -440,6 +472,16 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The diagnostic with its message, help and labels safe for a terminal ([`escape_controls`]).
+fn printable(mut d: Diagnostic) -> Diagnostic {
+    d.message = escape_controls(&d.message);
+    d.help = d.help.as_deref().map(escape_controls);
+    for l in &mut d.labels {
+        l.text = escape_controls(&l.text);
+    }
+    d
 }
 
 /// Lines longer than this are not shown as snippets (a 10 MB line of brackets would be).
@@ -497,6 +539,18 @@ mod tests {
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(5), (2, 1));
         assert_eq!(f.line_col(9), (2, 4));
+    }
+
+    #[test]
+    fn no_control_character_reaches_the_terminal() {
+        let f = SourceFile::new("x.yaml", "name: a\u{1b}[31mb\u{85}c\n");
+        let d = Diagnostic::error(Code::InvalidName, "name `a\u{1b}[31m` is bad")
+            .label(&f, Span::new(6, 12), "this \u{7} name")
+            .help("not \u{0}");
+        let out = render(&[d], 80, false);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(out.contains("a?[31mb??c"), "{out}");
+        assert!(out.contains("name `a\\u{1b}[31m` is bad"), "{out}");
     }
 
     #[test]
