@@ -258,7 +258,7 @@ fn an_explicit_settings_file_that_is_invalid_is_reported_with_its_place() {
         .args(["validate", "-f", "examples/single-lab.yaml", "--config"])
         .arg(&path)
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("labsync::config::settings"))
         .stderr(predicate::str::contains("config.toml:1:1"));
 }

@@ -116,6 +116,6 @@ fn an_extension_is_recorded_in_vcenter_and_the_next_plan_keeps_the_lab_until_the
     .stderr(predicate::str::contains("past the allowed maximum"));
     labsync(dir, &["extend", "alice"])
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("--by"));
 }

@@ -72,12 +72,15 @@ pub enum Command {
     Sim(sim::SimArgs),
 }
 
-/// Exit code for a run that could not start (bad settings, unreadable file).
-const EXIT_TROUBLE: u8 = 2;
-
 /// Entry point of the binary.
+///
+/// Every error exits 1, Terraform's rule: a usage error or a broken settings file included,
+/// so that `plan --detailed-exitcode` can keep 2 for "changes" and scripts can tell them apart.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let flags = Flags {
         config: cli.config.clone(),
         color: cli.color,
@@ -128,7 +131,19 @@ fn report_settings_error(e: settings::SettingsError, color: Option<ColorChoice>)
         }
         other => eprintln!("error: {other}"),
     }
-    ExitCode::from(EXIT_TROUBLE)
+    ExitCode::from(context::EXIT_ERROR)
+}
+
+/// Prints clap's message; `--help` and `--version` exit 0, every usage error exits 1 (clap's own
+/// default is 2, which would read as "changes" under `plan --detailed-exitcode`).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    // If stdout or stderr is closed there is nobody to tell; the exit code still says it.
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(context::EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Whether to color, given the choice and whether the stream is a terminal.

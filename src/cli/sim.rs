@@ -72,7 +72,7 @@ pub fn run(args: SimArgs) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(2)
+                ExitCode::from(super::context::EXIT_ERROR)
             }
         },
     }

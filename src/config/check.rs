@@ -122,13 +122,18 @@ pub fn thumbprint(s: &str) -> Result<String, Refusal> {
 /// What a `vcenter.url` points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UrlKind {
-    /// A real vCenter (or a simulator on loopback) over HTTP(S).
-    Http,
+    /// A real vCenter (or a simulator already running) over HTTP(S).
+    Http {
+        /// Plain `http://` to a host other than this machine: the password and the session
+        /// cookie would cross the network in clear (allowed only with `insecure_http: true`).
+        cleartext_remote: bool,
+    },
     /// The embedded simulator with this inventory file (relative to the config file).
     Sim(String),
 }
 
-/// `https://host/sdk`, `http://host/sdk` or `sim://INVENTORY`.
+/// `https://host/sdk`, `http://host/sdk` or `sim://INVENTORY`. A URL carrying credentials
+/// (`https://user:password@host`) is refused; no message here ever repeats them.
 pub fn url(s: &str) -> Result<UrlKind, Refusal> {
     let help = "use `https://vcenter.example.com/sdk`, or `sim://examples/sim-inventory.yaml` for the embedded simulator";
     if let Some(path) = s.strip_prefix("sim://") {
@@ -137,15 +142,140 @@ pub fn url(s: &str) -> Result<UrlKind, Refusal> {
         }
         return Ok(UrlKind::Sim(path.to_string()));
     }
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"))
-        .ok_or_else(|| Refusal::new(format!("`{s}` is not an http(s):// or sim:// URL"), help))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(Refusal::new(format!("`{s}` has no host"), help));
+    if url_userinfo(s).is_some() {
+        // Also `user:password@host` without a scheme: refused here so that the message below
+        // never repeats it.
+        return Err(Refusal::new(
+            "the URL carries credentials (`user:password@`): they would be sent with every request and end up in logs and traces",
+            "remove `user:…@` from the URL; name the user with `username:` and give the password with `password_env:` or `password_file:`",
+        ));
     }
-    Ok(UrlKind::Http)
+    let (https, rest) = match (s.strip_prefix("https://"), s.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => {
+            return Err(Refusal::new(
+                format!("`{}` is not an http(s):// or sim:// URL", mask_secrets(s)),
+                help,
+            ));
+        }
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = url_host(authority);
+    if host.is_empty() || authority.contains(char::is_whitespace) {
+        return Err(Refusal::new(
+            format!("`{}` has no host", mask_secrets(s)),
+            help,
+        ));
+    }
+    Ok(UrlKind::Http {
+        cleartext_remote: !https && !is_loopback_host(host),
+    })
+}
+
+/// Does this URL carry credentials (`user:password@` before the host)?
+pub fn has_url_credentials(s: &str) -> bool {
+    !s.starts_with("sim://") && url_userinfo(s).is_some()
+}
+
+/// The host of a URL authority (`host`, `host:port`, `[::1]:port`), without brackets.
+fn url_host(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
+}
+
+/// Is this host name or address this machine (`localhost`, `127.0.0.0/8`, `::1`)? A URL to it
+/// never leaves the machine, so plain HTTP is safe there (the embedded simulator, a test server).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The byte range of the credentials in `scheme://user:password@host…` (`user:password`), if
+/// the URL's authority has any. Without `scheme://`, the text is read as starting with the
+/// authority (`user:password@host/sdk`).
+fn url_userinfo(s: &str) -> Option<std::ops::Range<usize>> {
+    let start = s.find("://").map_or(0, |i| i + 3);
+    let authority_len = s[start..]
+        .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+        .unwrap_or(s.len() - start);
+    let at = s[start..start + authority_len].rfind('@')?;
+    Some(start..start + at)
+}
+
+/// `text` with every secret it visibly holds replaced by `*`, byte for byte (so offsets into it
+/// stay valid): the password part of `scheme://user:password@` URLs (and of a `url:` value
+/// without a scheme), and the value of a literal `password:` key. Diagnostics show snippets of
+/// this masked text, never the secret itself, also when it only sits on a neighbouring line.
+pub fn mask_secrets(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut line_start = 0;
+    let mask_userinfo = |bytes: &mut Vec<u8>, start: usize, end: usize| {
+        // Keep the user name; hide what follows its colon (all of it when there is none).
+        let user_end = text[start..end].find(':').map_or(start, |c| start + c + 1);
+        bytes[user_end..end].fill(b'*');
+    };
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let mut from = 0;
+        while let Some(tail) = body.get(from..).filter(|t| t.contains("://")) {
+            let Some(r) = url_userinfo(tail) else {
+                from += tail.find("://").map_or(tail.len(), |i| i + 3);
+                continue;
+            };
+            mask_userinfo(
+                &mut bytes,
+                line_start + from + r.start,
+                line_start + from + r.end,
+            );
+            from += r.end + 1;
+        }
+        if let Some(v) = key_value(body, "url")
+            && !body[v.clone()].contains("://")
+            && let Some(r) = url_userinfo(&body[v.clone()])
+        {
+            mask_userinfo(
+                &mut bytes,
+                line_start + v.start + r.start,
+                line_start + v.start + r.end,
+            );
+        }
+        if let Some(v) = key_value(body, "password") {
+            bytes[line_start + v.start..line_start + v.end].fill(b'*');
+        }
+        line_start += line.len();
+    }
+    // Only whole UTF-8 sequences were replaced by ASCII, so this cannot fail; fall back to the
+    // text with every non-space character masked rather than ever showing the original.
+    String::from_utf8(bytes).unwrap_or_else(|_| {
+        text.chars()
+            .map(|c| if c.is_whitespace() { c } else { '*' })
+            .collect()
+    })
+}
+
+/// The value's byte range on a line `KEY: VALUE` (any indentation, `- ` or quotes around the
+/// key), up to a ` #` comment; `None` for another key or an empty value.
+fn key_value(line: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    let trimmed = line.trim_start_matches([' ', '\t', '-']);
+    let indent = line.len() - trimmed.len();
+    let key_len = [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+        .iter()
+        .find(|k| trimmed.starts_with(k.as_str()))?
+        .len();
+    let after = trimmed[key_len..].strip_prefix(':')?;
+    if !(after.is_empty() || after.starts_with([' ', '\t'])) {
+        return None;
+    }
+    let value_start = indent + key_len + 1 + (after.len() - after.trim_start().len());
+    let value = &line[value_start..];
+    let value_len = value.find(" #").unwrap_or(value.len());
+    (value_len > 0).then(|| value_start..value_start + value_len)
 }
 
 /// An environment variable name: letters, digits and `_`, not starting with a digit.
@@ -313,10 +443,69 @@ mod tests {
 
     #[test]
     fn urls_are_https_http_or_sim() {
-        assert_eq!(url("https://vc.example.com/sdk"), Ok(UrlKind::Http));
+        let tls = Ok(UrlKind::Http {
+            cleartext_remote: false,
+        });
+        assert_eq!(url("https://vc.example.com/sdk"), tls);
         assert_eq!(url("sim://inv.yaml"), Ok(UrlKind::Sim("inv.yaml".into())));
         assert!(url("ftp://x").is_err());
         assert!(url("https:///sdk").is_err());
+    }
+
+    #[test]
+    fn plain_http_is_cleartext_unless_the_host_is_this_machine() {
+        let local = Ok(UrlKind::Http {
+            cleartext_remote: false,
+        });
+        for u in [
+            "http://127.0.0.1:8989/sdk",
+            "http://127.8.0.1/sdk",
+            "http://localhost/sdk",
+            "http://LOCALHOST:80/sdk",
+            "http://[::1]:8989/sdk",
+        ] {
+            assert_eq!(url(u), local, "{u}");
+        }
+        for u in [
+            "http://vc.example.com/sdk",
+            "http://10.0.0.5:80/sdk",
+            "http://localhost.example.com/sdk",
+            "http://[2001:db8::1]/sdk",
+        ] {
+            assert_eq!(
+                url(u),
+                Ok(UrlKind::Http {
+                    cleartext_remote: true
+                }),
+                "{u}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_without_repeating_them() {
+        for u in [
+            "https://admin:hunter2@vc.example.com/sdk",
+            "http://admin:hunter2@127.0.0.1/sdk",
+            "https://hunter2@vc.example.com",
+            "ftp://admin:hunter2@x",
+        ] {
+            let r = url(u).unwrap_err();
+            assert!(!r.message.contains("hunter2"), "{u}: {}", r.message);
+            assert!(!r.help.unwrap_or_default().contains("hunter2"), "{u}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_byte_for_byte() {
+        let text = "url: https://admin:hunter2@vc/sdk # x\n  password: \"s3cr€t\" # no\n- 'password':x\nother: https://tok@h and http://u:p@h, sim://a\n  url: admin:pw@vc/sdk\nowner: a@example.com\n";
+        let m = mask_secrets(text);
+        assert_eq!(m.len(), text.len());
+        assert_eq!(
+            m,
+            "url: https://admin:*******@vc/sdk # x\n  password: ********** # no\n- 'password':x\nother: https://***@h and http://u:*@h, sim://a\n  url: admin:**@vc/sdk\nowner: a@example.com\n"
+        );
+        assert_eq!(mask_secrets("plain text\n"), "plain text\n");
     }
 
     #[test]

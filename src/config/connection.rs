@@ -84,8 +84,17 @@ impl Connection {
             message,
         };
         if let Some(url) = &p.url {
-            self.endpoint = match check::url(url).map_err(|r| err(r.message))? {
-                UrlKind::Http => Endpoint::Url(url.clone()),
+            self.endpoint = match check::url(url)
+                .map_err(|r| err(format!("`url`: {}", r.message)))?
+            {
+                UrlKind::Http {
+                    cleartext_remote: true,
+                } if !p.insecure_http => {
+                    return Err(err(
+                        "`url` is plain http:// to another machine: the password would cross the network in clear; use https://, or set `insecure_http = true` in the profile to accept that".to_string(),
+                    ));
+                }
+                UrlKind::Http { .. } => Endpoint::Url(url.clone()),
                 UrlKind::Sim(path) => Endpoint::Sim {
                     inventory: PathBuf::from(path),
                 },
@@ -163,6 +172,26 @@ mod tests {
         assert_eq!(c.password, Some(PasswordSource::Env("VC_PASSWORD".into())));
         assert!(c.tls.thumbprint.is_some_and(|t| t.starts_with("AB:AB")));
         assert_eq!(c.datacenter, "DC1");
+    }
+
+    #[test]
+    fn a_profile_url_with_credentials_or_remote_plain_http_is_refused() {
+        let with = |url: &str, insecure_http: bool| {
+            sim().with_profile(
+                "p",
+                &Profile {
+                    url: Some(url.into()),
+                    insecure_http,
+                    ..Profile::default()
+                },
+            )
+        };
+        let e = with("https://admin:hunter2@vc.example.com/sdk", false).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("credentials"), "{e}");
+        assert!(with("http://vc.example.com/sdk", false).is_err());
+        assert!(with("http://vc.example.com/sdk", true).is_ok());
+        assert!(with("http://127.0.0.1:8989/sdk", false).is_ok());
     }
 
     #[test]

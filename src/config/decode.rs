@@ -69,6 +69,7 @@ pub fn decode_file(
         }
     };
     remove_duplicate_keys(source, &mut root, diags);
+    report_control_characters(source, &root, diags);
     let entries = match root.value {
         Value::Map(entries) => entries,
         Value::Null => {
@@ -454,5 +455,41 @@ fn remove_duplicate_keys(source: &Arc<SourceFile>, node: &mut Node, diags: &mut 
                 .for_each(|(_, v)| remove_duplicate_keys(source, v, diags));
         }
         _ => {}
+    }
+}
+
+/// Reports every key and text value holding a character vCenter's XML parser refuses (a control
+/// character other than tab and newline): every string of a labs file may end up in a SOAP
+/// request (names, paths, guestinfo values, a lab's owner and labels), so all are checked, in
+/// included files too. The message names the character, never echoes the text.
+fn report_control_characters(source: &Arc<SourceFile>, node: &Node, diags: &mut Vec<Diagnostic>) {
+    let check = |n: &Node, diags: &mut Vec<Diagnostic>| {
+        if let Value::Str(text) = &n.value
+            && let Some(c) = crate::model::forbidden_text_char(text)
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::ControlCharacter,
+                    format!(
+                        "this text holds the control character U+{:04X}, which vCenter refuses",
+                        u32::from(c)
+                    ),
+                )
+                .label(source, n.span, "here")
+                .help("remove it (in double-quoted YAML, escapes such as `\\e`, `\\x01` or `\\u0001` make one); text sent to vCenter may hold tabs and newlines, no other control characters"),
+            );
+        }
+    };
+    match &node.value {
+        Value::Seq(items) => items
+            .iter()
+            .for_each(|n| report_control_characters(source, n, diags)),
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                check(k, diags);
+                report_control_characters(source, v, diags);
+            }
+        }
+        _ => check(node, diags),
     }
 }

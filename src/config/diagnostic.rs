@@ -8,6 +8,7 @@ use std::sync::Arc;
 use miette::{LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde::Serialize;
 
+use super::check;
 use super::yaml::Span;
 
 /// How bad a diagnostic is: errors make the load fail, warnings do not.
@@ -107,6 +108,15 @@ codes! {
     TlsConflict => "tls_conflict",
     /// `tls.insecure: true`: certificates are not checked.
     InsecureTls => "insecure_tls",
+    /// Plain `http://` to a vCenter that is not on this machine, without `insecure_http: true`.
+    PlainHttp => "plain_http",
+    /// `insecure_http: true` with a plain `http://` URL to another machine: the password
+    /// crosses the network in clear.
+    InsecureHttp => "insecure_http",
+    /// A URL with `user:password@` in it.
+    UrlCredentials => "url_credentials",
+    /// Text with a control character other than tab and newline (vCenter refuses it).
+    ControlCharacter => "control_character",
     /// `max_chain` outside 1..=255.
     MaxChain => "max_chain",
     /// A limit of zero or a negative one.
@@ -115,6 +125,8 @@ codes! {
     UnsupportedApiVersion => "unsupported_api_version",
     /// An include pattern that is not a valid glob.
     InvalidInclude => "invalid_include",
+    /// An included file that resolves (through a symlink) outside the labs file's directory.
+    IncludeOutside => "include_outside",
     /// An include pattern that matches no file.
     IncludeNoMatch => "include_no_match",
     /// The user settings file (TOML) is invalid.
@@ -141,14 +153,21 @@ pub struct SourceFile {
     /// The path as the user should read it (relative where possible).
     pub name: String,
     pub text: String,
+    /// `text` with secrets masked byte for byte ([`check::mask_secrets`]) and control
+    /// characters shown as `?` (one per byte, so spans stay valid): what snippets show, so no
+    /// diagnostic, nor a neighbouring line of one, ever prints a password or sends an escape
+    /// sequence to the terminal.
+    shown: String,
 }
 
 impl SourceFile {
     /// A named source.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
+        let text = text.into();
         Arc::new(Self {
             name: name.into(),
-            text: text.into(),
+            shown: without_controls(&check::mask_secrets(&text)),
+            text,
         })
     }
 
@@ -170,7 +189,7 @@ impl SourceCode for SourceFile {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        let c = self.text.read_span(span, before, after)?;
+        let c = self.shown.read_span(span, before, after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.clone(),
             c.data(),
@@ -180,6 +199,34 @@ impl SourceCode for SourceFile {
             c.line_count(),
         )))
     }
+}
+
+/// `text` with every control character but tab, newline and carriage return replaced by `?`,
+/// one per byte of its UTF-8 encoding.
+fn without_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            (0..c.len_utf8()).for_each(|_| out.push('?'));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with control characters (but tab and newline) written as `\u{1b}`: messages may
+/// quote a value from the file, which must not reach the terminal as an escape sequence.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n') {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A place in a file, with what it shows.
@@ -416,7 +463,7 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
     let mut out = String::new();
     for d in diags {
         let mut one = String::new();
-        let d = &without_giant_snippets(d);
+        let d = &printable(without_giant_snippets(d));
         // Writing into a String cannot fail; a render error would only drop this report.
         if handler.render_report(&mut one, d).is_err() {
             one = format!("{}: {}\n", d.code, d.message);
@@ -425,6 +472,16 @@ pub fn render(diags: &[Diagnostic], width: usize, color: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The diagnostic with its message, help and labels safe for a terminal ([`escape_controls`]).
+fn printable(mut d: Diagnostic) -> Diagnostic {
+    d.message = escape_controls(&d.message);
+    d.help = d.help.as_deref().map(escape_controls);
+    for l in &mut d.labels {
+        l.text = escape_controls(&l.text);
+    }
+    d
 }
 
 /// Lines longer than this are not shown as snippets (a 10 MB line of brackets would be).
@@ -482,6 +539,18 @@ mod tests {
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(5), (2, 1));
         assert_eq!(f.line_col(9), (2, 4));
+    }
+
+    #[test]
+    fn no_control_character_reaches_the_terminal() {
+        let f = SourceFile::new("x.yaml", "name: a\u{1b}[31mb\u{85}c\n");
+        let d = Diagnostic::error(Code::InvalidName, "name `a\u{1b}[31m` is bad")
+            .label(&f, Span::new(6, 12), "this \u{7} name")
+            .help("not \u{0}");
+        let out = render(&[d], 80, false);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(out.contains("a?[31mb??c"), "{out}");
+        assert!(out.contains("name `a\\u{1b}[31m` is bad"), "{out}");
     }
 
     #[test]

@@ -222,9 +222,20 @@ fn relative_origin(base: &Path, path: &Path) -> LabOrigin {
 }
 
 /// The files the main file's `include` patterns match, each read once, in a stable order.
+///
+/// Includes are confined to the labs file's directory: a pattern may not be absolute or contain
+/// `..`, and every matched file is resolved (symlinks followed) and must still lie inside that
+/// directory; a file outside it is never read, so its content can never show in a diagnostic.
 fn include_sources(main_path: &Path, main: &DecodedFile, diags: &mut Vec<Diagnostic>) -> Included {
     let base = main_path.parent().unwrap_or(Path::new(""));
     let main_canonical = main_path.canonicalize().ok();
+    let base_canonical = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    }
+    .canonicalize()
+    .ok();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     let mut out = Included {
         files: Vec::new(),
@@ -239,6 +250,17 @@ fn include_sources(main_path: &Path, main: &DecodedFile, diags: &mut Vec<Diagnos
                 )
                 .label(&main.source, pattern.span, "absolute")
                 .help("include patterns are relative to this file, e.g. `labs.d/*.yaml`"),
+            );
+            continue;
+        }
+        if pattern.value.split(['/', '\\']).any(|part| part == "..") {
+            diags.push(
+                Diagnostic::error(
+                    Code::InvalidInclude,
+                    format!("include pattern `{}` leaves the labs file's directory", pattern.value),
+                )
+                .label(&main.source, pattern.span, "`..` here")
+                .help("included files must live in this file's directory or below it, e.g. `labs.d/*.yaml`"),
             );
             continue;
         }
@@ -288,7 +310,38 @@ fn include_sources(main_path: &Path, main: &DecodedFile, diags: &mut Vec<Diagnos
             );
         }
         for p in matched {
-            let canonical = p.canonicalize().unwrap_or_else(|_| p.clone());
+            let canonical = match (p.canonicalize(), &base_canonical) {
+                (Ok(c), Some(b)) if c.starts_with(b) => c,
+                (Ok(c), _) => {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::IncludeOutside,
+                            format!(
+                                "included file {} resolves to {}, outside the labs file's directory; it was not read",
+                                p.display(),
+                                c.display()
+                            ),
+                        )
+                        .label(&main.source, pattern.span, "matched by this pattern")
+                        .help("a symlink under the labs file's directory must point inside it; copy the file in, or move the labs file up"),
+                    );
+                    continue;
+                }
+                (Err(e), _) => {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Io,
+                            format!("cannot resolve included file {}: {e}", p.display()),
+                        )
+                        .label(
+                            &main.source,
+                            pattern.span,
+                            "matched by this pattern",
+                        ),
+                    );
+                    continue;
+                }
+            };
             if Some(&canonical) == main_canonical.as_ref() || !seen.insert(canonical) {
                 continue;
             }

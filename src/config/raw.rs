@@ -84,6 +84,9 @@ pub struct RawVcenter {
     pub password_file: Option<Sp<String>>,
     /// TLS verification of vCenter's certificate.
     pub tls: Option<RawTls>,
+    /// Allow a plain `http://` URL to a host other than this machine (the password then
+    /// crosses the network in clear). Default false: `http://` only to loopback.
+    pub insecure_http: Option<Sp<bool>>,
     /// The datacenter labs live in.
     pub datacenter: Sp<String>,
     /// Inventory path of the folder under which every lab gets its own folder.

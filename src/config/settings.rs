@@ -44,6 +44,9 @@ pub struct Profile {
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub insecure: bool,
+    /// Allow a plain `http://` `url` to another machine (as `vcenter.insecure_http`).
+    #[serde(default)]
+    pub insecure_http: bool,
 }
 
 /// The settings file as written.

@@ -118,7 +118,7 @@ impl SavedPlan {
         }
     }
 
-    /// Writes the plan atomically (temporary file, then rename).
+    /// Writes the plan atomically (temporary file, then rename), readable only by its owner.
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
         let err = |source| SavedPlanError::Write {
             path: path.to_path_buf(),
@@ -128,7 +128,10 @@ impl SavedPlan {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, json).map_err(err)?;
+        // Private (0600): a saved plan names every lab, VM and source of the installation.
+        let mut f = crate::vsphere::secret::create_private_file(&tmp).map_err(err)?;
+        std::io::Write::write_all(&mut f, &json).map_err(err)?;
+        drop(f);
         std::fs::rename(&tmp, path).map_err(err)
     }
 

@@ -11,6 +11,17 @@ pub const MAX_VM_NAME_LEN: usize = 80;
 /// Characters that vCenter escapes or rejects in inventory names, or that break paths.
 pub const FORBIDDEN_NAME_CHARS: &[char] = &['/', '\\', '%', '<', '>', '&', '"', '\'', '?', '*'];
 
+/// The first character of `s` that text bound for vCenter must not hold: a control character
+/// other than tab and newline (C0, DEL, C1; a carriage return too, which XML parsers turn into a
+/// newline), or U+FFFE/U+FFFF, which XML cannot carry. vCenter's XML parser refuses a request
+/// with such a character; one stored anyway (as the seed's simulator did) breaks every later
+/// read of the object by pyvmomi and govmomi. The config validator and the SOAP encoder both
+/// use this one check.
+pub fn forbidden_text_char(s: &str) -> Option<char> {
+    s.chars()
+        .find(|&c| (c.is_control() && c != '\t' && c != '\n') || c == '\u{FFFE}' || c == '\u{FFFF}')
+}
+
 /// Why a name was refused; rendered by the config validator with a span.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {

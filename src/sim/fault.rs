@@ -33,7 +33,8 @@ pub enum Fault {
     InvalidArgument { property: String },
     #[error("The task was canceled by a user.")]
     RequestCanceled,
-    #[error("The request is malformed: {0}")]
+    /// The message is the whole faultstring (vCenter's parser errors have their own shape).
+    #[error("{0}")]
     InvalidRequest(String),
     #[error("The version of the update request is not valid.")]
     InvalidCollectorVersion,

@@ -77,6 +77,10 @@ pub enum Error {
         "VM {vm} has no current snapshot, which a linked clone needs; create one (e.g. `base`) or use clone: full"
     )]
     NoSnapshot { vm: String },
+    #[error(
+        "refusing to send {method}: its text holds the control character U+{code_point:04X}, which vCenter's XML parser rejects (only tab and newline are allowed); nothing was sent"
+    )]
+    Unsendable { method: String, code_point: u32 },
     #[error("the client was shut down")]
     Closed,
 }

@@ -64,6 +64,11 @@ impl PasswordSource {
                     path: shown.clone(),
                     reason: e.to_string(),
                 })?;
+                if let Some(who) = std::fs::metadata(path).ok().and_then(|m| readable_by(&m)) {
+                    tracing::warn!(
+                        "the password file {shown} can be read by {who}; make it private: chmod 600 {shown}"
+                    );
+                }
                 let text = text
                     .strip_suffix("\r\n")
                     .or_else(|| text.strip_suffix('\n'))
@@ -87,6 +92,55 @@ impl PasswordSource {
             }
         }
     }
+}
+
+/// Who besides the owner can read a file with these metadata (`group`, `others`, `group and
+/// others`), if anyone. Always `None` where there are no Unix permissions.
+fn readable_by(meta: &std::fs::Metadata) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        loose_read_bits(meta.permissions().mode())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// [`readable_by`] for a Unix mode.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn loose_read_bits(mode: u32) -> Option<&'static str> {
+    match (mode & 0o040 != 0, mode & 0o004 != 0) {
+        (true, true) => Some("group and others"),
+        (true, false) => Some("its group"),
+        (false, true) => Some("others"),
+        (false, false) => None,
+    }
+}
+
+/// Creates (or truncates) a file only its owner can read and write (mode 0600 on Unix), for
+/// what may hold secrets or session details: SOAP traces, saved plans. An existing regular file
+/// is tightened to 0600 too (`open` keeps its old mode); a device such as `/dev/stderr` is left
+/// as it is.
+pub fn create_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -113,6 +167,37 @@ mod tests {
             .read()
             .unwrap_err();
         assert!(e.to_string().contains("LABSYNC_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn group_or_other_read_bits_are_named() {
+        assert_eq!(loose_read_bits(0o100600), None);
+        assert_eq!(loose_read_bits(0o100400), None);
+        assert_eq!(loose_read_bits(0o100620), None);
+        assert_eq!(loose_read_bits(0o100640), Some("its group"));
+        assert_eq!(loose_read_bits(0o100604), Some("others"));
+        assert_eq!(loose_read_bits(0o100644), Some("group and others"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_0600_even_when_it_existed_with_a_looser_mode() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.xml");
+        std::fs::write(&path, "old content").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut f = create_private_file(&path).unwrap();
+        f.write_all(b"new").unwrap();
+        drop(f);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let fresh = dir.path().join("fresh");
+        drop(create_private_file(&fresh).unwrap());
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

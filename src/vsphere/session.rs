@@ -336,6 +336,12 @@ impl Client {
 
 /// One POST, decoded: 200 and 500 carry SOAP; anything else is an HTTP error.
 async fn send(transport: &Transport, method: &str, body: String) -> Result<Response> {
+    if let Some(c) = super::wire::encode::unsendable_char(&body) {
+        return Err(Error::Unsendable {
+            method: method.into(),
+            code_point: u32::from(c),
+        });
+    }
     let reply = transport.post(method, envelope::wrap(&body)).await?;
     if reply.status != 200 && reply.status != 500 {
         return Err(Error::Http {

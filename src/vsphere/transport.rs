@@ -110,6 +110,12 @@ impl Transport {
         if is_loopback(&parsed) {
             // The embedded simulator and test servers: an HTTP(S)_PROXY must not capture them.
             builder = builder.no_proxy();
+        } else if parsed.scheme() == "http" {
+            // The config allowed it on purpose (`insecure_http: true`); say so on every run.
+            tracing::warn!(
+                url = %parsed,
+                "plain http:// to a remote vCenter (insecure_http: true): the password and the session cookie cross the network in clear"
+            );
         }
         if let Some(pin) = &policy.thumbprint {
             builder = builder
@@ -144,11 +150,12 @@ impl Transport {
             .build()
             .map_err(|e| Error::HttpSetup { reason: chain(&e) })?;
         let trace = match trace {
-            Some(p) => Some(Mutex::new(std::fs::File::create(p).map_err(|e| {
-                Error::HttpSetup {
+            // The trace holds every request and answer: only its owner may read it.
+            Some(p) => Some(Mutex::new(super::secret::create_private_file(p).map_err(
+                |e| Error::HttpSetup {
                     reason: format!("cannot create trace file {}: {e}", p.display()),
-                }
-            })?)),
+                },
+            )?)),
             None => None,
         };
         Ok(Self {
@@ -329,14 +336,8 @@ impl Transport {
 
 /// Is the URL's host this machine?
 fn is_loopback(url: &reqwest::Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    url.host_str()
+        .is_some_and(crate::config::check::is_loopback_host)
 }
 
 /// The value of `vmware_soap_session` in a `Set-Cookie` header, quotes kept (they are part of

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use labsync::engine::lock::{self, Holder, LockOptions};
 use labsync::model::{InventoryPath, ObservedSource, OwnerId, Ownership, PowerState};
-use labsync::sim::{SimOptions, inventory};
+use labsync::sim::{SimHandle, SimOptions, inventory};
 use labsync::vsphere::observe::Scope;
 use labsync::vsphere::{Client, Options, Power, Secret, Target, TlsPolicy};
 use serde_json::Value;
@@ -413,4 +413,58 @@ pub fn source_in(dir: &Path, inventory: &Path, source: &str) -> ObservedSource {
             .remove(&path)
             .unwrap_or_else(|| panic!("{path} not found"))
     })
+}
+
+/// A simulator serving on loopback while the test runs the binary against its `http://` URL.
+pub struct ServedSim {
+    rt: tokio::runtime::Runtime,
+    handle: Option<SimHandle>,
+}
+
+impl ServedSim {
+    /// Starts one on the workspace's inventory (time scale 0); it demands `pw-for-test`.
+    pub fn start(ws: &Workspace) -> ServedSim {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let inv = inventory::load(&ws.path("inventory.yaml")).expect("inventory");
+        let mut opts = SimOptions::new(inv);
+        opts.time_scale = 0.0;
+        opts.password = "pw-for-test".into();
+        let handle = rt
+            .block_on(labsync::sim::start(opts))
+            .expect("simulator starts");
+        ServedSim {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    /// Its `http://127.0.0.1:PORT/sdk` URL.
+    pub fn url(&self) -> String {
+        self.handle.as_ref().expect("running").url.clone()
+    }
+
+    /// Runs `f` on the simulator's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// A client logged in to it.
+    pub fn client(&self) -> Client {
+        let target = Target {
+            url: self.url(),
+            username: "labsync".into(),
+            password: Secret::new("pw-for-test"),
+            tls: TlsPolicy::default(),
+        };
+        self.block_on(Client::connect(&target, Options::default()))
+            .expect("connects")
+    }
+}
+
+impl Drop for ServedSim {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
 }

@@ -21,11 +21,42 @@ impl Validator<'_> {
     ) -> Option<(OwnerId, InventoryPath, Connection)> {
         let kind = match check::url(&vc.url.value) {
             Ok(k) => Some(k),
+            Err(r) if check::has_url_credentials(&vc.url.value) => {
+                // The snippet shows the line with the password masked; the message never
+                // repeats the URL.
+                self.refuse(
+                    Code::UrlCredentials,
+                    src,
+                    vc.url.span,
+                    r,
+                    "credentials in the URL",
+                );
+                None
+            }
             Err(r) => {
                 self.refuse(Code::InvalidUrl, src, vc.url.span, r, "this URL");
                 None
             }
         };
+        let insecure_http = vc.insecure_http.as_ref().filter(|i| i.value);
+        if let Some(check::UrlKind::Http {
+            cleartext_remote: true,
+        }) = kind
+        {
+            match insecure_http {
+                Some(i) => self.push(
+                    Diagnostic::warning(Code::InsecureHttp, "plain http:// to a remote vCenter: the password and the session cross the network in clear, readable and replayable by anyone on the path")
+                        .label(src, vc.url.span, "not encrypted")
+                        .label(src, i.span, "allowed here")
+                        .help("use `https://` (pin the certificate with `tls.thumbprint:` if it is self-signed)"),
+                ),
+                None => self.push(
+                    Diagnostic::error(Code::PlainHttp, "plain http:// is only allowed to this machine (localhost, 127.0.0.1, ::1): the password would cross the network in clear")
+                        .label(src, vc.url.span, "not encrypted")
+                        .help("use `https://`; to accept the risk on purpose (an isolated lab network), add `insecure_http: true` under `vcenter`"),
+                ),
+            }
+        }
         let is_sim = matches!(kind, Some(check::UrlKind::Sim(_)));
         match (&vc.password_env, &vc.password_file) {
             (Some(env), Some(file)) => self.push(
@@ -137,7 +168,7 @@ impl Validator<'_> {
             }
         }
         let endpoint = match kind? {
-            check::UrlKind::Http => Endpoint::Url(vc.url.value.clone()),
+            check::UrlKind::Http { .. } => Endpoint::Url(vc.url.value.clone()),
             check::UrlKind::Sim(path) => Endpoint::Sim {
                 inventory: PathBuf::from(path),
             },

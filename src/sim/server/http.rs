@@ -17,7 +17,7 @@ use super::soap::{self, Returns};
 use super::{Shared, lock};
 use crate::sim::chaos::FailureMode;
 use crate::sim::fault::Fault;
-use crate::sim::xml::parse_envelope;
+use crate::sim::xml::{DecodeError, parse_envelope};
 
 const COOKIE: &str = "vmware_soap_session";
 
@@ -109,11 +109,22 @@ async fn soap_call(
 ) -> Response {
     let node = match parse_envelope(&body) {
         Ok(n) => n,
+        // vCenter: ill-formed before the method is known is the client's fault, with no detail.
+        Err(DecodeError::Xml(e)) if e.method.is_none() => {
+            return xml(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                soap::client_fault(&e.to_string()),
+                false,
+            );
+        }
         Err(e) => return fault_response(&Fault::InvalidRequest(e.to_string()), false),
     };
     let method = node.name.clone();
     let Some(this) = node.child_moref("_this") else {
-        return fault_response(&Fault::InvalidRequest("missing _this".into()), false);
+        return fault_response(
+            &Fault::InvalidRequest("The request is malformed: missing _this".into()),
+            false,
+        );
     };
     let decision = lock(&shared.chaos).decide(&method);
     if decision.latency_ms > 0 {

@@ -65,6 +65,20 @@ pub fn fault(f: &Fault) -> String {
     out
 }
 
+/// A fault vCenter answers a request it could not even parse up to the method with:
+/// `ClientFaultCode`, the parser's message, and no typed detail.
+pub fn client_fault(message: &str) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str(ENVELOPE_OPEN);
+    let _ = write!(
+        out,
+        "<soapenv:Fault><faultcode>ClientFaultCode</faultcode><faultstring>{}</faultstring></soapenv:Fault>",
+        escape(message)
+    );
+    out.push_str(ENVELOPE_CLOSE);
+    out
+}
+
 /// `vimServiceVersions.xml`: the versions pyvmomi's SmartConnect looks for.
 pub fn service_versions() -> String {
     let prior = [

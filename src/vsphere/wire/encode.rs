@@ -3,7 +3,15 @@
 
 use quick_xml::escape::escape;
 
-use crate::model::MoRef;
+use crate::model::{MoRef, forbidden_text_char};
+
+/// The second line of defence behind the config validator: a finished request body holding a
+/// character vCenter's XML parser rejects is not sent. quick-xml's `escape` leaves control
+/// characters as they are, and the builder's own markup never holds one, so any such character
+/// came from text. Returns the first one.
+pub fn unsendable_char(body: &str) -> Option<char> {
+    forbidden_text_char(body)
+}
 
 /// Builds the body of one SOAP request.
 #[derive(Debug, Default)]
@@ -96,6 +104,26 @@ mod tests {
             b.finish("CreateFolder"),
             r#"<CreateFolder xmlns="urn:vim25"><_this type="Folder">group-v3</_this><name>a&lt;b&amp;c</name></CreateFolder>"#
         );
+    }
+
+    #[test]
+    fn xml_significant_text_is_escaped_and_control_characters_are_caught() {
+        let mut b = Body::method("CreateFolder", &MoRef::new("Folder", "group-v3"));
+        b.leaf(
+            "name",
+            "</name><key>labsync.owner</key>&amp;<![CDATA[x]]>\"'é",
+        );
+        let body = b.finish("CreateFolder");
+        assert!(body.contains(
+            "<name>&lt;/name&gt;&lt;key&gt;labsync.owner&lt;/key&gt;&amp;amp;&lt;![CDATA[x]]&gt;&quot;&apos;é</name>"
+        ), "{body}");
+        assert_eq!(unsendable_char(&body), None);
+        let mut b = Body::default();
+        b.option_value("config", "guestinfo.x", "a\u{1b}[31m");
+        assert_eq!(unsendable_char(&b.buf), Some('\u{1b}'));
+        let mut b = Body::default();
+        b.leaf("description", "line one\n\tline two");
+        assert_eq!(unsendable_char(&b.buf), None);
     }
 
     #[test]
