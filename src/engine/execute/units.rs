@@ -151,7 +151,11 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
         .values()
         .filter_map(|s| Some((&s.moref, s.host.as_ref()?)))
         .collect();
-    let folder_of = |lab: &LabName| observed.lab_records.get(lab).map(|r| r.folder.clone());
+    // Only this config's lab folders (the planner's rule): a record is never written on anyone
+    // else's folder.
+    let ownership = crate::model::Ownership::new(plan.owner.clone(), plan.labs_folder.clone());
+    let index = crate::plan::ObservedIndex::new(observed, &ownership);
+    let folder_of = |lab: &LabName| index.record(lab).map(|r| r.folder.clone());
 
     let mut units = Units::default();
     let mut of_step: HashMap<StepId, Vec<UnitId>> = HashMap::new();

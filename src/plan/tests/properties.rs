@@ -227,13 +227,42 @@ fn stranger_vm() -> impl Strategy<Value = (ObservedVm, Origin)> {
     })
 }
 
+/// What a folder directly under the labs folder is (the generator's ground truth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FolderKind {
+    /// A lab folder labsync made and marked.
+    Ours,
+    /// A lab folder labsync made, left unmarked by a crash, empty.
+    OursUnmarkedEmpty,
+    /// A person's folder holding their own things.
+    Persons,
+    /// A lab folder of another owner id.
+    OtherOwners,
+    /// Another config's labs folder nested here.
+    OtherConfigsLabsFolder,
+}
+
+const FOLDER_KINDS: &[FolderKind] = &[
+    FolderKind::Ours,
+    FolderKind::Ours,
+    FolderKind::Ours,
+    FolderKind::OursUnmarkedEmpty,
+    FolderKind::Persons,
+    FolderKind::OtherOwners,
+    FolderKind::OtherConfigsLabsFolder,
+];
+
 /// A random world: some desired labs, a random inventory, records, source states; and the
 /// morefs of the VMs labsync made for this config (the ground truth).
 fn world_and_truth() -> impl Strategy<Value = (World, BTreeSet<MoRef>)> {
     (
         proptest::collection::btree_set(select(LABS), 0..=4),
         proptest::collection::vec(prop_oneof![made_vm(), stranger_vm()], 0..24),
-        proptest::collection::btree_map(select(LABS), (any::<bool>(), any::<bool>()), 0..=3),
+        proptest::collection::btree_map(
+            select(LABS),
+            (any::<bool>(), any::<bool>(), select(FOLDER_KINDS)),
+            0..=3,
+        ),
         proptest::collection::vec((0u32..300, any::<bool>(), 0u8..6), 3..=3),
         (any::<bool>(), any::<bool>(), 0u32..4),
     )
@@ -262,13 +291,29 @@ fn world_and_truth() -> impl Strategy<Value = (World, BTreeSet<MoRef>)> {
                         vm
                     })
                     .collect();
-                for (name, (tomb, same_spec)) in records {
+                for (name, (tomb, same_spec, kind)) in records {
                     let t = tomb.then(|| Tombstone {
                         expired_at: ts("2026-11-26T10:00:00Z"),
                         spec: SpecHash(if same_spec { SPEC } else { "spec-0" }.into()),
                         expires: Some(ts("2026-11-26T10:00:00Z")),
                     });
-                    w = w.has_record(record(name, t));
+                    let mut r = record(name, t);
+                    match kind {
+                        FolderKind::Ours => {}
+                        FolderKind::OursUnmarkedEmpty => r.owner = None,
+                        FolderKind::Persons => {
+                            r.owner = None;
+                            r.tombstone = None;
+                            r.children = 2;
+                        }
+                        FolderKind::OtherOwners => r.owner = Some("staging".into()),
+                        FolderKind::OtherConfigsLabsFolder => {
+                            r.owner = None;
+                            r.labs_folder_of = Some(OWNER.into());
+                            r.children = 1;
+                        }
+                    }
+                    w = w.has_record(r);
                 }
                 for ((depth, frozen, on), leaf) in
                     sources.into_iter().zip(["k8s-db", "k8s-cp", "k8s-worker"])
@@ -313,8 +358,25 @@ fn destroyed(plan: &Plan) -> Vec<(&LabName, &MoRef)> {
 /// only on lab folders it observed under its labs folder; no create over a VM that is not ours.
 fn check_only_touches_its_own(world: &World, ours: &BTreeSet<MoRef>, plan: &Plan) {
     let observed: &Observed = &world.observed;
-    let record_folders: BTreeSet<&MoRef> =
-        observed.lab_records.values().map(|r| &r.folder).collect();
+    // Folders labsync may write records on or remove: its own lab folders (marked, or
+    // unmarked and empty), and a person's folder only when it holds VMs labsync made here.
+    let holds_ours = |lab: &LabName| {
+        observed.vms.iter().any(|v| {
+            ours.contains(&v.moref) && v.labsync_config.get(markers::LAB) == Some(&lab.to_string())
+        })
+    };
+    let record_folders: BTreeSet<&MoRef> = observed
+        .lab_records
+        .values()
+        .filter(|r| {
+            r.labs_folder_of.is_none()
+                && match r.owner.as_deref() {
+                    Some(o) => o == OWNER,
+                    None => r.children == 0 || r.tombstone.is_some() || holds_ours(&r.lab),
+                }
+        })
+        .map(|r| &r.folder)
+        .collect();
     for step in &plan.steps {
         let (verb, vms): (&str, Vec<&MoRef>) = match &step.action {
             Action::DestroyLab { vms, .. } => ("destroys", vms.iter().map(|v| &v.moref).collect()),
@@ -326,10 +388,14 @@ fn check_only_touches_its_own(world: &World, ours: &BTreeSet<MoRef>, plan: &Plan
                 );
                 continue;
             }
-            Action::RemoveLabRecord { folder, .. } => {
+            Action::RemoveLabRecord { folder, .. }
+            | Action::ClearTombstone { folder, .. }
+            | Action::MarkRemoval { folder, .. }
+            | Action::ClearRemovalMark { folder, .. } => {
                 assert!(
                     record_folders.contains(folder),
-                    "removes folder {folder}, which is not a lab folder it observed"
+                    "{:?} on folder {folder}, which is not one of this config's lab folders",
+                    step.action
                 );
                 continue;
             }
