@@ -344,6 +344,11 @@ async fn reconcile(
     let guard = match take_lock(&connected.client, config, opts, abandoned).await {
         Ok(g) => g,
         Err(LockError::Held { holder, .. }) => return Round::nothing(Outcome::Locked { holder }),
+        // A lease folder without a lease: skipped like a held lock, not a vCenter failure.
+        // A later round breaks it once its grace has passed (counted on the folder itself).
+        Err(LockError::Starting { folder, .. }) => {
+            return Round::nothing(Outcome::Locked { holder: folder });
+        }
         Err(e) => {
             // The session may be dead: reconnect next time.
             if let Some((_, c)) = session.take() {
@@ -384,6 +389,7 @@ async fn take_lock(
     let (folder, owner) = (&config.desired.labs_folder, &config.desired.owner);
     let lock_opts = LockOptions {
         timeout: opts.lock_timeout,
+        lock_grace: config.desired.limits.lock_grace,
         ..LockOptions::default()
     };
     if let Some(id) = abandoned.take() {
