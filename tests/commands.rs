@@ -325,6 +325,28 @@ fn a_held_lock_stops_apply_naming_its_holder_until_force_unlock_removes_it() {
 }
 
 #[test]
+fn a_lock_folder_left_without_a_lease_is_broken_by_the_next_apply_once_its_grace_has_passed() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    ws.set_extra("limits:\n  lock_grace: 1s\n");
+    // An apply died between creating the lock folder and writing its lease.
+    let folder = ws.leave_unwritten_lock();
+    // The next apply (its own process) notes on the folder when it first saw it so, and stops.
+    ws.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("holds no lease")
+                .and(predicate::str::contains(folder.as_str())),
+        );
+    assert!(ws.managed_vms().is_empty(), "nothing changed");
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    // One more process, after the grace: it breaks the folder and does the work.
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+}
+
+#[test]
 fn the_readme_main_command_works_on_a_fresh_copy_of_the_example() {
     // labs.yaml.example with what it refers to, in a fresh directory (no simulator state yet),
     // at the embedded simulator's default time scale, exactly as the README runs it.
@@ -940,6 +962,66 @@ mod watch {
         watch.stop();
         drop(server);
     }
+    #[test]
+    fn watch_breaks_a_lock_folder_left_without_a_lease_once_its_grace_has_passed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let server = sim_and_labs(dir);
+        let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml")).unwrap();
+        let with_grace = labs_yaml.replace("lock_grace: 30s", "lock_grace: 3s");
+        assert_ne!(with_grace, labs_yaml, "the example's lock_grace line moved");
+        std::fs::write(dir.join("labs.yaml"), &with_grace).unwrap();
+        // An apply died between creating the lock folder and writing its lease.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let folder = rt.block_on(async {
+            let target = Target {
+                url: server.url.clone(),
+                username: "labsync".into(),
+                password: Secret::new("labsync"),
+                tls: TlsPolicy::default(),
+            };
+            let client = Client::connect(&target, Options::default()).await.unwrap();
+            let labs = InventoryPath::new("/DC1/vm/labs").unwrap();
+            lock::labs_folder(
+                &client,
+                &labs,
+                &labsync::model::OwnerId::new("labsync-demo").unwrap(),
+            )
+            .await
+            .unwrap();
+            let obs = client
+                .observe(&labsync::vsphere::observe::Scope {
+                    labs_folder: labs.clone(),
+                    sources: vec![],
+                })
+                .await
+                .unwrap();
+            client
+                .create_folder(
+                    &obs.paths[&labs],
+                    &lock::lease_folder_name(&OwnerId::new("labsync-demo").unwrap()),
+                )
+                .await
+                .unwrap()
+        });
+        // Each round waits 2 s for the lock at most, less than the grace: only a grace counted
+        // across rounds lets the watch get past the folder.
+        let watch = spawn_watch(dir);
+        let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
+        wait_until("a round is skipped for the lock folder", || {
+            log().contains(&format!(
+                "\"outcome\":\"locked\",\"holder\":\"{}\"",
+                folder.value
+            ))
+        });
+        wait_until("a later round breaks it and reconciles", || {
+            log().contains("\"outcome\":\"reconciled\"")
+        });
+        wait_all_ready(dir);
+        watch.stop();
+        drop(server);
+    }
+
     #[test]
     fn watch_acts_on_a_request_file_at_once_not_at_the_next_interval() {
         let tmp = tempfile::tempdir().unwrap();

@@ -363,17 +363,429 @@ mod lock {
     use std::time::Duration;
 
     use super::harness::*;
-    use labsync::engine::lock::{self, Holder, LockError, LockOptions};
-    use labsync::model::OwnerId;
+    use jiff::{SignedDuration, Timestamp};
+    use labsync::engine::lock::{self, Holder, Lease, LockError, LockOptions, LockState};
+    use labsync::model::{MoRef, OwnerId};
+    use labsync::sim::chaos::{FaultConfig, MethodFaults};
+    use labsync::vsphere::{Client, CloneKind, CloneSpec};
 
     fn owner() -> OwnerId {
         OwnerId::new("exec-tests").expect("owner")
+    }
+
+    /// `opts(ttl_ms, timeout_ms)` with a lock grace of `grace_ms`.
+    fn opts_grace(ttl_ms: u64, timeout_ms: u64, grace_ms: i64) -> LockOptions {
+        LockOptions {
+            lock_grace: SignedDuration::from_millis(grace_ms),
+            ..opts(ttl_ms, timeout_ms)
+        }
+    }
+
+    /// Creates the lease folder as an apply that died before writing its lease leaves it.
+    async fn leave_unwritten(env: &Env) -> MoRef {
+        let obs = env.observe().await;
+        let parent = obs.paths[&path("/DC1/vm/labs")].clone();
+        env.client
+            .create_folder(&parent, &lock::lease_folder_name(&owner()))
+            .await
+            .expect("folder")
+    }
+
+    /// Writes `lease` on the lease folder, as its holder would.
+    async fn write_lease(client: &Client, folder: &MoRef, lease: &Lease) {
+        let key = client
+            .ensure_custom_field(lock::LEASE_FIELD, Some("Folder"))
+            .await
+            .expect("field");
+        client
+            .set_field(folder, key, &lease.encode())
+            .await
+            .expect("lease written");
+    }
+
+    /// A lease of a holder on another machine (so no "is its process alive" shortcut applies).
+    fn lease_elsewhere(expires: Timestamp) -> Lease {
+        Lease {
+            holder: Holder {
+                id: "holder-elsewhere".into(),
+                host: "another-machine".into(),
+                pid: 4242,
+            },
+            expires,
+        }
+    }
+
+    /// A full clone of src-db named `name` in `folder`, as a person might make one.
+    async fn vm_named(env: &Env, name: &str, folder: &MoRef) -> MoRef {
+        let obs = env.observe().await;
+        let src = obs.observed.sources[&path("/DC1/vm/templates/src-db")]
+            .moref
+            .clone();
+        let spec = CloneSpec {
+            name: name.into(),
+            kind: CloneKind::Full,
+            folder: folder.clone(),
+            pool: Some(obs.paths[&path("/DC1/host/C1/Resources/labs")].clone()),
+            datastore: None,
+            extra_config: Vec::new(),
+            bios_uuid: None,
+            instance_uuid: None,
+            power_on: false,
+        };
+        env.client.clone_vm(&src, &spec).await.expect("clone")
+    }
+
+    async fn exists(env: &Env, vm: &MoRef) -> bool {
+        env.observe()
+            .await
+            .observed
+            .vms
+            .iter()
+            .any(|v| &v.moref == vm)
+    }
+
+    #[tokio::test]
+    async fn a_lock_folder_without_a_lease_is_broken_by_a_later_call_once_the_grace_has_passed() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let folder = leave_unwritten(&env).await;
+        // A first look (an apply that does not wait, or a watch round) finds it and notes when.
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts_grace(60_000, 0, 1_000),
+        )
+        .await
+        .expect_err("not broken at first sight");
+        let LockError::Starting {
+            folder: named,
+            since,
+            breaks_at,
+        } = &err
+        else {
+            panic!("expected Starting, got {err}");
+        };
+        assert_eq!(named, &folder.value);
+        assert_eq!(
+            breaks_at.duration_since(*since),
+            SignedDuration::from_secs(1)
+        );
+        let state = lock::current(&env.client, &labs, &owner())
+            .await
+            .expect("read");
+        assert_eq!(
+            state,
+            Some(LockState::Unwritten {
+                folder: folder.value.clone(),
+                since: Some(*since),
+            }),
+            "the first-seen time is recorded on the folder"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        // A later call, over another session (another process would do the same), measures the
+        // grace from the recorded time and breaks the folder.
+        let other = connect(env.sim.as_ref().expect("in-process simulator")).await;
+        let guard = lock::acquire(
+            &other,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts_grace(60_000, 0, 1_000),
+        )
+        .await
+        .expect("the abandoned folder is broken and the lock taken");
+        match lock::current(&env.client, &labs, &owner())
+            .await
+            .expect("read")
+        {
+            Some(LockState::Held(l)) => assert_eq!(l.holder.id, guard.id()),
+            other => panic!("expected our lease, got {other:?}"),
+        }
+        guard.release().await.expect("release");
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_judged_by_vcenters_clock_not_this_machines() {
+        // vCenter's clock runs an hour ahead of this machine's. A lease its holder wrote to
+        // last ten minutes from this machine's time is an hour past by vCenter's: broken.
+        let env = start_tuned(&labs_file(super::K8S), |o| {
+            o.time_scale = 0.0;
+            o.clock_offset = SignedDuration::from_hours(1);
+        })
+        .await;
+        let labs = path("/DC1/vm/labs");
+        let folder = leave_unwritten(&env).await;
+        let local = Timestamp::now();
+        write_lease(
+            &env.client,
+            &folder,
+            &lease_elsewhere(local + SignedDuration::from_mins(10)),
+        )
+        .await;
+        let guard = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("an expired lease by vCenter's clock is broken");
+        // Our own lease is written on vCenter's clock too: a minute from vCenter's now.
+        let vcenter_now = env.client.current_time().await.expect("CurrentTime");
+        assert!(
+            vcenter_now > local + SignedDuration::from_mins(59),
+            "{vcenter_now}"
+        );
+        match lock::current(&env.client, &labs, &owner())
+            .await
+            .expect("read")
+        {
+            Some(LockState::Held(l)) => {
+                assert!(l.expires > vcenter_now, "{} vs {vcenter_now}", l.expires);
+                assert!(
+                    l.expires <= vcenter_now + SignedDuration::from_mins(1),
+                    "{} vs {vcenter_now}",
+                    l.expires
+                );
+            }
+            other => panic!("expected our lease, got {other:?}"),
+        }
+        guard.release().await.expect("release");
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_is_not_broken_when_this_machines_clock_runs_ahead_of_vcenters() {
+        // vCenter's clock runs an hour behind this machine's. A lease good for ten more minutes
+        // by vCenter's clock is live, though this machine's clock is long past its expiry.
+        let env = start_tuned(&labs_file(super::K8S), |o| {
+            o.time_scale = 0.0;
+            o.clock_offset = SignedDuration::from_hours(-1);
+        })
+        .await;
+        let labs = path("/DC1/vm/labs");
+        let folder = leave_unwritten(&env).await;
+        let vcenter_now = env.client.current_time().await.expect("CurrentTime");
+        assert!(vcenter_now < Timestamp::now() - SignedDuration::from_mins(59));
+        write_lease(
+            &env.client,
+            &folder,
+            &lease_elsewhere(vcenter_now + SignedDuration::from_mins(10)),
+        )
+        .await;
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 300),
+        )
+        .await
+        .expect_err("the lease is live");
+        assert!(
+            matches!(&err, LockError::Held { holder, .. } if holder == "holder-elsewhere"),
+            "{err}"
+        );
+        assert!(exists_folder(&env, &folder).await, "the live lease stays");
+    }
+
+    async fn exists_folder(env: &Env, folder: &MoRef) -> bool {
+        env.client
+            .retrieve_objects(std::slice::from_ref(folder), &["name"])
+            .await
+            .is_ok_and(|o| !o.is_empty())
+    }
+
+    #[tokio::test]
+    async fn a_vm_with_the_lock_folders_name_is_reported_and_never_destroyed() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let obs = env.observe().await;
+        let labs_ref = obs.paths[&labs].clone();
+        let vm = vm_named(&env, &lock::lease_folder_name(&owner()), &labs_ref).await;
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts_grace(60_000, 1_500, 100),
+        )
+        .await
+        .expect_err("a VM is not a lock");
+        assert!(
+            matches!(&err, LockError::NotAFolder { kind, id, .. }
+                if kind == "VirtualMachine" && id == &vm.value),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("/DC1/vm/labs/.labsync-lock.exec-tests"),
+            "{text}"
+        );
+        assert!(exists(&env, &vm).await, "the VM is still there");
+    }
+
+    #[tokio::test]
+    async fn a_lock_folder_holding_a_vm_is_never_destroyed() {
+        let env = start(&labs_file(super::K8S), 0.0, None).await;
+        let labs = path("/DC1/vm/labs");
+        let folder = leave_unwritten(&env).await;
+        let vm = vm_named(&env, "someones-vm", &folder).await;
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts_grace(60_000, 1_500, 100),
+        )
+        .await
+        .expect_err("never broken");
+        assert!(
+            matches!(&err, LockError::NotEmpty { id, children: 1, .. } if id == &folder.value),
+            "{err}"
+        );
+        let forced = lock::force_unlock(&env.client, &labs, &owner(), &folder.value).await;
+        assert!(
+            matches!(forced, Err(LockError::NotEmpty { .. })),
+            "{forced:?}"
+        );
+        assert!(exists(&env, &vm).await, "the VM is still there");
+    }
+
+    fn faults(method: &str, f: MethodFaults) -> Option<FaultConfig> {
+        let mut config = FaultConfig::default();
+        config.methods.insert(method.into(), f);
+        Some(config)
+    }
+
+    #[tokio::test]
+    async fn a_lock_folder_whose_creation_answer_was_lost_is_broken_by_the_next_process() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = dir.path().join("state.json");
+        let labs = path("/DC1/vm/labs");
+        {
+            // CreateFolder runs, but its answer never arrives.
+            let lost = MethodFaults {
+                drop_rate: 1.0,
+                ..MethodFaults::default()
+            };
+            let env = start_with_state(
+                &labs_file(super::K8S),
+                0.0,
+                faults("CreateFolder", lost),
+                Some(&state),
+            )
+            .await;
+            let err = lock::acquire(
+                &env.client,
+                &labs,
+                &owner(),
+                Holder::this_process(),
+                opts_grace(60_000, 0, 1_000),
+            )
+            .await
+            .expect_err("the folder cannot be told from another apply's");
+            assert!(matches!(err, LockError::Starting { .. }), "{err}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        // The next process (a new simulator on the same state: the same vCenter) breaks it.
+        let env = start_with_state(&labs_file(super::K8S), 0.0, None, Some(&state)).await;
+        let guard = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts_grace(60_000, 0, 1_000),
+        )
+        .await
+        .expect("broken after the grace");
+        guard.release().await.expect("release");
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_answer_was_lost_is_kept_when_it_is_ours() {
+        // SetField runs, but its answer never arrives: the lease on the folder is ours.
+        let lost = MethodFaults {
+            drop_rate: 1.0,
+            ..MethodFaults::default()
+        };
+        let env = start(&labs_file(super::K8S), 0.0, faults("SetField", lost)).await;
+        let labs = path("/DC1/vm/labs");
+        let guard = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect("our lease is read back and kept");
+        match lock::current(&env.client, &labs, &owner())
+            .await
+            .expect("read")
+        {
+            Some(LockState::Held(l)) => assert_eq!(l.holder.id, guard.id()),
+            other => panic!("expected our lease, got {other:?}"),
+        }
+        guard.release().await.expect("release");
+        assert_eq!(
+            lock::current(&env.client, &labs, &owner())
+                .await
+                .expect("read"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lock_folder_that_cannot_be_cleaned_up_is_reported_with_both_errors() {
+        // The lease cannot be written, and the folder just made cannot be destroyed either.
+        let mut config = FaultConfig::default();
+        config.methods.insert(
+            "SetField".into(),
+            MethodFaults {
+                failure_rate: 1.0,
+                fault: "NoPermission".into(),
+                ..MethodFaults::default()
+            },
+        );
+        config.methods.insert(
+            "Destroy_Task".into(),
+            MethodFaults {
+                failure_rate: 1.0,
+                fault: "NoPermission".into(),
+                ..MethodFaults::default()
+            },
+        );
+        let env = start(&labs_file(super::K8S), 0.0, Some(config)).await;
+        let labs = path("/DC1/vm/labs");
+        let err = lock::acquire(
+            &env.client,
+            &labs,
+            &owner(),
+            Holder::this_process(),
+            opts(60_000, 0),
+        )
+        .await
+        .expect_err("no lease, no lock");
+        let LockError::LeftBehind { folder, .. } = &err else {
+            panic!("expected LeftBehind, got {err}");
+        };
+        let text = err.to_string();
+        assert!(text.contains("SetField"), "{text}");
+        assert!(text.contains("Destroy_Task"), "{text}");
+        assert!(
+            text.contains(&format!("labsync force-unlock {folder}")),
+            "{text}"
+        );
     }
 
     fn opts(ttl_ms: u64, timeout_ms: u64) -> LockOptions {
         LockOptions {
             ttl: Duration::from_millis(ttl_ms),
             timeout: Duration::from_millis(timeout_ms),
+            ..LockOptions::default()
         }
     }
 
@@ -949,6 +1361,7 @@ mod crash {
         let opts = LockOptions {
             ttl: Duration::from_millis(600),
             timeout: Duration::from_secs(20),
+            ..LockOptions::default()
         };
         let guard = lock::acquire(
             &client,

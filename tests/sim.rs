@@ -653,6 +653,7 @@ async fn an_injected_task_failure_returns_a_task_that_fails_with_the_fault() {
             fault: "HostCommunication".into(),
             mode: labsync::sim::chaos::FailureMode::Task,
             latency_ms: 1,
+            drop_rate: 0.0,
         },
     );
     o.faults = Some(FaultConfig {

@@ -118,6 +118,7 @@ pub async fn lock(
 ) -> Result<LeaseGuard, ExitCode> {
     let opts = LockOptions {
         timeout,
+        lock_grace: labs.desired.limits.lock_grace,
         ..LockOptions::default()
     };
     lock::acquire(

@@ -207,8 +207,15 @@ fn human(log: &ReconcileLog) -> String {
     } else {
         ""
     };
+    let kept = match &log.lock_not_released {
+        Some(why) => format!(
+            " (warning: the apply lock could not be released ({why}); the next round removes \
+             it, or it expires)"
+        ),
+        None => String::new(),
+    };
     format!(
-        "{:.0} reconcile: {what}{broken}{lost} in {} ms; next by {:.0}",
+        "{:.0} reconcile: {what}{broken}{lost}{kept} in {} ms; next by {:.0}",
         log.at, log.took_ms, log.next_wake
     )
 }
@@ -298,6 +305,7 @@ mod tests {
             files_broken,
             outcome,
             lock_lost: false,
+            lock_not_released: None,
             took_ms: 155,
             next_wake: "2026-11-26T14:54:33.5Z".parse().unwrap(),
         }
@@ -347,6 +355,38 @@ mod tests {
             human(&lost).contains("someone broke the apply lock during this round"),
             "{}",
             human(&lost)
+        );
+    }
+
+    #[test]
+    fn a_lock_that_could_not_be_released_is_said_in_both_outputs() {
+        let quiet = log(Outcome::NoValidConfig, false);
+        assert!(
+            !serde_json::to_string(&quiet)
+                .unwrap()
+                .contains("lock_not_released")
+        );
+        let mut kept = log(
+            Outcome::Reconciled {
+                steps: 0,
+                succeeded: 0,
+                failed: 0,
+            },
+            false,
+        );
+        kept.lock_not_released = Some("id-1: connection refused".into());
+        let json = serde_json::to_string(&kept).unwrap();
+        assert!(
+            json.contains("\"lock_not_released\":\"id-1: connection refused\""),
+            "{json}"
+        );
+        assert!(
+            human(&kept).contains(
+                "the apply lock could not be released (id-1: connection refused); the next \
+                 round removes it"
+            ),
+            "{}",
+            human(&kept)
         );
     }
 

@@ -221,6 +221,10 @@ pub struct RawLimits {
     /// How long a lab whose file vanished (an include pattern now matches fewer files) must stay
     /// gone before it is destroyed, e.g. `60s` (the default), `5m`; `0s` destroys at once.
     pub removal_grace: Option<Sp<String>>,
+    /// How long an apply lock folder may stay without a lease, from when it was first seen so
+    /// (its creator died while starting), before any apply or watch round breaks it, e.g. `30s`
+    /// (the default), `2m`.
+    pub lock_grace: Option<Sp<String>>,
 }
 
 /// A mapping with string keys, in file order, each key with its span.

@@ -1,9 +1,18 @@
 //! The apply lock: one apply per owner id at a time, as a lease folder in vCenter
 //! (`<labs_folder>/.labsync-lock.<owner>`). Creating a folder is atomic — the second creator
 //! gets `DuplicateName` — so whoever creates it holds the lock. The holder's id, host, pid and
-//! the lease's expiry are a custom field on the folder, renewed in the background. A lease past
-//! its expiry is broken (destroyed by its moref, then created again: whoever creates wins). The
-//! decisions (stale? break it?) are pure and take `now`.
+//! the lease's expiry are a custom field on the folder, renewed in the background. Every time
+//! compared here is vCenter's (`CurrentTime`), never this machine's: the holder and the one who
+//! judges its lease may run on machines whose clocks disagree by minutes.
+//!
+//! A lease past its expiry is broken (destroyed by its moref, then created again: whoever
+//! creates wins). A folder without a lease (its creator died between creating it and writing
+//! the lease, or lost `CreateFolder`'s answer) is marked by the first process that sees it
+//! with the time it was first seen, on the folder itself, and broken by whichever process looks
+//! once `lock_grace` has passed since: the grace is measured across calls, watch rounds and
+//! processes. Only an empty folder of that name is ever destroyed; anything else of that name
+//! is reported and left alone. The decisions (stale? mark it? break it?) are pure and take
+//! `now`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,9 +28,10 @@ use crate::vsphere::{Client, Error};
 
 /// The custom field (on the lease folder) that holds the lease.
 pub const LEASE_FIELD: &str = "labsync.lease";
-/// A lease folder found without a lease this long after it was first seen is abandoned (its
-/// creator died between creating it and writing the lease).
-pub const EMPTY_GRACE: SignedDuration = SignedDuration::from_secs(30);
+/// The custom field (on the lease folder) where the first process that found it without a
+/// lease wrote when that was, by vCenter's clock (RFC 3339).
+pub const UNWRITTEN_SINCE_FIELD: &str = "labsync.leaseMissingSince";
+pub use crate::model::DEFAULT_LOCK_GRACE;
 
 /// Who holds (or wants) the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +71,7 @@ fn process_alive(pid: u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub holder: Holder,
+    /// By vCenter's clock.
     pub expires: Timestamp,
 }
 
@@ -111,6 +122,8 @@ pub enum LockState {
     Unwritten {
         /// The lease folder's moref id, which `force_unlock` accepts in place of a holder id.
         folder: String,
+        /// When it was first seen without a lease (vCenter's clock), if anyone looked yet.
+        since: Option<Timestamp>,
     },
 }
 
@@ -119,7 +132,7 @@ impl LockState {
     pub fn id(&self) -> &str {
         match self {
             LockState::Held(l) => &l.holder.id,
-            LockState::Unwritten { folder } => folder,
+            LockState::Unwritten { folder, .. } => folder,
         }
     }
 }
@@ -129,27 +142,33 @@ impl LockState {
 pub enum Verdict {
     /// Someone holds it: wait and try again.
     Wait,
+    /// It has no lease and nobody noted it yet: write `now` as when it was first seen, then
+    /// wait; the grace runs from that time for every process.
+    Mark,
     /// It is stale: destroy it and try to create ours.
     Break,
 }
 
 /// Decides about an existing lease folder. `lease` is what it records (`None`: nothing yet);
-/// `empty_since` is when this caller first saw it without a lease; `holder_dead` is true when
-/// the holder ran on this very host and its process is gone (a `kill -9`): then nobody will
-/// renew the lease, and waiting for it to expire would only stall the next apply.
+/// `unwritten_since` is when someone first saw it without a lease, as recorded on it;
+/// `holder_dead` is true when the holder ran on this very host and its process is gone (a
+/// `kill -9`): then nobody will renew the lease, and waiting for it to expire would only stall
+/// the next apply. `now` is vCenter's clock, as every recorded time is.
 pub fn judge(
     lease: Option<&Lease>,
+    unwritten_since: Option<Timestamp>,
     now: Timestamp,
-    empty_since: Option<Timestamp>,
+    grace: SignedDuration,
     holder_dead: bool,
 ) -> Verdict {
     match lease {
         Some(_) if holder_dead => Verdict::Break,
         Some(l) if l.expires <= now => Verdict::Break,
         Some(_) => Verdict::Wait,
-        None => match empty_since {
-            Some(t) if now.duration_since(t) >= EMPTY_GRACE => Verdict::Break,
-            _ => Verdict::Wait,
+        None => match unwritten_since {
+            None => Verdict::Mark,
+            Some(t) if now.duration_since(t) >= grace => Verdict::Break,
+            Some(_) => Verdict::Wait,
         },
     }
 }
@@ -158,7 +177,7 @@ pub fn judge(
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another apply holds the lock: {holder} on {host} (pid {pid}), lease until {expires}; it is renewed while that apply runs. If it is dead, wait for the lease to expire or run `labsync force-unlock {holder}`"
+        "another apply holds the lock: {holder} on {host} (pid {pid}), lease until {expires:.0} (vCenter's clock); it is renewed while that apply runs. If it is dead, wait for the lease to expire or run `labsync force-unlock {holder}`"
     )]
     Held {
         holder: String,
@@ -167,9 +186,37 @@ pub enum LockError {
         expires: Timestamp,
     },
     #[error(
-        "the lock folder exists but holds no lease yet: another apply is starting, or one died while starting; it is broken {grace}s after it is first seen, or run `labsync force-unlock {folder}`"
+        "the lock folder {folder} holds no lease: another apply is starting, or one died while starting; first seen without one at {since:.0} (vCenter's clock), it is broken by the first apply or watch round after {breaks_at:.0}, or run `labsync force-unlock {folder}`"
     )]
-    Starting { folder: String, grace: i64 },
+    Starting {
+        folder: String,
+        since: Timestamp,
+        breaks_at: Timestamp,
+    },
+    #[error(
+        "{path} is a {kind} ({id}), not a lock folder: labsync keeps its apply lock under that name and never touches what it did not create; rename or move it"
+    )]
+    NotAFolder {
+        path: String,
+        kind: String,
+        id: String,
+    },
+    #[error(
+        "the lock folder {path} ({id}) holds {children} object(s) labsync did not put there; it is left alone: move them out, then run `labsync force-unlock {id}`"
+    )]
+    NotEmpty {
+        path: String,
+        id: String,
+        children: usize,
+    },
+    #[error(
+        "the lease could not be written ({cause}), and the lock folder {folder} just made could not be removed either ({cleanup}); it is broken once its grace has passed, or run `labsync force-unlock {folder}`"
+    )]
+    LeftBehind {
+        folder: String,
+        cause: Box<Error>,
+        cleanup: Box<Error>,
+    },
     #[error("the labs folder {0} does not exist and its parent folder does not either")]
     NoLabsFolder(InventoryPath),
     #[error("the lock is held by {holder}, not {id}; nothing was removed")]
@@ -187,6 +234,9 @@ pub struct LockOptions {
     pub ttl: Duration,
     /// How long `acquire` waits for a held lock.
     pub timeout: Duration,
+    /// How long a lease folder may stay without a lease, from when it was first seen so, before
+    /// it is broken (`limits.lock_grace`).
+    pub lock_grace: SignedDuration,
 }
 
 impl Default for LockOptions {
@@ -194,6 +244,7 @@ impl Default for LockOptions {
         LockOptions {
             ttl: Duration::from_secs(120),
             timeout: Duration::from_secs(0),
+            lock_grace: DEFAULT_LOCK_GRACE,
         }
     }
 }
@@ -219,9 +270,11 @@ impl LeaseGuard {
         *self.lost.borrow()
     }
 
-    /// Stops renewing and removes the lease folder.
+    /// Stops renewing and removes the lease folder. An error means the lease stays until it
+    /// expires: callers report it.
     pub async fn release(self) -> Result<(), LockError> {
         self.renewer.abort();
+        // Ours: this guard's folder, created by `acquire` and holding our lease.
         self.client.destroy(&self.folder).await?;
         Ok(())
     }
@@ -297,31 +350,86 @@ async fn find_folder(
     Ok(Err(parent))
 }
 
-async fn read_lease(client: &Client, folder: &MoRef, key: i32) -> Result<Option<Lease>, Error> {
+/// The keys of the two custom fields a lease folder carries.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    lease: i32,
+    since: i32,
+}
+
+impl Keys {
+    async fn ensure(client: &Client) -> Result<Keys, Error> {
+        Ok(Keys {
+            lease: client
+                .ensure_custom_field(LEASE_FIELD, Some("Folder"))
+                .await?,
+            since: client
+                .ensure_custom_field(UNWRITTEN_SINCE_FIELD, Some("Folder"))
+                .await?,
+        })
+    }
+}
+
+/// What a lease folder records, and how many objects it holds (a lease folder labsync made
+/// holds none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Record {
+    lease: Option<Lease>,
+    unwritten_since: Option<Timestamp>,
+    children: usize,
+}
+
+/// Reads a lease folder in one call; `None` when it is gone.
+async fn read_record(client: &Client, folder: &MoRef, keys: Keys) -> Result<Option<Record>, Error> {
     let objs = match client
-        .retrieve_objects(std::slice::from_ref(folder), &["customValue"])
+        .retrieve_objects(
+            std::slice::from_ref(folder),
+            &["customValue", "childEntity"],
+        )
         .await
     {
         Ok(o) => o,
         Err(e) if e.is_fault("ManagedObjectNotFound") => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(objs
-        .iter()
-        .filter_map(|o| o.get("customValue"))
-        .flat_map(|v| v.children.iter())
-        .find(|cv| cv.child_text("key").and_then(|k| k.trim().parse().ok()) == Some(key))
-        .and_then(|cv| cv.child_text("value"))
-        .and_then(Lease::decode))
+    let Some(obj) = objs.iter().find(|o| &o.obj == folder) else {
+        return Ok(None);
+    };
+    let field = |key: i32| {
+        obj.get("customValue")
+            .into_iter()
+            .flat_map(|v| v.children.iter())
+            .find(|cv| cv.child_text("key").and_then(|k| k.trim().parse().ok()) == Some(key))
+            .and_then(|cv| cv.child_text("value"))
+    };
+    Ok(Some(Record {
+        lease: field(keys.lease).and_then(Lease::decode),
+        unwritten_since: field(keys.since).and_then(|t| t.trim().parse().ok()),
+        children: obj.get("childEntity").map_or(0, |c| c.children.len()),
+    }))
 }
 
-fn lease_for(holder: &Holder, ttl: Duration) -> Lease {
+/// A lease for `holder` from `now` (vCenter's clock) for `ttl`.
+fn lease_for(holder: &Holder, ttl: Duration, now: Timestamp) -> Lease {
     let ttl = SignedDuration::try_from(ttl).unwrap_or(SignedDuration::from_secs(120));
-    let now = Timestamp::now();
     Lease {
         holder: holder.clone(),
         expires: now.checked_add(ttl).unwrap_or(now),
     }
+}
+
+/// Writes (or renews) `holder`'s lease on `folder`, its expiry counted on vCenter's clock.
+async fn write_lease(
+    client: &Client,
+    folder: &MoRef,
+    key: i32,
+    holder: &Holder,
+    ttl: Duration,
+) -> Result<(), Error> {
+    let now = client.current_time().await?;
+    client
+        .set_field(folder, key, &lease_for(holder, ttl, now).encode())
+        .await
 }
 
 /// Takes the lock for `owner` under `labs_folder`, waiting up to `opts.timeout` for a holder.
@@ -333,76 +441,175 @@ pub async fn acquire(
     opts: LockOptions,
 ) -> Result<LeaseGuard, LockError> {
     let labs = labs_folder(client, labs_folder_path, owner).await?;
-    let key = client
-        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
-        .await?;
+    let keys = Keys::ensure(client).await?;
     let name = lease_folder_name(owner);
+    let path = format!("{labs_folder_path}/{name}");
     let deadline = tokio::time::Instant::now() + opts.timeout;
-    let mut empty_since: Option<(MoRef, Timestamp)> = None;
     let mut attempt = 0u32;
     loop {
         let existing = match client.create_folder(&labs, &name).await {
-            Ok(folder) => {
-                let lease = lease_for(&holder, opts.ttl);
-                if let Err(e) = client.set_field(&folder, key, &lease.encode()).await {
-                    // Leave nothing half-made behind.
-                    let _ = client.destroy(&folder).await;
-                    return Err(e.into());
-                }
-                return Ok(start_renewing(client, folder, key, holder, opts.ttl));
-            }
+            Ok(folder) => return take(client, folder, keys, holder, opts.ttl).await,
             Err(e) if e.is_fault("DuplicateName") => {
-                match e.fault().and_then(|f| f.moref_field("object")) {
-                    Some(m) => m,
-                    None => return Err(e.into()),
+                let Some(object) = e.fault().and_then(|f| f.moref_field("object")) else {
+                    return Err(e.into());
+                };
+                // Something else of that name (a VM, a vApp) is never ours to break.
+                if object.kind != "Folder" {
+                    return Err(LockError::NotAFolder {
+                        path,
+                        kind: object.kind,
+                        id: object.value,
+                    });
+                }
+                object
+            }
+            Err(e @ Error::OutcomeUnknown { .. }) => {
+                // The folder may or may not have been made. Re-read before anything else: a
+                // lease folder found now cannot be told apart from another apply's that is
+                // starting, so it is never adopted, only judged like any folder without a
+                // lease (and broken after the grace if nobody writes one).
+                match find_lock_folder(client, &labs, &name).await? {
+                    Some(folder) => folder,
+                    None => {
+                        // Not made: creating it again is safe, within the timeout.
+                        pause(deadline, &mut attempt).await.map_err(|()| e)?;
+                        continue;
+                    }
                 }
             }
             Err(e) => return Err(e.into()),
         };
-        let lease = read_lease(client, &existing, key).await?;
-        let now = Timestamp::now();
-        if lease.is_some() {
-            empty_since = None;
-        } else if empty_since.as_ref().is_none_or(|(m, _)| m != &existing) {
-            empty_since = Some((existing.clone(), now));
-        }
-        let holder_dead = lease
+        let Some(record) = read_record(client, &existing, keys).await? else {
+            // Released or broken meanwhile: try to create it again.
+            let _ = pause(deadline, &mut attempt).await;
+            continue;
+        };
+        let now = client.current_time().await?;
+        let holder_dead = record
+            .lease
             .as_ref()
             .is_some_and(|l| l.holder.host == holder.host && !process_alive(l.holder.pid));
-        match judge(
-            lease.as_ref(),
+        let verdict = judge(
+            record.lease.as_ref(),
+            record.unwritten_since,
             now,
-            empty_since.as_ref().map(|(_, t)| *t),
+            opts.lock_grace,
             holder_dead,
-        ) {
+        );
+        let since = match verdict {
             Verdict::Break => {
-                tracing::warn!("breaking a stale apply lock: {lease:?}");
-                // By moref: if someone else broke it first and made a new one, that one stays.
-                client.destroy(&existing).await?;
-                empty_since = None;
+                break_folder(client, &existing, &record, &path).await?;
+                continue;
             }
-            Verdict::Wait => {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if left.is_zero() {
-                    return Err(match lease {
-                        Some(l) => LockError::Held {
-                            holder: l.holder.id,
-                            host: l.holder.host,
-                            pid: l.holder.pid,
-                            expires: l.expires,
-                        },
-                        None => LockError::Starting {
-                            folder: existing.value.clone(),
-                            grace: EMPTY_GRACE.as_secs(),
-                        },
-                    });
+            Verdict::Mark => {
+                match client
+                    .set_field(&existing, keys.since, &now.to_string())
+                    .await
+                {
+                    // Gone meanwhile, or the answer was lost: the next look tells.
+                    Ok(()) => {}
+                    Err(e) if e.is_fault("ManagedObjectNotFound") => {}
+                    Err(Error::OutcomeUnknown { .. }) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                let pause =
-                    fault::backoff(attempt, Duration::from_millis(100), Duration::from_secs(5));
-                tokio::time::sleep(pause.min(left)).await;
-                attempt += 1;
+                now
             }
+            Verdict::Wait => record.unwritten_since.unwrap_or(now),
+        };
+        if pause(deadline, &mut attempt).await.is_err() {
+            return Err(match record.lease {
+                Some(l) => LockError::Held {
+                    holder: l.holder.id,
+                    host: l.holder.host,
+                    pid: l.holder.pid,
+                    expires: l.expires,
+                },
+                None => LockError::Starting {
+                    folder: existing.value,
+                    since,
+                    breaks_at: since.checked_add(opts.lock_grace).unwrap_or(since),
+                },
+            });
         }
+    }
+}
+
+/// Sleeps before the next attempt (backoff, never past `deadline`); `Err` when the deadline
+/// has come.
+async fn pause(deadline: tokio::time::Instant, attempt: &mut u32) -> Result<(), ()> {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() {
+        return Err(());
+    }
+    let pause = fault::backoff(*attempt, Duration::from_millis(100), Duration::from_secs(5));
+    tokio::time::sleep(pause.min(left)).await;
+    *attempt += 1;
+    Ok(())
+}
+
+/// Destroys a stale lease folder, by its moref: if someone else broke it first and made a new
+/// one, that one stays.
+async fn break_folder(
+    client: &Client,
+    folder: &MoRef,
+    record: &Record,
+    path: &str,
+) -> Result<(), LockError> {
+    // Ours to destroy: a Folder (checked by the caller) named `.labsync-lock.<owner>` right
+    // under this config's labs folder, and empty, as every lease folder labsync makes is;
+    // destroying a folder destroys what is in it, and a VM someone put there is not ours.
+    if record.children > 0 {
+        return Err(LockError::NotEmpty {
+            path: path.to_string(),
+            id: folder.value.clone(),
+            children: record.children,
+        });
+    }
+    tracing::warn!(
+        "breaking a stale apply lock {folder}: {}",
+        match &record.lease {
+            Some(l) => format!("lease of {} until {}", l.holder.id, l.expires),
+            None => format!(
+                "no lease since {}",
+                record
+                    .unwritten_since
+                    .map_or_else(|| "?".to_string(), |t| t.to_string())
+            ),
+        }
+    );
+    client.destroy(folder).await?;
+    Ok(())
+}
+
+/// The folder this call just created: writes our lease on it and keeps it renewed. When the
+/// lease cannot be written, the folder is removed again; a failure to remove it is reported
+/// with the cause, never dropped.
+async fn take(
+    client: &Client,
+    folder: MoRef,
+    keys: Keys,
+    holder: Holder,
+    ttl: Duration,
+) -> Result<LeaseGuard, LockError> {
+    let cause = match write_lease(client, &folder, keys.lease, &holder, ttl).await {
+        Ok(()) => return Ok(start_renewing(client, folder, keys.lease, holder, ttl)),
+        Err(e) => e,
+    };
+    if matches!(cause, Error::OutcomeUnknown { .. })
+        && let Ok(Some(r)) = read_record(client, &folder, keys).await
+        && r.lease.as_ref().is_some_and(|l| l.holder.id == holder.id)
+    {
+        // The lease was written after all, and it is ours (our holder id): keep the lock.
+        return Ok(start_renewing(client, folder, keys.lease, holder, ttl));
+    }
+    // Ours to destroy: this very call created the folder and nobody holds a lease on it.
+    match client.destroy(&folder).await {
+        Ok(()) => Err(cause.into()),
+        Err(cleanup) => Err(LockError::LeftBehind {
+            folder: folder.value,
+            cause: Box::new(cause),
+            cleanup: Box::new(cleanup),
+        }),
     }
 }
 
@@ -422,8 +629,7 @@ fn start_renewing(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let lease = lease_for(&holder, ttl);
-                match client.set_field(&folder, key, &lease.encode()).await {
+                match write_lease(&client, &folder, key, &holder, ttl).await {
                     Ok(()) => {}
                     Err(e) if e.is_fault("ManagedObjectNotFound") => {
                         tracing::error!("the apply lock was taken away (its folder is gone)");
@@ -445,14 +651,12 @@ fn start_renewing(
     }
 }
 
-/// The lease folder of `owner` under the labs folder and the lease it records, if any.
-async fn find_lease(
+/// The lease folder of `owner` under the labs folder, if there is one.
+async fn find_lock_folder(
     client: &Client,
     labs: &MoRef,
-    owner: &OwnerId,
-    key: i32,
-) -> Result<Option<(MoRef, Option<Lease>)>, Error> {
-    let name = lease_folder_name(owner);
+    name: &str,
+) -> Result<Option<MoRef>, Error> {
     // One read through a container view: lab folders that in-flight destroys remove meanwhile
     // simply drop out of it, where reading a list of children by moref would fail whole.
     let folders = client
@@ -462,15 +666,25 @@ async fn find_lease(
             &[PropSpec::new("Folder", &["name", "parent"])],
         )
         .await?;
-    let Some(folder) = folders
+    Ok(folders
         .into_iter()
-        .find(|o| o.text("name") == Some(name.as_str()) && o.moref("parent").as_ref() == Some(labs))
-        .map(|o| o.obj)
-    else {
+        .find(|o| o.text("name") == Some(name) && o.moref("parent").as_ref() == Some(labs))
+        .map(|o| o.obj))
+}
+
+/// The lease folder of `owner` under the labs folder and what it records, if any.
+async fn find_lease(
+    client: &Client,
+    labs: &MoRef,
+    owner: &OwnerId,
+    keys: Keys,
+) -> Result<Option<(MoRef, Record)>, Error> {
+    let Some(folder) = find_lock_folder(client, labs, &lease_folder_name(owner)).await? else {
         return Ok(None);
     };
-    let lease = read_lease(client, &folder, key).await?;
-    Ok(Some((folder, lease)))
+    Ok(read_record(client, &folder, keys)
+        .await?
+        .map(|record| (folder, record)))
 }
 
 /// Who holds the lock of `owner` right now (for `status`, and for the id `force-unlock` needs).
@@ -483,15 +697,14 @@ pub async fn current(
     let Ok(labs) = find_folder(client, labs_folder_path).await? else {
         return Ok(None);
     };
-    let key = client
-        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
-        .await?;
-    Ok(find_lease(client, &labs, owner, key)
+    let keys = Keys::ensure(client).await?;
+    Ok(find_lease(client, &labs, owner, keys)
         .await?
-        .map(|(folder, lease)| match lease {
+        .map(|(folder, record)| match record.lease {
             Some(l) => LockState::Held(l),
             None => LockState::Unwritten {
                 folder: folder.value,
+                since: record.unwritten_since,
             },
         }))
 }
@@ -507,25 +720,18 @@ pub async fn force_unlock(
     let Ok(labs) = find_folder(client, labs_folder_path).await? else {
         return Err(LockError::NotLocked);
     };
-    let key = client
-        .ensure_custom_field(LEASE_FIELD, Some("Folder"))
-        .await?;
-    let Some((folder, lease)) = find_lease(client, &labs, owner, key).await? else {
+    let keys = Keys::ensure(client).await?;
+    let Some((folder, record)) = find_lease(client, &labs, owner, keys).await? else {
         return Err(LockError::NotLocked);
     };
-    match lease {
-        Some(l) if l.holder.id == id => {
-            client.destroy(&folder).await?;
-            Ok(())
-        }
+    let path = format!("{labs_folder_path}/{}", lease_folder_name(owner));
+    match &record.lease {
+        Some(l) if l.holder.id == id => break_folder(client, &folder, &record, &path).await,
         Some(l) => Err(LockError::NotHolder {
             id: id.to_string(),
-            holder: l.holder.id,
+            holder: l.holder.id.clone(),
         }),
-        None if folder.value == id => {
-            client.destroy(&folder).await?;
-            Ok(())
-        }
+        None if folder.value == id => break_folder(client, &folder, &record, &path).await,
         None => Err(LockError::NotHolder {
             id: id.to_string(),
             holder: format!("no one yet (lease folder {})", folder.value),
@@ -552,8 +758,10 @@ mod tests {
         }
     }
 
+    const GRACE: SignedDuration = SignedDuration::from_secs(30);
+
     #[test]
-    fn lease_decisions_follow_expiry_and_the_empty_grace() {
+    fn lease_decisions_follow_expiry_and_the_grace_recorded_on_the_folder() {
         let now = ts("2026-11-26T12:00:00Z");
         let cases: Vec<(&str, Option<Lease>, Option<Timestamp>, Verdict)> = vec![
             (
@@ -575,7 +783,19 @@ mod tests {
                 Verdict::Break,
             ),
             (
-                "a folder without a lease, just seen, is being set up",
+                "a lease is judged by its expiry, whatever mark a past look left",
+                Some(lease("2026-11-26T12:01:00Z")),
+                Some(ts("2026-11-26T11:00:00Z")),
+                Verdict::Wait,
+            ),
+            (
+                "a folder without a lease nobody noted yet is marked",
+                None,
+                None,
+                Verdict::Mark,
+            ),
+            (
+                "a folder without a lease, just marked, is being set up",
                 None,
                 Some(now),
                 Verdict::Wait,
@@ -592,20 +812,40 @@ mod tests {
                 Some(ts("2026-11-26T11:59:30Z")),
                 Verdict::Break,
             ),
+            (
+                "a mark from the future (another clock) is waited on, never a reason to break",
+                None,
+                Some(ts("2026-11-26T13:00:00Z")),
+                Verdict::Wait,
+            ),
         ];
         for (name, l, since, want) in cases {
-            assert_eq!(judge(l.as_ref(), now, since, false), want, "{name}");
+            assert_eq!(judge(l.as_ref(), since, now, GRACE, false), want, "{name}");
         }
+    }
+
+    #[test]
+    fn the_grace_is_the_one_configured() {
+        let now = ts("2026-11-26T12:00:00Z");
+        let since = Some(ts("2026-11-26T11:59:58Z"));
+        assert_eq!(
+            judge(None, since, now, SignedDuration::from_secs(1), false),
+            Verdict::Break
+        );
+        assert_eq!(
+            judge(None, since, now, SignedDuration::from_secs(5), false),
+            Verdict::Wait
+        );
     }
 
     #[test]
     fn a_live_lease_whose_holder_died_on_this_host_is_broken_at_once() {
         let now = ts("2026-11-26T12:00:00Z");
         let live = lease("2026-11-26T12:01:00Z");
-        assert_eq!(judge(Some(&live), now, None, true), Verdict::Break);
-        assert_eq!(judge(Some(&live), now, None, false), Verdict::Wait);
-        // Without a lease there is no holder to be dead: the empty grace still applies.
-        assert_eq!(judge(None, now, Some(now), true), Verdict::Wait);
+        assert_eq!(judge(Some(&live), None, now, GRACE, true), Verdict::Break);
+        assert_eq!(judge(Some(&live), None, now, GRACE, false), Verdict::Wait);
+        // Without a lease there is no holder to be dead: the grace still applies.
+        assert_eq!(judge(None, Some(now), now, GRACE, true), Verdict::Wait);
     }
 
     #[test]

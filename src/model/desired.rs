@@ -316,6 +316,10 @@ pub const FROZEN_SUGGESTION_THRESHOLD: u32 = 200;
 /// How long a lab whose file vanished stays before it is destroyed, by default.
 pub const DEFAULT_REMOVAL_GRACE: SignedDuration = SignedDuration::from_secs(60);
 
+/// How long an apply lock folder may stay without a lease, from when it was first seen so,
+/// before it is broken, by default.
+pub const DEFAULT_LOCK_GRACE: SignedDuration = SignedDuration::from_secs(30);
+
 /// Run-wide limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
@@ -328,6 +332,15 @@ pub struct Limits {
     /// A lab that vanished from the files because its file did is destroyed only once it has
     /// stayed gone this long (a `git checkout`, a deploy or a sync tool can hide files briefly).
     pub removal_grace: SignedDuration,
+    /// An apply lock folder found without a lease (its creator died while starting) is broken
+    /// once this long has passed since it was first seen so, by vCenter's clock, whichever
+    /// process or watch round looks then.
+    #[serde(default = "default_lock_grace")]
+    pub lock_grace: SignedDuration,
+}
+
+fn default_lock_grace() -> SignedDuration {
+    DEFAULT_LOCK_GRACE
 }
 
 impl Default for Limits {
@@ -337,6 +350,7 @@ impl Default for Limits {
             per_host: 4,
             max_destroy_per_run: 100,
             removal_grace: DEFAULT_REMOVAL_GRACE,
+            lock_grace: DEFAULT_LOCK_GRACE,
         }
     }
 }

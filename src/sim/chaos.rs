@@ -35,6 +35,9 @@ pub struct MethodFaults {
     /// `soap`: the call answers with a SOAP fault; `task`: a task method returns a task that
     /// fails with the fault.
     pub mode: FailureMode,
+    /// Probability in [0, 1] that the call runs but its answer is lost (the connection is cut
+    /// mid-response): the caller cannot tell whether it happened.
+    pub drop_rate: f64,
 }
 
 impl Default for MethodFaults {
@@ -44,6 +47,7 @@ impl Default for MethodFaults {
             failure_rate: 0.0,
             fault: "SystemError".into(),
             mode: FailureMode::Soap,
+            drop_rate: 0.0,
         }
     }
 }
@@ -125,14 +129,16 @@ impl Chaos {
             .get(method)
             .or_else(|| self.config.methods.get("*"))
             .cloned();
+        let mut method_drop = 0.0;
         if let Some(m) = per {
             d.latency_ms = m.latency_ms;
             if self.roll(m.failure_rate) {
                 d.fail = Some((m.fault.clone(), m.mode));
             }
+            method_drop = m.drop_rate;
         }
         let drop = self.config.drop_rate;
-        d.drop_connection = self.roll(drop);
+        d.drop_connection = self.roll(drop) || self.roll(method_drop);
         d
     }
 }

@@ -286,10 +286,22 @@ impl Client {
 
     /// A cheap authenticated call that keeps the session alive (and re-logs in if it expired).
     pub async fn keepalive(&self) -> Result<()> {
+        self.current_time().await?;
+        Ok(())
+    }
+
+    /// vCenter's clock (`ServiceInstance.CurrentTime`). Times that several machines compare (a
+    /// lease's expiry, when a lock was first seen) are read from it, never from the local
+    /// clock, which may be off by minutes on one of them.
+    pub async fn current_time(&self) -> Result<jiff::Timestamp> {
         let si = MoRef::new("ServiceInstance", "ServiceInstance");
         let body = Body::method("CurrentTime", &si).finish("CurrentTime");
-        self.call(Call::Read, "CurrentTime", &si, body).await?;
-        Ok(())
+        let resp = self.call(Call::Read, "CurrentTime", &si, body).await?;
+        let text = resp.child_text("returnval").map(str::trim).unwrap_or("");
+        text.parse().map_err(|e| Error::Decode {
+            method: "CurrentTime".into(),
+            reason: format!("`{text}` is not an xsd:dateTime ({e})"),
+        })
     }
 
     /// Runs [`Client::keepalive`] every `every` until the returned handle is aborted.

@@ -84,6 +84,14 @@ pub async fn service_content(site: &Site) {
     assert!(c.server_description().contains(c.api_version()));
     assert!(c.session_key().is_some());
     c.keepalive().await.expect("keepalive");
+    // The server's clock (`CurrentTime`), which leases are judged by; here server and test
+    // share a machine, so it reads within a minute of the local one.
+    let server_now = c.current_time().await.expect("CurrentTime");
+    let off = server_now.duration_since(jiff::Timestamp::now()).abs();
+    assert!(
+        off < jiff::SignedDuration::from_mins(1),
+        "{server_now} is {off:#} off"
+    );
     c.logout().await.expect("logout");
 }
 

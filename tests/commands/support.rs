@@ -265,6 +265,21 @@ labs:
         })
     }
 
+    /// Leaves the apply lock's folder without a lease, as an apply killed between creating it
+    /// and writing its lease does; returns the folder's moref id.
+    pub fn leave_unwritten_lock(&self) -> String {
+        self.with_client(|client| async move {
+            let obs = client.observe(&scope()).await.expect("observes");
+            let labs = obs.paths[&InventoryPath::new("/DC1/vm/labs").expect("path")].clone();
+            let name = lock::lease_folder_name(&OwnerId::new(OWNER).expect("owner"));
+            client
+                .create_folder(&labs, &name)
+                .await
+                .expect("the lock folder is free")
+                .value
+        })
+    }
+
     /// Powers VM `name` on or off through the client, as a person in the vSphere client would.
     pub fn set_power(&self, name: &str, on: bool) {
         let name = name.to_string();

@@ -111,12 +111,21 @@ pub async fn start_with_state(
     faults: Option<FaultConfig>,
     state: Option<&std::path::Path>,
 ) -> Env {
+    start_tuned(labs, |opts| {
+        opts.time_scale = scale;
+        opts.faults = faults;
+        opts.state_file = state.map(|p| p.to_path_buf());
+    })
+    .await
+}
+
+/// Starts the simulator with the options `tune` sets (seed 7 unless it says otherwise) and
+/// loads `labs`.
+pub async fn start_tuned(labs: &str, tune: impl FnOnce(&mut SimOptions)) -> Env {
     let inventory = sim::inventory::parse(INVENTORY, "inventory.yaml").expect("inventory");
     let mut opts = SimOptions::new(inventory);
-    opts.time_scale = scale;
-    opts.faults = faults;
-    opts.state_file = state.map(|p| p.to_path_buf());
     opts.seed = 7;
+    tune(&mut opts);
     let handle = sim::start(opts).await.expect("simulator starts");
     let client = connect(&handle).await;
     let loaded = config::load::check_text("labs.yaml", labs, Timestamp::now());

@@ -320,6 +320,20 @@ impl Validator<'_> {
                 Err(r) => self.refuse(Code::InvalidDuration, src, g.span, r, "not a duration"),
             }
         }
+        if let Some(g) = &r.lock_grace {
+            // Never zero: a lease folder is seen without a lease for a moment while its
+            // creator writes the lease.
+            match check::duration(&g.value) {
+                Ok(d) => l.lock_grace = d,
+                Err(r) => self.refuse(
+                    Code::InvalidDuration,
+                    src,
+                    g.span,
+                    r,
+                    "not a positive duration",
+                ),
+            }
+        }
         l
     }
 }

@@ -110,6 +110,10 @@ pub struct ReconcileLog {
     /// may have acted at the same time.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub lock_lost: bool,
+    /// The apply lock could not be given back at the end of the round (why): its lease stays
+    /// until the next round removes it, or until it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_not_released: Option<String>,
     pub took_ms: u128,
     /// When the loop wakes next at the latest.
     pub next_wake: Timestamp,
@@ -174,6 +178,7 @@ pub async fn run(
             outcome,
             deadline,
             lock_lost,
+            lock_not_released,
             changed_meanwhile,
         } = match config {
             None => Round::nothing(Outcome::NoValidConfig),
@@ -219,6 +224,7 @@ pub async fn run(
             files_broken,
             outcome,
             lock_lost,
+            lock_not_released,
             took_ms: started.elapsed().as_millis(),
             next_wake: wake.at,
         });
@@ -287,6 +293,8 @@ struct Round {
     /// The next deadline, when the round got as far as planning.
     deadline: Option<crate::plan::Deadline>,
     lock_lost: bool,
+    /// Why the lock could not be released, if it could not.
+    lock_not_released: Option<String>,
     /// The files changed while the round was acting.
     changed_meanwhile: bool,
 }
@@ -298,6 +306,7 @@ impl Round {
             outcome,
             deadline: None,
             lock_lost: false,
+            lock_not_released: None,
             changed_meanwhile: false,
         }
     }
@@ -344,6 +353,11 @@ async fn reconcile(
     let guard = match take_lock(&connected.client, config, opts, abandoned).await {
         Ok(g) => g,
         Err(LockError::Held { holder, .. }) => return Round::nothing(Outcome::Locked { holder }),
+        // A lease folder without a lease: skipped like a held lock, not a vCenter failure.
+        // A later round breaks it once its grace has passed (counted on the folder itself).
+        Err(LockError::Starting { folder, .. }) => {
+            return Round::nothing(Outcome::Locked { holder: folder });
+        }
         Err(e) => {
             // The session may be dead: reconnect next time.
             if let Some((_, c)) = session.take() {
@@ -357,8 +371,15 @@ async fn reconcile(
     let lock_lost = guard.is_lost();
     let id = guard.id().to_string();
     // A failed release (vCenter went away) leaves the lease until it expires; the next round
-    // knows it is this watch's own and takes it back at once.
-    *abandoned = guard.release().await.err().map(|_| id);
+    // knows it is this watch's own and takes it back at once. It is reported either way.
+    let lock_not_released = match guard.release().await {
+        Ok(()) => None,
+        Err(e) => {
+            let why = format!("{id}: {e}");
+            *abandoned = Some(id);
+            Some(why)
+        }
+    };
     if matches!(outcome, Outcome::Failed { .. })
         && let Some((_, c)) = session.take()
     {
@@ -368,6 +389,7 @@ async fn reconcile(
         outcome,
         deadline,
         lock_lost,
+        lock_not_released,
         changed_meanwhile,
     }
 }
@@ -384,6 +406,7 @@ async fn take_lock(
     let (folder, owner) = (&config.desired.labs_folder, &config.desired.owner);
     let lock_opts = LockOptions {
         timeout: opts.lock_timeout,
+        lock_grace: config.desired.limits.lock_grace,
         ..LockOptions::default()
     };
     if let Some(id) = abandoned.take() {

@@ -39,6 +39,9 @@ pub struct SimOptions {
     pub password: String,
     /// Replaces the inventory's `faults:` section when set.
     pub faults: Option<FaultConfig>,
+    /// How far the simulated vCenter's clock runs ahead of this machine's (negative: behind),
+    /// as a real vCenter's may: what it answers to `CurrentTime` and stamps on tasks.
+    pub clock_offset: jiff::SignedDuration,
 }
 
 impl SimOptions {
@@ -55,6 +58,7 @@ impl SimOptions {
             username: "labsync".into(),
             password: "labsync".into(),
             faults: None,
+            clock_offset: jiff::SignedDuration::ZERO,
         }
     }
 }
@@ -177,7 +181,8 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
     if !opts.time_scale.is_finite() || opts.time_scale < 0.0 {
         return Err(SimError::TimeScale(opts.time_scale));
     }
-    let now = Timestamp::now();
+    let local = Timestamp::now();
+    let now = local.checked_add(opts.clock_offset).unwrap_or(local);
     let mut world = match &opts.state_file {
         Some(p) => persist::load(p)?,
         None => None,
