@@ -186,6 +186,26 @@ impl World {
                 }
                 Ok(None)
             }
+            TaskKind::Rename { entity, name } => {
+                self.rename_now(&entity, &name, now)?;
+                Ok(None)
+            }
+            TaskKind::Reconfigure { vm, change } => {
+                self.reconfigure_now(&vm, &change, now)?;
+                Ok(None)
+            }
+            TaskKind::RevertToSnapshot {
+                vm,
+                snapshot,
+                suppress_power_on,
+            } => {
+                self.revert_now(&vm, &snapshot, suppress_power_on, now)?;
+                Ok(None)
+            }
+            TaskKind::Reset { vm } => {
+                self.reset_now(&vm, now)?;
+                Ok(None)
+            }
             TaskKind::Destroy { entity } => {
                 if let Some(vm) = self.vm(&entity) {
                     if vm.power != PowerState::PoweredOff {
@@ -283,6 +303,7 @@ impl World {
             create_date: now,
             boot_time: None,
             template,
+            annotation: src.annotation.clone(),
         };
         if vm.power == PowerState::PoweredOn {
             vm.boot_time = Some(now);

@@ -21,6 +21,12 @@ pub enum Fault {
     InvalidState,
     #[error("The name '{name}' already exists.")]
     DuplicateName { name: String, object: MoRef },
+    /// A name vCenter does not accept for an entity (empty, longer than 80 characters).
+    #[error("The name '{name}' is invalid.")]
+    InvalidName { name: String, entity: Option<MoRef> },
+    /// A `ReconfigVM_Task` whose `changeVersion` is not the VM's current one.
+    #[error("Cannot complete operation due to concurrent modification by another operation.")]
+    ConcurrentAccess,
     #[error("The object {task} has already been in progress.")]
     TaskInProgress { task: MoRef },
     #[error("A general system error occurred: {reason}")]
@@ -68,6 +74,8 @@ impl Fault {
             Fault::InvalidPowerState { .. } => "InvalidPowerState",
             Fault::InvalidState => "InvalidState",
             Fault::DuplicateName { .. } => "DuplicateName",
+            Fault::InvalidName { .. } => "InvalidName",
+            Fault::ConcurrentAccess => "ConcurrentAccess",
             Fault::TaskInProgress { .. } => "TaskInProgress",
             Fault::SystemError { .. } => "SystemError",
             Fault::ManagedObjectNotFound { .. } => "ManagedObjectNotFound",
@@ -106,6 +114,13 @@ impl Fault {
                 ("name", Value::str(name.clone())),
                 ("object", Value::Ref(object.clone())),
             ],
+            Fault::InvalidName { name, entity } => {
+                let mut f = vec![("name", Value::str(name.clone()))];
+                if let Some(e) = entity {
+                    f.push(("entity", Value::Ref(e.clone())));
+                }
+                f
+            }
             Fault::TaskInProgress { task } => vec![("task", Value::Ref(task.clone()))],
             Fault::SystemError { reason } => vec![("reason", Value::str(reason.clone()))],
             Fault::ManagedObjectNotFound { obj } => vec![("obj", Value::Ref(obj.clone()))],
@@ -120,6 +135,7 @@ impl Fault {
             Fault::InvalidRequest(_)
             | Fault::InvalidLogin
             | Fault::InvalidState
+            | Fault::ConcurrentAccess
             | Fault::RequestCanceled
             | Fault::InvalidCollectorVersion
             | Fault::NotSupported
@@ -196,6 +212,7 @@ fn fault_kind(name: &str) -> &'static str {
         "NoPermission",
         "NotSupported",
         "NotFound",
+        "InvalidName",
     ];
     if let Some(k) = KNOWN.iter().find(|k| **k == name) {
         return k;
@@ -233,5 +250,17 @@ mod tests {
         let names: Vec<_> = f.fields().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["requestedState", "existingState"]);
         assert_eq!(f.type_name(), "InvalidPowerState");
+    }
+
+    #[test]
+    fn invalid_name_names_the_name_and_the_entity() {
+        let f = Fault::InvalidName {
+            name: String::new(),
+            entity: Some(MoRef::new("VirtualMachine", "vm-1")),
+        };
+        let names: Vec<_> = f.fields().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["name", "entity"]);
+        assert!(!f.is_runtime(), "a vim.fault, not a runtime fault");
+        assert_eq!(Fault::ConcurrentAccess.type_name(), "ConcurrentAccess");
     }
 }

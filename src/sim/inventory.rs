@@ -508,6 +508,7 @@ fn build_vm(
         create_date: now,
         boot_time: on.then_some(now),
         template: false,
+        annotation: String::new(),
     };
     for (i, s) in v.snapshots.iter().enumerate() {
         let sid = w.fresh_id("snapshot-");
@@ -520,6 +521,7 @@ fn build_vm(
             created: now,
             powered_on: on,
             chains: vm.disks.iter().map(|d| d.chain.clone()).collect(),
+            settings: Some(vm.settings()),
         });
         vm.current_snapshot = Some(sid);
         for d in &mut vm.disks {

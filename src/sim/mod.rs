@@ -7,11 +7,13 @@
 pub mod chaos;
 pub mod collector;
 pub mod disks;
+mod edits;
 mod effects;
 pub mod fault;
 pub mod inventory;
 pub mod ops;
 pub mod props;
+pub mod search;
 pub mod server;
 pub mod snapshots;
 pub mod state;
@@ -33,3 +35,6 @@ mod state_tests;
 
 #[cfg(test)]
 mod snapshot_tests;
+
+#[cfg(test)]
+mod edit_tests;

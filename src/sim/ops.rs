@@ -46,14 +46,14 @@ pub struct Call<'a> {
     pub now: Timestamp,
 }
 
-fn not_found(kind: &str, id: &str) -> Fault {
+pub(super) fn not_found(kind: &str, id: &str) -> Fault {
     Fault::ManagedObjectNotFound {
         obj: MoRef::new(kind, id),
     }
 }
 
 /// The state a power operation leads to, for `InvalidPowerState.requestedState`.
-fn invalid_power(requested: PowerState, existing: PowerState) -> Fault {
+pub(super) fn invalid_power(requested: PowerState, existing: PowerState) -> Fault {
     Fault::InvalidPowerState {
         requested: Some(requested),
         existing,
@@ -61,7 +61,7 @@ fn invalid_power(requested: PowerState, existing: PowerState) -> Fault {
 }
 
 impl World {
-    fn new_task(
+    pub(super) fn new_task(
         &self,
         kind: TaskKind,
         method: &str,
@@ -98,7 +98,7 @@ impl World {
     }
 
     /// A name taken in a folder, by an entity or by a clone in flight.
-    fn name_taken(&self, folder: &str, name: &str) -> Option<MoRef> {
+    pub(super) fn name_taken(&self, folder: &str, name: &str) -> Option<MoRef> {
         if let Some(e) = self.child_named(folder, name) {
             return Some(e.moref());
         }
@@ -324,7 +324,7 @@ impl World {
     }
 
     /// A task on one VM that must not overlap clones from it or any other task on it.
-    fn vm_task(
+    pub(super) fn vm_task(
         &mut self,
         vm_id: &str,
         kind: TaskKind,

@@ -22,15 +22,10 @@ use jiff::Timestamp;
 
 use super::disks::DELTA_SIZE;
 use super::fault::Fault;
-use super::ops::base_size;
+use super::ops::{Call, base_size, not_found};
+use super::tasks::TaskKind;
 use super::world::{Snapshot, Vm, World};
 use crate::model::{MoRef, PowerState};
-
-fn not_found(kind: &str, id: &str) -> Fault {
-    Fault::ManagedObjectNotFound {
-        obj: MoRef::new(kind, id),
-    }
-}
 
 /// What removing one snapshot will do to a VM, decided before any change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +166,7 @@ impl World {
             created: now,
             powered_on: v.power == PowerState::PoweredOn,
             chains: v.disks.iter().map(|d| d.chain.clone()).collect(),
+            settings: Some(v.settings()),
         });
         v.current_snapshot = Some(sid.clone());
         for (d, f) in v.disks.iter_mut().zip(grown) {
@@ -240,6 +236,117 @@ impl World {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// `RevertToSnapshot_Task` on snapshot `sid`: `ManagedObjectNotFound` for a snapshot no VM
+    /// has; a task on the snapshot's VM (`TaskInProgress` while another runs on it or clones of
+    /// it are in flight).
+    pub fn revert_to_snapshot(
+        &mut self,
+        sid: &str,
+        suppress_power_on: bool,
+        call: Call,
+    ) -> Result<MoRef, Fault> {
+        let vm = self
+            .snapshot_owner(sid)
+            .ok_or_else(|| not_found("VirtualMachineSnapshot", sid))?;
+        let kind = TaskKind::RevertToSnapshot {
+            vm: vm.clone(),
+            snapshot: sid.into(),
+            suppress_power_on,
+        };
+        self.vm_task(
+            &vm,
+            kind,
+            "RevertToSnapshot_Task",
+            "VirtualMachineSnapshot.revert",
+            |_| None,
+            call,
+        )
+    }
+
+    /// `RevertToCurrentSnapshot_Task`: `NotFound` (a SOAP fault, as vcsim answers) when the VM
+    /// has no current snapshot.
+    pub fn revert_to_current_snapshot(
+        &mut self,
+        vm_id: &str,
+        suppress_power_on: bool,
+        call: Call,
+    ) -> Result<MoRef, Fault> {
+        let vm = self
+            .vm(vm_id)
+            .ok_or_else(|| not_found("VirtualMachine", vm_id))?;
+        let sid = vm.current_snapshot.clone().ok_or(Fault::NotFound)?;
+        let kind = TaskKind::RevertToSnapshot {
+            vm: vm_id.into(),
+            snapshot: sid,
+            suppress_power_on,
+        };
+        self.vm_task(
+            vm_id,
+            kind,
+            "RevertToCurrentSnapshot_Task",
+            "VirtualMachine.revertToCurrentSnapshot",
+            |_| None,
+            call,
+        )
+    }
+
+    /// A revert completing: each disk's chain becomes the snapshot's frozen chain plus one fresh
+    /// delta (the redo logs of the state left behind go to garbage collection unless a clone or
+    /// another snapshot uses them); the VM sits on that snapshot, gets back the settings it
+    /// kept, and runs if it ran when the snapshot was taken, unless `suppress_power_on`. Other
+    /// snapshots stay.
+    pub(super) fn revert_now(
+        &mut self,
+        vm_id: &str,
+        sid: &str,
+        suppress_power_on: bool,
+        now: Timestamp,
+    ) -> Result<(), Fault> {
+        let (vm_name, vm) = match self
+            .get(vm_id)
+            .and_then(|e| Some((e.name.clone(), e.vm()?)))
+        {
+            Some((n, v)) => (n, v.clone()),
+            None => return Err(not_found("VirtualMachine", vm_id)),
+        };
+        let snap = vm
+            .snapshots
+            .iter()
+            .find(|s| s.id == sid)
+            .cloned()
+            .ok_or_else(|| not_found("VirtualMachineSnapshot", sid))?;
+        let fresh: Vec<u64> = vm
+            .disks
+            .iter()
+            .map(|_| self.new_file(&vm.datastore, &vm_name, DELTA_SIZE, true))
+            .collect();
+        let v = self
+            .vm_mut(vm_id, now)
+            .ok_or_else(|| not_found("VirtualMachine", vm_id))?;
+        for ((d, mut chain), f) in v.disks.iter_mut().zip(snap.chains).zip(fresh) {
+            chain.push(f);
+            d.chain = chain;
+        }
+        v.current_snapshot = Some(sid.to_string());
+        if let Some(settings) = &snap.settings {
+            v.restore(settings);
+        }
+        let on = snap.powered_on && !suppress_power_on;
+        if on && v.power != PowerState::PoweredOn {
+            v.boot_time = Some(now);
+        } else if !on {
+            v.boot_time = None;
+        }
+        v.power = if on {
+            PowerState::PoweredOn
+        } else {
+            PowerState::PoweredOff
+        };
+        // Whatever froze the guest is undone by going back to the snapshot's state.
+        v.frozen = false;
         Ok(())
     }
 

@@ -97,6 +97,42 @@ pub enum TaskKind {
         source: String,
         spec: CloneTarget,
     },
+    /// `Rename_Task` on any entity.
+    Rename {
+        entity: String,
+        name: String,
+    },
+    /// `ReconfigVM_Task`.
+    Reconfigure {
+        vm: String,
+        change: ConfigChange,
+    },
+    /// `RevertToSnapshot_Task` (or `RevertToCurrentSnapshot_Task`) to `snapshot` of `vm`.
+    RevertToSnapshot {
+        vm: String,
+        snapshot: String,
+        suppress_power_on: bool,
+    },
+    /// `ResetVM_Task`.
+    Reset {
+        vm: String,
+    },
+}
+
+/// What a `ReconfigVM_Task` asks to change (the fields of `VirtualMachineConfigSpec` the
+/// simulator models; the others are accepted and ignored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// `changeVersion`: apply only if the VM's is still this one.
+    pub change_version: Option<String>,
+    pub name: Option<String>,
+    pub annotation: Option<String>,
+    pub num_cpus: Option<i32>,
+    pub memory_mb: Option<i32>,
+    /// `extraConfig` entries; an empty value removes the key.
+    pub extra_config: Vec<(String, String)>,
+    /// `deviceChange` was given (not modelled: refused with `NotSupported`).
+    pub device_change: bool,
 }
 
 /// Where a clone goes and what it carries.
@@ -433,6 +469,10 @@ impl World {
             TaskKind::PowerOff { .. } => t.power_off,
             TaskKind::Destroy { .. } => t.destroy,
             TaskKind::CheckInstantClone { .. } => t.check_instant_clone,
+            TaskKind::Rename { .. } => t.rename,
+            TaskKind::Reconfigure { .. } => t.reconfigure,
+            TaskKind::RevertToSnapshot { .. } => t.revert_snapshot,
+            TaskKind::Reset { .. } => t.reset,
         };
         self.settings.after(now, base, task.num, 0)
     }
@@ -458,6 +498,7 @@ impl World {
                     TaskKind::Destroy { .. }
                         | TaskKind::RemoveAllSnapshots { .. }
                         | TaskKind::RemoveSnapshot { .. }
+                        | TaskKind::RevertToSnapshot { .. }
                         | TaskKind::PromoteDisks { .. }
                 )
         });

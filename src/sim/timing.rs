@@ -28,6 +28,14 @@ pub struct Timing {
     pub promote_disks: f64,
     pub promote_disks_per_level: f64,
     pub check_instant_clone: f64,
+    /// `ReconfigVM_Task`.
+    pub reconfigure: f64,
+    /// `Rename_Task`.
+    pub rename: f64,
+    /// `RevertToSnapshot_Task`, `RevertToCurrentSnapshot_Task`.
+    pub revert_snapshot: f64,
+    /// `ResetVM_Task` (a hard power off and on).
+    pub reset: f64,
     /// Relative jitter: each duration is multiplied by a factor in `[1 - jitter, 1 + jitter]`.
     pub jitter: f64,
 }
@@ -48,6 +56,10 @@ impl Default for Timing {
             promote_disks: 10.0,
             promote_disks_per_level: 0.1,
             check_instant_clone: 0.5,
+            reconfigure: 1.0,
+            rename: 0.5,
+            revert_snapshot: 3.0,
+            reset: 2.0,
             jitter: 0.2,
         }
     }

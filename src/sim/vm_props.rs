@@ -104,7 +104,7 @@ fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
             });
         }
     };
-    add("changeVersion", &|| Value::str(vm.modified.to_string()));
+    add("changeVersion", &|| Value::str(vm.change_version_text()));
     add("modified", &|| Value::Time(vm.modified));
     add("name", &|| Value::str(e.name.clone()));
     add("guestFullName", &|| {
@@ -117,6 +117,9 @@ fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
     add("template", &|| Value::Bool(vm.template));
     add("guestId", &|| Value::str(vm.guest_id.clone()));
     add("alternateGuestName", &|| Value::str(""));
+    if !vm.annotation.is_empty() {
+        add("annotation", &|| Value::str(vm.annotation.clone()));
+    }
     add("files", &|| {
         let dir = vmx_path(w, e, vm);
         let base = dir

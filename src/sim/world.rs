@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::disks::DiskFile;
@@ -115,6 +115,45 @@ pub struct Vm {
     /// Marked as a template (`config.template`); templates stay powered off.
     #[serde(default)]
     pub template: bool,
+    /// `config.annotation` (the notes shown in the UI); empty when unset.
+    #[serde(default)]
+    pub annotation: String,
+}
+
+impl Vm {
+    /// `config.changeVersion`: changes with every change of the configuration; a
+    /// `ReconfigVM_Task` naming another one fails with `ConcurrentAccess`.
+    pub fn change_version_text(&self) -> String {
+        self.modified.to_string()
+    }
+
+    /// The settings a snapshot keeps and a revert restores.
+    pub fn settings(&self) -> VmSettings {
+        VmSettings {
+            extra_config: self.extra_config.clone(),
+            annotation: self.annotation.clone(),
+            num_cpu: self.num_cpu,
+            memory_mb: self.memory_mb,
+        }
+    }
+
+    /// Puts back settings a snapshot kept.
+    pub fn restore(&mut self, s: &VmSettings) {
+        self.extra_config = s.extra_config.clone();
+        self.annotation = s.annotation.clone();
+        self.num_cpu = s.num_cpu;
+        self.memory_mb = s.memory_mb;
+    }
+}
+
+/// The part of a VM's configuration a snapshot keeps (vCenter's snapshot holds the whole `.vmx`;
+/// these are the fields the simulator lets a client change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmSettings {
+    pub extra_config: Vec<(String, String)>,
+    pub annotation: String,
+    pub num_cpu: i32,
+    pub memory_mb: i32,
 }
 
 /// A virtual disk and its chain of files, base first.
@@ -144,6 +183,10 @@ pub struct Snapshot {
     pub created: Timestamp,
     pub powered_on: bool,
     pub chains: Vec<Vec<u64>>,
+    /// The VM's settings when it was taken (`None` in state saved before snapshots kept them:
+    /// a revert then leaves the settings as they are).
+    #[serde(default)]
+    pub settings: Option<VmSettings>,
 }
 
 /// A custom field definition (`CustomFieldsManager.field`).
@@ -303,7 +346,15 @@ impl World {
         match self.objects.get_mut(id).map(|e| &mut e.kind) {
             Some(Kind::Vm(vm)) => {
                 vm.change_version += 1;
-                vm.modified = now;
+                // `config.changeVersion` is this time: it must change even when two changes
+                // fall on the same instant (time scale 0), or a stale one would pass.
+                vm.modified = if now > vm.modified {
+                    now
+                } else {
+                    vm.modified
+                        .checked_add(SignedDuration::from_micros(1))
+                        .unwrap_or(now)
+                };
                 Some(vm)
             }
             _ => None,
@@ -349,20 +400,6 @@ impl World {
         }
         parts.reverse();
         format!("/{}", parts.join("/"))
-    }
-
-    /// Finds an entity by inventory path.
-    pub fn find_path(&self, path: &str) -> Option<&Entity> {
-        let mut cur = self.objects.get(&self.root)?;
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            cur = match &cur.kind {
-                Kind::Cluster { root_pool } if part == "Resources" => {
-                    self.objects.get(root_pool)?
-                }
-                _ => self.child_named(&cur.id, part)?,
-            };
-        }
-        Some(cur)
     }
 
     /// VMs whose `runtime.host` is `host`.

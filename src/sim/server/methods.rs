@@ -11,7 +11,9 @@ use crate::sim::ops::{Call, CloneSpec, InstantCloneSpec};
 use crate::sim::props::PropError;
 use crate::sim::state::{Session, Sim};
 use crate::sim::taskinfo::{field_def, service_content, session_id, user_session};
+use crate::sim::tasks::ConfigChange;
 use crate::sim::value::Value;
+use crate::sim::world::is_a;
 use crate::sim::xml::Node;
 
 /// Methods callable without a session.
@@ -91,6 +93,43 @@ fn instant_spec(n: &Node) -> Result<InstantCloneSpec, Fault> {
             .map(|r| r.value),
         config: option_values(spec.all("config")),
         bios_uuid: spec.child_text("biosUuid").map(str::to_string),
+    })
+}
+
+/// Decodes a `ReconfigVM_Task`'s `spec` (`VirtualMachineConfigSpec`): the fields the
+/// simulator models; `deviceChange` is noted (and refused).
+fn config_change(n: &Node) -> Result<ConfigChange, Fault> {
+    let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
+        property: "spec".into(),
+    })?;
+    let int = |name: &str| -> Result<Option<i32>, Fault> {
+        spec.child_text(name)
+            .map(|t| {
+                t.parse().map_err(|_| Fault::InvalidArgument {
+                    property: format!("spec.{name}"),
+                })
+            })
+            .transpose()
+    };
+    let memory_mb = spec
+        .child_text("memoryMB")
+        .map(|t| {
+            t.parse::<i64>()
+                .ok()
+                .and_then(|m| i32::try_from(m).ok())
+                .ok_or_else(|| Fault::InvalidArgument {
+                    property: "spec.memoryMB".into(),
+                })
+        })
+        .transpose()?;
+    Ok(ConfigChange {
+        change_version: spec.child_text("changeVersion").map(str::to_string),
+        name: spec.child("name").map(|c| c.text.clone()),
+        annotation: spec.child("annotation").map(|c| c.text.clone()),
+        num_cpus: int("numCPUs")?,
+        memory_mb,
+        extra_config: option_values(spec.all("extraConfig")),
+        device_change: spec.child("deviceChange").is_some(),
     })
 }
 
@@ -427,6 +466,57 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             one(Value::Ref(sim.world.power_off(&this.value, call)?))
         }
         "Destroy_Task" => one(Value::Ref(sim.world.destroy(this, call)?)),
+        "Rename_Task" => {
+            if !is_a(&this.kind, "ManagedEntity") {
+                return Err(Fault::MethodNotFound {
+                    receiver: this.clone(),
+                    method: req.method.into(),
+                });
+            }
+            // Not trimmed: the name is the client's, spaces included.
+            let name = n.child("newName").map(|c| c.text.as_str()).ok_or_else(|| {
+                Fault::InvalidArgument {
+                    property: "newName".into(),
+                }
+            })?;
+            one(Value::Ref(sim.world.rename(this, name, call)?))
+        }
+        "ReconfigVM_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let change = config_change(n)?;
+            one(Value::Ref(sim.world.reconfigure(
+                &this.value,
+                change,
+                call,
+            )?))
+        }
+        "RevertToSnapshot_Task" => {
+            expect_type(this, req.method, &["VirtualMachineSnapshot"])?;
+            let suppress = n.child_bool("suppressPowerOn").unwrap_or(false);
+            one(Value::Ref(sim.world.revert_to_snapshot(
+                &this.value,
+                suppress,
+                call,
+            )?))
+        }
+        "RevertToCurrentSnapshot_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            let suppress = n.child_bool("suppressPowerOn").unwrap_or(false);
+            one(Value::Ref(sim.world.revert_to_current_snapshot(
+                &this.value,
+                suppress,
+                call,
+            )?))
+        }
+        "ResetVM_Task" => {
+            vm_method(&["VirtualMachine"])?;
+            one(Value::Ref(sim.world.reset(&this.value, call)?))
+        }
+        "ShutdownGuest" => {
+            vm_method(&["VirtualMachine"])?;
+            sim.world.shutdown_guest(&this.value, req.now)?;
+            nothing()
+        }
         "CreateFolder" => {
             vm_method(&["Folder"])?;
             one(Value::Ref(
@@ -448,6 +538,23 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             let value = n.child("value").map(|v| v.text.clone()).unwrap_or_default();
             sim.world.set_field(&moref_arg(n, "entity")?, key, &value)?;
             nothing()
+        }
+        "FindByInventoryPath" => {
+            expect_type(this, req.method, &["SearchIndex"])?;
+            let path = arg(n, "inventoryPath")?;
+            match sim.world.find_path(path) {
+                Some(e) => one(Value::Ref(e.moref())),
+                None => nothing(),
+            }
+        }
+        "FindChild" => {
+            expect_type(this, req.method, &["SearchIndex"])?;
+            let entity = moref_arg(n, "entity")?;
+            let name = n.child("name").map(|c| c.text.as_str()).unwrap_or("");
+            match sim.world.find_child(&entity, name)? {
+                Some(r) => one(Value::Ref(r)),
+                None => nothing(),
+            }
         }
         "FindByUuid" => {
             expect_type(this, req.method, &["SearchIndex"])?;
@@ -474,5 +581,45 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             receiver: this.clone(),
             method: other.into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::xml::parse;
+
+    #[test]
+    fn a_reconfigure_spec_is_decoded_as_govmomi_writes_it() {
+        // govmomi 0.24.2's encoding of ReconfigVM_Task (its own xsi prefix).
+        let doc = r#"<ReconfigVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">vm-28</_this><spec><changeVersion>2026-11-26T10:00:00Z</changeVersion><annotation> two
+lines </annotation><memoryMB>8192</memoryMB><extraConfig xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="OptionValue"><key>guestinfo.hostname</key><value XMLSchema-instance:type="xsd:string">lab-a</value></extraConfig><extraConfig xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="OptionValue"><key>guestinfo.old</key></extraConfig></spec></ReconfigVM_Task>"#;
+        let n = parse(doc).unwrap();
+        let c = config_change(&n).unwrap();
+        assert_eq!(
+            c,
+            ConfigChange {
+                change_version: Some("2026-11-26T10:00:00Z".into()),
+                name: None,
+                annotation: Some(" two\nlines ".into()),
+                num_cpus: None,
+                memory_mb: Some(8192),
+                extra_config: vec![
+                    ("guestinfo.hostname".into(), "lab-a".into()),
+                    ("guestinfo.old".into(), String::new()),
+                ],
+                device_change: false,
+            }
+        );
+        let bad = parse(
+            r#"<ReconfigVM_Task><spec><numCPUs>many</numCPUs><deviceChange/></spec></ReconfigVM_Task>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config_change(&bad),
+            Err(Fault::InvalidArgument {
+                property: "spec.numCPUs".into()
+            })
+        );
     }
 }
