@@ -546,27 +546,6 @@ fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
 }
 
 #[test]
-fn a_second_process_on_the_same_embedded_simulator_state_is_refused() {
-    let ws = Workspace::new(&[Lab::duo("alice")]);
-    std::fs::create_dir_all(ws.path(".labsync")).unwrap();
-    // Process 1 always exists: as if another labsync were running on this state.
-    std::fs::write(ws.path(".labsync/sim.lock"), "1").unwrap();
-    ws.labsync(&["plan"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "in use by another labsync process (pid 1)",
-        ));
-    // A lock left by a process that is gone (kill -9) is taken over.
-    std::fs::write(ws.path(".labsync/sim.lock"), "4294967295").unwrap();
-    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
-    assert!(
-        !ws.path(".labsync/sim.lock").exists(),
-        "released at the end"
-    );
-}
-
-#[test]
 fn hygiene_collapses_the_chains_of_running_sources_to_zero() {
     let ws = Workspace::new(&[Lab::duo("alice"), Lab::solo("carol")]);
     ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
