@@ -310,18 +310,19 @@ fn chmod(path: &std::path::Path, mode: u32) {
 #[test]
 fn a_password_file_others_can_read_gets_a_warning() {
     let ws = Workspace::new(&[Lab::duo("alice")]);
-    // The embedded simulator demands the password the file gives.
-    let yaml = std::fs::read_to_string(ws.path("labs.yaml")).expect("read");
-    std::fs::write(
-        ws.path("labs.yaml"),
-        yaml.replace(
-            "  username: labsync\n",
-            "  username: labsync\n  password_file: secrets/pw\n",
-        ),
-    )
-    .expect("write");
+    // A simulator served on loopback demands the password the file gives (the embedded one of
+    // `sim://` makes its own and reads no password file).
+    let sim = ServedSim::start(&ws);
+    let path = ws.path("labs.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("read");
+    let changed = yaml.replace(
+        "  url: sim://inventory.yaml\n",
+        &format!("  url: {}\n  password_file: secrets/pw\n", sim.url()),
+    );
+    assert_ne!(changed, yaml, "the url line moved");
+    std::fs::write(&path, changed).expect("write");
     std::fs::create_dir_all(ws.path("secrets")).expect("mkdir");
-    std::fs::write(ws.path("secrets/pw"), "s3cret-pw\n").expect("write");
+    std::fs::write(ws.path("secrets/pw"), "pw-for-test\n").expect("write");
     chmod(&ws.path("secrets/pw"), 0o644);
     ws.labsync(&["plan", "--detailed-exitcode"])
         .assert()
@@ -330,7 +331,7 @@ fn a_password_file_others_can_read_gets_a_warning() {
             "the password file secrets/pw can be read by group and others",
         ))
         .stderr(predicate::str::contains("chmod 600 secrets/pw"))
-        .stderr(predicate::str::contains("s3cret-pw").not());
+        .stderr(predicate::str::contains("pw-for-test").not());
     chmod(&ws.path("secrets/pw"), 0o640);
     ws.labsync(&["plan", "--detailed-exitcode"])
         .assert()

@@ -156,30 +156,8 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         }
         let _ = out.flush();
         drop(out);
-        wait_for_signal().await;
+        crate::engine::signal::stop_requested().await;
         handle.shutdown().await;
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -260,7 +260,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         };
         let (tx, rx) = watch::channel(Interrupt::None);
         let signals = tokio::spawn(async move {
-            stop_signal().await;
+            crate::engine::signal::stop_requested().await;
             eprintln!("Stopping: letting operations in flight finish.");
             let _ = tx.send(Interrupt::Stop);
             // Keep the sender alive so the loop sees the stop, not a closed channel.
@@ -273,25 +273,6 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
-}
-
-/// SIGINT or SIGTERM (Ctrl-C only, where there is no SIGTERM).
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    // Without a handler the signal simply kills the process; the next apply converges.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ impl Holder {
 /// Whether a process with this pid runs on this machine. Where that cannot be told (no
 /// `/proc`), it is assumed alive: a lease is then waited for, never broken by mistake. A pid
 /// reused by another process also reads as alive, which errs the same safe way.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let proc = std::path::Path::new("/proc");
     !proc.is_dir() || proc.join(pid.to_string()).exists()
 }

@@ -8,5 +8,7 @@ pub mod git;
 pub mod lock;
 pub mod observe;
 pub mod saved;
+pub mod signal;
+pub mod sim_share;
 pub mod sim_state_lock;
 pub mod watch;

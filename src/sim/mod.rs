@@ -25,7 +25,7 @@ pub mod vm_props;
 pub mod world;
 pub mod xml;
 
-pub use server::{SimError, SimHandle, SimOptions, start};
+pub use server::{Activity, SimError, SimHandle, SimOptions, start};
 
 #[cfg(test)]
 mod world_tests;

@@ -107,6 +107,7 @@ async fn soap_call(
     headers: HeaderMap,
     body: String,
 ) -> Response {
+    let _in_flight = shared.request_started();
     let node = match parse_envelope(&body) {
         Ok(n) => n,
         // vCenter: ill-formed before the method is known is the client's fault, with no detail.
@@ -144,6 +145,9 @@ async fn soap_call(
     let cookie = session_cookie(&headers);
     let outcome = {
         let mut sim = lock(&shared.sim);
+        if shared.closing() {
+            return stopping();
+        }
         let now = shared.now();
         sim.world.tick(now);
         let session = if PUBLIC_METHODS.contains(&method.as_str()) {
@@ -212,6 +216,15 @@ async fn soap_call(
             }
         }
     }
+}
+
+/// The answer once the embedding process has stopped serving: the server is about to go away.
+fn stopping() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 Service Unavailable (the simulator is stopping)",
+    )
+        .into_response()
 }
 
 /// Long poll: answer as soon as a filter sees a change, or empty when `max_wait_secs` passes.

@@ -1,6 +1,8 @@
 //! The simulator's HTTP(S) server: `POST /sdk` (SOAP), `GET /sdk/vimServiceVersions.xml`, a
 //! driver that advances tasks as time passes, fault injection, persistence and shutdown.
-//! [`start`] runs it inside the current tokio runtime on a loopback port.
+//! [`start`] runs it inside the current tokio runtime on a loopback port; the process that
+//! embeds it can see what its clients are doing ([`Activity`]) and stop answering them
+//! ([`SimHandle::stop_answering_if`]) before it shuts the server down.
 
 mod http;
 pub mod methods;
@@ -10,6 +12,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -88,11 +91,44 @@ pub struct SimHandle {
     /// With TLS: the certificate's SHA-256 thumbprint (`AB:CD:…`).
     pub thumbprint: Option<String>,
     pub addr: SocketAddr,
+    shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// What the simulator's clients are doing, for the process that embeds it to decide when it may
+/// stop (see `engine::sim_share`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    /// Logged-in sessions (including ones whose client is gone without logging out).
+    pub sessions: usize,
+    /// Requests being answered now; a long poll counts while it waits.
+    pub in_flight: usize,
+    /// Since the last request started or finished.
+    pub quiet_for: Duration,
+}
+
 impl SimHandle {
+    /// Stops answering if `idle` says yes about the clients' activity now: from then on every
+    /// request gets HTTP 503. Decided under the lock every request takes, so no request is
+    /// answered after a yes. `Err` carries the activity when the answer was no.
+    pub fn stop_answering_if(&self, idle: impl FnOnce(&Activity) -> bool) -> Result<(), Activity> {
+        let sim = lock(&self.shared.sim);
+        // Read the count before the time: a request that finished has moved the time first.
+        let in_flight = self.shared.in_flight.load(Ordering::SeqCst);
+        let activity = Activity {
+            sessions: sim.sessions.len(),
+            in_flight,
+            quiet_for: lock(&self.shared.last_request).elapsed(),
+        };
+        if idle(&activity) {
+            self.shared.closing.store(true, Ordering::SeqCst);
+            Ok(())
+        } else {
+            Err(activity)
+        }
+    }
+
     /// Stops accepting, closes connections, stops the driver and waits for it.
     pub async fn shutdown(mut self) {
         self.stop();
@@ -141,6 +177,24 @@ pub(crate) struct Shared {
     state_file: Option<PathBuf>,
     saved_generation: Mutex<u64>,
     https: bool,
+    /// SOAP requests being answered now.
+    in_flight: AtomicUsize,
+    /// When the last SOAP request started or finished.
+    last_request: Mutex<Instant>,
+    /// Set (under the `sim` lock) when the embedding process stops answering: every request
+    /// read under that lock afterwards is refused.
+    closing: AtomicBool,
+}
+
+/// Counts a SOAP request as in flight until dropped.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // The time first, then the count: whoever sees the count at zero sees this time.
+        *lock(&self.0.last_request) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +209,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Marks a SOAP request in flight until the guard is dropped.
+    fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.last_request) = Instant::now();
+        InFlight(self)
+    }
+
+    /// Has the embedding process stopped answering? Read it under the `sim` lock.
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// After a change: save (if persisting) and wake waiters.
@@ -227,17 +293,21 @@ pub async fn start(opts: SimOptions) -> Result<SimHandle, SimError> {
         state_file: opts.state_file.clone(),
         saved_generation: Mutex::new(generation),
         https: tls.is_some(),
+        in_flight: AtomicUsize::new(0),
+        last_request: Mutex::new(Instant::now()),
+        closing: AtomicBool::new(false),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{addr}/sdk");
     let thumbprint = tls.as_ref().map(|t| t.thumbprint.clone());
     let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
     let (tx, rx) = oneshot::channel();
-    let done = tokio::spawn(serve(listener, acceptor, shared, rx));
+    let done = tokio::spawn(serve(listener, acceptor, shared.clone(), rx));
     Ok(SimHandle {
         url,
         thumbprint,
         addr,
+        shared,
         shutdown: Some(tx),
         done: Some(done),
     })
