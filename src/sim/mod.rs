@@ -9,6 +9,8 @@ pub mod collector;
 pub mod disks;
 mod effects;
 pub mod fault;
+pub mod guest;
+pub mod guest_props;
 pub mod inventory;
 pub mod ops;
 pub mod props;
