@@ -254,3 +254,68 @@ fn addresses_differ_per_vm_and_nic_and_move_with_the_seed() {
     assert_eq!(address(1, 19, 0), address(1, 19, 0));
     assert_ne!(address(1, 19, 0), address(2, 19, 0));
 }
+
+fn build(vm_line: &str) -> Result<crate::sim::world::World, crate::sim::inventory::InventoryError> {
+    let text = format!(
+        "datacenters:\n  - name: DC1\n    datastores: [{{ name: ds1 }}]\n    networks: [n]\n    vms:\n      - {vm_line}\n"
+    );
+    crate::sim::inventory::parse(&text, "t.yaml")
+        .expect("parses")
+        .build(0, 1.0, t0())
+}
+
+fn only_vm(w: &crate::sim::world::World) -> Guest {
+    w.objects
+        .values()
+        .find_map(|e| e.vm())
+        .expect("a VM")
+        .guest
+        .clone()
+}
+
+#[test]
+fn an_inventory_without_guest_keys_gets_the_defaults_and_a_settled_guest() {
+    let g = only_vm(&build("{ name: a }").unwrap());
+    assert_eq!(g.settings, GuestSettings::default());
+    assert!(g.settled);
+}
+
+#[test]
+fn guest_keys_are_read_from_the_inventory() {
+    let w = build(
+        "{ name: a, tools: not-running, guest_network_after: 1m, ready_key: guestinfo.up, \
+         ready_after: 90s, time_sync: true, clock_drift: -2.5 }",
+    )
+    .unwrap();
+    let s = only_vm(&w).settings;
+    assert_eq!(s.tools, Tools::NotRunning);
+    assert_eq!(s.network_after, 60.0);
+    assert_eq!(
+        s.ready,
+        Some(Announcement {
+            key: "guestinfo.up".into(),
+            value: "1".into(),
+            after: 90.0
+        })
+    );
+    assert!(s.time_sync);
+    assert_eq!(s.clock_drift, -2.5);
+}
+
+#[test]
+fn bad_guest_keys_are_refused_with_the_vm_and_the_reason() {
+    for (line, needle) in [
+        (
+            "{ name: a, ready_key: labsync.ready }",
+            "must start with `guestinfo.`",
+        ),
+        ("{ name: a, ready_after: 10s }", "need a ready_key"),
+        (
+            "{ name: a, guest_network_after: soon }",
+            "guest_network_after",
+        ),
+    ] {
+        let err = build(line).map(|_| ()).expect_err(line).to_string();
+        assert!(err.contains("VM a") && err.contains(needle), "{err}");
+    }
+}
