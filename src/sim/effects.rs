@@ -6,6 +6,7 @@ use jiff::Timestamp;
 
 use super::disks::DELTA_SIZE;
 use super::fault::Fault;
+use super::guest::Guest;
 use super::ops::base_size;
 use super::tasks::{CheckOutcome, CloneTarget, TaskKind};
 use super::world::{Entity, Kind, Nic, Vm, VmDisk, World};
@@ -74,8 +75,10 @@ impl World {
                 bios_uuid,
             } => {
                 let chains = task.pending_chains.clone();
-                self.create_clone(&source, &spec, chains, true, bios_uuid, false, now)
-                    .map(Some)
+                let clone =
+                    self.create_clone(&source, &spec, chains, true, bios_uuid, false, now)?;
+                self.resume_guest(&source, &clone.value, now);
+                Ok(Some(clone))
             }
             TaskKind::Clone {
                 source,
@@ -159,6 +162,7 @@ impl World {
                 }
                 v.power = PowerState::PoweredOn;
                 v.boot_time = Some(now);
+                v.guest.power_on();
                 Ok(None)
             }
             TaskKind::PowerOff { vm } => {
@@ -304,6 +308,7 @@ impl World {
             boot_time: None,
             template,
             annotation: src.annotation.clone(),
+            guest: Guest::new(src.guest.settings.clone()),
         };
         if vm.power == PowerState::PoweredOn {
             vm.boot_time = Some(now);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chaos::FaultConfig;
 use super::disks::DELTA_SIZE;
+use super::guest::{Announcement, DEFAULT_NETWORK_AFTER, Guest, GuestSettings, Tools};
 use super::ops::base_size;
 use super::timing::{Limits, Settings, Timing};
 use super::world::{
@@ -128,6 +129,89 @@ pub struct VmSpec {
     /// BIOS UUID (default: derived from the instance UUID and the VM id).
     #[serde(default)]
     pub uuid: Option<String>,
+    /// VMware Tools in the guest: `running` (default), `not-running`, `not-installed`.
+    #[serde(default)]
+    pub tools: Tools,
+    /// How long after power-on a booting or cloned guest has its own network (default `20s`).
+    #[serde(default)]
+    pub guest_network_after: Option<String>,
+    /// The `guestinfo.` key the guest sets once its services are up.
+    #[serde(default)]
+    pub ready_key: Option<String>,
+    /// The value it sets (default `1`).
+    #[serde(default)]
+    pub ready_value: Option<String>,
+    /// How long after power-on it sets it (default `30s`).
+    #[serde(default)]
+    pub ready_after: Option<String>,
+    /// `config.tools.syncTimeWithHost` (default off, as in vSphere).
+    #[serde(default)]
+    pub time_sync: bool,
+    /// Seconds per hour the guest clock gains (negative: loses) when not synced.
+    #[serde(default)]
+    pub clock_drift: f64,
+    /// A `guestinfo.` key a guest agent keeps set to the guest clock.
+    #[serde(default)]
+    pub clock_key: Option<String>,
+}
+
+/// Default of `ready_after`, in modelled seconds.
+const DEFAULT_READY_AFTER: f64 = 30.0;
+
+/// The guest settings of a VM spec, or what is wrong with them.
+fn guest_settings(v: &VmSpec) -> Result<GuestSettings, InventoryError> {
+    let secs = |key: &str, text: &Option<String>, default: f64| match text {
+        None => Ok(default),
+        Some(t) => crate::config::check::duration_or_zero(t)
+            .map(|d| d.as_secs_f64())
+            .map_err(|r| InventoryError::Invalid(format!("VM {}: {key}: {}", v.name, r.message))),
+    };
+    let guestinfo = |key: &str, k: &str| {
+        if k.starts_with("guestinfo.") && k.len() > "guestinfo.".len() {
+            Ok(k.to_string())
+        } else {
+            Err(InventoryError::Invalid(format!(
+                "VM {}: {key} `{k}` must start with `guestinfo.` (the only keys a guest can set \
+                 with `vmware-rpctool info-set`)",
+                v.name
+            )))
+        }
+    };
+    if v.ready_key.is_none() && (v.ready_after.is_some() || v.ready_value.is_some()) {
+        return Err(InventoryError::Invalid(format!(
+            "VM {}: ready_after and ready_value need a ready_key",
+            v.name
+        )));
+    }
+    if !v.clock_drift.is_finite() {
+        return Err(InventoryError::Invalid(format!(
+            "VM {}: clock_drift must be a number of seconds per hour",
+            v.name
+        )));
+    }
+    Ok(GuestSettings {
+        tools: v.tools,
+        network_after: secs(
+            "guest_network_after",
+            &v.guest_network_after,
+            DEFAULT_NETWORK_AFTER,
+        )?,
+        ready: match &v.ready_key {
+            None => None,
+            Some(k) => Some(Announcement {
+                key: guestinfo("ready_key", k)?,
+                value: v.ready_value.clone().unwrap_or_else(|| "1".into()),
+                after: secs("ready_after", &v.ready_after, DEFAULT_READY_AFTER)?,
+            }),
+        },
+        time_sync: v.time_sync,
+        clock_drift: v.clock_drift,
+        clock_key: v
+            .clock_key
+            .as_deref()
+            .map(|k| guestinfo("clock_key", k))
+            .transpose()?,
+    })
 }
 
 fn one() -> u32 {
@@ -199,6 +283,7 @@ impl Inventory {
             .clone()
             .unwrap_or_else(|| DEFAULT_INSTANCE_UUID.into());
         let mut w = World::new(settings, uuid);
+        w.clock = now;
         for dc in &self.datacenters {
             build_datacenter(&mut w, dc, now)?;
         }
@@ -424,9 +509,11 @@ fn build_datacenter(
                     .into_iter()
                     .collect(),
             };
+            let guest = guest_settings(v)?;
             build_vm(
                 w,
                 v,
+                guest,
                 &name,
                 &folder,
                 host.map(|h| h.1),
@@ -444,6 +531,7 @@ fn build_datacenter(
 fn build_vm(
     w: &mut World,
     v: &VmSpec,
+    guest: GuestSettings,
     name: &str,
     folder: &str,
     host: Option<String>,
@@ -509,6 +597,12 @@ fn build_vm(
         boot_time: on.then_some(now),
         template: false,
         annotation: String::new(),
+        guest: Guest {
+            settings: guest,
+            settled: on,
+            frozen_at: (v.frozen && on).then_some(now),
+            ..Guest::default()
+        },
     };
     for (i, s) in v.snapshots.iter().enumerate() {
         let sid = w.fresh_id("snapshot-");

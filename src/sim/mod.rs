@@ -10,6 +10,8 @@ pub mod disks;
 mod edits;
 mod effects;
 pub mod fault;
+pub mod guest;
+pub mod guest_props;
 pub mod inventory;
 pub mod ops;
 pub mod props;

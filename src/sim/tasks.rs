@@ -331,6 +331,7 @@ impl World {
             }
         }
         changed |= self.forget_old_tasks(now);
+        changed |= self.guest_tick(now);
         if changed {
             self.touch();
         }

@@ -72,7 +72,12 @@ pub fn vm_prop(
             Some(Value::refs(nets))
         }
         "summary" => Some(summary(w, e, vm)),
-        "guest" => Some(guest(e, vm)),
+        "guest" => Some(super::guest_props::guest_info(
+            w,
+            e,
+            vm,
+            guest_full_name(&vm.guest_id),
+        )),
         "guestHeartbeatStatus" => Some(Value::Enum(
             "ManagedEntityStatus",
             if vm.power == PowerState::PoweredOn {
@@ -134,10 +139,11 @@ fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
             .into_value()
     });
     add("hardware", &|| hardware(w, vm));
+    add("tools", &|| super::guest_props::tools_config(vm));
     add("extraConfig", &|| {
         Value::Array(
             "OptionValue",
-            vm.extra_config
+            super::guest_props::extra_config(w, e, vm)
                 .iter()
                 .map(|(k, v)| {
                     DataObject::new("OptionValue")
@@ -439,29 +445,12 @@ fn summary(w: &World, e: &Entity, vm: &Vm) -> Value {
                 .into_value(),
         )
         .with(
+            "guest",
+            super::guest_props::summary_guest(w, e, vm, guest_full_name(&vm.guest_id)),
+        )
+        .with(
             "overallStatus",
             Value::Enum("ManagedEntityStatus", "green".into()),
-        )
-        .into_value()
-}
-
-fn guest(e: &Entity, vm: &Vm) -> Value {
-    let on = vm.power == PowerState::PoweredOn;
-    DataObject::new("GuestInfo")
-        .with(
-            "toolsRunningStatus",
-            Value::str(if on {
-                "guestToolsRunning"
-            } else {
-                "guestToolsNotRunning"
-            }),
-        )
-        .with("guestId", Value::str(vm.guest_id.clone()))
-        .with("guestFullName", Value::str(guest_full_name(&vm.guest_id)))
-        .opt("hostName", on.then(|| Value::str(e.name.clone())))
-        .with(
-            "guestState",
-            Value::str(if on { "running" } else { "notRunning" }),
         )
         .into_value()
 }

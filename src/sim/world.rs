@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::disks::DiskFile;
 use super::fault::Fault;
+use super::guest::Guest;
 use super::tasks::Task;
 use super::timing::Settings;
 use crate::model::{MoRef, PowerState};
@@ -34,6 +35,9 @@ pub struct World {
     pub next_mac: u64,
     /// Bumped on every change; persistence and update waiters key on it.
     pub generation: u64,
+    /// The time of the last tick: the `now` the guest model is read at.
+    #[serde(default)]
+    pub clock: Timestamp,
     /// Fault injection: the next task registered fails at once with this fault.
     #[serde(skip)]
     pub inject_task_fault: Option<Fault>,
@@ -118,6 +122,9 @@ pub struct Vm {
     /// `config.annotation` (the notes shown in the UI); empty when unset.
     #[serde(default)]
     pub annotation: String,
+    /// What runs inside (see [`super::guest`]).
+    #[serde(default)]
+    pub guest: Guest,
 }
 
 impl Vm {
@@ -269,6 +276,7 @@ impl World {
             next_file: 1,
             next_mac: 1,
             generation: 0,
+            clock: Timestamp::UNIX_EPOCH,
             inject_task_fault: None,
         };
         let root = Entity {

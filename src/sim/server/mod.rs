@@ -364,7 +364,7 @@ async fn drive(shared: Arc<Shared>) {
             if sim.world.tick(now) {
                 shared.after_change(&sim);
             }
-            sim.world.next_deadline().map(|d| {
+            sim.world.next_wakeup().map(|d| {
                 let ms = now.duration_until(d).as_millis().max(0);
                 Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
             })
