@@ -52,7 +52,7 @@ impl Default for GuestSettings {
             tools: Tools::Running,
             network_after: DEFAULT_NETWORK_AFTER,
             ready: None,
-            time_sync: false,
+            time_sync: true,
             clock_drift: 0.0,
             clock_key: None,
         }

@@ -181,6 +181,7 @@ fn a_powered_off_guest_reports_nothing() {
 fn an_unsynced_clock_drifts_at_its_rate_and_a_synced_one_follows_the_host() {
     let drifting = GuestSettings {
         clock_drift: 36.0,
+        time_sync: false,
         ..GuestSettings::default()
     };
     let g = Guest::new(drifting.clone());
@@ -195,7 +196,12 @@ fn an_unsynced_clock_drifts_at_its_rate_and_a_synced_one_follows_the_host() {
 
 #[test]
 fn a_frozen_sources_clock_stops_and_its_clones_start_behind() {
+    let unsynced = GuestSettings {
+        time_sync: false,
+        ..GuestSettings::default()
+    };
     let source = Guest {
+        settings: unsynced.clone(),
         settled: true,
         frozen_at: Some(at(60)),
         ..Guest::default()
@@ -204,7 +210,7 @@ fn a_frozen_sources_clock_stops_and_its_clones_start_behind() {
     let stopped = state(&source, true, at(3660)).clock.unwrap();
     assert_eq!(stopped, at(60));
     // A clone made then resumes on that clock: an hour behind the host, and stays so.
-    let clone = clone_guest(GuestSettings::default(), stopped);
+    let clone = clone_guest(unsynced, stopped);
     let clone_boot = at(3660);
     let own = own();
     let clock = Input {

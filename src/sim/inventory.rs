@@ -144,8 +144,9 @@ pub struct VmSpec {
     /// How long after power-on it sets it (default `30s`).
     #[serde(default)]
     pub ready_after: Option<String>,
-    /// `config.tools.syncTimeWithHost` (default off, as in vSphere).
-    #[serde(default)]
+    /// `config.tools.syncTimeWithHost`. Default on, as labsync wants its sources (vSphere's own
+    /// default is off: set `time_sync: false` to model a source left that way).
+    #[serde(default = "yes")]
     pub time_sync: bool,
     /// Seconds per hour the guest clock gains (negative: loses) when not synced.
     #[serde(default)]
@@ -214,6 +215,9 @@ fn guest_settings(v: &VmSpec) -> Result<GuestSettings, InventoryError> {
     })
 }
 
+fn yes() -> bool {
+    true
+}
 fn one() -> u32 {
     1
 }
