@@ -283,6 +283,8 @@ impl World {
             create_date: now,
             boot_time: None,
             template,
+            annotation: src.annotation.clone(),
+            time_sync: src.time_sync,
         };
         if vm.power == PowerState::PoweredOn {
             vm.boot_time = Some(now);

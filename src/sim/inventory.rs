@@ -128,6 +128,16 @@ pub struct VmSpec {
     /// BIOS UUID (default: derived from the instance UUID and the VM id).
     #[serde(default)]
     pub uuid: Option<String>,
+    /// `config.annotation`.
+    #[serde(default)]
+    pub annotation: String,
+    /// `config.tools.syncTimeWithHost` (default on).
+    #[serde(default = "yes")]
+    pub time_sync: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> u32 {
@@ -199,6 +209,7 @@ impl Inventory {
             .clone()
             .unwrap_or_else(|| DEFAULT_INSTANCE_UUID.into());
         let mut w = World::new(settings, uuid);
+        w.started = Some(now);
         for dc in &self.datacenters {
             build_datacenter(&mut w, dc, now)?;
         }
@@ -508,6 +519,8 @@ fn build_vm(
         create_date: now,
         boot_time: on.then_some(now),
         template: false,
+        annotation: v.annotation.clone(),
+        time_sync: v.time_sync,
     };
     for (i, s) in v.snapshots.iter().enumerate() {
         let sid = w.fresh_id("snapshot-");

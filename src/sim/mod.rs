@@ -9,6 +9,8 @@ pub mod collector;
 pub mod disks;
 mod effects;
 pub mod fault;
+mod host_props;
+mod infra_props;
 pub mod inventory;
 pub mod ops;
 pub mod props;
@@ -19,6 +21,9 @@ pub mod taskinfo;
 pub mod tasks;
 pub mod timing;
 pub mod value;
+mod vm_devices;
+mod vm_guest;
+mod vm_layout;
 pub mod vm_props;
 pub mod world;
 pub mod xml;
@@ -33,3 +38,6 @@ mod state_tests;
 
 #[cfg(test)]
 mod snapshot_tests;
+
+#[cfg(test)]
+mod props_tests;

@@ -37,6 +37,9 @@ pub struct World {
     /// Fault injection: the next task registered fails at once with this fault.
     #[serde(skip)]
     pub inject_task_fault: Option<Fault>,
+    /// When the inventory was built: the hosts' `bootTime` and the datastores' `timestamp`.
+    #[serde(default)]
+    pub started: Option<Timestamp>,
 }
 
 /// A managed entity: the fields every kind shares and its kind-specific data.
@@ -115,6 +118,17 @@ pub struct Vm {
     /// Marked as a template (`config.template`); templates stay powered off.
     #[serde(default)]
     pub template: bool,
+    /// `config.annotation` (the notes shown in the vSphere Client); empty when unset.
+    #[serde(default)]
+    pub annotation: String,
+    /// `config.tools.syncTimeWithHost`: VMware Tools keeps the guest clock in step with the
+    /// host's. A clone inherits it with the source's clock.
+    #[serde(default = "yes")]
+    pub time_sync: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A virtual disk and its chain of files, base first.
@@ -227,6 +241,7 @@ impl World {
             next_mac: 1,
             generation: 0,
             inject_task_fault: None,
+            started: None,
         };
         let root = Entity {
             id: "group-d1".into(),
