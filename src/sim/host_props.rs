@@ -1,7 +1,8 @@
-//! A host's properties: `summary`, `hardware`, `runtime`, `licensableResource` and the objects
-//! it serves. Every simulated host is the same two-socket server (see [`CPU_MHZ`] and friends);
+//! A host's properties: `summary`, `hardware`, `runtime`, `licensableResource`, `config` (in
+//! [`super::host_config`]) and the objects it serves. Every simulated host is the same two-socket server (see [`CPU_MHZ`] and friends);
 //! what varies is its name, its identity and the VMs running on it.
 
+use super::host_config;
 use super::props::{PropError, dc_all, status};
 use super::value::{DataObject, Value};
 use super::vm_props;
@@ -9,8 +10,9 @@ use super::world::{Entity, World};
 use crate::model::PowerState;
 
 /// Top-level `HostSystem` properties besides the `ManagedEntity` ones, in WSDL order. Those not
-/// modelled (`capability`, `configManager`, `config`, `datastoreBrowser`, the remediation and
-/// answer-file states, `systemResources`) read as unset.
+/// modelled (`capability`, `datastoreBrowser`, the remediation and answer-file states,
+/// `systemResources`) read as unset; `configManager` names no managers (the simulator has none
+/// of the host's managed objects).
 pub(super) const PROPS: &[&str] = &[
     "runtime",
     "summary",
@@ -63,6 +65,8 @@ pub(super) fn host_prop(w: &World, e: &Entity, name: &str) -> Result<Option<Valu
         "summary" => Some(summary(w, e)),
         "runtime" => Some(runtime(w)),
         "hardware" => Some(hardware(w, e)),
+        "config" => Some(host_config::host_config(w, e, product())),
+        "configManager" => Some(DataObject::new("HostConfigManager").into_value()),
         "licensableResource" => Some(
             DataObject::new("HostLicensableResourceInfo")
                 .with(
@@ -274,8 +278,41 @@ fn runtime(w: &World) -> Value {
                         )
                         .into_value(),
                 )
+                .with(
+                    "hardwareStatusInfo",
+                    DataObject::new("HostHardwareStatusInfo")
+                        .with(
+                            "cpuStatusInfo",
+                            Value::Array(
+                                "HostHardwareElementInfo",
+                                (0..CPU_PACKAGES)
+                                    .map(|i| {
+                                        DataObject::new("HostHardwareElementInfo")
+                                            .with("name", Value::str(format!("CPU socket #{i}")))
+                                            .typed(
+                                                "status",
+                                                DataObject::new("ElementDescription")
+                                                    .with("label", Value::str("Green"))
+                                                    .with(
+                                                        "summary",
+                                                        Value::str(
+                                                            "Physical element is functioning as expected",
+                                                        ),
+                                                    )
+                                                    .with("key", Value::str("Green"))
+                                                    .into_value(),
+                                            )
+                                            .into_value()
+                                    })
+                                    .collect(),
+                            ),
+                        )
+                        .into_value(),
+                )
                 .into_value(),
         )
+        // vSAN is not configured: an empty runtime.
+        .with("vsanRuntimeInfo", DataObject::new("VsanHostRuntimeInfo").into_value())
         .with(
             "networkRuntimeInfo",
             DataObject::new("HostRuntimeInfoNetworkRuntimeInfo")

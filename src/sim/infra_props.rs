@@ -1,5 +1,6 @@
-//! Properties of the infrastructure VMs sit on: datastores (`info`, `summary`, `host`,
-//! `capability`), resource pools (`summary`, `runtime`, `config`) and networks.
+//! Properties of the infrastructure VMs sit on: clusters (`summary`, `configurationEx`),
+//! datastores (`info`, `summary`, `host`, `capability`), resource pools (`summary`, `runtime`,
+//! `config`) and networks.
 
 use super::host_props::{self, MAX_VIRTUAL_DISK};
 use super::props::{PropError, dc_all, status};
@@ -29,6 +30,29 @@ pub(super) const POOL_PROPS: &[&str] = &[
     "config",
     "namespace",
     "childConfiguration",
+];
+
+/// `ClusterComputeResource` properties besides the `ManagedEntity` ones, in the WSDL order of
+/// API 8.0.3 (`networkBootMode` comes with 9.0); those not modelled (`environmentBrowser`,
+/// `summaryEx`, `hciConfig`, the lifecycle settings) read as unset.
+pub(super) const CLUSTER_PROPS: &[&str] = &[
+    "resourcePool",
+    "host",
+    "datastore",
+    "network",
+    "summary",
+    "environmentBrowser",
+    "configurationEx",
+    "lifecycleManaged",
+    "configManagerEnabled",
+    "configuration",
+    "recommendation",
+    "drsRecommendation",
+    "summaryEx",
+    "hciConfig",
+    "migrationHistory",
+    "actionHistory",
+    "drsFault",
 ];
 
 /// `Network` properties besides the `ManagedEntity` ones.
@@ -392,6 +416,115 @@ pub(super) fn pool_prop(
             )
         }
         p if POOL_PROPS.contains(&p) => None,
+        _ => return Err(PropError::Invalid),
+    };
+    Ok(v)
+}
+
+/// HA off, DRS fully automated: the cluster's configuration (both the old and the `Ex` shape).
+fn cluster_config(kind: &'static str) -> Value {
+    let mut c = DataObject::new(kind);
+    if kind == "ClusterConfigInfoEx" {
+        c = c.with("vmSwapPlacement", Value::str("vmDirectory"));
+    }
+    c.with(
+        "dasConfig",
+        DataObject::new("ClusterDasConfigInfo")
+            .with("enabled", Value::Bool(false))
+            .with("vmMonitoring", Value::str("vmMonitoringDisabled"))
+            .with("hostMonitoring", Value::str("enabled"))
+            .with("admissionControlEnabled", Value::Bool(false))
+            .into_value(),
+    )
+    .with(
+        "drsConfig",
+        DataObject::new("ClusterDrsConfigInfo")
+            .with("enabled", Value::Bool(true))
+            .with("enableVmBehaviorOverrides", Value::Bool(true))
+            .with(
+                "defaultVmBehavior",
+                Value::Enum("DrsBehavior", "fullyAutomated".into()),
+            )
+            .with("vmotionRate", Value::Int(3))
+            .into_value(),
+    )
+    .into_value()
+}
+
+/// One property of a cluster.
+pub(super) fn cluster_prop(
+    w: &World,
+    e: &Entity,
+    root_pool: &str,
+    name: &str,
+) -> Result<Option<Value>, PropError> {
+    let hosts = || {
+        w.children_of(&e.id)
+            .iter()
+            .filter_map(|c| w.get(c))
+            .filter(|c| matches!(c.kind, Kind::Host))
+    };
+    let v = match name {
+        "host" => Some(Value::refs(hosts().map(Entity::moref))),
+        "resourcePool" => Some(Value::moref("ResourcePool", root_pool)),
+        "datastore" => Some(Value::refs(dc_all(w, &e.id, "Datastore"))),
+        "network" => Some(Value::refs(dc_all(w, &e.id, "Network"))),
+        "summary" => {
+            let n = i32::try_from(hosts().count()).unwrap_or(i32::MAX);
+            let (cpu, mem) = capacity(w, &e.id);
+            let int = |x: i64| Value::Int(i32::try_from(x).unwrap_or(i32::MAX));
+            let (cpu_used, mem_used, _, _) = pool_usage(w, root_pool);
+            let pools = subtree(w, root_pool);
+            let vms = w.vms_where(|v| v.pool.as_ref().is_some_and(|p| pools.contains(p)));
+            let off = vms
+                .iter()
+                .filter(|r| {
+                    w.vm(&r.value)
+                        .is_some_and(|v| v.power != PowerState::PoweredOn)
+                })
+                .count();
+            let count = |x: usize| Value::Int(i32::try_from(x).unwrap_or(i32::MAX));
+            let cores = n.saturating_mul(host_props::CPU_PACKAGES * host_props::CORES_PER_PACKAGE);
+            Some(
+                DataObject::new("ClusterComputeResourceSummary")
+                    .with("totalCpu", int(cpu))
+                    .with("totalMemory", Value::Long(mem))
+                    .with("numCpuCores", Value::Int(cores))
+                    .with("numCpuThreads", Value::Int(cores.saturating_mul(2)))
+                    .with("effectiveCpu", int(cpu))
+                    .with("effectiveMemory", Value::Long(mem >> 20))
+                    .with("numHosts", Value::Int(n))
+                    .with("numEffectiveHosts", Value::Int(n))
+                    .with("overallStatus", status())
+                    .with("currentFailoverLevel", Value::Int(0))
+                    .with("numVmotions", Value::Int(0))
+                    .with(
+                        "usageSummary",
+                        DataObject::new("ClusterUsageSummary")
+                            .with("totalCpuCapacityMhz", int(cpu))
+                            .with("totalMemCapacityMB", int(mem >> 20))
+                            .with("cpuReservationMhz", Value::Int(0))
+                            .with("memReservationMB", Value::Int(0))
+                            .with("cpuDemandMhz", int(cpu_used))
+                            .with("memDemandMB", int(mem_used))
+                            .with("statsGenNumber", Value::Long(0))
+                            .with("cpuEntitledMhz", int(cpu_used))
+                            .with("memEntitledMB", int(mem_used))
+                            .with("poweredOffVmCount", count(off))
+                            .with("totalVmCount", count(vms.len()))
+                            .into_value(),
+                    )
+                    .into_value(),
+            )
+        }
+        "configurationEx" => Some(cluster_config("ClusterConfigInfoEx")),
+        "configuration" => Some(cluster_config("ClusterConfigInfo")),
+        "recommendation" => Some(Value::Array("ClusterRecommendation", Vec::new())),
+        "drsRecommendation" => Some(Value::Array("ClusterDrsRecommendation", Vec::new())),
+        "migrationHistory" => Some(Value::Array("ClusterDrsMigration", Vec::new())),
+        "actionHistory" => Some(Value::Array("ClusterActionHistory", Vec::new())),
+        "drsFault" => Some(Value::Array("ClusterDrsFaults", Vec::new())),
+        p if CLUSTER_PROPS.contains(&p) => None,
         _ => return Err(PropError::Invalid),
     };
     Ok(v)

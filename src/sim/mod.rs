@@ -9,6 +9,7 @@ pub mod collector;
 pub mod disks;
 mod effects;
 pub mod fault;
+mod host_config;
 mod host_props;
 mod infra_props;
 pub mod inventory;

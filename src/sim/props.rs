@@ -60,7 +60,7 @@ const ENTITY_PROPS: &[&str] = &[
 /// property the simulator does not model reads as unset (it is still valid to ask for).
 pub fn all_properties(kind: &str) -> Vec<&'static str> {
     let own: &[&str] = match kind {
-        "Folder" => &["childType", "childEntity"],
+        "Folder" => &["childType", "childEntity", "namespace"],
         "Datacenter" => &[
             "vmFolder",
             "hostFolder",
@@ -68,8 +68,9 @@ pub fn all_properties(kind: &str) -> Vec<&'static str> {
             "networkFolder",
             "datastore",
             "network",
+            "configuration",
         ],
-        "ClusterComputeResource" => &["resourcePool", "host", "datastore", "network"],
+        "ClusterComputeResource" => infra_props::CLUSTER_PROPS,
         "HostSystem" => host_props::PROPS,
         "ResourcePool" => infra_props::POOL_PROPS,
         "Datastore" => infra_props::DATASTORE_PROPS,
@@ -321,6 +322,7 @@ impl Sim {
         }
         let v = match (&e.kind, name) {
             (Kind::Folder(_), "childEntity") => Some(moref_list(w.children_of(&e.id), self)),
+            (Kind::Folder(_), "namespace") => None,
             (Kind::Folder(t), "childType") => {
                 let types: &[&str] = match t {
                     FolderType::Root => &["Folder", "Datacenter"],
@@ -341,21 +343,13 @@ impl Sim {
                 "networkFolder" => Some(Value::moref("Folder", &dc.network_folder)),
                 "datastore" => Some(moref_list(w.children_of(&dc.datastore_folder), self)),
                 "network" => Some(moref_list(w.children_of(&dc.network_folder), self)),
+                // Nothing configured: no default hardware version.
+                "configuration" => Some(DataObject::new("DatacenterConfigInfo").into_value()),
                 _ => return Err(PropError::Invalid),
             },
-            (Kind::Cluster { root_pool }, p) => match p {
-                "host" => Some(Value::refs(
-                    w.children_of(&e.id)
-                        .iter()
-                        .filter_map(|c| w.get(c))
-                        .filter(|c| matches!(c.kind, Kind::Host))
-                        .map(Entity::moref),
-                )),
-                "resourcePool" => Some(Value::moref("ResourcePool", root_pool)),
-                "datastore" => Some(Value::refs(dc_all(w, &e.id, "Datastore"))),
-                "network" => Some(Value::refs(dc_all(w, &e.id, "Network"))),
-                _ => return Err(PropError::Invalid),
-            },
+            (Kind::Cluster { root_pool }, p) => {
+                return infra_props::cluster_prop(w, e, root_pool, p);
+            }
             (Kind::Host, p) => return host_props::host_prop(w, e, p),
             (Kind::Pool { owner }, p) => return infra_props::pool_prop(w, e, owner, p),
             (Kind::Datastore(ds), p) => return infra_props::datastore_prop(w, e, ds, p),

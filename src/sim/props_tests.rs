@@ -126,7 +126,7 @@ const ENTITY: &[&str] = &[
 ];
 
 /// Each type's own properties in the vim25 WSDL of vSphere 8.0 U3 (pyvmomi's
-/// `_GetPropertyList()`), independent of what the simulator lists.
+/// `_GetPropertyList()` without those of 9.0), independent of what the simulator lists.
 const WSDL: &[(&str, &[&str])] = &[
     (
         "VirtualMachine",
@@ -200,10 +200,45 @@ const WSDL: &[(&str, &[&str])] = &[
         ],
     ),
     ("Network", &["summary", "host", "vm"]),
+    (
+        "ClusterComputeResource",
+        &[
+            "resourcePool",
+            "host",
+            "datastore",
+            "network",
+            "summary",
+            "environmentBrowser",
+            "configurationEx",
+            "lifecycleManaged",
+            "configManagerEnabled",
+            "configuration",
+            "recommendation",
+            "drsRecommendation",
+            "summaryEx",
+            "hciConfig",
+            "migrationHistory",
+            "actionHistory",
+            "drsFault",
+        ],
+    ),
+    (
+        "Datacenter",
+        &[
+            "vmFolder",
+            "hostFolder",
+            "datastoreFolder",
+            "networkFolder",
+            "datastore",
+            "network",
+            "configuration",
+        ],
+    ),
+    ("Folder", &["childType", "childEntity", "namespace"]),
 ];
 
 #[test]
-fn every_wsdl_property_of_vms_hosts_datastores_pools_and_networks_reads_without_a_fault() {
+fn every_wsdl_property_of_every_inventory_type_reads_without_a_fault() {
     // A full dump (pyvmomi's JSON encoder, Ansible's `schema: vsphere`) reads every property
     // the WSDL names; one `InvalidProperty` fails the whole dump.
     let s = sim_of(EXAMPLE);
@@ -529,4 +564,64 @@ fn time_sync_and_annotation_come_from_the_inventory_and_pass_to_clones() {
     assert_eq!(s.read("k", &cp, "config.annotation"), Ok(None));
     let clone = instant_clone(&mut s, "/DC1/vm/templates/k8s-db", "c1");
     assert_eq!(text(&s, &clone, "config.tools.syncTimeWithHost"), "false");
+}
+
+#[test]
+fn a_host_config_has_a_port_group_per_network_and_a_management_nic() {
+    let s = sim_of(EXAMPLE);
+    let host = s
+        .world
+        .find_path("/DC1/host/Cluster1/esx-02.lab.local")
+        .unwrap()
+        .moref();
+    assert_eq!(text(&s, &host, "config.product.name"), "VMware ESXi");
+    let groups: Vec<String> = items(read(&s, &host, "config.network.portgroup"))
+        .iter()
+        .map(|g| match g.get("spec") {
+            Some(Value::Obj(spec)) => field(spec, "name"),
+            other => panic!("portgroup spec: {other:?}"),
+        })
+        .collect();
+    assert_eq!(groups, ["Management Network", "VM Network", "lab-net"]);
+    let vnics = items(read(&s, &host, "config.network.vnic"));
+    assert_eq!(field(&vnics[0], "device"), "vmk0");
+    let ip = match vnics[0].get("spec") {
+        Some(Value::Obj(spec)) => match spec.get("ip") {
+            Some(Value::Obj(ip)) => field(ip, "ipAddress"),
+            other => panic!("ip: {other:?}"),
+        },
+        other => panic!("spec: {other:?}"),
+    };
+    assert!(ip.starts_with("10.200."), "{ip}");
+    assert_eq!(
+        text(&s, &host, "config.network.dnsConfig.hostName"),
+        "esx-02"
+    );
+    assert_eq!(
+        text(&s, &host, "config.network.dnsConfig.domainName"),
+        "lab.local"
+    );
+    // No managers are modelled: the manager references are absent, not dangling.
+    assert_eq!(
+        read(&s, &host, "configManager"),
+        Value::Obj(DataObject::new("HostConfigManager"))
+    );
+}
+
+#[test]
+fn a_cluster_sums_its_hosts_and_counts_its_vms() {
+    let s = sim_of(EXAMPLE);
+    let c = s.world.find_path("/DC1/host/Cluster1").unwrap().moref();
+    assert_eq!(text(&s, &c, "summary.numHosts"), "3");
+    assert_eq!(text(&s, &c, "summary.numCpuCores"), "144");
+    assert_eq!(text(&s, &c, "summary.totalCpu"), "403200");
+    // 3 × 512 GiB, in MB.
+    assert_eq!(text(&s, &c, "summary.effectiveMemory"), "1572864");
+    // Every example VM sits in the cluster's pools; perf-node is off.
+    assert_eq!(text(&s, &c, "summary.usageSummary.totalVmCount"), "7");
+    assert_eq!(text(&s, &c, "summary.usageSummary.poweredOffVmCount"), "1");
+    assert_eq!(
+        text(&s, &c, "configurationEx.drsConfig.defaultVmBehavior"),
+        "fullyAutomated"
+    );
 }
