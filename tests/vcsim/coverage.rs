@@ -1,5 +1,5 @@
 //! Property coverage: every property path vcsim serves for a VM, a host, a datastore, a resource
-//! pool and a network (read with `PropertySpec.all = true`), and the share of them `labsync sim`
+//! pool, a network, a cluster and a datacenter (read with `PropertySpec.all = true`), and the share of them `labsync sim`
 //! serves for the same kind of object. A path is a chain of field names from a top-level
 //! property to a leaf (`summary.guest.toolsStatus`), array items merged and subtypes not told
 //! apart; vcsim's path is served when ours has it or something below it (vcsim's empty
@@ -35,7 +35,7 @@ const PROBES: &[Probe] = &[
         kind: "HostSystem",
         vcsim: "DC0_C0_H0",
         sim: "esx-1.lab.local",
-        floor: 0.27,
+        floor: 0.70,
     },
     Probe {
         kind: "Datastore",
@@ -53,6 +53,18 @@ const PROBES: &[Probe] = &[
         kind: "Network",
         vcsim: "VM Network",
         sim: "VM Network",
+        floor: 1.0,
+    },
+    Probe {
+        kind: "ClusterComputeResource",
+        vcsim: "DC0_C0",
+        sim: "C1",
+        floor: 0.98,
+    },
+    Probe {
+        kind: "Datacenter",
+        vcsim: "DC0",
+        sim: "DC1",
         floor: 1.0,
     },
 ];
@@ -215,7 +227,7 @@ pub async fn run(vcsim: &Server, labsync_bin: &Path) {
         let (want_top, have_top) = (tops(&want), tops(&have));
         let top_served = want_top.iter().filter(|t| have_top.contains(*t)).count();
         report.push_str(&format!(
-            "  {:<16} paths {served:>3}/{:<3} {:>5.1}%   top-level {top_served}/{}\n",
+            "  {:<22} paths {served:>3}/{:<3} {:>5.1}%   top-level {top_served}/{}\n",
             p.kind,
             want.len(),
             share * 100.0,
