@@ -2,6 +2,8 @@
 //! `tests/vcsim/build.sh`). Run: `bash tests/vcsim/build.sh && cargo test --test vcsim -- --ignored`.
 
 mod client_suite;
+#[path = "vcsim/coverage.rs"]
+mod coverage;
 
 use std::path::PathBuf;
 
@@ -304,4 +306,11 @@ labs:
         String::from_utf8_lossy(&plan.stderr)
     );
     assert!(out.contains("No changes."), "{out}");
+}
+
+#[tokio::test]
+#[ignore = "needs vcsim: bash tests/vcsim/build.sh"]
+async fn labsync_sim_serves_the_properties_vcsim_serves() {
+    let server = start();
+    coverage::run(&server, std::path::Path::new(env!("CARGO_BIN_EXE_labsync"))).await;
 }

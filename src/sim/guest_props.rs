@@ -14,8 +14,8 @@ use crate::model::PowerState;
 const PHASE_NETWORK: u64 = 0x6775_6573_746e_6574;
 const PHASE_READY: u64 = 0x6775_6573_7472_6479;
 
-/// `toolsVersion` reported while Tools is installed (VMware Tools 12.3.0).
-const TOOLS_VERSION: i32 = 12352;
+/// `toolsVersion` reported while Tools is installed (open-vm-tools 12.3.5, as `config.tools`).
+const TOOLS_VERSION: i32 = super::vm_guest::TOOLS_VERSION;
 
 impl World {
     fn guest_delays(&self, id: &str, vm: &Vm) -> Delays {

@@ -154,6 +154,9 @@ pub struct VmSpec {
     /// A `guestinfo.` key a guest agent keeps set to the guest clock.
     #[serde(default)]
     pub clock_key: Option<String>,
+    /// `config.annotation`.
+    #[serde(default)]
+    pub annotation: String,
 }
 
 /// Default of `ready_after`, in modelled seconds.
@@ -288,6 +291,7 @@ impl Inventory {
             .unwrap_or_else(|| DEFAULT_INSTANCE_UUID.into());
         let mut w = World::new(settings, uuid);
         w.clock = now;
+        w.started = Some(now);
         for dc in &self.datacenters {
             build_datacenter(&mut w, dc, now)?;
         }
@@ -600,7 +604,7 @@ fn build_vm(
         create_date: now,
         boot_time: on.then_some(now),
         template: false,
-        annotation: String::new(),
+        annotation: v.annotation.clone(),
         guest: Guest {
             settings: guest,
             settled: on,

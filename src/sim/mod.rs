@@ -12,6 +12,9 @@ mod effects;
 pub mod fault;
 pub mod guest;
 pub mod guest_props;
+mod host_config;
+mod host_props;
+mod infra_props;
 pub mod inventory;
 pub mod ops;
 pub mod props;
@@ -23,6 +26,9 @@ pub mod taskinfo;
 pub mod tasks;
 pub mod timing;
 pub mod value;
+mod vm_devices;
+mod vm_guest;
+mod vm_layout;
 pub mod vm_props;
 pub mod world;
 pub mod xml;
@@ -40,3 +46,6 @@ mod snapshot_tests;
 
 #[cfg(test)]
 mod edit_tests;
+
+#[cfg(test)]
+mod props_tests;

@@ -3,8 +3,8 @@
 
 use super::state::Sim;
 use super::value::{DataObject, Value};
-use super::vm_props;
-use super::world::{Entity, FolderType, Kind};
+use super::world::{Entity, FolderType, Kind, World};
+use super::{host_props, infra_props, vm_props};
 use crate::model::MoRef;
 
 /// Why a property could not be read.
@@ -35,25 +35,32 @@ pub fn is_singleton(r: &MoRef) -> bool {
         .any(|(t, id)| r.kind == *t && r.value == *id)
 }
 
+/// Properties every managed entity has, in WSDL order (`ExtensibleManagedObject`, then
+/// `ManagedEntity`).
 const ENTITY_PROPS: &[&str] = &[
-    "name",
-    "parent",
-    "customValue",
     "value",
     "availableField",
-    "recentTask",
+    "parent",
+    "customValue",
     "overallStatus",
     "configStatus",
+    "configIssue",
+    "effectiveRole",
+    "permission",
+    "name",
+    "disabledMethod",
+    "recentTask",
     "declaredAlarmState",
     "triggeredAlarmState",
-    "disabledMethod",
+    "alarmActionsEnabled",
     "tag",
 ];
 
-/// Every top-level property of a managed type (for `PropertySpec.all`).
+/// Every top-level property of a managed type (for `PropertySpec.all`), in WSDL order. A
+/// property the simulator does not model reads as unset (it is still valid to ask for).
 pub fn all_properties(kind: &str) -> Vec<&'static str> {
     let own: &[&str] = match kind {
-        "Folder" => &["childEntity", "childType"],
+        "Folder" => &["childType", "childEntity", "namespace"],
         "Datacenter" => &[
             "vmFolder",
             "hostFolder",
@@ -61,12 +68,13 @@ pub fn all_properties(kind: &str) -> Vec<&'static str> {
             "networkFolder",
             "datastore",
             "network",
+            "configuration",
         ],
-        "ClusterComputeResource" => &["host", "resourcePool", "datastore", "network"],
-        "HostSystem" => &["vm", "datastore", "network", "runtime", "summary"],
-        "ResourcePool" => &["owner", "resourcePool", "vm"],
-        "Datastore" => &["summary", "vm"],
-        "Network" => &["summary", "vm", "host"],
+        "ClusterComputeResource" => infra_props::CLUSTER_PROPS,
+        "HostSystem" => host_props::PROPS,
+        "ResourcePool" => infra_props::POOL_PROPS,
+        "Datastore" => infra_props::DATASTORE_PROPS,
+        "Network" => infra_props::NETWORK_PROPS,
         "VirtualMachine" => vm_props::PROPS,
         "Task" => return vec!["info"],
         "ServiceInstance" => return vec!["content"],
@@ -126,10 +134,6 @@ fn moref_list(ids: &[String], sim: &Sim) -> Value {
             .filter_map(|id| sim.world.get(id))
             .map(Entity::moref),
     )
-}
-
-fn status() -> Value {
-    Value::Enum("ManagedEntityStatus", "green".into())
 }
 
 impl Sim {
@@ -291,18 +295,7 @@ impl Sim {
                     .and_then(|p| w.get(p))
                     .map(|p| Value::Ref(p.moref())),
             ),
-            "customValue" | "value" => Some(Some(Value::Array(
-                "CustomFieldValue",
-                e.custom
-                    .iter()
-                    .map(|(k, v)| {
-                        DataObject::new("CustomFieldStringValue")
-                            .with("key", Value::Int(*k))
-                            .with("value", Value::str(v.clone()))
-                            .into_value()
-                    })
-                    .collect(),
-            ))),
+            "customValue" | "value" => Some(Some(custom_values(e))),
             "availableField" => Some(Some(Value::Array(
                 "CustomFieldDef",
                 w.field_defs
@@ -313,6 +306,11 @@ impl Sim {
             ))),
             "recentTask" => Some(Some(Value::refs(w.recent_tasks(&e.id)))),
             "overallStatus" | "configStatus" => Some(Some(status())),
+            "configIssue" => Some(Some(Value::Array("Event", Vec::new()))),
+            // -1 is the Administrator role: the simulator's one user may do everything.
+            "effectiveRole" => Some(Some(Value::Array("int", vec![Value::Int(-1)]))),
+            "permission" => Some(Some(Value::Array("Permission", Vec::new()))),
+            "alarmActionsEnabled" => Some(Some(Value::Bool(true))),
             "declaredAlarmState" => Some(Some(Value::Array("AlarmState", Vec::new()))),
             "triggeredAlarmState" => Some(Some(Value::Array("AlarmState", Vec::new()))),
             "disabledMethod" => Some(Some(Value::Array("string", Vec::new()))),
@@ -324,6 +322,7 @@ impl Sim {
         }
         let v = match (&e.kind, name) {
             (Kind::Folder(_), "childEntity") => Some(moref_list(w.children_of(&e.id), self)),
+            (Kind::Folder(_), "namespace") => None,
             (Kind::Folder(t), "childType") => {
                 let types: &[&str] = match t {
                     FolderType::Root => &["Folder", "Datacenter"],
@@ -344,162 +343,59 @@ impl Sim {
                 "networkFolder" => Some(Value::moref("Folder", &dc.network_folder)),
                 "datastore" => Some(moref_list(w.children_of(&dc.datastore_folder), self)),
                 "network" => Some(moref_list(w.children_of(&dc.network_folder), self)),
+                // Nothing configured: no default hardware version.
+                "configuration" => Some(DataObject::new("DatacenterConfigInfo").into_value()),
                 _ => return Err(PropError::Invalid),
             },
-            (Kind::Cluster { root_pool }, p) => match p {
-                "host" => Some(Value::refs(
-                    w.children_of(&e.id)
-                        .iter()
-                        .filter_map(|c| w.get(c))
-                        .filter(|c| matches!(c.kind, Kind::Host))
-                        .map(Entity::moref),
-                )),
-                "resourcePool" => Some(Value::moref("ResourcePool", root_pool)),
-                "datastore" => Some(Value::refs(self.dc_all(&e.id, "Datastore"))),
-                "network" => Some(Value::refs(self.dc_all(&e.id, "Network"))),
-                _ => return Err(PropError::Invalid),
-            },
-            (Kind::Host, p) => match p {
-                "vm" => Some(Value::refs(w.vms_on_host(&e.id))),
-                "datastore" => Some(Value::refs(self.dc_all(&e.id, "Datastore"))),
-                "network" => Some(Value::refs(self.dc_all(&e.id, "Network"))),
-                "summary" => Some(
-                    DataObject::new("HostListSummary")
-                        .with("host", Value::Ref(e.moref()))
-                        .with(
-                            "runtime",
-                            DataObject::new("HostRuntimeInfo")
-                                .with(
-                                    "connectionState",
-                                    Value::Enum("HostSystemConnectionState", "connected".into()),
-                                )
-                                .with(
-                                    "powerState",
-                                    Value::Enum("HostSystemPowerState", "poweredOn".into()),
-                                )
-                                .with("inMaintenanceMode", Value::Bool(false))
-                                .into_value(),
-                        )
-                        .with(
-                            "config",
-                            DataObject::new("HostConfigSummary")
-                                .with("name", Value::str(e.name.clone()))
-                                .with("port", Value::Int(443))
-                                .with(
-                                    "product",
-                                    DataObject::new("AboutInfo")
-                                        .with("name", Value::str("VMware ESXi"))
-                                        .with(
-                                            "fullName",
-                                            Value::str("VMware ESXi 8.0.3 build-24022510"),
-                                        )
-                                        .with("vendor", Value::str("VMware, Inc."))
-                                        .with("version", Value::str("8.0.3"))
-                                        .with("build", Value::str("24022510"))
-                                        .with("osType", Value::str("vmnix-x86"))
-                                        .with("productLineId", Value::str("embeddedEsx"))
-                                        .with("apiType", Value::str("HostAgent"))
-                                        .with("apiVersion", Value::str("8.0.3.0"))
-                                        .into_value(),
-                                )
-                                .into_value(),
-                        )
-                        .with("overallStatus", status())
-                        .into_value(),
-                ),
-                "runtime" => Some(
-                    DataObject::new("HostRuntimeInfo")
-                        .with(
-                            "connectionState",
-                            Value::Enum("HostSystemConnectionState", "connected".into()),
-                        )
-                        .with(
-                            "powerState",
-                            Value::Enum("HostSystemPowerState", "poweredOn".into()),
-                        )
-                        .with("inMaintenanceMode", Value::Bool(false))
-                        .into_value(),
-                ),
-                _ => return Err(PropError::Invalid),
-            },
-            (Kind::Pool { owner }, p) => match p {
-                "owner" => w.get(owner).map(|o| Value::Ref(o.moref())),
-                "resourcePool" => Some(Value::refs(
-                    w.children_of(&e.id)
-                        .iter()
-                        .filter_map(|c| w.get(c))
-                        .filter(|c| matches!(c.kind, Kind::Pool { .. }))
-                        .map(Entity::moref),
-                )),
-                "vm" => Some(Value::refs(w.vms_in_pool(&e.id))),
-                _ => return Err(PropError::Invalid),
-            },
-            (Kind::Datastore(ds), p) => match p {
-                "summary" => {
-                    let used = w.datastore_used(&e.id);
-                    Some(
-                        DataObject::new("DatastoreSummary")
-                            .with("datastore", Value::Ref(e.moref()))
-                            .with("name", Value::str(e.name.clone()))
-                            .with("url", Value::str(ds.url.clone()))
-                            .with(
-                                "capacity",
-                                Value::Long(i64::try_from(ds.capacity).unwrap_or(i64::MAX)),
-                            )
-                            .with(
-                                "freeSpace",
-                                Value::Long(
-                                    i64::try_from(ds.capacity.saturating_sub(used))
-                                        .unwrap_or(i64::MAX),
-                                ),
-                            )
-                            .with("uncommitted", Value::Long(0))
-                            .with("accessible", Value::Bool(true))
-                            .with("multipleHostAccess", Value::Bool(true))
-                            .with("type", Value::str("VMFS"))
-                            .with("maintenanceMode", Value::str("normal"))
-                            .into_value(),
-                    )
-                }
-                "vm" => Some(Value::refs(w.vms_where(|v| v.datastore == e.id))),
-                _ => return Err(PropError::Invalid),
-            },
-            (Kind::Network, p) => match p {
-                "summary" => Some(
-                    DataObject::new("NetworkSummary")
-                        .with("network", Value::Ref(e.moref()))
-                        .with("name", Value::str(e.name.clone()))
-                        .with("accessible", Value::Bool(true))
-                        .into_value(),
-                ),
-                "vm" => Some(Value::refs(
-                    w.vms_where(|v| v.nics.iter().any(|n| n.network == e.id)),
-                )),
-                "host" => Some(Value::refs(self.dc_all(&e.id, "HostSystem"))),
-                _ => return Err(PropError::Invalid),
-            },
+            (Kind::Cluster { root_pool }, p) => {
+                return infra_props::cluster_prop(w, e, root_pool, p);
+            }
+            (Kind::Host, p) => return host_props::host_prop(w, e, p),
+            (Kind::Pool { owner }, p) => return infra_props::pool_prop(w, e, owner, p),
+            (Kind::Datastore(ds), p) => return infra_props::datastore_prop(w, e, ds, p),
+            (Kind::Network, p) => return infra_props::network_prop(w, e, p),
             (Kind::Vm(vm), p) => return vm_props::vm_prop(w, e, vm, p, nested),
             _ => return Err(PropError::Invalid),
         };
         Ok(v)
     }
+}
 
-    /// All entities of a type in the same datacenter as `id`.
-    fn dc_all(&self, id: &str, kind: &str) -> Vec<MoRef> {
-        let w = &self.world;
-        let Some(dc) = w.datacenter_of(id) else {
-            return Vec::new();
-        };
-        let mut out: Vec<MoRef> = w
-            .descendants(&dc.id)
+/// All entities of a type in the same datacenter as `id`, in id order.
+pub(super) fn dc_all(w: &World, id: &str, kind: &str) -> Vec<MoRef> {
+    let Some(dc) = w.datacenter_of(id) else {
+        return Vec::new();
+    };
+    let mut out: Vec<MoRef> = w
+        .descendants(&dc.id)
+        .iter()
+        .filter_map(|c| w.get(c))
+        .filter(|c| c.kind.mo_type() == kind)
+        .map(Entity::moref)
+        .collect();
+    out.sort_by_key(|r| super::world::natural(&r.value));
+    out
+}
+
+/// `customValue` (and `value`): the entity's custom field values.
+pub(super) fn custom_values(e: &Entity) -> Value {
+    Value::Array(
+        "CustomFieldValue",
+        e.custom
             .iter()
-            .filter_map(|c| w.get(c))
-            .filter(|c| c.kind.mo_type() == kind)
-            .map(Entity::moref)
-            .collect();
-        out.sort_by_key(|r| super::world::natural(&r.value));
-        out
-    }
+            .map(|(k, v)| {
+                DataObject::new("CustomFieldStringValue")
+                    .with("key", Value::Int(*k))
+                    .with("value", Value::str(v.clone()))
+                    .into_value()
+            })
+            .collect(),
+    )
+}
+
+/// `ManagedEntityStatus` green: nothing in the simulator raises alarms.
+pub(super) fn status() -> Value {
+    Value::Enum("ManagedEntityStatus", "green".into())
 }
 
 #[cfg(test)]

@@ -1,27 +1,46 @@
-//! A virtual machine's properties: `config` (with `extraConfig` and devices), `runtime`,
-//! `layoutEx` (the disk chains), `snapshot`, `summary`, `guest`, …
+//! A virtual machine's properties: `config`, `runtime`, `summary`, `capability`, `storage`,
+//! `resourceConfig`, the snapshot tree and the objects it sits on. Devices, the guest and the
+//! file layouts have modules of their own ([`super::vm_devices`], [`super::vm_guest`],
+//! [`super::vm_layout`]).
+//!
+//! Figures that would move with time in vCenter (CPU and memory usage, uptime) are static here:
+//! derived from the VM's size and power state, so a property filter sees a change only when
+//! something happened.
 
-use super::props::PropError;
-use super::value::{DataObject, Value};
+use super::host_props;
+use super::infra_props::allocation;
+use super::props::{PropError, custom_values, status};
+use super::value::{DataObject, Field, Value};
 use super::world::{Entity, Vm, World};
+use super::{vm_devices, vm_guest, vm_layout};
 use crate::model::{MoRef, PowerState};
 
-/// Top-level VM properties served.
+/// Top-level VM properties besides the `ManagedEntity` ones, in WSDL order. `environmentBrowser`
+/// and `parentVApp` read as unset (no environment browser, no vApps).
 pub const PROPS: &[&str] = &[
+    "capability",
     "config",
-    "runtime",
+    "layout",
     "layoutEx",
-    "snapshot",
-    "rootSnapshot",
+    "storage",
+    "environmentBrowser",
     "resourcePool",
+    "parentVApp",
+    "resourceConfig",
+    "runtime",
+    "guest",
+    "summary",
     "datastore",
     "network",
-    "summary",
-    "guest",
+    "snapshot",
+    "rootSnapshot",
     "guestHeartbeatStatus",
 ];
 
-fn power(p: PowerState) -> Value {
+/// The virtual hardware version of every simulated VM.
+pub(super) const HW_VERSION: &str = "vmx-19";
+
+pub(super) fn power(p: PowerState) -> Value {
     let s = match p {
         PowerState::PoweredOn => "poweredOn",
         PowerState::PoweredOff => "poweredOff",
@@ -30,13 +49,42 @@ fn power(p: PowerState) -> Value {
     Value::Enum("VirtualMachinePowerState", s.into())
 }
 
-fn guest_full_name(id: &str) -> String {
+/// The display name of a guest OS identifier.
+pub(super) fn guest_full_name(id: &str) -> String {
     if id.starts_with("windows") {
         "Microsoft Windows Server 2019 (64-bit)".into()
     } else if id.starts_with("ubuntu") {
         "Ubuntu Linux (64-bit)".into()
     } else {
         "Other Linux (64-bit)".into()
+    }
+}
+
+/// What a VM takes from its host while it runs, as `summary.quickStats` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Usage {
+    pub cpu_mhz: i32,
+    pub host_memory_mb: i32,
+    pub guest_memory_mb: i32,
+    pub overhead_mb: i32,
+}
+
+/// A running VM uses 2 % of its vCPUs, 60 % of its memory on the host (10 % active in the
+/// guest) and a fixed overhead; a VM that is not running uses nothing.
+pub(super) fn usage(vm: &Vm) -> Usage {
+    if vm.power != PowerState::PoweredOn {
+        return Usage {
+            cpu_mhz: 0,
+            host_memory_mb: 0,
+            guest_memory_mb: 0,
+            overhead_mb: 0,
+        };
+    }
+    Usage {
+        cpu_mhz: vm.num_cpu.saturating_mul(host_props::CPU_MHZ) / 50,
+        host_memory_mb: vm.memory_mb / 10 * 6,
+        guest_memory_mb: vm.memory_mb / 10,
+        overhead_mb: 40,
     }
 }
 
@@ -49,9 +97,14 @@ pub fn vm_prop(
     nested: Option<&str>,
 ) -> Result<Option<Value>, PropError> {
     let v = match name {
+        "capability" => Some(capability()),
         "config" => Some(config(w, e, vm, nested)),
+        "layout" => Some(vm_layout::layout(w, e, vm)),
+        "layoutEx" => Some(vm_layout::layout_ex(w, e, vm, nested)),
+        "storage" => Some(vm_layout::storage(w, e, vm)),
+        "resourceConfig" => Some(resource_config(e, vm)),
         "runtime" => Some(runtime(w, vm)),
-        "layoutEx" => Some(layout_ex(w, vm, nested)),
+        "summary" => Some(summary(w, e, vm)),
         "snapshot" => snapshot_info(e, vm),
         "rootSnapshot" => Some(Value::refs(
             vm.snapshots
@@ -60,7 +113,7 @@ pub fn vm_prop(
                 .map(|s| MoRef::new("VirtualMachineSnapshot", s.id.clone())),
         )),
         "resourcePool" => vm.pool.as_ref().map(|p| Value::moref("ResourcePool", p)),
-        "datastore" => Some(Value::refs([MoRef::new("Datastore", vm.datastore.clone())])),
+        "datastore" => Some(Value::refs(vm_layout::datastores(w, vm))),
         "network" => {
             let mut nets: Vec<MoRef> = Vec::new();
             for n in &vm.nics {
@@ -71,77 +124,240 @@ pub fn vm_prop(
             }
             Some(Value::refs(nets))
         }
-        "summary" => Some(summary(w, e, vm)),
         "guest" => Some(super::guest_props::guest_info(
             w,
             e,
             vm,
             guest_full_name(&vm.guest_id),
         )),
-        "guestHeartbeatStatus" => Some(Value::Enum(
-            "ManagedEntityStatus",
-            if vm.power == PowerState::PoweredOn {
-                "green"
-            } else {
-                "gray"
-            }
-            .into(),
-        )),
+        "guestHeartbeatStatus" => Some(heartbeat(vm)),
+        "environmentBrowser" | "parentVApp" => None,
         _ => return Err(PropError::Invalid),
     };
     Ok(v)
 }
 
-fn vmx_path(w: &World, e: &Entity, vm: &Vm) -> String {
+fn heartbeat(vm: &Vm) -> Value {
+    let s = if vm.power == PowerState::PoweredOn {
+        "green"
+    } else {
+        "gray"
+    };
+    Value::Enum("ManagedEntityStatus", s.into())
+}
+
+/// `[ds] name/name.vmx`.
+pub(super) fn vmx_path(w: &World, e: &Entity, vm: &Vm) -> String {
+    format!("{}/{}.vmx", vm_dir(w, e, vm), e.name)
+}
+
+/// `[ds] name`: the VM's directory on its datastore.
+pub(super) fn vm_dir(w: &World, e: &Entity, vm: &Vm) -> String {
     let ds = w.get(&vm.datastore).map(|d| d.name.as_str()).unwrap_or("");
-    format!("[{ds}] {0}/{0}.vmx", e.name)
+    format!("[{ds}] {}", e.name)
+}
+
+/// What a VM can do: a current vSphere VM on VMFS (snapshots of every kind, no NPIV
+/// changes while running, no record/replay).
+fn capability() -> Value {
+    let mut c = DataObject::new("VirtualMachineCapability");
+    for (field, on) in [
+        ("snapshotOperationsSupported", true),
+        ("multipleSnapshotsSupported", true),
+        ("snapshotConfigSupported", true),
+        ("poweredOffSnapshotsSupported", true),
+        ("memorySnapshotsSupported", true),
+        ("revertToSnapshotSupported", true),
+        ("quiescedSnapshotsSupported", true),
+        ("disableSnapshotsSupported", false),
+        ("lockSnapshotsSupported", false),
+        ("consolePreferencesSupported", false),
+        ("cpuFeatureMaskSupported", true),
+        ("s1AcpiManagementSupported", true),
+        ("settingScreenResolutionSupported", false),
+        ("toolsAutoUpdateSupported", false),
+        ("vmNpivWwnSupported", true),
+        ("npivWwnOnNonRdmVmSupported", true),
+        ("vmNpivWwnDisableSupported", true),
+        ("vmNpivWwnUpdateSupported", true),
+        ("swapPlacementSupported", true),
+        ("toolsSyncTimeSupported", true),
+        ("virtualMmuUsageSupported", true),
+        ("diskSharesSupported", true),
+        ("bootOptionsSupported", true),
+        ("bootRetryOptionsSupported", true),
+        ("settingVideoRamSizeSupported", true),
+        ("settingDisplayTopologySupported", false),
+        ("recordReplaySupported", false),
+        ("changeTrackingSupported", true),
+        ("multipleCoresPerSocketSupported", true),
+        ("hostBasedReplicationSupported", true),
+        ("guestAutoLockSupported", true),
+        ("memoryReservationLockSupported", true),
+        ("featureRequirementSupported", true),
+        ("poweredOnMonitorTypeChangeSupported", true),
+        ("seSparseDiskSupported", true),
+        ("nestedHVSupported", true),
+        ("vPMCSupported", true),
+        ("secureBootSupported", true),
+        ("perVmEvcSupported", true),
+        ("virtualMmuUsageIgnored", true),
+        ("virtualExecUsageIgnored", true),
+        ("diskOnlySnapshotOnSuspendedVMSupported", true),
+        ("toolsSyncTimeAllowSupported", true),
+        ("sevSupported", false),
+    ] {
+        c = c.with(field, Value::Bool(on));
+    }
+    c.into_value()
+}
+
+/// CPU (MHz) and memory (MB) allocation: no reservation, no limit, normal shares.
+fn allocations(vm: &Vm) -> (Value, Value) {
+    (
+        allocation(0, false, -1, vm.num_cpu.saturating_mul(1000), "normal"),
+        allocation(0, false, -1, vm.memory_mb.saturating_mul(10), "normal"),
+    )
+}
+
+fn resource_config(e: &Entity, vm: &Vm) -> Value {
+    let (cpu, mem) = allocations(vm);
+    DataObject::new("ResourceConfigSpec")
+        .with("entity", Value::Ref(e.moref()))
+        .with("cpuAllocation", cpu)
+        .with("memoryAllocation", mem)
+        .into_value()
+}
+
+fn bools(kind: &'static str, fields: &[(&'static str, bool)]) -> DataObject {
+    let mut o = DataObject::new(kind);
+    for (f, b) in fields {
+        o = o.with(f, Value::Bool(*b));
+    }
+    o
 }
 
 fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
     let want = |f: &str| only.is_none_or(|o| o == f);
     let mut c = DataObject::new("VirtualMachineConfigInfo");
-    let mut add = |name: &'static str, v: &dyn Fn() -> Value| {
-        if want(name) {
-            c.fields.push(super::value::Field {
+    let mut add = |name: &'static str, v: &dyn Fn() -> Option<Value>| {
+        if want(name)
+            && let Some(value) = v()
+        {
+            c.fields.push(Field {
                 name,
-                value: v(),
+                value,
                 typed: false,
             });
         }
     };
-    add("changeVersion", &|| Value::str(vm.change_version_text()));
-    add("modified", &|| Value::Time(vm.modified));
-    add("name", &|| Value::str(e.name.clone()));
+    let windows = vm.guest_id.starts_with("windows");
+    add("changeVersion", &|| {
+        Some(Value::str(vm.change_version_text()))
+    });
+    add("modified", &|| Some(Value::Time(vm.modified)));
+    add("name", &|| Some(Value::str(e.name.clone())));
     add("guestFullName", &|| {
-        Value::str(guest_full_name(&vm.guest_id))
+        Some(Value::str(guest_full_name(&vm.guest_id)))
     });
-    add("version", &|| Value::str("vmx-19"));
-    add("uuid", &|| Value::str(vm.uuid.clone()));
-    add("createDate", &|| Value::Time(vm.create_date));
-    add("instanceUuid", &|| Value::str(vm.instance_uuid.clone()));
-    add("template", &|| Value::Bool(vm.template));
-    add("guestId", &|| Value::str(vm.guest_id.clone()));
-    add("alternateGuestName", &|| Value::str(""));
-    if !vm.annotation.is_empty() {
-        add("annotation", &|| Value::str(vm.annotation.clone()));
-    }
+    add("version", &|| Some(Value::str(HW_VERSION)));
+    add("uuid", &|| Some(Value::str(vm.uuid.clone())));
+    add("createDate", &|| Some(Value::Time(vm.create_date)));
+    add("instanceUuid", &|| {
+        Some(Value::str(vm.instance_uuid.clone()))
+    });
+    add("npivTemporaryDisabled", &|| Some(Value::Bool(true)));
+    add("template", &|| Some(Value::Bool(vm.template)));
+    add("guestId", &|| Some(Value::str(vm.guest_id.clone())));
+    add("alternateGuestName", &|| Some(Value::str("")));
+    add("annotation", &|| {
+        (!vm.annotation.is_empty()).then(|| Value::str(vm.annotation.clone()))
+    });
     add("files", &|| {
-        let dir = vmx_path(w, e, vm);
-        let base = dir
-            .rsplit_once('/')
-            .map(|(d, _)| d.to_string())
-            .unwrap_or_default();
-        DataObject::new("VirtualMachineFileInfo")
-            .with("vmPathName", Value::str(dir.clone()))
-            .with("snapshotDirectory", Value::str(base.clone()))
-            .with("suspendDirectory", Value::str(base.clone()))
-            .with("logDirectory", Value::str(base))
-            .into_value()
+        let dir = vm_dir(w, e, vm);
+        Some(
+            DataObject::new("VirtualMachineFileInfo")
+                .with("vmPathName", Value::str(vmx_path(w, e, vm)))
+                .with("snapshotDirectory", Value::str(dir.clone()))
+                .with("suspendDirectory", Value::str(dir.clone()))
+                .with("logDirectory", Value::str(dir))
+                .into_value(),
+        )
     });
-    add("hardware", &|| hardware(w, vm));
-    add("tools", &|| super::guest_props::tools_config(vm));
+    add("tools", &|| {
+        Some(
+            DataObject::new("ToolsConfigInfo")
+                .with("toolsVersion", Value::Int(vm_guest::TOOLS_VERSION))
+                .with("toolsInstallType", Value::str(vm_guest::install_type(vm)))
+                .with("afterPowerOn", Value::Bool(true))
+                .with("afterResume", Value::Bool(true))
+                .with("beforeGuestStandby", Value::Bool(true))
+                .with("beforeGuestShutdown", Value::Bool(true))
+                .with("beforeGuestReboot", Value::Bool(false))
+                .with("toolsUpgradePolicy", Value::str("manual"))
+                .with("syncTimeWithHostAllowed", Value::Bool(true))
+                .with("syncTimeWithHost", Value::Bool(vm.guest.settings.time_sync))
+                .into_value(),
+        )
+    });
+    add("flags", &|| {
+        Some(
+            bools(
+                "VirtualMachineFlagInfo",
+                &[
+                    ("disableAcceleration", false),
+                    ("enableLogging", true),
+                    ("useToe", false),
+                    ("runWithDebugInfo", false),
+                ],
+            )
+            .with("monitorType", Value::str("release"))
+            .with("htSharing", Value::str("any"))
+            .with("snapshotDisabled", Value::Bool(false))
+            .with("snapshotLocked", Value::Bool(false))
+            .with("diskUuidEnabled", Value::Bool(false))
+            .with("virtualMmuUsage", Value::str("automatic"))
+            .with("virtualExecUsage", Value::str("hvAuto"))
+            .with("snapshotPowerOffBehavior", Value::str("powerOff"))
+            .with("recordReplayEnabled", Value::Bool(false))
+            .with("faultToleranceType", Value::str("unset"))
+            .with("cbrcCacheEnabled", Value::Bool(false))
+            .with("vvtdEnabled", Value::Bool(false))
+            .with("vbsEnabled", Value::Bool(false))
+            .into_value(),
+        )
+    });
+    add("defaultPowerOps", &|| {
+        Some(
+            DataObject::new("VirtualMachineDefaultPowerOpInfo")
+                .with("powerOffType", Value::str("soft"))
+                .with("suspendType", Value::str("hard"))
+                .with("resetType", Value::str("soft"))
+                .with("defaultPowerOffType", Value::str("soft"))
+                .with("defaultSuspendType", Value::str("hard"))
+                .with("defaultResetType", Value::str("soft"))
+                .with("standbyAction", Value::str("checkpoint"))
+                .into_value(),
+        )
+    });
+    add("hardware", &|| Some(vm_devices::hardware(w, e, vm)));
+    add("cpuAllocation", &|| Some(allocations(vm).0));
+    add("memoryAllocation", &|| Some(allocations(vm).1));
+    add("latencySensitivity", &|| {
+        Some(
+            DataObject::new("LatencySensitivity")
+                .with(
+                    "level",
+                    Value::Enum("LatencySensitivitySensitivityLevel", "normal".into()),
+                )
+                .into_value(),
+        )
+    });
+    add("memoryHotAddEnabled", &|| Some(Value::Bool(false)));
+    add("cpuHotAddEnabled", &|| Some(Value::Bool(false)));
+    add("cpuHotRemoveEnabled", &|| Some(Value::Bool(false)));
     add("extraConfig", &|| {
-        Value::Array(
+        Some(Value::Array(
             "OptionValue",
             super::guest_props::extra_config(w, e, vm)
                 .iter()
@@ -152,100 +368,42 @@ fn config(w: &World, e: &Entity, vm: &Vm, only: Option<&str>) -> Value {
                         .into_value()
                 })
                 .collect(),
+        ))
+    });
+    add("swapPlacement", &|| Some(Value::str("inherit")));
+    add("bootOptions", &|| {
+        Some(
+            bools(
+                "VirtualMachineBootOptions",
+                &[
+                    ("enterBIOSSetup", false),
+                    ("efiSecureBootEnabled", windows),
+                    ("bootRetryEnabled", false),
+                ],
+            )
+            .with("bootRetryDelay", Value::Long(10000))
+            .with("networkBootProtocol", Value::str("ipv4"))
+            .into_value(),
         )
     });
+    add("vAssertsEnabled", &|| Some(Value::Bool(false)));
+    add("changeTrackingEnabled", &|| Some(Value::Bool(false)));
+    add("firmware", &|| {
+        Some(Value::str(if windows { "efi" } else { "bios" }))
+    });
+    add("maxMksConnections", &|| Some(Value::Int(40)));
+    add("guestAutoLockEnabled", &|| Some(Value::Bool(true)));
+    add("memoryReservationLockedToMax", &|| Some(Value::Bool(false)));
+    add("nestedHVEnabled", &|| Some(Value::Bool(false)));
+    add("vPMCEnabled", &|| Some(Value::Bool(false)));
+    add("messageBusTunnelEnabled", &|| Some(Value::Bool(false)));
+    add("migrateEncryption", &|| Some(Value::str("opportunistic")));
+    add("sevEnabled", &|| Some(Value::Bool(false)));
     c.into_value()
 }
 
-fn hardware(w: &World, vm: &Vm) -> Value {
-    let mut devices = Vec::new();
-    for (i, d) in vm.disks.iter().enumerate() {
-        let top = d.chain.last().and_then(|f| w.files.get(f));
-        let parent = d
-            .chain
-            .len()
-            .checked_sub(2)
-            .and_then(|i| d.chain.get(i))
-            .and_then(|f| w.files.get(f));
-        let mut backing = DataObject::new("VirtualDiskFlatVer2BackingInfo")
-            .with(
-                "fileName",
-                Value::str(top.map(|f| f.path.clone()).unwrap_or_default()),
-            )
-            .with("datastore", Value::moref("Datastore", &vm.datastore))
-            .with("diskMode", Value::str("persistent"))
-            .with("thinProvisioned", Value::Bool(true));
-        if let Some(p) = parent {
-            backing = backing.with(
-                "parent",
-                DataObject::new("VirtualDiskFlatVer2BackingInfo")
-                    .with("fileName", Value::str(p.path.clone()))
-                    .with("datastore", Value::moref("Datastore", &p.datastore))
-                    .with("diskMode", Value::str("persistent"))
-                    .into_value(),
-            );
-        }
-        devices.push(
-            DataObject::new("VirtualDisk")
-                .with("key", Value::Int(d.key))
-                .with(
-                    "deviceInfo",
-                    DataObject::new("Description")
-                        .with("label", Value::str(format!("Hard disk {}", i + 1)))
-                        .with("summary", Value::str(format!("{} KB", d.capacity_kb)))
-                        .into_value(),
-                )
-                .with("backing", backing.into_value())
-                .with("controllerKey", Value::Int(1000))
-                .with("unitNumber", Value::Int(i32::try_from(i).unwrap_or(0)))
-                .with("capacityInKB", Value::Long(d.capacity_kb))
-                .with(
-                    "capacityInBytes",
-                    Value::Long(d.capacity_kb.saturating_mul(1024)),
-                )
-                .into_value(),
-        );
-    }
-    for (i, n) in vm.nics.iter().enumerate() {
-        let net_name = w
-            .get(&n.network)
-            .map(|x| x.name.clone())
-            .unwrap_or_default();
-        devices.push(
-            DataObject::new("VirtualVmxnet3")
-                .with("key", Value::Int(n.key))
-                .with(
-                    "deviceInfo",
-                    DataObject::new("Description")
-                        .with("label", Value::str(format!("Network adapter {}", i + 1)))
-                        .with("summary", Value::str(net_name.clone()))
-                        .into_value(),
-                )
-                .with(
-                    "backing",
-                    DataObject::new("VirtualEthernetCardNetworkBackingInfo")
-                        .with("deviceName", Value::str(net_name))
-                        .with("network", Value::moref("Network", &n.network))
-                        .into_value(),
-                )
-                .with("controllerKey", Value::Int(100))
-                .with("unitNumber", Value::Int(7 + i32::try_from(i).unwrap_or(0)))
-                .with("addressType", Value::str("assigned"))
-                .with("macAddress", Value::str(n.mac.clone()))
-                .into_value(),
-        );
-    }
-    DataObject::new("VirtualHardware")
-        .with("numCPU", Value::Int(vm.num_cpu))
-        .with("numCoresPerSocket", Value::Int(1))
-        .with("memoryMB", Value::Int(vm.memory_mb))
-        .with("virtualICH7MPresent", Value::Bool(false))
-        .with("virtualSMCPresent", Value::Bool(false))
-        .with("device", Value::Array("VirtualDevice", devices))
-        .into_value()
-}
-
 fn runtime(w: &World, vm: &Vm) -> Value {
+    let on = vm.power == PowerState::PoweredOn;
     DataObject::new("VirtualMachineRuntimeInfo")
         .opt(
             "host",
@@ -265,107 +423,112 @@ fn runtime(w: &World, vm: &Vm) -> Value {
         )
         .with("toolsInstallerMounted", Value::Bool(false))
         .opt("bootTime", vm.boot_time.map(Value::Time))
+        .with("suspendInterval", Value::Long(0))
+        .opt(
+            "maxCpuUsage",
+            on.then(|| Value::Int(vm.num_cpu.saturating_mul(host_props::CPU_MHZ))),
+        )
         .with("maxMemoryUsage", Value::Int(vm.memory_mb))
         .with("numMksConnections", Value::Int(0))
+        .with("onlineStandby", Value::Bool(false))
         .with("consolidationNeeded", Value::Bool(false))
+        .with("paused", Value::Bool(false))
+        .with("snapshotInBackground", Value::Bool(false))
         .with("instantCloneFrozen", Value::Bool(vm.frozen))
         .into_value()
 }
 
-/// `layoutEx`: a `.vmx` (key 0) plus a descriptor and an extent per disk file; file `n` has
-/// keys `2n` and `2n + 1`.
-fn layout_ex(w: &World, vm: &Vm, only: Option<&str>) -> Value {
-    let want = |f: &str| only.is_none_or(|o| o == f);
-    let mut obj = DataObject::new("VirtualMachineFileLayoutEx");
-    if want("file") {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut files = Vec::new();
-        for d in &vm.disks {
-            for f in &d.chain {
-                seen.insert(*f);
-            }
-        }
-        for s in &vm.snapshots {
-            for c in &s.chains {
-                seen.extend(c.iter().copied());
-            }
-        }
-        for id in seen {
-            let Some(f) = w.files.get(&id) else { continue };
-            let key = i32::try_from(id.saturating_mul(2)).unwrap_or(i32::MAX);
-            let extent = if f.delta {
-                f.path.replace(".vmdk", "-delta.vmdk")
-            } else {
-                f.path.replace(".vmdk", "-flat.vmdk")
-            };
-            files.push(file_info(key, &f.path, "diskDescriptor", 512));
-            files.push(file_info(
-                key.saturating_add(1),
-                &extent,
-                "diskExtent",
-                i64::try_from(f.size).unwrap_or(i64::MAX),
-            ));
-        }
-        obj = obj.with(
-            "file",
-            Value::Array("VirtualMachineFileLayoutExFileInfo", files),
-        );
+fn quick_stats(vm: &Vm) -> Value {
+    let u = usage(vm);
+    let on = vm.power == PowerState::PoweredOn;
+    let mut q = DataObject::new("VirtualMachineQuickStats");
+    for (field, n) in [
+        ("overallCpuUsage", u.cpu_mhz),
+        ("overallCpuDemand", u.cpu_mhz),
+        ("overallCpuReadiness", 0),
+        ("guestMemoryUsage", u.guest_memory_mb),
+        (
+            "hostMemoryUsage",
+            u.host_memory_mb.saturating_add(u.overhead_mb),
+        ),
+    ] {
+        q = q.with(field, Value::Int(n));
     }
-    if want("disk") {
-        let disks = vm
-            .disks
-            .iter()
-            .map(|d| {
-                let units = d
-                    .chain
-                    .iter()
-                    .map(|f| {
-                        let k = i32::try_from(f.saturating_mul(2)).unwrap_or(i32::MAX);
-                        DataObject::new("VirtualMachineFileLayoutExDiskUnit")
-                            .with(
-                                "fileKey",
-                                Value::Array(
-                                    "int",
-                                    vec![Value::Int(k), Value::Int(k.saturating_add(1))],
-                                ),
-                            )
-                            .into_value()
-                    })
-                    .collect();
-                DataObject::new("VirtualMachineFileLayoutExDiskLayout")
-                    .with("key", Value::Int(d.key))
-                    .with(
-                        "chain",
-                        Value::Array("VirtualMachineFileLayoutExDiskUnit", units),
-                    )
-                    .into_value()
-            })
-            .collect();
-        obj = obj.with(
-            "disk",
-            Value::Array("VirtualMachineFileLayoutExDiskLayout", disks),
-        );
+    q = q.with("guestHeartbeatStatus", heartbeat(vm));
+    let static_cpu = if on {
+        vm.num_cpu.saturating_mul(host_props::CPU_MHZ)
+    } else {
+        0
+    };
+    let static_mem = if on {
+        vm.memory_mb.saturating_add(u.overhead_mb)
+    } else {
+        0
+    };
+    for (field, n) in [
+        ("distributedCpuEntitlement", u.cpu_mhz),
+        ("distributedMemoryEntitlement", u.host_memory_mb),
+        ("staticCpuEntitlement", static_cpu),
+        ("staticMemoryEntitlement", static_mem),
+        ("grantedMemory", u.host_memory_mb),
+        ("privateMemory", u.host_memory_mb),
+        ("sharedMemory", 0),
+        ("swappedMemory", 0),
+        ("balloonedMemory", 0),
+        ("consumedOverheadMemory", u.overhead_mb),
+        ("ftLogBandwidth", -1),
+        ("ftSecondaryLatency", -1),
+    ] {
+        q = q.with(field, Value::Int(n));
     }
-    if want("snapshot") {
-        obj = obj.with(
-            "snapshot",
-            Value::Array("VirtualMachineFileLayoutExSnapshotLayout", Vec::new()),
-        );
-    }
-    if want("timestamp") {
-        obj = obj.with("timestamp", Value::Time(vm.modified));
-    }
-    obj.into_value()
+    q.with(
+        "ftLatencyStatus",
+        Value::Enum("ManagedEntityStatus", "gray".into()),
+    )
+    .with("compressedMemory", Value::Long(0))
+    .with("ssdSwappedMemory", Value::Long(0))
+    .into_value()
 }
 
-fn file_info(key: i32, name: &str, kind: &str, size: i64) -> Value {
-    DataObject::new("VirtualMachineFileLayoutExFileInfo")
-        .with("key", Value::Int(key))
-        .with("name", Value::str(name))
-        .with("type", Value::str(kind))
-        .with("size", Value::Long(size))
-        .with("uniqueSize", Value::Long(size))
-        .with("accessible", Value::Bool(true))
+fn summary(w: &World, e: &Entity, vm: &Vm) -> Value {
+    let count = |n: usize| Value::Int(i32::try_from(n).unwrap_or(i32::MAX));
+    DataObject::new("VirtualMachineSummary")
+        .with("vm", Value::Ref(e.moref()))
+        .with("runtime", runtime(w, vm))
+        .with(
+            "guest",
+            super::guest_props::summary_guest(w, e, vm, guest_full_name(&vm.guest_id)),
+        )
+        .with(
+            "config",
+            DataObject::new("VirtualMachineConfigSummary")
+                .with("name", Value::str(e.name.clone()))
+                .with("template", Value::Bool(vm.template))
+                .with("vmPathName", Value::str(vmx_path(w, e, vm)))
+                .with("memorySizeMB", Value::Int(vm.memory_mb))
+                .with("cpuReservation", Value::Int(0))
+                .with("memoryReservation", Value::Int(0))
+                .with("numCpu", Value::Int(vm.num_cpu))
+                .with("numEthernetCards", count(vm.nics.len()))
+                .with("numVirtualDisks", count(vm.disks.len()))
+                .with("uuid", Value::str(vm.uuid.clone()))
+                .with("instanceUuid", Value::str(vm.instance_uuid.clone()))
+                .with("guestId", Value::str(vm.guest_id.clone()))
+                .with("guestFullName", Value::str(guest_full_name(&vm.guest_id)))
+                .opt(
+                    "annotation",
+                    (!vm.annotation.is_empty()).then(|| Value::str(vm.annotation.clone())),
+                )
+                .with("installBootRequired", Value::Bool(false))
+                .with("tpmPresent", Value::Bool(false))
+                .with("numVmiopBackings", Value::Int(0))
+                .with("hwVersion", Value::str(HW_VERSION))
+                .into_value(),
+        )
+        .with("storage", vm_layout::storage_summary(w, e, vm))
+        .with("quickStats", quick_stats(vm))
+        .with("overallStatus", status())
+        .with("customValue", custom_values(e))
         .into_value()
 }
 
@@ -398,6 +561,7 @@ fn snapshot_info(e: &Entity, vm: &Vm) -> Option<Value> {
                         "childSnapshotList",
                         Value::Array("VirtualMachineSnapshotTree", tree(e, vm, Some(&s.id))),
                     )
+                    .with("replaySupported", Value::Bool(false))
                     .into_value()
             })
             .collect()
@@ -416,41 +580,4 @@ fn snapshot_info(e: &Entity, vm: &Vm) -> Option<Value> {
             )
             .into_value(),
     )
-}
-
-fn summary(w: &World, e: &Entity, vm: &Vm) -> Value {
-    DataObject::new("VirtualMachineSummary")
-        .with("vm", Value::Ref(e.moref()))
-        .with("runtime", runtime(w, vm))
-        .with(
-            "config",
-            DataObject::new("VirtualMachineConfigSummary")
-                .with("name", Value::str(e.name.clone()))
-                .with("template", Value::Bool(vm.template))
-                .with("vmPathName", Value::str(vmx_path(w, e, vm)))
-                .with("memorySizeMB", Value::Int(vm.memory_mb))
-                .with("numCpu", Value::Int(vm.num_cpu))
-                .with(
-                    "numEthernetCards",
-                    Value::Int(i32::try_from(vm.nics.len()).unwrap_or(0)),
-                )
-                .with(
-                    "numVirtualDisks",
-                    Value::Int(i32::try_from(vm.disks.len()).unwrap_or(0)),
-                )
-                .with("uuid", Value::str(vm.uuid.clone()))
-                .with("instanceUuid", Value::str(vm.instance_uuid.clone()))
-                .with("guestId", Value::str(vm.guest_id.clone()))
-                .with("guestFullName", Value::str(guest_full_name(&vm.guest_id)))
-                .into_value(),
-        )
-        .with(
-            "guest",
-            super::guest_props::summary_guest(w, e, vm, guest_full_name(&vm.guest_id)),
-        )
-        .with(
-            "overallStatus",
-            Value::Enum("ManagedEntityStatus", "green".into()),
-        )
-        .into_value()
 }

@@ -41,6 +41,9 @@ pub struct World {
     /// Fault injection: the next task registered fails at once with this fault.
     #[serde(skip)]
     pub inject_task_fault: Option<Fault>,
+    /// When the inventory was built: the hosts' `bootTime` and the datastores' `timestamp`.
+    #[serde(default)]
+    pub started: Option<Timestamp>,
 }
 
 /// A managed entity: the fields every kind shares and its kind-specific data.
@@ -278,6 +281,7 @@ impl World {
             generation: 0,
             clock: Timestamp::UNIX_EPOCH,
             inject_task_fault: None,
+            started: None,
         };
         let root = Entity {
             id: "group-d1".into(),
