@@ -392,6 +392,17 @@ mod lock {
     }
 
     /// Writes `lease` on the lease folder, as its holder would.
+    /// The lease on the lock now; panics when the lock is not held.
+    async fn held(env: &Env) -> Lease {
+        match lock::current(&env.client, &path("/DC1/vm/labs"), &owner())
+            .await
+            .expect("read")
+        {
+            Some(LockState::Held(l)) => l,
+            other => panic!("expected a held lock, got {other:?}"),
+        }
+    }
+
     async fn write_lease(client: &Client, folder: &MoRef, lease: &Lease) {
         let key = client
             .ensure_custom_field(lock::LEASE_FIELD, Some("Folder"))
@@ -496,13 +507,7 @@ mod lock {
         )
         .await
         .expect("the abandoned folder is broken and the lock taken");
-        match lock::current(&env.client, &labs, &owner())
-            .await
-            .expect("read")
-        {
-            Some(LockState::Held(l)) => assert_eq!(l.holder.id, guard.id()),
-            other => panic!("expected our lease, got {other:?}"),
-        }
+        assert_eq!(held(&env).await.holder.id, guard.id());
         guard.release().await.expect("release");
     }
 
@@ -539,20 +544,13 @@ mod lock {
             vcenter_now > local + SignedDuration::from_mins(59),
             "{vcenter_now}"
         );
-        match lock::current(&env.client, &labs, &owner())
-            .await
-            .expect("read")
-        {
-            Some(LockState::Held(l)) => {
-                assert!(l.expires > vcenter_now, "{} vs {vcenter_now}", l.expires);
-                assert!(
-                    l.expires <= vcenter_now + SignedDuration::from_mins(1),
-                    "{} vs {vcenter_now}",
-                    l.expires
-                );
-            }
-            other => panic!("expected our lease, got {other:?}"),
-        }
+        let l = held(&env).await;
+        assert!(l.expires > vcenter_now, "{} vs {vcenter_now}", l.expires);
+        assert!(
+            l.expires <= vcenter_now + SignedDuration::from_mins(1),
+            "{} vs {vcenter_now}",
+            l.expires
+        );
         guard.release().await.expect("release");
     }
 
@@ -722,13 +720,7 @@ mod lock {
         )
         .await
         .expect("our lease is read back and kept");
-        match lock::current(&env.client, &labs, &owner())
-            .await
-            .expect("read")
-        {
-            Some(LockState::Held(l)) => assert_eq!(l.holder.id, guard.id()),
-            other => panic!("expected our lease, got {other:?}"),
-        }
+        assert_eq!(held(&env).await.holder.id, guard.id());
         guard.release().await.expect("release");
         assert_eq!(
             lock::current(&env.client, &labs, &owner())
