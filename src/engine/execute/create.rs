@@ -4,7 +4,7 @@
 
 use super::perform::{Ctx, Done, OpResult, failed};
 use crate::engine::events::OpKind;
-use crate::model::{CloneMode, LabName, MoRef, Standing};
+use crate::model::{CloneMode, MoRef, Standing};
 use crate::plan::{StepId, VmToCreate};
 use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult};
 
@@ -59,7 +59,7 @@ impl Ctx {
                     // A retry follows an unknown outcome or a failed task: look first, so a
                     // create is never sent twice.
                     if attempt > 0
-                        && let Some(found) = self.find_ours(vm, folder).await?
+                        && let Some(found) = self.find_ours(vm).await?
                     {
                         return Ok(Created::Adopted(found));
                     }
@@ -109,7 +109,7 @@ impl Ctx {
                                     cause: "a clone with this name is still in progress".into(),
                                 });
                             }
-                            Ok(match self.adopt(vm, folder, named).await? {
+                            Ok(match self.adopt(vm, named).await? {
                                 Some(m) => Created::Adopted(m),
                                 None => Created::Conflict(e.to_string()),
                             })
@@ -176,25 +176,20 @@ impl Ctx {
 
     /// `DuplicateName`: the name is taken. Ours (same owner, lab, name and spec) → adopt it;
     /// anything else is a conflict (`None`), left alone.
-    async fn adopt(
-        &self,
-        vm: &VmToCreate,
-        folder: &MoRef,
-        named: Option<MoRef>,
-    ) -> VResult<Option<MoRef>> {
+    async fn adopt(&self, vm: &VmToCreate, named: Option<MoRef>) -> VResult<Option<MoRef>> {
         let candidate = match named {
             Some(m) => Some(m),
-            None => self.find_ours(vm, folder).await?,
+            None => self.find_ours(vm).await?,
         };
         match candidate {
-            Some(m) if self.is_ours(&m, vm, folder).await? => Ok(Some(m)),
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
             _ => Ok(None),
         }
     }
 
     /// The VM with this VM's BIOS UUID (or, where vCenter dropped it, its instance UUID), if
     /// it exists and is ours.
-    async fn find_ours(&self, vm: &VmToCreate, folder: &MoRef) -> VResult<Option<MoRef>> {
+    async fn find_ours(&self, vm: &VmToCreate) -> VResult<Option<MoRef>> {
         let mut found = self
             .client
             .find_vm_by_uuid(None, &vm.bios_uuid.to_string(), false)
@@ -206,28 +201,22 @@ impl Ctx {
                 .await?;
         }
         match found {
-            Some(m) if self.is_ours(&m, vm, folder).await? => Ok(Some(m)),
+            Some(m) if self.is_ours(&m, vm).await? => Ok(Some(m)),
             _ => Ok(None),
         }
     }
 
-    /// Is `m` this very VM: ours by the ownership rule (markers, in `folder`, the identity
-    /// labsync gave it), with exactly the lab, name and spec it would have been created with?
-    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate, folder: &MoRef) -> VResult<bool> {
+    /// Is `m` this very VM: ours by the ownership rule (markers, in its lab's folder, the
+    /// identity labsync gave it), with exactly the lab, name and spec it would have been created
+    /// with?
+    async fn is_ours(&self, m: &MoRef, vm: &VmToCreate) -> VResult<bool> {
         if m.kind != "VirtualMachine" {
             return Ok(false);
         }
         let Some(facts) = self.read_facts(m).await? else {
             return Ok(false);
         };
-        let Some(lab) = vm
-            .extra_config
-            .get(crate::model::markers::LAB)
-            .and_then(|l| LabName::new(l.as_str()).ok())
-        else {
-            return Ok(false);
-        };
-        self.remember_lab_folder(folder, &lab);
+        // The lab folder is known to the check: made by this run (remembered) or observed.
         let Standing::Ours(markers) = self.standing_of(&facts) else {
             return Ok(false);
         };
