@@ -32,6 +32,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
     let owner = OwnerId::new("bench")?;
     let template = TemplateName::new("app")?;
     let mut desired = Desired {
+        expiring_warning: labsync::model::readiness::DEFAULT_EXPIRING_WARNING,
+        feedback: Default::default(),
         owner: owner.clone(),
         labs_folder: InventoryPath::new("/DC1/vm/labs")?,
         labs: BTreeMap::new(),
@@ -65,6 +67,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
         observed.sources.insert(
             path.clone(),
             ObservedSource {
+                clock: None,
+                ip: None,
                 path,
                 moref: MoRef::new("VirtualMachine", format!("vm-src-{role}")),
                 power: PowerState::PoweredOn,
@@ -90,6 +94,8 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             let role = VmRole::new(role)?;
             let vm_name = VmName::for_lab(&name, &role)?;
             vms.push(DesiredVm {
+                after_ready: Vec::new(),
+                ready: Default::default(),
                 name: vm_name.clone(),
                 source: source_path(role.as_str())?,
                 depends_on: prev.iter().cloned().collect(),
@@ -146,6 +152,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {
+                    guest: None,
                     moref: MoRef::new("VirtualMachine", format!("vm-{next_moref}")),
                     name: vm.name.to_string(),
                     power: if state == 19 {
@@ -167,6 +174,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             observed.lab_records.insert(
                 name.clone(),
                 LabRecord {
+                    life: None,
                     lab: name.clone(),
                     folder: MoRef::new("Folder", format!("group-{i}")),
                     tombstone: None,
@@ -184,6 +192,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
         if i % 4 == 0 {
             next_moref += 1;
             observed.vms.push(ObservedVm {
+                guest: None,
                 moref: MoRef::new("VirtualMachine", format!("vm-{next_moref}")),
                 name: format!("someone-else-{i}"),
                 power: PowerState::PoweredOn,

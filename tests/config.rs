@@ -421,6 +421,8 @@ mod examples_plan {
             observed.sources.insert(
                 path.clone(),
                 ObservedSource {
+                    clock: None,
+                    ip: None,
                     path: path.clone(),
                     moref: MoRef::new("VirtualMachine", format!("vm-src-{i}")),
                     power: PowerState::PoweredOn,
@@ -467,6 +469,7 @@ mod examples_plan {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     observed.vms.push(ObservedVm {
+                        guest: None,
                         moref: MoRef::new("VirtualMachine", format!("vm-{created}")),
                         name: vm.name.to_string(),
                         power: PowerState::PoweredOn,

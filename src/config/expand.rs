@@ -56,6 +56,8 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
         }
     }
     Ok(Desired {
+        expiring_warning: crate::model::readiness::DEFAULT_EXPIRING_WARNING,
+        feedback: Default::default(),
         owner: r.owner.clone(),
         labs_folder: r.labs_folder.clone(),
         labs,
@@ -106,6 +108,8 @@ fn expand_lab(
             .map(|(k, v)| (k.clone(), check::render(v, &values)))
             .collect();
         vms.push(DesiredVm {
+            after_ready: Vec::new(),
+            ready: Default::default(),
             role: vm.role.clone(),
             name: vm_name,
             source: vm.source.clone(),

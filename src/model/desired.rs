@@ -34,6 +34,70 @@ pub struct Desired {
     /// The main file's `include` patterns and how many files each matched this time.
     #[serde(default)]
     pub includes: Vec<IncludeMatch>,
+    /// How long before its expiry a ready lab is `expiring` (`defaults.expiring_warning`).
+    #[serde(default = "default_expiring_warning")]
+    pub expiring_warning: SignedDuration,
+    /// Telling requesters: status documents and webhooks (`requests:`, `notify:`).
+    #[serde(default)]
+    pub feedback: Feedback,
+}
+
+fn default_expiring_warning() -> SignedDuration {
+    super::readiness::DEFAULT_EXPIRING_WARNING
+}
+
+/// How requesters hear about their labs without running labsync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// The folder of the request status documents, relative to the main labs file
+    /// (`requests.status_dir`, default `.labsync/status`).
+    pub status_dir: Option<String>,
+    /// Webhooks to call on lab events (`notify.webhooks`).
+    pub webhooks: Vec<Webhook>,
+}
+
+/// One webhook receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// `https://…` (or `http://` to loopback).
+    pub url: String,
+    /// The events it gets; all when the file lists none.
+    pub events: BTreeSet<NotifyEvent>,
+    /// Where the secret that signs its bodies comes from, if any (never the secret itself).
+    pub secret: Option<SecretSource>,
+}
+
+/// Where a secret is read from, like the vCenter password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable's name.
+    Env(String),
+    /// A file's path, relative to the main labs file.
+    File(String),
+}
+
+/// A lab event a webhook can get.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    Ready,
+    Failed,
+    Expiring,
+    Expired,
+    Destroyed,
 }
 
 impl Desired {
@@ -141,6 +205,13 @@ pub struct DesiredVm {
     pub guestinfo: BTreeMap<String, String>,
     /// Deterministic BIOS UUID: UUIDv5 of owner, lab, role and generation (the spec hash).
     pub bios_uuid: Uuid,
+    /// What ready means for this VM (not part of the spec: changing it replaces nothing).
+    #[serde(default)]
+    pub ready: super::readiness::ReadyChecks,
+    /// The roles among `depends_on` that must be ready, not only made, before this VM is made
+    /// (`depends_on: [{ vm: db, after: ready }]`).
+    #[serde(default)]
+    pub after_ready: Vec<VmRole>,
 }
 
 /// How a lab's VMs are made.

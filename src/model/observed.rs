@@ -21,6 +21,9 @@ pub struct Observed {
     /// ESXi host names by moref id (`host-12` → `esx-01.lab.local`), for people.
     #[serde(default)]
     pub host_names: BTreeMap<String, String>,
+    /// vCenter's clock when the read was made (`CurrentTime`), for the guest clock check.
+    #[serde(default)]
+    pub vcenter_time: Option<Timestamp>,
 }
 
 impl Observed {
@@ -54,6 +57,22 @@ pub struct ObservedVm {
     /// `config.instanceUuid`.
     #[serde(default)]
     pub instance_uuid: Option<String>,
+    /// What VMware Tools in the guest reports; `None` when it was not read.
+    #[serde(default)]
+    pub guest: Option<GuestReport>,
+}
+
+/// What a guest reports through VMware Tools, and the `guestinfo` keys it set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestReport {
+    /// `guest.toolsRunningStatus` is `guestToolsRunning`.
+    pub tools_running: bool,
+    /// `guest.ipAddress`.
+    pub ip: Option<String>,
+    /// `guest.net[].macAddress`, in order.
+    pub macs: Vec<String>,
+    /// Every `guestinfo.*` entry of `config.extraConfig`.
+    pub guestinfo: BTreeMap<String, String>,
 }
 
 /// A VM's power state (`runtime.powerState`).
@@ -91,6 +110,12 @@ pub struct ObservedSource {
     /// Health signals for warnings; `None` when unknown.
     pub tools_running: Option<bool>,
     pub time_sync: Option<bool>,
+    /// `guest.ipAddress`: a clone that still reports it has not taken its own identity.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The guest clock, when the guest keeps it in the clock `guestinfo` key.
+    #[serde(default)]
+    pub clock: Option<Timestamp>,
 }
 
 /// What a lab's folder records beyond its VMs.
@@ -118,6 +143,9 @@ pub struct LabRecord {
     /// config's owner id): not a lab folder, whatever its name.
     #[serde(default)]
     pub labs_folder_of: Option<String>,
+    /// What labsync recorded about the lab's life: first seen ready, failed attempts.
+    #[serde(default)]
+    pub life: Option<super::readiness::LifeRecord>,
 }
 
 /// The record an expired lab leaves behind.

@@ -140,6 +140,8 @@ mod tests {
 
     fn vm(guestinfo: &[(&str, &str)]) -> DesiredVm {
         DesiredVm {
+            after_ready: Vec::new(),
+            ready: Default::default(),
             role: VmRole::new("cp").unwrap(),
             name: VmName::new("alice-cp").unwrap(),
             source: InventoryPath::new("/DC1/vm/templates/k8s-cp").unwrap(),

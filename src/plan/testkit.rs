@@ -62,6 +62,8 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
             let role = VmRole::new(*role).expect("test role");
             let vm_name = VmName::for_lab(&lab_name, &role).expect("test vm name");
             DesiredVm {
+                after_ready: Vec::new(),
+                ready: Default::default(),
                 name: vm_name.clone(),
                 source: src(source),
                 depends_on: deps
@@ -98,6 +100,8 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
 /// (for linked clones) whose tree a test fills in when it matters (`snapshots`).
 pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
     ObservedSource {
+        clock: None,
+        ip: None,
         path: src(leaf),
         moref: MoRef::new("VirtualMachine", format!("vm-src-{leaf}")),
         power: PowerState::PoweredOn,
@@ -131,6 +135,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 origin: Some(lab.origin.clone()),
             };
             ObservedVm {
+                guest: None,
                 moref: MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),
                 name: vm.name.to_string(),
                 power: PowerState::PoweredOn,
@@ -187,6 +192,7 @@ pub fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
 /// A VM labsync does not manage.
 pub fn stranger(name: &str) -> ObservedVm {
     ObservedVm {
+        guest: None,
         moref: MoRef::new("VirtualMachine", format!("vm-x-{name}")),
         name: name.to_string(),
         power: PowerState::PoweredOn,
@@ -202,6 +208,7 @@ pub fn stranger(name: &str) -> ObservedVm {
 /// A lab folder record, optionally with a tombstone.
 pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
     LabRecord {
+        life: None,
         lab: LabName::new(lab).expect("test lab name"),
         folder: MoRef::new("Folder", format!("group-{lab}")),
         tombstone,
@@ -226,6 +233,8 @@ impl World {
     pub fn new() -> Self {
         let mut w = World {
             desired: Desired {
+                expiring_warning: crate::model::readiness::DEFAULT_EXPIRING_WARNING,
+                feedback: Default::default(),
                 owner: owner(),
                 labs_folder: InventoryPath::new("/DC1/vm/labs").expect("test path"),
                 labs: BTreeMap::new(),

@@ -177,6 +177,7 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
             lab_records.insert(
                 lab.clone(),
                 LabRecord {
+                    life: None,
                     lab,
                     folder: o.obj.clone(),
                     tombstone: fields
@@ -210,6 +211,7 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
 
     Observation {
         observed: Observed {
+            vcenter_time: None,
             vms,
             sources,
             lab_records,
@@ -292,6 +294,7 @@ fn labsync_config(o: &ObjectContent) -> BTreeMap<String, String> {
 fn observed_vm(o: &ObjectContent, folder: Option<InventoryPath>) -> Option<ObservedVm> {
     let text = |path: &str| o.text(path).filter(|t| !t.is_empty()).map(str::to_string);
     Some(ObservedVm {
+        guest: None,
         moref: o.obj.clone(),
         name: o.text("name")?.to_string(),
         power: power_of(o),
@@ -324,6 +327,8 @@ fn observed_source(
 ) -> ObservedSource {
     let fields = custom_values(o, field_names);
     ObservedSource {
+        clock: None,
+        ip: None,
         path: path.clone(),
         moref: o.obj.clone(),
         power: power_of(o),

@@ -62,6 +62,8 @@ fn observed() -> Observed {
         o.sources.insert(
             path.clone(),
             ObservedSource {
+                clock: None,
+                ip: None,
                 path,
                 moref: mo("VirtualMachine", src),
                 power: PowerState::PoweredOn,
@@ -78,6 +80,7 @@ fn observed() -> Observed {
         );
     }
     o.vms.push(ObservedVm {
+        guest: None,
         moref: mo("VirtualMachine", "vm-9"),
         name: "old-db".into(),
         power: PowerState::PoweredOn,

@@ -61,6 +61,7 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         origin: None,
     };
     ObservedVm {
+        guest: None,
         moref: MoRef::new("VirtualMachine", format!("vm-{name}")),
         name,
         power,
@@ -87,6 +88,7 @@ fn world() -> (Desired, Observed) {
     let on = PowerState::PoweredOn;
     let source = InventoryPath::new("/DC1/vm/templates/k8s-db").unwrap();
     let observed = Observed {
+        vcenter_time: None,
         vms: vec![
             vm("alice", "db", on, "metrics-test"),
             vm("alice", "app", on, "metrics-test"),
@@ -99,6 +101,8 @@ fn world() -> (Desired, Observed) {
         sources: BTreeMap::from([(
             source.clone(),
             ObservedSource {
+                clock: None,
+                ip: None,
                 path: source,
                 moref: MoRef::new("VirtualMachine", "vm-src"),
                 power: on,
@@ -116,6 +120,7 @@ fn world() -> (Desired, Observed) {
         lab_records: BTreeMap::from([(
             LabName::new("dave").unwrap(),
             LabRecord {
+                life: None,
                 lab: LabName::new("dave").unwrap(),
                 folder: MoRef::new("Folder", "group-dave"),
                 tombstone: Some(Tombstone {
