@@ -17,6 +17,7 @@ mod hygiene;
 mod hygiene_due;
 mod hygiene_scope;
 mod index;
+pub mod lifecycle;
 mod order;
 mod policy;
 mod reason;

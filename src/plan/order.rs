@@ -209,6 +209,9 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                     &lab.spec_hash,
                 ),
                 placement: lab.placement.clone(),
+                ready: vm.ready.clone(),
+                after_ready: vm.after_ready.clone(),
+                source_ip: source.ip.clone(),
             })
         })
         .collect();

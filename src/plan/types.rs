@@ -12,7 +12,7 @@ use super::diagnostic::Diagnostic;
 use super::reason::Reason;
 use crate::model::{
     CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, OwnerId, Placement,
-    SpecHash, TemplateName, Tombstone, VmName, VmRole,
+    ReadyChecks, SpecHash, TemplateName, Tombstone, VmName, VmRole,
 };
 
 /// The version of the plan's JSON shape; bumped on any incompatible change.
@@ -228,6 +228,15 @@ pub struct VmToCreate {
     #[serde(default)]
     pub instance_uuid: Uuid,
     pub placement: Placement,
+    /// What ready means for this VM, for dependents that wait for it (`after: ready`).
+    #[serde(default)]
+    pub ready: ReadyChecks,
+    /// Roles among `depends_on` that must be ready, not only made, before this VM is made.
+    #[serde(default)]
+    pub after_ready: Vec<VmRole>,
+    /// The IP its source reported when planned: a clone still reporting it is not ready.
+    #[serde(default)]
+    pub source_ip: Option<String>,
 }
 
 /// A VM the plan acts on: its moref (what the executor uses) and name (for people).

@@ -1,0 +1,3 @@
+//! The lab state machine and the identity checks, with time passed in.
+
+use super::*;
