@@ -529,7 +529,7 @@ fn push_clear_tombstone(change: &mut Change<'_>, record: Option<&LabRecord>) {
     }
 }
 
-fn destroy_all(managed: &[ManagedVm<'_>], reason: Reason) -> Destroy {
+pub(crate) fn destroy_all(managed: &[ManagedVm<'_>], reason: Reason) -> Destroy {
     Destroy {
         vms: managed
             .iter()

@@ -136,8 +136,8 @@ pub fn judge_vm(
         let skew = clock.duration_since(vc);
         if skew.abs() > DEFAULT_MAX_CLOCK_SKEW {
             identity.push(format!(
-                "its clock is {} {} vCenter's though its source syncs time with the host",
-                crate::render::time::span(skew.abs()),
+                "its clock is {}s {} vCenter's though its source syncs time with the host",
+                skew.abs().as_secs(),
                 if skew.is_negative() {
                     "behind"
                 } else {
@@ -237,6 +237,13 @@ pub fn lab_timeout(lab: &DesiredLab) -> SignedDuration {
         .unwrap_or(crate::model::readiness::DEFAULT_READY_TIMEOUT)
 }
 
+/// A running lab judged: its phase, why (the VM and the reason), and its VMs.
+pub(crate) struct Judgement {
+    pub phase: LabPhase,
+    pub why: Option<(Option<VmName>, String)>,
+    pub vms: Vec<VmView>,
+}
+
 /// Where a desired lab whose VMs all exist with the current spec and run stands: booting, ready
 /// or failed, with the reason and the VM. `created` is its oldest VM's creation time.
 pub(crate) fn judge_running_lab(
@@ -245,19 +252,27 @@ pub(crate) fn judge_running_lab(
     observed: &Observed,
     life: Option<&LifeRecord>,
     now: Timestamp,
-) -> (LabPhase, Option<(Option<VmName>, String)>, Vec<VmView>) {
+) -> Judgement {
     let verdicts = judge_lab_vms(lab, managed, observed);
     let views = vm_views(lab, managed, &verdicts);
     if let Some(l) = life
         && l.ready_at.is_some()
     {
-        return (LabPhase::Ready, None, views);
+        return Judgement {
+            phase: LabPhase::Ready,
+            why: None,
+            vms: views,
+        };
     }
     let first_problem = verdicts
         .iter()
         .find_map(|(name, v)| v.not_ready().map(|r| (name.clone(), v.announced, r)));
     let Some((vm, announced, why)) = first_problem else {
-        return (LabPhase::Ready, None, views);
+        return Judgement {
+            phase: LabPhase::Ready,
+            why: None,
+            vms: views,
+        };
     };
     let created = managed
         .iter()
@@ -268,22 +283,22 @@ pub(crate) fn judge_running_lab(
         .checked_add(lab_timeout(lab))
         .unwrap_or(Timestamp::MAX);
     match why {
-        NotReady::Identity(s) if announced => (
-            LabPhase::Failed,
-            Some((
+        NotReady::Identity(s) if announced => Judgement {
+            phase: LabPhase::Failed,
+            why: Some((
                 Some(vm.clone()),
                 format!("{vm}: identity check failed: {s}"),
             )),
-            views,
-        ),
+            vms: views,
+        },
         _ if now >= deadline => {
             let kind = match &why {
                 NotReady::Identity(_) => "identity check failed",
                 NotReady::Waiting(_) => "not ready",
             };
-            (
-                LabPhase::Failed,
-                Some((
+            Judgement {
+                phase: LabPhase::Failed,
+                why: Some((
                     Some(vm.clone()),
                     format!(
                         "{vm}: {kind} within {}: {}",
@@ -291,14 +306,14 @@ pub(crate) fn judge_running_lab(
                         why.text()
                     ),
                 )),
-                views,
-            )
+                vms: views,
+            }
         }
-        _ => (
-            LabPhase::Booting,
-            Some((Some(vm.clone()), format!("{vm}: {}", why.text()))),
-            views,
-        ),
+        _ => Judgement {
+            phase: LabPhase::Booting,
+            why: Some((Some(vm.clone()), format!("{vm}: {}", why.text()))),
+            vms: views,
+        },
     }
 }
 
@@ -497,9 +512,9 @@ pub(crate) fn lab_view(
         .filter(|l| kept_failure(lab.on_failure, l))
         .and_then(|l| l.last_failure.as_ref())
     {
-        let (phase, _, vms) = judge_running_lab(lab, managed, observed, life, now);
-        view.vms = vms;
-        if phase != LabPhase::Ready || managed.len() < lab.vms.len() {
+        let j = judge_running_lab(lab, managed, observed, life, now);
+        view.vms = j.vms;
+        if j.phase != LabPhase::Ready || managed.len() < lab.vms.len() {
             view.phase = LabPhase::Failed;
             view.reason = Some(f.reason.clone());
             view.vm = f.vm.clone();
@@ -539,11 +554,10 @@ pub(crate) fn lab_view(
         if life.and_then(|l| l.ready_at).is_some() {
             view.phase = LabPhase::Ready;
         }
-        let (_, _, vms) = judge_running_lab(lab, managed, observed, life, now);
-        view.vms = vms;
+        view.vms = judge_running_lab(lab, managed, observed, life, now).vms;
         return view;
     }
-    let (phase, why, vms) = judge_running_lab(lab, managed, observed, life, now);
+    let Judgement { phase, why, vms } = judge_running_lab(lab, managed, observed, life, now);
     view.vms = vms;
     if let Some((vm, reason)) = why {
         view.vm = vm;

@@ -12,6 +12,7 @@ mod destroy;
 mod diagnostic;
 mod diff;
 mod extend;
+mod failed;
 mod guards;
 mod hygiene;
 mod hygiene_due;
@@ -95,6 +96,18 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
                 now,
                 &removals,
             );
+            // A lab that is all there and running may still have failed its readiness.
+            let decision = match (decision, desired.labs.get(name)) {
+                (Decision::Unchanged, Some(lab)) => failed::decide_failed(
+                    lab,
+                    index.lab_vms(name),
+                    index.record(name),
+                    observed,
+                    now,
+                )
+                .unwrap_or(Decision::Unchanged),
+                (d, _) => d,
+            };
             (name.clone(), decision)
         })
         .collect();

@@ -56,6 +56,11 @@ pub enum Reason {
     RemovalBlocked,
     /// The lab is back in the files: its pending removal is called off.
     BackInConfig,
+    /// The lab failed: it missed its readiness timeout or an identity check (`reason` says
+    /// which VM and what); `on_failure: destroy` retries it once.
+    Failed { reason: String },
+    /// The lab failed and is kept for inspection (`on_failure: keep`, or its retry failed too).
+    FailedKept { reason: String },
 }
 
 impl fmt::Display for Reason {
@@ -112,6 +117,8 @@ impl fmt::Display for Reason {
                 "no longer in the files, but removals wait while an include pattern matches nothing",
             ),
             Reason::BackInConfig => f.write_str("back in the files; pending removal called off"),
+            Reason::Failed { reason } => write!(f, "failed: {reason}"),
+            Reason::FailedKept { reason } => write!(f, "failed, kept for inspection: {reason}"),
         }
     }
 }

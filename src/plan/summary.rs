@@ -71,6 +71,7 @@ impl Plan {
                 | Action::ClearTombstone { .. }
                 | Action::RemoveLabRecord { .. }
                 | Action::MarkRemoval { .. }
+                | Action::RecordFailure { .. }
                 | Action::ClearRemovalMark { .. } => s.records += 1,
             }
         }

@@ -326,6 +326,9 @@ pub fn describe(plan: &Plan) -> Vec<String> {
                 Action::ClearTombstone { lab, .. } => format!("clear-tombstone {lab}"),
                 Action::RemoveLabRecord { lab, .. } => format!("remove-record {lab}"),
                 Action::MarkRemoval { lab, .. } => format!("mark-removal {lab}"),
+                Action::RecordFailure { lab, life, .. } => {
+                    format!("record-failure {lab} {}", life.failed_attempts)
+                }
                 Action::ClearRemovalMark { lab, .. } => format!("clear-removal-mark {lab}"),
                 Action::PowerOnVms { lab, vms } => format!(
                     "power-on {lab} {}",

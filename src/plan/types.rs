@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::diagnostic::Diagnostic;
 use super::reason::Reason;
 use crate::model::{
-    CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, OwnerId, Placement,
-    ReadyChecks, SpecHash, TemplateName, Tombstone, VmName, VmRole,
+    CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, OwnerId,
+    Placement, ReadyChecks, SpecHash, TemplateName, Tombstone, VmName, VmRole,
 };
 
 /// The version of the plan's JSON shape; bumped on any incompatible change.
@@ -123,6 +123,13 @@ pub enum Action {
         folder: MoRef,
         since: Timestamp,
     },
+    /// Record on the lab's folder that it failed (readiness timeout, identity check), before
+    /// the destroy of a retry: the record counts the attempts, so a lab is retried once.
+    RecordFailure {
+        lab: LabName,
+        folder: MoRef,
+        life: LifeRecord,
+    },
     /// Clear the removal mark of a lab that is back in the files.
     ClearRemovalMark { lab: LabName, folder: MoRef },
     /// Power on a lab's VMs that are off or suspended, where they are (repair before replace).
@@ -140,7 +147,9 @@ impl Action {
     /// The phase this action runs in.
     pub fn phase(&self) -> Phase {
         match self {
-            Action::WriteTombstone { .. } | Action::MarkRemoval { .. } => Phase::Intent,
+            Action::WriteTombstone { .. }
+            | Action::MarkRemoval { .. }
+            | Action::RecordFailure { .. } => Phase::Intent,
             Action::DestroyLab { .. } => Phase::Destroy,
             Action::ClearTombstone { .. }
             | Action::RemoveLabRecord { .. }
@@ -162,6 +171,7 @@ impl Action {
             | Action::ClearTombstone { lab, .. }
             | Action::RemoveLabRecord { lab, .. }
             | Action::MarkRemoval { lab, .. }
+            | Action::RecordFailure { lab, .. }
             | Action::ClearRemovalMark { lab, .. }
             | Action::PowerOnVms { lab, .. } => Some(lab),
             Action::Hygiene { .. } => None,
@@ -187,6 +197,7 @@ impl fmt::Display for Action {
             Action::ClearTombstone { lab, .. } => write!(f, "clear tombstone of lab {lab}"),
             Action::RemoveLabRecord { lab, .. } => write!(f, "remove folder of lab {lab}"),
             Action::MarkRemoval { lab, .. } => write!(f, "mark lab {lab} for removal"),
+            Action::RecordFailure { lab, .. } => write!(f, "record the failure of lab {lab}"),
             Action::ClearRemovalMark { lab, .. } => {
                 write!(f, "call off the removal of lab {lab}")
             }

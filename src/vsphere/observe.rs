@@ -24,6 +24,9 @@ pub const FIELD_EXTENDED_UNTIL: &str = "labsync.extendedUntil";
 /// Custom field (on a lab folder): since when the lab has been gone from the files with its
 /// file gone too, RFC 3339 (empty: not pending).
 pub const FIELD_REMOVAL_PENDING: &str = "labsync.removalPending";
+/// Custom field (on a lab folder): the lab's life record, JSON ([`crate::model::LifeRecord`]):
+/// when it was first seen ready, its failed attempts.
+pub const FIELD_LIFE: &str = "labsync.life";
 /// Custom field (on a lab folder): the owner id of the installation that made it.
 pub const FIELD_OWNER: &str = "labsync.owner";
 /// Custom field (on a labs folder labsync made): the owner id of the config it is the labs
@@ -177,7 +180,7 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
             lab_records.insert(
                 lab.clone(),
                 LabRecord {
-                    life: None,
+                    life: fields.get(FIELD_LIFE).and_then(|v| decode_life(v)),
                     lab,
                     folder: o.obj.clone(),
                     tombstone: fields
@@ -427,6 +430,16 @@ fn custom_values<'a>(
         }
     }
     out
+}
+
+/// The life record as a custom field value (compact JSON).
+pub fn encode_life(l: &crate::model::LifeRecord) -> String {
+    serde_json::to_string(l).unwrap_or_default()
+}
+
+/// Reads [`encode_life`]'s format; `None` for an empty value or anything else.
+pub fn decode_life(s: &str) -> Option<crate::model::LifeRecord> {
+    serde_json::from_str(s).ok()
 }
 
 /// The tombstone as a custom field value: `expired_at=<ts>;spec=<hash>;expires=<ts or empty>`.

@@ -21,7 +21,7 @@ use crate::model::{
 use crate::plan::StepId;
 use crate::vsphere::fault::{self, FaultClass};
 use crate::vsphere::observe::{
-    self, FIELD_LABS_FOLDER, FIELD_LAST_HYGIENE, FIELD_OWNER, FIELD_REMOVAL_PENDING,
+    self, FIELD_LABS_FOLDER, FIELD_LAST_HYGIENE, FIELD_LIFE, FIELD_OWNER, FIELD_REMOVAL_PENDING,
     FIELD_TOMBSTONE,
 };
 use crate::vsphere::props::PropSpec;
@@ -57,6 +57,7 @@ pub struct Ctx {
     pub events: mpsc::UnboundedSender<Event>,
     labs_folder_ref: OnceCell<MoRef>,
     tombstone_key: OnceCell<i32>,
+    life_key: OnceCell<i32>,
     removal_key: OnceCell<i32>,
     hygiene_key: OnceCell<i32>,
     owner_key: OnceCell<i32>,
@@ -129,6 +130,7 @@ impl Ctx {
             events,
             labs_folder_ref: OnceCell::new(),
             tombstone_key: OnceCell::new(),
+            life_key: OnceCell::new(),
             removal_key: OnceCell::new(),
             hygiene_key: OnceCell::new(),
             owner_key: OnceCell::new(),
@@ -378,6 +380,21 @@ impl Ctx {
                         let key = self
                             .field_key(&self.removal_key, FIELD_REMOVAL_PENDING, "Folder")
                             .await?;
+                        self.client.set_field(folder, key, &value).await
+                    })
+                    .await;
+                self.finished(step, op, &target, started, r.as_ref().err());
+                r.map_err(|e| failed(op, e))?;
+                Ok(Done::default())
+            }
+            Work::SetLife { folder, life, .. } => {
+                let op = OpKind::SetField;
+                let target = work.target();
+                let started = self.started(step, op, &target);
+                let value = observe::encode_life(life);
+                let r = self
+                    .with_retries(op, &target, |_| async {
+                        let key = self.field_key(&self.life_key, FIELD_LIFE, "Folder").await?;
                         self.client.set_field(folder, key, &value).await
                     })
                     .await;

@@ -727,9 +727,10 @@ fn first_op(work: &Work) -> OpKind {
             ..
         } => OpKind::PromoteDisks,
         Work::Hygiene { .. } => OpKind::SnapshotCycle,
-        Work::WriteTombstone { .. } | Work::ClearTombstone { .. } | Work::SetRemovalMark { .. } => {
-            OpKind::SetField
-        }
+        Work::WriteTombstone { .. }
+        | Work::ClearTombstone { .. }
+        | Work::SetRemovalMark { .. }
+        | Work::SetLife { .. } => OpKind::SetField,
         Work::RemoveFolder { .. } => OpKind::Destroy,
         Work::PowerOnVm { .. } => OpKind::PowerOn,
     }

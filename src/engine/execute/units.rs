@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 
 use crate::model::{
-    FailurePolicy, HygieneMethod, InventoryPath, LabName, MoRef, Observed, Tombstone,
+    FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, Observed, Tombstone,
 };
 use crate::plan::{Action, Phase, Plan, StepId, VmRef, VmToCreate};
 
@@ -53,6 +53,12 @@ pub enum Work {
         folder: MoRef,
         since: Option<Timestamp>,
     },
+    /// Write the lab's life record on its folder.
+    SetLife {
+        lab: LabName,
+        folder: MoRef,
+        life: LifeRecord,
+    },
     /// Power on one managed VM where it is.
     PowerOnVm { lab: LabName, vm: VmRef },
 }
@@ -67,7 +73,8 @@ impl Work {
             Work::Hygiene { moref, .. } => moref.to_string(),
             Work::ClearTombstone { folder, .. }
             | Work::RemoveFolder { folder, .. }
-            | Work::SetRemovalMark { folder, .. } => folder.to_string(),
+            | Work::SetRemovalMark { folder, .. }
+            | Work::SetLife { folder, .. } => folder.to_string(),
         }
     }
 
@@ -80,7 +87,8 @@ impl Work {
             Work::Hygiene { source, .. } => source.to_string(),
             Work::ClearTombstone { lab, .. }
             | Work::RemoveFolder { lab, .. }
-            | Work::SetRemovalMark { lab, .. } => lab.to_string(),
+            | Work::SetRemovalMark { lab, .. }
+            | Work::SetLife { lab, .. } => lab.to_string(),
         }
     }
 
@@ -285,6 +293,18 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                         lab: lab.clone(),
                         folder: folder.clone(),
                         since: Some(*since),
+                    },
+                    Vec::new(),
+                    None,
+                );
+            }
+            Action::RecordFailure { lab, folder, life } => {
+                push(
+                    &mut units,
+                    Work::SetLife {
+                        lab: lab.clone(),
+                        folder: folder.clone(),
+                        life: life.clone(),
                     },
                     Vec::new(),
                     None,

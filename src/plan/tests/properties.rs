@@ -393,6 +393,7 @@ fn check_only_touches_its_own(world: &World, ours: &BTreeSet<MoRef>, plan: &Plan
             Action::RemoveLabRecord { folder, .. }
             | Action::ClearTombstone { folder, .. }
             | Action::MarkRemoval { folder, .. }
+            | Action::RecordFailure { folder, .. }
             | Action::ClearRemovalMark { folder, .. } => {
                 assert!(
                     record_folders.contains(folder),
@@ -547,6 +548,7 @@ fn the_random_worlds_reach_every_kind_of_decision() {
                 Action::ClearTombstone { .. } => "clear-tombstone",
                 Action::RemoveLabRecord { .. } => "remove-record",
                 Action::MarkRemoval { .. } => "mark-removal",
+                Action::RecordFailure { .. } => "record-failure",
                 Action::ClearRemovalMark { .. } => "clear-removal-mark",
                 Action::PowerOnVms { .. } => "power-on",
                 Action::Hygiene { .. } => "hygiene",

@@ -47,6 +47,7 @@ pub fn human<W: Write>(
             | Action::ClearTombstone { .. }
             | Action::RemoveLabRecord { .. }
             | Action::MarkRemoval { .. }
+            | Action::RecordFailure { .. }
             | Action::ClearRemovalMark { .. }
             | Action::PowerOnVms { .. }
             | Action::Hygiene { .. } => entry.records.push(step),

@@ -23,6 +23,8 @@ pub fn reason(r: &Reason) -> String {
         Reason::EntryChanged => "its entry changed since it expired".into(),
         Reason::Busy { vm } => format!("{vm} has a task in flight"),
         Reason::HygieneDue => "hygiene is due".into(),
+        Reason::Failed { reason } => format!("failed: {reason}; destroyed and made again once"),
+        Reason::FailedKept { reason } => format!("failed, kept for inspection: {reason}"),
         Reason::ChainLimit {
             depth,
             planned_clones,
@@ -90,6 +92,14 @@ pub fn record(a: &Action) -> Option<String> {
             time::instant(*since)
         )),
         Action::ClearRemovalMark { .. } => Some("call off its pending removal".into()),
+        Action::RecordFailure { life, .. } => Some(format!(
+            "record its failure (attempt {}){}",
+            life.failed_attempts,
+            life.last_failure
+                .as_ref()
+                .map(|f| format!(": {}", f.reason))
+                .unwrap_or_default()
+        )),
         Action::PowerOnVms { vms, .. } => Some(format!(
             "power on {} where it is",
             vms.iter()
