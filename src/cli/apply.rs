@@ -101,6 +101,18 @@ async fn apply(
             }
         }
     };
+    // Labs seen ready for the first time are recorded so (a guest that falters later never
+    // makes them count as failed); a failure to write it is not a reason to stop the apply.
+    if let Err(e) = crate::engine::readiness::record(
+        &connected.client,
+        &labs.desired,
+        &observation.observed,
+        jiff::Timestamp::now(),
+    )
+    .await
+    {
+        tracing::warn!("could not record lab readiness in vCenter: {e}");
+    }
     let header = labs.header().with_source_hosts(&observation.observed);
     context::print_plan_before_run(&plan, &header, settings);
     if plan.is_refused() {

@@ -14,6 +14,7 @@ mod schema;
 pub mod sim;
 mod status;
 mod validate;
+mod wait;
 mod watch;
 
 use std::path::PathBuf;
@@ -60,8 +61,10 @@ pub enum Command {
     Hygiene(hygiene::Args),
     /// Keep vCenter matching the labs files: reconcile on changes, deadlines and an interval.
     Watch(watch::Args),
-    /// Show the managed labs and the sources they are cloned from.
+    /// Show the managed labs and the sources they are cloned from (or one lab in detail).
     Status(status::Args),
+    /// Wait until a lab is ready (exit 0), or fails or the timeout passes (exit 1).
+    Wait(wait::Args),
     /// Remove the apply lock of a dead apply (ID from the "holds the lock" message).
     ForceUnlock(force_unlock::Args),
     /// Print the JSON Schema of labs.yaml (for editors: `# yaml-language-server: $schema=…`).
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
             Command::Status(a) => a.json,
             Command::Hygiene(a) => a.json,
             Command::Watch(a) => a.json,
+            Command::Wait(a) => a.json,
             _ => false,
         },
         profile: cli.profile.clone(),
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         Command::ForceUnlock(args) => force_unlock::run(&args, &settings),
         Command::Extend(args) => extend::run(&args, &settings),
         Command::Status(args) => status::run(&args, &settings),
+        Command::Wait(args) => wait::run(&args, &settings),
         Command::Hygiene(args) => hygiene::run(&args, &settings),
         Command::Watch(args) => watch::run(&args, &settings),
         Command::Sim(args) => sim::run(args),

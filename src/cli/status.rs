@@ -1,6 +1,8 @@
 //! `labsync status`: the managed labs (state, VMs, template, created, time left, commit) and the
-//! sources (workflow, chain depth of 255, last hygiene), from one observation. `--json` prints
-//! the [`Status`] document. Exit 0, or 1 when the labs file or vCenter cannot be read.
+//! sources (workflow, chain depth of 255, last hygiene), from one observation; `status LAB` one
+//! lab in detail (its VMs, IPs and readiness). `--json` prints the [`Status`] document (or the
+//! one lab's entry). Exit 0, or 1 when the labs file or vCenter cannot be read or the lab is
+//! unknown.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,11 +10,15 @@ use std::process::ExitCode;
 
 use super::context;
 use crate::config::settings::Settings;
+use crate::model::LabName;
 use crate::render::status::{self as render_status, status};
 
 /// Arguments of `labsync status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Show only this lab, with its VMs, IPs and readiness.
+    #[arg(value_name = "LAB", value_parser = lab_name)]
+    pub lab: Option<LabName>,
     /// The labs file.
     #[arg(
         short = 'f',
@@ -24,6 +30,10 @@ pub struct Args {
     /// Print the status as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+pub(super) fn lab_name(s: &str) -> Result<LabName, String> {
+    LabName::new(s).map_err(|e| e.to_string())
 }
 
 /// Runs the command.
@@ -38,13 +48,51 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         };
         let st = status(&labs.desired, &observation.observed, now);
         let mut out = std::io::stdout().lock();
+        let json = context::wants_json(settings);
         // A closed stdout leaves nobody to tell.
-        if context::wants_json(settings) {
-            let _ = serde_json::to_writer_pretty(&mut out, &render_status::json(&st));
-            let _ = writeln!(out);
-        } else {
-            let _ = render_status::human(&st, &mut out, context::stdout_style(settings));
+        match &args.lab {
+            Some(name) => {
+                let Some(l) = st.labs.iter().find(|l| &l.lab == name) else {
+                    eprintln!(
+                        "error: no lab named {name} in the files or in vCenter (labs: {})",
+                        known(&st)
+                    );
+                    return ExitCode::from(context::EXIT_ERROR);
+                };
+                if json {
+                    let _ = serde_json::to_writer_pretty(&mut out, l);
+                    let _ = writeln!(out);
+                } else {
+                    let _ = render_status::lab_detail(
+                        l,
+                        st.at,
+                        &mut out,
+                        context::stdout_style(settings),
+                    );
+                }
+            }
+            None if json => {
+                let _ = serde_json::to_writer_pretty(&mut out, &render_status::json(&st));
+                let _ = writeln!(out);
+            }
+            None => {
+                let _ = render_status::human(&st, &mut out, context::stdout_style(settings));
+            }
         }
         ExitCode::SUCCESS
     })
+}
+
+/// The labs a report knows, for an error about one it does not.
+pub(super) fn known(st: &render_status::StatusReport) -> String {
+    if st.labs.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = st.labs.iter().take(10).map(|l| l.lab.as_str()).collect();
+    let more = st.labs.len().saturating_sub(names.len());
+    if more > 0 {
+        format!("{}, and {more} more", names.join(", "))
+    } else {
+        names.join(", ")
+    }
 }

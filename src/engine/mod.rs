@@ -7,6 +7,7 @@ pub mod extend;
 pub mod git;
 pub mod lock;
 pub mod observe;
+pub mod readiness;
 pub mod saved;
 pub mod signal;
 pub mod sim_share;

@@ -534,7 +534,7 @@ pub(crate) fn lab_view(
         view.reason = Some(if let Some(m) = managed.iter().find(|m| m.vm.busy) {
             format!("{} has a task in flight", m.markers.vm)
         } else if managed.iter().any(|m| m.markers.spec != lab.spec_hash) {
-            "made from an older spec; the next apply replaces it".into()
+            "spec changed; the next apply replaces it".into()
         } else if missing.len() == lab.vms.len() {
             "not created yet".into()
         } else {

@@ -1,6 +1,7 @@
 //! When `watch` must wake up next, besides file changes and its interval: the earliest of the
 //! next lab expiry (from the plan), the next scheduled hygiene (from the sources' schedules) and
-//! the end of a pending removal's grace.
+//! the end of a pending removal's grace; and, for readiness, a short poll while a lab boots or
+//! right after labs are made, and the moment a ready lab starts `expiring`.
 //! Pure: `now` is passed in.
 
 use jiff::Timestamp;
@@ -8,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::hygiene_due::scheduled_hygiene;
 use super::reason::Reason;
-use super::types::Plan;
-use crate::model::{Desired, InventoryPath, LabName, Observed};
+use super::types::{Action, Plan};
+use crate::model::{Desired, InventoryPath, LabName, LabPhase, Observed};
 
 /// Something that happens at a known instant and needs a reconcile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +29,14 @@ pub enum DeadlineKind {
     Hygiene { source: InventoryPath },
     /// A lab whose file vanished has stayed gone for `removal_grace`.
     Removal { lab: LabName },
+    /// A lab is booting (or about to be made): look again soon to see it ready or failed.
+    Readiness { lab: LabName },
+    /// A ready lab enters its expiry warning time.
+    Expiring { lab: LabName },
 }
+
+/// How soon `watch` looks again while a lab boots or right after it made labs.
+pub const READY_POLL: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 /// The earliest deadline strictly after `now`: the next lab expiry among the labs that remain
 /// once `plan` is applied, or the next hygiene schedule point of a running source. A lab expiry
@@ -71,8 +79,34 @@ pub fn next_deadline(
             at,
             why: DeadlineKind::Removal { lab: lab.clone() },
         });
-    // Earliest first; on a tie the order above (expiry, hygiene, removal) wins.
-    [expiry, hygiene, removal]
+    let views = super::lifecycle::lab_views(desired, observed, now);
+    let poll_at = now.checked_add(READY_POLL).unwrap_or(now);
+    let booting = views
+        .iter()
+        .find(|v| v.phase == LabPhase::Booting)
+        .map(|v| v.lab.clone());
+    let making = plan.steps.iter().find_map(|s| match &s.action {
+        Action::CreateLab { lab, .. } | Action::CreateVms { lab, .. } => Some(lab.clone()),
+        _ => None,
+    });
+    let readiness = booting.or(making).map(|lab| Deadline {
+        at: poll_at,
+        why: DeadlineKind::Readiness { lab },
+    });
+    let expiring = views
+        .iter()
+        .filter(|v| v.phase == LabPhase::Ready)
+        .filter_map(|v| {
+            let at = v.expires?.checked_sub(desired.expiring_warning).ok()?;
+            (at > now).then(|| (at, v.lab.clone()))
+        })
+        .min()
+        .map(|(at, lab)| Deadline {
+            at,
+            why: DeadlineKind::Expiring { lab },
+        });
+    // Earliest first; on a tie the order above (expiry, hygiene, removal, …) wins.
+    [expiry, hygiene, removal, readiness, expiring]
         .into_iter()
         .flatten()
         .reduce(|best, d| if d.at < best.at { d } else { best })

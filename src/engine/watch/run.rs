@@ -350,6 +350,13 @@ async fn reconcile(
             error: "no session".into(),
         });
     };
+    // Look before locking: a round with nothing to do (most rounds, and every readiness poll
+    // while labs boot) neither takes the apply lock nor waits for it.
+    if abandoned.is_none()
+        && let Some(round) = look(ctx, config, connected).await
+    {
+        return round;
+    }
     let guard = match take_lock(&connected.client, config, opts, abandoned).await {
         Ok(g) => g,
         Err(LockError::Held { holder, .. }) => return Round::nothing(Outcome::Locked { holder }),
@@ -391,6 +398,55 @@ async fn reconcile(
         lock_lost,
         lock_not_released,
         changed_meanwhile,
+    }
+}
+
+/// Observes and plans without the lock: the round when there is nothing to do (readiness is
+/// recorded, diagnostics shown, the next deadline known), `None` when the round must act (or
+/// vCenter could not be read: the locked path reports it).
+async fn look(ctx: &RoundCtx<'_>, config: &Config, connected: &Connected) -> Option<Round> {
+    let observation = crate::engine::observe::observe(&connected.client, &config.desired)
+        .await
+        .ok()?;
+    let now = Timestamp::now();
+    let mut policy = config.policy.clone();
+    policy.hygiene_due = scheduled_hygiene(&config.desired, &observation.observed, now).due;
+    let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
+    if !plan.is_empty() || plan.is_refused() {
+        return None;
+    }
+    ctx.metrics
+        .lock()
+        .observe_inventory(&config.desired, &observation.observed);
+    record_readiness(connected, config, &observation.observed, now).await;
+    if *ctx.shown_plan.borrow() != plan.diagnostics {
+        if !plan.diagnostics.is_empty() {
+            ctx.host.plan_diagnostics(&plan.diagnostics);
+        }
+        *ctx.shown_plan.borrow_mut() = plan.diagnostics.clone();
+    }
+    let deadline = next_deadline(&config.desired, &observation.observed, &plan, now);
+    let mut round = Round::nothing(Outcome::Reconciled {
+        steps: 0,
+        succeeded: 0,
+        failed: 0,
+    });
+    round.deadline = deadline;
+    Some(round)
+}
+
+/// Records the labs seen ready for the first time; a failure is logged and tried again next
+/// round (the record only keeps a later falter from counting as a failure).
+async fn record_readiness(
+    connected: &Connected,
+    config: &Config,
+    observed: &crate::model::Observed,
+    now: Timestamp,
+) {
+    if let Err(e) =
+        crate::engine::readiness::record(&connected.client, &config.desired, observed, now).await
+    {
+        tracing::warn!("could not record lab readiness in vCenter: {e}");
     }
 }
 
@@ -440,6 +496,7 @@ async fn observe_plan_execute(
     ctx.metrics
         .lock()
         .observe_inventory(&config.desired, &observation.observed);
+    record_readiness(connected, config, &observation.observed, now).await;
     let mut policy = config.policy.clone();
     policy.hygiene_due = scheduled_hygiene(&config.desired, &observation.observed, now).due;
     let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);

@@ -1,6 +1,7 @@
 //! `labsync status`: a [`StatusReport`] built by a pure function ([`status`]), printed as two
 //! aligned tables ([`human`]) or as one versioned JSON document ([`json`]).
 
+mod lab;
 mod model;
 mod table;
 
@@ -9,12 +10,14 @@ mod tests;
 
 use std::io::{self, Write};
 
+pub use lab::lab_detail;
+
 pub use model::{
     CopyStatus, LabState, LabStatus, STATUS_JSON_VERSION, SourceMode, SourceStatus, StatusReport,
     mode_word, state_word, status,
 };
 
-use crate::model::Workflow;
+use crate::model::{LabPhase, Workflow};
 use crate::render::style::{Style, Tone};
 use crate::render::time;
 use table::{Cell, write_table};
@@ -106,22 +109,17 @@ pub fn json(report: &StatusReport) -> serde_json::Value {
 }
 
 fn lab_row(l: &LabStatus, report: &StatusReport) -> Vec<Cell> {
-    let tone = match l.state {
-        LabState::Ready => Tone::Create,
-        LabState::Pending | LabState::Busy => Tone::Dim,
-        LabState::Partial | LabState::Outdated | LabState::Unhealthy => Tone::Replace,
-        LabState::Expired | LabState::Removed => Tone::Destroy,
-    };
+    let tone = phase_tone(l.state);
     let left = match l.expires {
         // A removed lab goes on the next apply, whatever its expiry says.
-        _ if l.state == LabState::Removed => "-".into(),
+        _ if l.condition == LabState::Removed => "-".into(),
         Some(at) if l.vms_present > 0 => time::left(report.at, at),
         Some(at) if at > report.at => format!("until {}", time::instant(at)),
         _ => "-".into(),
     };
     vec![
         Cell::plain(l.lab.to_string()),
-        Cell::toned(state_word(l.state), tone),
+        Cell::toned(l.state.as_str(), tone),
         Cell::plain(format!("{}/{}", l.vms_present, l.vms_desired)),
         Cell::plain(l.template.as_ref().map_or("-".into(), |t| t.to_string())),
         Cell::plain(l.created.map_or("-".into(), minute)),
@@ -130,10 +128,25 @@ fn lab_row(l: &LabStatus, report: &StatusReport) -> Vec<Cell> {
     ]
 }
 
+/// How a lab phase is painted.
+pub fn phase_tone(p: LabPhase) -> Tone {
+    match p {
+        LabPhase::Ready => Tone::Create,
+        LabPhase::Provisioning | LabPhase::Booting => Tone::Dim,
+        LabPhase::Expiring => Tone::Warning,
+        LabPhase::Failed => Tone::Error,
+        LabPhase::Expired | LabPhase::Removed => Tone::Destroy,
+    }
+}
+
 fn note(l: &LabStatus) -> String {
     let mut parts = Vec::new();
-    if let Some(n) = &l.note {
-        parts.push(n.clone());
+    // The readiness reason first (it names the VM); the next action when there is one.
+    match (&l.reason, &l.note) {
+        (Some(r), Some(n)) if n.starts_with(r.as_str()) => parts.push(n.clone()),
+        (Some(r), Some(n)) => parts.extend([r.clone(), n.clone()]),
+        (Some(x), None) | (None, Some(x)) => parts.push(x.clone()),
+        (None, None) => {}
     }
     if let Some(c) = &l.commit {
         parts.push(format!("commit {c}"));

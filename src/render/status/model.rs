@@ -8,15 +8,16 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    CopyKind, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, Lifetime, Observed, OwnerId,
-    PowerState, PoweredOffPolicy, TemplateName, Workflow,
+    CopyKind, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, LabPhase, Lifetime, Observed,
+    OwnerId, PowerState, PoweredOffPolicy, TemplateName, VmName, Workflow,
 };
+use crate::plan::lifecycle::{LabView, VmView, lab_view};
 use crate::plan::{ObservedIndex, lab_expiry, tombstone_holds};
 use crate::render::plan::words::power_word;
 use crate::render::time;
 
 /// The version of the `status --json` document; bumped on any incompatible change.
-pub const STATUS_JSON_VERSION: u32 = 1;
+pub const STATUS_JSON_VERSION: u32 = 2;
 
 /// Everything `status` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,7 +48,7 @@ pub struct CopyStatus {
     pub why: CopyKind,
 }
 
-/// Where a lab stands.
+/// What labsync would do about a lab, in finer grain than its [`LabPhase`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LabState {
@@ -73,7 +74,21 @@ pub enum LabState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabStatus {
     pub lab: LabName,
-    pub state: LabState,
+    /// Where it stands for the requester: provisioning, booting, ready, failed, expiring,
+    /// expired, removed.
+    pub state: LabPhase,
+    /// Why it is failed, booting or provisioning, in words.
+    pub reason: Option<String>,
+    /// The VM the reason is about.
+    pub vm: Option<VmName>,
+    /// What labsync would do about it, in finer grain (`partial`, `outdated`, …).
+    pub condition: LabState,
+    /// When a run first saw it ready.
+    pub ready_at: Option<Timestamp>,
+    /// When it fails if it is not ready by then.
+    pub deadline: Option<Timestamp>,
+    /// Its VMs: names, power, IPs, readiness.
+    pub vm_details: Vec<VmView>,
     pub template: Option<TemplateName>,
     /// Managed VMs of the lab found in vCenter.
     pub vms_present: usize,
@@ -130,7 +145,10 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
         .collect();
     let labs = names
         .into_iter()
-        .map(|name| lab_status(name, desired, &index, now))
+        .map(|name| {
+            let view = lab_view(name, desired, observed, &index, now);
+            lab_status(name, desired, &index, now, view)
+        })
         .collect();
     let sources = desired
         .sources
@@ -218,6 +236,7 @@ fn lab_status(
     desired: &Desired,
     index: &ObservedIndex<'_>,
     now: Timestamp,
+    view: LabView,
 ) -> LabStatus {
     let lab = desired.labs.get(name);
     let managed = index.lab_vms(name);
@@ -324,7 +343,13 @@ fn lab_status(
     };
     LabStatus {
         lab: name.clone(),
-        state,
+        state: view.phase,
+        reason: view.reason,
+        vm: view.vm,
+        condition: state,
+        ready_at: view.ready_at,
+        deadline: view.deadline,
+        vm_details: view.vms,
         template,
         vms_present: managed.len(),
         vms_desired: lab.map_or(0, |l| l.vms.len()),

@@ -3,7 +3,7 @@
 use jiff::SignedDuration;
 
 use super::{LabState, human, json, status};
-use crate::model::{PowerState, SpecHash, Tombstone, markers};
+use crate::model::{LabPhase, PowerState, SpecHash, Tombstone, markers};
 use crate::plan::testkit::*;
 use crate::render::Style;
 
@@ -65,22 +65,22 @@ fn fleet() -> World {
 fn every_lab_state_is_told_apart() {
     let w = fleet();
     let report = status(&w.desired, &w.observed, now());
-    let states: Vec<(&str, LabState)> = report
+    let states: Vec<(&str, LabPhase, LabState)> = report
         .labs
         .iter()
-        .map(|l| (l.lab.as_ref(), l.state))
+        .map(|l| (l.lab.as_ref(), l.state, l.condition))
         .collect();
     assert_eq!(
         states,
         [
-            ("alice", LabState::Ready),
-            ("bob", LabState::Outdated),
-            ("carol", LabState::Expired),
-            ("dave", LabState::Removed),
-            ("erin", LabState::Expired),
-            ("frank", LabState::Partial),
-            ("gina", LabState::Pending),
-            ("hank", LabState::Unhealthy),
+            ("alice", LabPhase::Ready, LabState::Ready),
+            ("bob", LabPhase::Provisioning, LabState::Outdated),
+            ("carol", LabPhase::Expired, LabState::Expired),
+            ("dave", LabPhase::Removed, LabState::Removed),
+            ("erin", LabPhase::Expired, LabState::Expired),
+            ("frank", LabPhase::Provisioning, LabState::Partial),
+            ("gina", LabPhase::Provisioning, LabState::Pending),
+            ("hank", LabPhase::Booting, LabState::Unhealthy),
         ]
     );
 }
@@ -120,7 +120,7 @@ fn status_tables_read_as_aligned_text() {
 fn status_json_is_versioned_with_states_in_kebab_case() {
     let w = fleet();
     let doc = json(&status(&w.desired, &w.observed, now()));
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["labs"][0]["state"], "ready");
     assert_eq!(doc["labs"][0]["commit"], "4f2a9c1");
     assert_eq!(doc["sources"][0]["observed"], "frozen");
