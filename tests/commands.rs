@@ -233,7 +233,7 @@ fn status_json_lists_labs_and_sources() {
     let out = ws.labsync(&["status", "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let st: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(st["format_version"], 1);
+    assert_eq!(st["format_version"], 2);
     assert_eq!(st["owner"], "e2e");
     let labs = st["labs"].as_array().unwrap();
     let by_name = |n: &str| labs.iter().find(|l| l["lab"] == n).unwrap().clone();
@@ -248,7 +248,15 @@ fn status_json_lists_labs_and_sources() {
         expires.duration_since(created),
         jiff::SignedDuration::from_hours(4)
     );
-    assert_eq!(by_name("erin")["state"], "pending");
+    assert_eq!(by_name("erin")["state"], "provisioning");
+    assert_eq!(by_name("erin")["condition"], "pending");
+    assert_eq!(by_name("erin")["reason"], "not created yet");
+    let vms = alice["vm_details"].as_array().unwrap();
+    assert_eq!(vms.len(), 2);
+    assert!(
+        vms.iter()
+            .all(|v| v["power"] == "poweredOn" && v["ready"] == true)
+    );
     assert_eq!(by_name("erin")["vms_present"], 0);
     let sources = st["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 2);
@@ -926,11 +934,20 @@ mod watch {
             .await
             .unwrap()
         });
+        // A round with nothing to do does not need the lock (it only looks); a new request
+        // does, and waits for it.
+        std::fs::write(
+            dir.join(REQ).join("req-10-yan.yaml"),
+            "apiVersion: labsync/v1\nlabs:\n  - name: req-10-yan\n    template: web-app\n",
+        )
+        .unwrap();
         let lines = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
         wait_until("a round is skipped for the lock", || {
             lines().contains("\"outcome\":\"locked\"")
         });
+        assert!(!labs(&check).iter().any(|(n, _)| n == "req-10-yan"));
         rt.block_on(guard.release()).unwrap();
+        wait_ready(dir, "req-10-yan");
 
         watch.stop();
         drop(server);

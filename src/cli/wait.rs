@@ -76,15 +76,14 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                 desired = d;
             }
             let now = jiff::Timestamp::now();
-            let observation = match crate::engine::observe::observe(&connected.client, &desired)
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("error: observing vCenter failed: {}", context::chain(&e));
-                    return ExitCode::from(context::EXIT_ERROR);
-                }
-            };
+            let observation =
+                match crate::engine::observe::observe(&connected.client, &desired).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!("error: observing vCenter failed: {}", context::chain(&e));
+                        return ExitCode::from(context::EXIT_ERROR);
+                    }
+                };
             let st = status(&desired, &observation.observed, now);
             let lab = st.labs.iter().find(|l| l.lab == args.lab);
             let outcome = match lab {

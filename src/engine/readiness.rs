@@ -49,7 +49,9 @@ pub async fn record(
     if todo.is_empty() {
         return Ok(Vec::new());
     }
-    let key = client.ensure_custom_field(FIELD_LIFE, Some("Folder")).await?;
+    let key = client
+        .ensure_custom_field(FIELD_LIFE, Some("Folder"))
+        .await?;
     let mut done = Vec::with_capacity(todo.len());
     for (lab, folder, life) in todo {
         client.set_field(&folder, key, &encode_life(&life)).await?;

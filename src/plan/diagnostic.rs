@@ -34,6 +34,10 @@ pub enum Code {
     /// A source does not sync its clock with its host: clones inherit a drifting clock.
     #[serde(rename = "labsync::plan::source_time_sync")]
     SourceTimeSync,
+    /// A source's guest clock (as its agent reports it) is off vCenter's: its clones start with
+    /// it.
+    #[serde(rename = "labsync::plan::source_clock")]
+    SourceClock,
     /// VMware Tools is not running in a source.
     #[serde(rename = "labsync::plan::source_tools")]
     SourceTools,
@@ -84,6 +88,7 @@ impl Code {
             Code::WorkflowMismatch => "labsync::plan::workflow_mismatch",
             Code::ChainPastCeiling => "labsync::plan::chain_past_ceiling",
             Code::SourceTimeSync => "labsync::plan::source_time_sync",
+            Code::SourceClock => "labsync::plan::source_clock",
             Code::SourceTools => "labsync::plan::source_tools",
             Code::SourceMissing => "labsync::plan::source_missing",
             Code::SourcePoweredOff => "labsync::plan::source_powered_off",

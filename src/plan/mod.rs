@@ -50,10 +50,10 @@ pub use schedule::{Schedule, ScheduleError};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
-    Action, HeldLab, LabExpiry, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
+    Action, HeldLab, LabExpiry, LabStateLine, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
     SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
-pub use wake::{Deadline, DeadlineKind, next_deadline};
+pub use wake::{Deadline, DeadlineKind, READY_POLL, next_deadline};
 
 use std::collections::BTreeSet;
 
@@ -178,6 +178,14 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         expiries,
         diagnostics,
         preconditions: assembled.preconditions,
+        states: lifecycle::lab_views(desired, observed, now)
+            .into_iter()
+            .map(|v| LabStateLine {
+                lab: v.lab,
+                state: v.phase,
+                reason: v.reason,
+            })
+            .collect(),
     };
 
     let allow_empty = policy.allow_empty || desired.allow_empty;

@@ -145,6 +145,29 @@ pub(crate) fn source_health(
                 .with_help("enable time sync (VMware Tools or NTP) in the source's guest"),
             );
         }
+        if let (Some(clock), Some(vc)) = (seen.clock, observed.vcenter_time) {
+            let skew = clock.duration_since(vc);
+            if skew.abs() > crate::model::readiness::DEFAULT_MAX_CLOCK_SKEW {
+                out.push(
+                    Diagnostic::warning(
+                        Code::SourceClock,
+                        format!(
+                            "source {path}'s guest clock is {}s {} vCenter's; its clones start                              with that clock",
+                            skew.abs().as_secs(),
+                            if skew.is_negative() {
+                                "behind"
+                            } else {
+                                "ahead of"
+                            }
+                        ),
+                        Effect::None,
+                    )
+                    .with_help(
+                        "enable time sync with the host (VMware Tools) or NTP in the source's                          guest; a frozen source's clock stops while it is frozen",
+                    ),
+                );
+            }
+        }
         if seen.tools_running == Some(false) {
             out.push(
                 Diagnostic::warning(

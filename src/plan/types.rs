@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::diagnostic::Diagnostic;
 use super::reason::Reason;
 use crate::model::{
-    CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, OwnerId,
-    Placement, ReadyChecks, SpecHash, TemplateName, Tombstone, VmName, VmRole,
+    CloneMode, FailurePolicy, HygieneMethod, InventoryPath, LabName, LabPhase, LifeRecord, MoRef,
+    OwnerId, Placement, ReadyChecks, SpecHash, TemplateName, Tombstone, VmName, VmRole,
 };
 
 /// The version of the plan's JSON shape; bumped on any incompatible change.
@@ -42,6 +42,18 @@ pub struct Plan {
     pub diagnostics: Vec<Diagnostic>,
     /// What the plan assumed about vCenter; a saved plan is stale when these no longer hold.
     pub preconditions: Preconditions,
+    /// Every lab's state when the plan was computed (before it is applied).
+    #[serde(default)]
+    pub states: Vec<LabStateLine>,
+}
+
+/// A lab's state as the plan saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabStateLine {
+    pub lab: LabName,
+    pub state: LabPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The index of a step inside [`Plan::steps`].

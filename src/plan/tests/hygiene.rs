@@ -68,7 +68,10 @@ fn sources_that_make_bad_clones_are_warned_about() {
     if let Some(s) = world.observed.sources.get_mut(&src("k8s-worker")) {
         s.time_sync = None;
         s.tools_running = None;
+        // A frozen source's clock stopped two minutes ago.
+        s.clock = Some(now() - jiff::SignedDuration::from_mins(2));
     }
+    world.observed.vcenter_time = Some(now());
     let plan = world.plan();
     assert!(plan.steps.is_empty(), "warnings change nothing");
     assert_eq!(
@@ -77,8 +80,15 @@ fn sources_that_make_bad_clones_are_warned_about() {
             "labsync::plan::source_powered_off",
             "labsync::plan::source_time_sync",
             "labsync::plan::source_tools",
+            "labsync::plan::source_clock",
         ]
     );
+    let clock = plan
+        .diagnostics
+        .iter()
+        .find(|d| d.code.as_str() == "labsync::plan::source_clock")
+        .expect("clock warning");
+    assert!(clock.message.contains("120s behind"), "{}", clock.message);
     assert!(!plan.has_errors());
 }
 

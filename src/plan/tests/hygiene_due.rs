@@ -370,6 +370,26 @@ fn sources_without_a_schedule_are_never_due_and_an_unreadable_schedule_is_report
 }
 
 #[test]
+fn a_ready_lab_wakes_watch_when_it_starts_expiring_and_a_lab_being_made_soon() {
+    let alice = lab("alice");
+    let world = World::new()
+        .want(alice.clone())
+        .has(made(&alice, ts("2026-11-26T10:00:00Z")))
+        .has_record(record("alice", None));
+    let plan = world.plan();
+    let d = next_deadline(&world.desired, &world.observed, &plan, now()).unwrap();
+    // Expires 14:00Z, warning 30m.
+    assert_eq!(d.at, ts("2026-11-26T13:30:00Z"));
+    assert!(matches!(d.why, DeadlineKind::Expiring { .. }));
+    // A lab about to be made: look again a second after the round.
+    let world = World::new().want(lab("bob"));
+    let plan = world.plan();
+    let d = next_deadline(&world.desired, &world.observed, &plan, now()).unwrap();
+    assert_eq!(d.at, now() + crate::plan::READY_POLL);
+    assert!(matches!(d.why, DeadlineKind::Readiness { .. }));
+}
+
+#[test]
 fn the_next_deadline_is_the_earlier_of_lab_expiry_and_scheduled_hygiene() {
     // alice was made at 10:00 with a 4h TTL: expires 14:00Z. Hygiene at 02:00 Berlin = 01:00Z.
     let alice = lab("alice");
@@ -378,6 +398,8 @@ fn the_next_deadline_is_the_earlier_of_lab_expiry_and_scheduled_hygiene() {
     for source in world.observed.sources.values_mut() {
         source.last_hygiene = Some(ts("2026-11-26T01:00:00Z"));
     }
+    // No expiry warning: the moment it starts `expiring` is its expiry (the tie goes to it).
+    world.desired.expiring_warning = jiff::SignedDuration::ZERO;
     let plan = world.plan();
     assert_eq!(
         next_deadline(&world.desired, &world.observed, &plan, now()),

@@ -293,9 +293,15 @@ fn write_kept<W: Write>(
     writeln!(w, "{}", style.paint(Tone::Strong, "Unchanged labs:"))?;
     let width = kept.iter().map(|e| e.lab.as_ref().len()).max().unwrap_or(0);
     for e in kept {
+        let state = plan
+            .states
+            .iter()
+            .find(|s| s.lab == e.lab)
+            .map(|s| format!("{}, ", s.state.as_str()))
+            .unwrap_or_default();
         writeln!(
             w,
-            "    {:<width$}  expires {} ({})",
+            "    {:<width$}  {state}expires {} ({})",
             e.lab.as_ref(),
             time::instant(e.at),
             time::left(plan.computed_at, e.at)
@@ -346,9 +352,27 @@ pub fn write_diagnostics<W: Write>(
     Ok(())
 }
 
+/// `2 ready, 1 booting, 1 failed`, in the order of a lab's life; `None` without labs.
+fn state_counts(plan: &Plan) -> Option<String> {
+    let mut counts: BTreeMap<crate::model::LabPhase, usize> = BTreeMap::new();
+    for s in &plan.states {
+        *counts.entry(s.state).or_default() += 1;
+    }
+    (!counts.is_empty()).then(|| {
+        counts
+            .iter()
+            .map(|(p, n)| format!("{n} {}", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn write_summary<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
     let s = plan.summary();
     writeln!(w, "{}", style.paint(Tone::Strong, s))?;
+    if let Some(states) = state_counts(plan) {
+        writeln!(w, "Labs now: {states}.")?;
+    }
     if s.errors > 0 || s.warnings > 0 {
         let plural =
             |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

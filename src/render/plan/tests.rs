@@ -84,10 +84,13 @@ fn a_plan_without_changes_still_shows_time_left() {
         .has(made(&lab("alice"), now() - SignedDuration::from_mins(95)));
     let text = render(&world);
     assert!(
-        text.contains("alice  expires 2026-11-26 14:25 UTC (2h 25m left)"),
+        text.contains("alice  ready, expires 2026-11-26 14:25 UTC (2h 25m left)"),
         "{text}"
     );
-    assert!(text.ends_with("\nNo changes.\n"), "{text}");
+    assert!(
+        text.ends_with("\nNo changes.\nLabs now: 1 ready.\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -51,7 +51,12 @@ pub fn lab_detail<W: Write>(
         )?;
     }
     if let Some(e) = l.expires {
-        writeln!(w, "  expires:   {} ({})", time::instant(e), time::left(at, e))?;
+        writeln!(
+            w,
+            "  expires:   {} ({})",
+            time::instant(e),
+            time::left(at, e)
+        )?;
     }
     if l.vm_details.is_empty() {
         return writeln!(w, "  no VMs");
@@ -74,5 +79,10 @@ pub fn lab_detail<W: Write>(
             ]
         })
         .collect();
-    write_table(w, &["VM", "POWER", "IP", "READY", "WAITING FOR"], &rows, style)
+    write_table(
+        w,
+        &["VM", "POWER", "IP", "READY", "WAITING FOR"],
+        &rows,
+        style,
+    )
 }
