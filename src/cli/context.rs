@@ -32,6 +32,9 @@ pub struct Labs {
     pub connection: Connection,
     pub files: Vec<Arc<SourceFile>>,
     pub git: Option<GitInfo>,
+    /// Included files left out because they have errors (only `status` loads so; every
+    /// other command refuses broken files).
+    pub left_out: Vec<crate::model::LabOrigin>,
 }
 
 impl Labs {
@@ -79,6 +82,16 @@ impl Labs {
 
 /// Loads and validates `file`; prints every diagnostic (as `validate` does) to stderr.
 pub fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
+    load(file, settings, false)
+}
+
+/// As [`load_labs`], but when only included files have errors, goes on without them (and says
+/// so): for `status`, which must show vCenter's labs while a request file is broken.
+pub fn load_labs_salvaging(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
+    load(file, settings, true)
+}
+
+fn load(file: &Path, settings: &Settings, salvage: bool) -> Result<Labs, ExitCode> {
     let loaded = match config::load(file, jiff::Timestamp::now()) {
         Ok(l) => l,
         Err(e) => {
@@ -93,7 +106,25 @@ pub fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
             config::render(&loaded.diagnostics, terminal_width(), color)
         );
     }
-    let (Some(desired), Some(connection)) = (loaded.desired, loaded.connection) else {
+    let mut left_out = Vec::new();
+    let (desired, connection) = match (loaded.desired, loaded.connection, loaded.salvaged) {
+        (Some(d), Some(c), _) => (Some(d), Some(c)),
+        (_, _, Some(s)) if salvage => {
+            let files: Vec<String> = s.left_out.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "warning: {} left out: {} ha{} errors (above); the labs from {} are shown as \
+                 vCenter has them, not compared with the files",
+                files.join(", "),
+                if files.len() == 1 { "it" } else { "they" },
+                if files.len() == 1 { "s" } else { "ve" },
+                if files.len() == 1 { "it" } else { "them" },
+            );
+            left_out = s.left_out;
+            (Some(s.desired), Some(s.connection))
+        }
+        _ => (None, None),
+    };
+    let (Some(desired), Some(connection)) = (desired, connection) else {
         eprintln!(
             "error: {} has errors; nothing was planned (see `labsync validate -f {}`)",
             file.display(),
@@ -117,6 +148,7 @@ pub fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
         connection,
         files: loaded.files,
         git: git::info(file),
+        left_out,
     })
 }
 
@@ -157,10 +189,18 @@ pub fn with_vcenter(
     settings: &Settings,
     body: impl AsyncFnOnce(&Labs, &Connected) -> ExitCode,
 ) -> ExitCode {
-    let labs = match load_labs(file, settings) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
+    match load_labs(file, settings) {
+        Ok(labs) => with_labs(labs, settings, body),
+        Err(code) => code,
+    }
+}
+
+/// [`with_vcenter`] for labs already loaded.
+pub fn with_labs(
+    labs: Labs,
+    settings: &Settings,
+    body: impl AsyncFnOnce(&Labs, &Connected) -> ExitCode,
+) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

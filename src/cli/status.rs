@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use super::context;
 use crate::config::settings::Settings;
 use crate::model::LabName;
-use crate::render::status::{self as render_status, status};
+use crate::render::status::{self as render_status, status_without};
 
 /// Arguments of `labsync status`.
 #[derive(Debug, clap::Args)]
@@ -39,14 +39,19 @@ pub(super) fn lab_name(s: &str) -> Result<LabName, String> {
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging();
-    context::with_vcenter(&args.file, settings, async |labs, connected| {
+    // A broken request file must not hide every lab: go on without it, and say so.
+    let labs = match context::load_labs_salvaging(&args.file, settings) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    context::with_labs(labs, settings, async |labs, connected| {
         let now = jiff::Timestamp::now();
         let result = context::observe(labs, connected).await;
         let observation = match result {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let st = status(&labs.desired, &observation.observed, now);
+        let st = status_without(&labs.desired, &observation.observed, now, &labs.left_out);
         let mut out = std::io::stdout().lock();
         let json = context::wants_json(settings);
         // A closed stdout leaves nobody to tell.

@@ -112,7 +112,8 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                                     .unwrap_or_default()
                             )))
                         }
-                        LabPhase::Provisioning | LabPhase::Booting => None,
+                        // A broken request file is fixed in a moment: wait on.
+                        LabPhase::Provisioning | LabPhase::Booting | LabPhase::Unknown => None,
                     }
                 }
             };

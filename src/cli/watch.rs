@@ -83,6 +83,7 @@ impl Host for CliHost<'_> {
                             connection,
                             files: loaded.files,
                             git: crate::engine::git::info(&self.file),
+                            left_out: Vec::new(),
                         };
                         Some(Config {
                             policy: labs.policy(false),

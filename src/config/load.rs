@@ -34,6 +34,18 @@ pub struct Loaded {
     /// The main file's `include` patterns as written (relative to it), whenever the main file
     /// decodes, even with errors elsewhere: `watch` keeps watching them while a file is broken.
     pub include: Vec<String>,
+    /// When only included files have errors: the state of the main file and the intact
+    /// included files, for `status`, which shows what it can rather than nothing.
+    pub salvaged: Option<Salvaged>,
+}
+
+/// What the files ask for without the included files that have errors.
+#[derive(Debug)]
+pub struct Salvaged {
+    pub desired: Desired,
+    pub connection: Connection,
+    /// The included files left out, as origins (`include:labs.d/req-7.yaml`).
+    pub left_out: Vec<LabOrigin>,
 }
 
 impl Loaded {
@@ -90,9 +102,12 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
             }
         }
     }
-    let resolved = main.and_then(|m| validate(&m, &included, now, &mut diags));
+    let resolved = main
+        .as_ref()
+        .and_then(|m| validate(m, &included, now, &mut diags));
     let mut desired = None;
     let mut connection = None;
+    let mut salvaged = None;
     if let Some(r) = resolved {
         let base = path.parent().unwrap_or(Path::new(""));
         connection = Some(r.connection.clone().resolve_paths(base));
@@ -108,6 +123,8 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
                 "while expanding labs",
             )),
         }
+    } else if let Some(m) = &main {
+        salvaged = salvage(path, m, included, &matches, &files, &diags, now);
     }
     sort_by_place(&mut diags, &files);
     if diags.iter().any(Diagnostic::is_error) {
@@ -120,6 +137,57 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
         diagnostics: diags,
         files,
         include,
+        salvaged,
+    })
+}
+
+/// The desired state without the included files that have errors, when the main file has none
+/// and every error is placed in an included file (a file that does not decode at all counts).
+fn salvage(
+    path: &Path,
+    main: &DecodedFile,
+    included: Vec<DecodedFile>,
+    matches: &[IncludeMatch],
+    files: &[Arc<SourceFile>],
+    diags: &[Diagnostic],
+    now: Timestamp,
+) -> Option<Salvaged> {
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    let mut broken: Vec<&Arc<SourceFile>> = Vec::new();
+    for d in &errors {
+        let source = &d.labels.first()?.source;
+        if Arc::ptr_eq(source, &main.source) {
+            return None;
+        }
+        if !broken.iter().any(|b| Arc::ptr_eq(b, source)) {
+            broken.push(source);
+        }
+    }
+    let intact: Vec<DecodedFile> = included
+        .into_iter()
+        .filter(|f| !broken.iter().any(|b| Arc::ptr_eq(b, &f.source)))
+        .collect();
+    let base = path.parent().unwrap_or(Path::new(""));
+    let left_out: Vec<LabOrigin> = files
+        .iter()
+        .skip(1)
+        .filter(|f| broken.iter().any(|b| Arc::ptr_eq(b, f)))
+        .map(|f| relative_origin(base, Path::new(&f.name)))
+        .collect();
+    let mut scratch = Vec::new();
+    let resolved = validate(main, &intact, now, &mut scratch)?;
+    if scratch.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let mut desired = expand(&resolved).ok()?;
+    desired
+        .origins
+        .extend(intact.iter().map(|f| f.origin.clone()));
+    desired.includes = matches.to_vec();
+    Some(Salvaged {
+        desired,
+        connection: resolved.connection.clone().resolve_paths(base),
+        left_out,
     })
 }
 
@@ -141,6 +209,7 @@ pub fn check_text(name: &str, text: &str, now: Timestamp) -> Loaded {
         diagnostics: diags,
         files,
         include: Vec::new(),
+        salvaged: None,
     }
 }
 

@@ -103,6 +103,8 @@ pub enum LabPhase {
     Expired,
     /// No longer requested; the next apply destroys it (or it is gone).
     Removed,
+    /// Its entry is in a file with errors: shown as vCenter has it, not compared (`status`).
+    Unknown,
 }
 
 impl LabPhase {
@@ -116,6 +118,7 @@ impl LabPhase {
             LabPhase::Expiring => "expiring",
             LabPhase::Expired => "expired",
             LabPhase::Removed => "removed",
+            LabPhase::Unknown => "unknown",
         }
     }
 }

@@ -14,7 +14,7 @@ pub use lab::lab_detail;
 
 pub use model::{
     CopyStatus, LabState, LabStatus, STATUS_JSON_VERSION, SourceMode, SourceStatus, StatusReport,
-    mode_word, state_word, status,
+    mode_word, state_word, status, status_without,
 };
 
 use crate::model::{LabPhase, Workflow};
@@ -31,6 +31,19 @@ pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Re
         report.owner,
         time::instant(report.at)
     )?;
+    if !report.left_out.is_empty() {
+        writeln!(
+            w,
+            "  {}",
+            style.paint(
+                Tone::Warning,
+                format!(
+                    "not compared (files with errors): {}",
+                    report.left_out.join(", ")
+                )
+            )
+        )?;
+    }
     if report.labs.is_empty() {
         writeln!(w, "  no labs")?;
     } else {
@@ -133,6 +146,7 @@ pub fn phase_tone(p: LabPhase) -> Tone {
     match p {
         LabPhase::Ready => Tone::Create,
         LabPhase::Provisioning | LabPhase::Booting => Tone::Dim,
+        LabPhase::Unknown => Tone::Warning,
         LabPhase::Expiring => Tone::Warning,
         LabPhase::Failed => Tone::Error,
         LabPhase::Expired | LabPhase::Removed => Tone::Destroy,

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    CopyKind, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, LabPhase, Lifetime, Observed,
-    OwnerId, PowerState, PoweredOffPolicy, TemplateName, VmName, Workflow,
+    CopyKind, Desired, HARD_CHAIN_LIMIT, InventoryPath, LabName, LabOrigin, LabPhase, Lifetime,
+    Observed, OwnerId, PowerState, PoweredOffPolicy, TemplateName, VmName, Workflow,
 };
 use crate::plan::lifecycle::{LabView, VmView, lab_view};
 use crate::plan::{ObservedIndex, lab_expiry, tombstone_holds};
@@ -34,6 +34,9 @@ pub struct StatusReport {
     /// (copies made by hand): never touched, listed so people can tidy them up.
     #[serde(default)]
     pub copies: Vec<CopyStatus>,
+    /// Included files left out because they have errors: their labs are `unknown`.
+    #[serde(default)]
+    pub left_out: Vec<String>,
 }
 
 /// A copy of a managed VM (see [`crate::model::Ownership`]).
@@ -68,6 +71,8 @@ pub enum LabState {
     Expired,
     /// No longer in the files; the next apply destroys it.
     Removed,
+    /// Its entry is in a file with errors: not compared with the files.
+    Uncompared,
 }
 
 /// One lab's line.
@@ -136,6 +141,17 @@ pub struct SourceStatus {
 
 /// Builds the report (pure: `now` is passed in).
 pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusReport {
+    status_without(desired, observed, now, &[])
+}
+
+/// The report when the included files `left_out` could not be read (they have errors): their
+/// labs are shown as vCenter has them, `unknown`, not as removed.
+pub fn status_without(
+    desired: &Desired,
+    observed: &Observed,
+    now: Timestamp,
+    left_out: &[LabOrigin],
+) -> StatusReport {
     let index = ObservedIndex::new(observed, &desired.ownership());
     let names: BTreeSet<&LabName> = desired
         .labs
@@ -147,7 +163,20 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
         .into_iter()
         .map(|name| {
             let view = lab_view(name, desired, observed, &index, now);
-            lab_status(name, desired, &index, now, view)
+            let mut l = lab_status(name, desired, &index, now, view);
+            let from_left_out = index
+                .lab_vms(name)
+                .iter()
+                .find_map(|m| m.markers.origin.as_ref().filter(|o| left_out.contains(o)));
+            if let (false, Some(origin)) = (desired.labs.contains_key(name), from_left_out) {
+                l.state = LabPhase::Unknown;
+                l.condition = LabState::Uncompared;
+                l.reason = Some(format!(
+                    "its file {origin} has errors: shown as vCenter has it, not compared"
+                ));
+                l.note = None;
+            }
+            l
         })
         .collect();
     let sources = desired
@@ -222,6 +251,7 @@ pub fn status(desired: &Desired, observed: &Observed, now: Timestamp) -> StatusR
         })
         .collect();
     StatusReport {
+        left_out: left_out.iter().map(ToString::to_string).collect(),
         format_version: STATUS_JSON_VERSION,
         owner: desired.owner.clone(),
         at: now,
@@ -372,6 +402,7 @@ pub fn state_word(s: LabState) -> &'static str {
         LabState::Busy => "busy",
         LabState::Expired => "expired",
         LabState::Removed => "removed",
+        LabState::Uncompared => "uncompared",
     }
 }
 
