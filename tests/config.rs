@@ -502,3 +502,141 @@ mod examples_plan {
         }
     }
 }
+
+/// A labs file with readiness settings at every level, `after: ready`, and the requester
+/// sections; `{READY}` is replaced by the template's `ready:` block.
+const READY_LABS: &str = "\
+apiVersion: labsync/v1
+vcenter:
+  url: https://vcenter.example.com/sdk
+  username: labsync@vsphere.local
+  password_env: LABSYNC_PASSWORD
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: training
+defaults:
+  expiring_warning: 15m
+  ready: { tools: true, timeout: 5m }
+templates:
+  k8s:
+{READY}
+    vms:
+      - name: db
+        source: /DC1/vm/templates/k8s-db
+        ready: { ip: true, timeout: 2m }
+      - name: cp
+        source: /DC1/vm/templates/k8s-cp
+        depends_on: [{ vm: db, after: ready }]
+      - name: worker
+        source: /DC1/vm/templates/k8s-worker
+        depends_on: [cp, { vm: db }]
+labs:
+  - name: alice
+    template: k8s
+requests:
+  status_dir: .labsync/requests
+notify:
+  webhooks:
+    - url: https://portal.example.com/hooks/labsync
+      events: [ready, failed]
+      secret_env: HOOK_SECRET
+    - url: http://127.0.0.1:8099/hook
+";
+
+#[test]
+fn ready_checks_merge_defaults_template_and_vm_and_after_ready_is_read() {
+    use labsync::model::{NotifyEvent, SecretSource};
+    let text = READY_LABS.replace(
+        "{READY}",
+        "    ready:\n      guestinfo: guestinfo.labsync.ready=1\n",
+    );
+    let loaded = config::check_text("labs.yaml", &text, now());
+    assert!(loaded.diagnostics.is_empty(), "{}", rendered(&loaded));
+    let d = loaded.desired.expect("valid");
+    let alice = &d.labs[&labsync::model::LabName::new("alice").unwrap()];
+    let vm = |role: &str| alice.vms.iter().find(|v| v.role.as_str() == role).unwrap();
+    let db = &vm("db").ready;
+    assert!(db.tools && db.ip, "defaults' tools, the VM's own ip");
+    assert_eq!(db.timeout, jiff::SignedDuration::from_mins(2));
+    let g = db
+        .guestinfo
+        .as_ref()
+        .expect("the template's guestinfo check");
+    assert_eq!(
+        (g.key.as_str(), g.value.as_deref()),
+        ("guestinfo.labsync.ready", Some("1"))
+    );
+    let cp = &vm("cp").ready;
+    assert!(cp.tools && !cp.ip);
+    assert_eq!(cp.timeout, jiff::SignedDuration::from_mins(5));
+    assert_eq!(vm("cp").after_ready, [vm("db").role.clone()]);
+    assert!(vm("worker").after_ready.is_empty());
+    assert_eq!(vm("worker").depends_on.len(), 2);
+    assert_eq!(d.expiring_warning, jiff::SignedDuration::from_mins(15));
+    assert_eq!(d.feedback.status_dir.as_deref(), Some(".labsync/requests"));
+    let hooks = &d.feedback.webhooks;
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(
+        hooks[0].events.iter().copied().collect::<Vec<_>>(),
+        [NotifyEvent::Ready, NotifyEvent::Failed]
+    );
+    assert_eq!(
+        hooks[0].secret,
+        Some(SecretSource::Env("HOOK_SECRET".into()))
+    );
+    assert_eq!(hooks[1].events.len(), 5, "no events: all of them");
+}
+
+#[test]
+fn readiness_settings_do_not_change_a_labs_spec() {
+    let spec = |ready: &str, after: &str| {
+        let text = READY_LABS
+            .replace("{READY}", ready)
+            .replace("after: ready", after);
+        let loaded = config::check_text("labs.yaml", &text, now());
+        assert!(loaded.desired.is_some(), "{}", rendered(&loaded));
+        let d = loaded.desired.expect("valid");
+        d.labs[&labsync::model::LabName::new("alice").unwrap()]
+            .spec_hash
+            .clone()
+    };
+    let base = spec(
+        "    ready:\n      guestinfo: guestinfo.labsync.ready=1\n",
+        "after: ready",
+    );
+    assert_eq!(
+        base,
+        spec("    ready:\n      tools: false\n", "after: ready")
+    );
+    assert_eq!(
+        base,
+        spec(
+            "    ready:\n      guestinfo: guestinfo.labsync.ready=1\n",
+            "after: created"
+        )
+    );
+}
+
+#[test]
+fn an_included_file_may_not_set_requests_or_notify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let main = READY_LABS.replace("{READY}", "").replace(
+        "labs:\n  - name: alice\n    template: k8s\n",
+        "include: [labs.d/*.yaml]\n",
+    );
+    std::fs::write(dir.path().join("labs.yaml"), main).expect("write");
+    std::fs::create_dir(dir.path().join("labs.d")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("labs.d/req.yaml"),
+        "apiVersion: labsync/v1\nlabs:\n  - name: bob\n    template: k8s\nnotify:\n  webhooks: []\n",
+    )
+    .expect("write");
+    let loaded = config::load(&dir.path().join("labs.yaml"), now()).expect("reads");
+    let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["labsync::config::include_forbidden_key"],
+        "{}",
+        rendered(&loaded)
+    );
+}

@@ -110,6 +110,8 @@ pub fn decode_file(
         hygiene: None,
         limits: None,
         allow_empty: None,
+        requests: None,
+        notify: None,
     };
     let mut saw_api_version = false;
     for (key, value) in &entries {
@@ -159,6 +161,8 @@ pub fn decode_file(
             "hygiene" => raw.hygiene = d.section(value, "hygiene"),
             "limits" => raw.limits = d.section(value, "limits"),
             "allow_empty" => raw.allow_empty = d.section(value, "allow_empty"),
+            "requests" => raw.requests = d.section(value, "requests"),
+            "notify" => raw.notify = d.section(value, "notify"),
             _ => {
                 let allowed = match role {
                     FileRole::Main => ROOT_KEYS,

@@ -56,8 +56,8 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
         }
     }
     Ok(Desired {
-        expiring_warning: crate::model::readiness::DEFAULT_EXPIRING_WARNING,
-        feedback: Default::default(),
+        expiring_warning: r.expiring_warning,
+        feedback: r.feedback.clone(),
         owner: r.owner.clone(),
         labs_folder: r.labs_folder.clone(),
         labs,
@@ -108,8 +108,8 @@ fn expand_lab(
             .map(|(k, v)| (k.clone(), check::render(v, &values)))
             .collect();
         vms.push(DesiredVm {
-            after_ready: Vec::new(),
-            ready: Default::default(),
+            after_ready: vm.after_ready.clone(),
+            ready: vm.ready.clone(),
             role: vm.role.clone(),
             name: vm_name,
             source: vm.source.clone(),

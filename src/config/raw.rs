@@ -11,7 +11,8 @@ use serde::de::{self, Visitor};
 
 use super::de::Sp;
 use crate::model::{
-    CloneMode, FailurePolicy, HygieneMethod, PartialPolicy, PoweredOffPolicy, Workflow,
+    After, CloneMode, FailurePolicy, HygieneMethod, NotifyEvent, PartialPolicy, PoweredOffPolicy,
+    Workflow,
 };
 
 /// The only `apiVersion` this build understands.
@@ -49,6 +50,10 @@ pub struct RawConfig {
     pub limits: Option<RawLimits>,
     /// Allow a config with zero labs to destroy every managed lab (default false).
     pub allow_empty: Option<bool>,
+    /// The request status documents `watch` keeps for the web app.
+    pub requests: Option<RawRequests>,
+    /// Webhooks told when labs become ready, fail, expire or are destroyed.
+    pub notify: Option<RawNotify>,
 }
 
 /// Keys allowed at the top of a labs.yaml file (the fields of [`RawConfig`]).
@@ -62,6 +67,8 @@ pub const ROOT_KEYS: &[&str] = &[
     "hygiene",
     "limits",
     "allow_empty",
+    "requests",
+    "notify",
 ];
 
 /// Keys allowed in an included file: a web app writing lab requests must not be able to change
@@ -130,6 +137,61 @@ pub struct RawDefaults {
     /// What to do with a lab in which a VM is powered off or suspended (default `power-on`:
     /// power it on in place; `replace` destroys and re-creates the lab; `leave`).
     pub on_powered_off: Option<PoweredOffPolicy>,
+    /// What ready means for every template's VMs, unless a template or VM says otherwise.
+    pub ready: Option<RawReady>,
+    /// How long before its expiry a ready lab is `expiring`, e.g. `30m` (the default).
+    pub expiring_warning: Option<Sp<String>>,
+}
+
+/// `ready:`: the checks a VM must pass to be ready (all optional; none: ready once it runs).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Ready")]
+pub struct RawReady {
+    /// VMware Tools must run in the guest.
+    pub tools: Option<bool>,
+    /// The guest must report an IP that is not its source's.
+    pub ip: Option<bool>,
+    /// `KEY[=VALUE]`: the guest must have set this `guestinfo.` key (to this value), e.g.
+    /// `guestinfo.labsync.ready=1` set by `vmware-rpctool "info-set guestinfo.labsync.ready 1"`.
+    pub guestinfo: Option<Sp<String>>,
+    /// From the lab's creation to ready, at most (default `10m`); then `on_failure` applies.
+    pub timeout: Option<Sp<String>>,
+}
+
+/// `requests:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Requests")]
+pub struct RawRequests {
+    /// Folder of the request status documents, relative to this file (default
+    /// `.labsync/status`): one JSON document per request file, for the web app to poll.
+    pub status_dir: Option<Sp<String>>,
+}
+
+/// `notify:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Notify")]
+pub struct RawNotify {
+    /// Webhooks: each gets a JSON POST per event it asks for.
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// One webhook.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Webhook")]
+pub struct RawWebhook {
+    /// `https://…` (plain `http://` only to this machine).
+    pub url: Sp<String>,
+    /// The events to send (default: all): `ready`, `failed`, `expiring`, `expired`, `destroyed`.
+    pub events: Option<Vec<NotifyEvent>>,
+    /// Name of the environment variable holding the secret that signs the bodies.
+    pub secret_env: Option<Sp<String>>,
+    /// File holding that secret (relative to this file).
+    pub secret_file: Option<Sp<String>>,
 }
 
 /// A lab template.
@@ -143,6 +205,8 @@ pub struct RawTemplate {
     pub clone: Option<CloneMode>,
     /// Hygiene settings for this template's sources, overriding the top-level `hygiene`.
     pub hygiene: Option<RawHygiene>,
+    /// What ready means for this template's VMs (over `defaults.ready`).
+    pub ready: Option<RawReady>,
     /// The VMs of every lab made from this template.
     pub vms: Vec<RawVm>,
 }
@@ -156,9 +220,12 @@ pub struct RawVm {
     pub name: Sp<String>,
     /// Inventory path of the source VM, e.g. `/DC1/vm/templates/k8s-db`.
     pub source: Sp<String>,
-    /// Other VMs of this template that must be created first.
+    /// Other VMs of this template that must be created first: a name (made first), or
+    /// `{ vm: NAME, after: ready }` (made and ready first).
     #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+    pub depends_on: Vec<RawDep>,
+    /// What ready means for this VM (each key over the template's).
+    pub ready: Option<RawReady>,
     /// `guestinfo.*` entries for the guest; values may use `{{lab}}`, `{{vm}}`, `{{index}}` and
     /// `{{owner}}`.
     #[serde(default)]
@@ -268,6 +335,92 @@ impl<V: JsonSchema> JsonSchema for SpMap<V> {
         schemars::json_schema!({
             "type": "object",
             "additionalProperties": g.subschema_for::<V>(),
+        })
+    }
+}
+
+/// One `depends_on` entry: `db`, or `{ vm: db, after: ready }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawDep {
+    /// The VM depended on, with the span of the entry.
+    pub vm: Sp<String>,
+    pub after: After,
+}
+
+impl<'de> Deserialize<'de> for RawDep {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sp = Sp::<DepForm>::deserialize(d)?;
+        Ok(RawDep {
+            vm: Sp::new(sp.value.vm, sp.span),
+            after: sp.value.after,
+        })
+    }
+}
+
+/// The two ways to write a dependency, before spans.
+struct DepForm {
+    vm: String,
+    after: After,
+}
+
+impl<'de> Deserialize<'de> for DepForm {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DepVisitor;
+        impl<'de> Visitor<'de> for DepVisitor {
+            type Value = DepForm;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a VM name, or a mapping `{ vm: NAME, after: created | ready }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DepForm, E> {
+                Ok(DepForm {
+                    vm: v.to_string(),
+                    after: After::Created,
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<DepForm, A::Error> {
+                const FIELDS: &[&str] = &["vm", "after"];
+                let (mut vm, mut after) = (None, None);
+                while let Some(k) = m.next_key::<String>()? {
+                    match k.as_str() {
+                        "vm" if vm.is_none() => vm = Some(m.next_value::<String>()?),
+                        "after" if after.is_none() => after = Some(m.next_value::<After>()?),
+                        "vm" | "after" => return Err(de::Error::duplicate_field("vm")),
+                        other => return Err(de::Error::unknown_field(other, FIELDS)),
+                    }
+                }
+                Ok(DepForm {
+                    vm: vm.ok_or_else(|| de::Error::missing_field("vm"))?,
+                    after: after.unwrap_or_default(),
+                })
+            }
+        }
+        d.deserialize_any(DepVisitor)
+    }
+}
+
+impl JsonSchema for RawDep {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Dependency".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A VM of this template made first: its name, or `{ vm: NAME, after: ready }` to wait until it is also ready.",
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "vm": { "type": "string", "description": "The VM depended on." },
+                        "after": {
+                            "type": "string",
+                            "enum": ["created", "ready"],
+                            "description": "`created` (default): once it exists; `ready`: once it passes its readiness checks."
+                        }
+                    },
+                    "required": ["vm"],
+                    "additionalProperties": false
+                }
+            ]
         })
     }
 }

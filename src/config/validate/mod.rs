@@ -2,6 +2,7 @@
 //! raw text into typed values. Pure: the clock comes in as `now`.
 
 mod labs;
+mod readiness;
 mod templates;
 mod vcenter;
 
@@ -37,6 +38,10 @@ pub struct Resolved {
     pub labs: Vec<ResolvedLab>,
     pub limits: Limits,
     pub allow_empty: bool,
+    /// `defaults.expiring_warning`.
+    pub expiring_warning: jiff::SignedDuration,
+    /// `requests:` and `notify:`.
+    pub feedback: crate::model::Feedback,
 }
 
 /// The `defaults` section with its defaults filled in.
@@ -67,6 +72,10 @@ pub struct ResolvedVm {
     pub source: InventoryPath,
     pub depends_on: Vec<VmRole>,
     pub guestinfo: BTreeMap<String, String>,
+    /// What ready means for it (defaults, template and VM merged).
+    pub ready: crate::model::ReadyChecks,
+    /// The roles among `depends_on` written with `after: ready`.
+    pub after_ready: Vec<VmRole>,
 }
 
 /// A checked lab entry (a pool when `count` is set).
@@ -116,7 +125,14 @@ pub fn validate(
         .as_ref()
         .and_then(|d| d.clone)
         .unwrap_or(CloneMode::Instant);
-    let templates = v.templates(main, &hygiene, default_clone);
+    let default_ready = v.ready(
+        src,
+        raw.defaults.as_ref().and_then(|d| d.ready.as_ref()),
+        &crate::model::ReadyChecks::default(),
+    );
+    let expiring_warning = v.expiring_warning(main);
+    let feedback = v.feedback(main);
+    let templates = v.templates(main, &hygiene, default_clone, &default_ready);
     let labs = v.labs(main, included, &templates);
 
     let errors_after = v.diags.iter().filter(|d| d.is_error()).count();
@@ -133,6 +149,8 @@ pub fn validate(
         labs,
         limits,
         allow_empty: raw.allow_empty.unwrap_or(false),
+        expiring_warning,
+        feedback,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::config::diagnostic::{Code, Diagnostic, SourceFile};
 use crate::config::raw::{RawTemplate, RawVm};
 use crate::config::suggest::did_you_mean;
 use crate::config::yaml::Span;
-use crate::model::{CloneMode, HygienePolicy, TemplateName, VmRole, Workflow};
+use crate::model::{After, CloneMode, HygienePolicy, ReadyChecks, TemplateName, VmRole, Workflow};
 
 /// What the lab checks need to know about templates.
 pub(super) struct Templates {
@@ -32,6 +32,7 @@ impl Validator<'_> {
         main: &DecodedFile,
         base: &HygienePolicy,
         default_clone: CloneMode,
+        default_ready: &ReadyChecks,
     ) -> Templates {
         let src = &main.source;
         let mut out = Templates {
@@ -48,7 +49,7 @@ impl Validator<'_> {
                 t.vms.iter().map(|v| v.name.clone()).collect(),
             );
             let errors_before = self.error_count();
-            let resolved = self.template(src, name, t, base, default_clone);
+            let resolved = self.template(src, name, t, base, default_clone, default_ready);
             match resolved {
                 Some(r) if self.error_count() == errors_before => {
                     out.resolved.insert(r.name.clone(), r);
@@ -73,6 +74,7 @@ impl Validator<'_> {
         t: &RawTemplate,
         base: &HygienePolicy,
         default_clone: CloneMode,
+        default_ready: &ReadyChecks,
     ) -> Option<ResolvedTemplate> {
         let tname = match TemplateName::new(name.value.clone()) {
             Ok(n) => Some(n),
@@ -92,6 +94,7 @@ impl Validator<'_> {
             );
         }
         let hygiene = self.hygiene(src, t.hygiene.as_ref(), Some(base));
+        let ready = self.ready(src, t.ready.as_ref(), default_ready);
         let roles: Vec<&str> = t.vms.iter().map(|v| v.name.value.as_str()).collect();
         let mut vms = Vec::new();
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
@@ -112,7 +115,7 @@ impl Validator<'_> {
                 continue;
             }
             seen.insert(&vm.name.value, vm.name.span);
-            if let Some(v) = self.vm(src, vm, &roles) {
+            if let Some(v) = self.vm(src, vm, &roles, &ready) {
                 vms.push(v);
             }
         }
@@ -129,7 +132,13 @@ impl Validator<'_> {
         })
     }
 
-    fn vm(&mut self, src: &Arc<SourceFile>, vm: &RawVm, roles: &[&str]) -> Option<ResolvedVm> {
+    fn vm(
+        &mut self,
+        src: &Arc<SourceFile>,
+        vm: &RawVm,
+        roles: &[&str],
+        template_ready: &ReadyChecks,
+    ) -> Option<ResolvedVm> {
         let role = match VmRole::new(vm.name.value.clone()) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -139,7 +148,9 @@ impl Validator<'_> {
         };
         let source = self.inventory_path(src, &vm.source);
         let mut depends_on = Vec::new();
-        for dep in &vm.depends_on {
+        let mut after_ready = Vec::new();
+        for entry in &vm.depends_on {
+            let dep = &entry.vm;
             if !roles.contains(&dep.value.as_str()) {
                 let help = did_you_mean(&dep.value, roles.iter().copied()).unwrap_or_else(|| {
                     format!(
@@ -159,6 +170,9 @@ impl Validator<'_> {
                     .help(help),
                 );
             } else if let Ok(r) = VmRole::new(dep.value.clone()) {
+                if entry.after == After::Ready {
+                    after_ready.push(r.clone());
+                }
                 depends_on.push(r);
             }
         }
@@ -170,11 +184,14 @@ impl Validator<'_> {
             self.check_placeholders(src, value, check::PLACEHOLDERS);
             guestinfo.insert(key.value.clone(), value.value.clone());
         }
+        let ready = self.ready(src, vm.ready.as_ref(), template_ready);
         Some(ResolvedVm {
             role: role?,
             source: source?,
             depends_on,
             guestinfo,
+            ready,
+            after_ready,
         })
     }
 
@@ -215,7 +232,12 @@ impl Validator<'_> {
     ) -> Option<Vec<VmRole>> {
         let deps: BTreeMap<&str, Vec<&Sp<String>>> = vms
             .iter()
-            .map(|v| (v.name.value.as_str(), v.depends_on.iter().collect()))
+            .map(|v| {
+                (
+                    v.name.value.as_str(),
+                    v.depends_on.iter().map(|d| &d.vm).collect(),
+                )
+            })
             .collect();
         if let Some(cycle) = find_cycle(&deps) {
             let path: Vec<&str> = cycle

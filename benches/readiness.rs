@@ -1,0 +1,245 @@
+//! Request file → lab `ready`, at the simulator's realistic timing (time scale 1: an instant
+//! clone takes about 3 s, a guest announces its services `ready_after` 30 s after power-on, both
+//! jittered ±20 %). The real binaries end to end: `labsync sim serve` and `labsync watch` on a
+//! labs file with one template of five VMs (db, then cp, then three workers) whose readiness is
+//! the guest's `guestinfo.labsync.ready=1` announcement. Twenty request files are written within
+//! one minute (one every 3 s); each lab's `ready` moment is when `labsync status --json` (run
+//! every 500 ms by this bench) first shows it `ready`. Printed next to the model's lower bound:
+//! the dependency chain of clones plus the last guest's boot and services time. Run with
+//! `cargo bench --bench readiness`; the figures go in BENCHMARKS.md. Timing is reported, never
+//! asserted.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+type BenchError = Box<dyn std::error::Error>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_labsync");
+/// Labs requested, one request file each.
+const LABS: usize = 20;
+/// Between two request files: twenty within one minute.
+const GAP: Duration = Duration::from_secs(3);
+/// How often `status --json` is run.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The simulator's default model (docs/simulator.md): seconds before jitter.
+const INSTANT_CLONE: f64 = 3.0;
+const STUN: f64 = 0.4;
+const READY_AFTER: f64 = 30.0;
+
+/// Kills a child process when dropped, so an early return leaves nothing running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Lines of a child's stdout.
+fn lines_of(child: &mut Child) -> Result<Receiver<String>, BenchError> {
+    let out = child.stdout.take().ok_or("stdout is not piped")?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+const INVENTORY: &str = "\
+datacenters:
+  - name: DC1
+    folders: [templates, labs]
+    datastores: [{ name: ds-ssd-01, capacity_gb: 16384 }]
+    networks: [lab-net]
+    clusters:
+      - name: Cluster1
+        hosts: [esx-01.lab.local, esx-02.lab.local, esx-03.lab.local]
+    vms:
+      - { name: k8s-db, folder: templates, host: esx-01.lab.local, ready_key: guestinfo.labsync.ready }
+      - { name: k8s-cp, folder: templates, host: esx-02.lab.local, ready_key: guestinfo.labsync.ready }
+      - { name: k8s-worker, folder: templates, host: esx-03.lab.local, ready_key: guestinfo.labsync.ready }
+";
+
+fn labs_yaml(url: &str) -> String {
+    format!(
+        "\
+apiVersion: labsync/v1
+vcenter:
+  url: {url}
+  username: labsync
+  password_env: LABSYNC_SIM_PASSWORD
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: bench
+defaults:
+  ttl: 8h
+templates:
+  five:
+    workflow: running
+    ready:
+      guestinfo: guestinfo.labsync.ready=1
+      timeout: 10m
+    vms:
+      - {{ name: db, source: /DC1/vm/templates/k8s-db }}
+      - {{ name: cp, source: /DC1/vm/templates/k8s-cp, depends_on: [db] }}
+      - {{ name: w1, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
+      - {{ name: w2, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
+      - {{ name: w3, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
+include:
+  - labs.d/*.yaml
+limits:
+  parallelism: 10
+  per_host: 4
+"
+    )
+}
+
+/// Each lab's state in `labsync status --json`.
+fn states(dir: &Path) -> Result<BTreeMap<String, String>, BenchError> {
+    let out = Command::new(BIN)
+        .args(["status", "--json", "-f", "labs.yaml"])
+        .current_dir(dir)
+        .env("LABSYNC_SIM_PASSWORD", "labsync")
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .stderr(Stdio::null())
+        .output()?;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(doc["labs"]
+        .as_array()
+        .map(|labs| {
+            labs.iter()
+                .filter_map(|l| {
+                    Some((
+                        l["lab"].as_str()?.to_string(),
+                        l["state"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+fn main() -> Result<(), BenchError> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("labs.d"))?;
+    std::fs::write(dir.join("inventory.yaml"), INVENTORY)?;
+    let mut sim = Reaped(
+        Command::new(BIN)
+            .args(["sim", "serve", "--inventory", "inventory.yaml"])
+            .args(["--listen", "127.0.0.1:0", "--time-scale", "1"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let sim_out = lines_of(&mut sim.0)?;
+    let url_line = sim_out.recv_timeout(Duration::from_secs(60))?;
+    let url = url_line
+        .strip_prefix("url:")
+        .ok_or("no url line")?
+        .trim()
+        .to_string();
+    std::fs::write(dir.join("labs.yaml"), labs_yaml(&url))?;
+    let mut watch = Reaped(
+        Command::new(BIN)
+            .args(["watch", "-f", "labs.yaml", "--interval", "10m", "--json"])
+            .current_dir(dir)
+            .env("LABSYNC_SIM_PASSWORD", "labsync")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.join("xdg"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let out = lines_of(&mut watch.0)?;
+    // The first (empty) round.
+    let end = Instant::now() + Duration::from_secs(60);
+    while !out
+        .recv_timeout(end.saturating_duration_since(Instant::now()))?
+        .contains("\"outcome\":")
+    {}
+    std::thread::spawn(move || for _ in out {});
+
+    let begin = Instant::now();
+    let mut requested: Vec<(String, Instant)> = Vec::new();
+    let mut ready: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut next_request = begin;
+    let deadline = begin + Duration::from_secs(600);
+    while ready.len() < LABS && Instant::now() < deadline {
+        while requested.len() < LABS && Instant::now() >= next_request {
+            let lab = format!("req-{:02}", requested.len());
+            let tmp_file = dir.join(format!("labs.d/.{lab}.tmp"));
+            std::fs::write(
+                &tmp_file,
+                format!("apiVersion: labsync/v1\nlabs:\n  - name: {lab}\n    template: five\n"),
+            )?;
+            std::fs::rename(&tmp_file, dir.join(format!("labs.d/{lab}.yaml")))?;
+            requested.push((lab, Instant::now()));
+            next_request += GAP;
+        }
+        let polled = Instant::now();
+        for (lab, state) in states(dir)? {
+            if state == "ready" && !ready.contains_key(&lab) {
+                ready.insert(lab, polled);
+            }
+        }
+        std::thread::sleep(POLL.saturating_sub(polled.elapsed()));
+    }
+    let mut took: Vec<Duration> = requested
+        .iter()
+        .filter_map(|(lab, at)| Some(ready.get(lab)?.saturating_duration_since(*at)))
+        .collect();
+    took.sort();
+    let s = |d: Duration| d.as_secs_f64();
+    let bound = INSTANT_CLONE * 3.0 + 2.0 * STUN + READY_AFTER;
+    println!(
+        "{LABS} labs x 5 VMs, one request file every {} s, time scale 1:",
+        GAP.as_secs()
+    );
+    println!(
+        "  request file -> lab ready: median {:.1} s, p95 {:.1} s, min {:.1} s, max {:.1} s \
+         ({} of {LABS} ready)",
+        s(percentile(&took, 0.5)),
+        s(percentile(&took, 0.95)),
+        s(took.first().copied().unwrap_or_default()),
+        s(took.last().copied().unwrap_or_default()),
+        took.len()
+    );
+    println!(
+        "  model's lower bound for one lab alone: {bound:.1} s (db, cp, then three workers: \
+         3 x {INSTANT_CLONE} s clones + 2 x {STUN} s stun of the shared worker source, then \
+         {READY_AFTER} s from the last power-on to its services; each duration jittered ±20 %)"
+    );
+    println!(
+        "  all {} labs ready {:.1} s after the first request",
+        ready.len(),
+        ready
+            .values()
+            .max()
+            .map_or(0.0, |m| s(m.saturating_duration_since(begin)))
+    );
+    drop(watch);
+    drop(sim);
+    Ok(())
+}
