@@ -129,3 +129,188 @@ fn status_shows_vcenters_labs_while_a_request_file_is_broken() {
         ))
         .stdout(predicate::str::contains("bob    unknown"));
 }
+
+/// A folder with its own simulator inventory and labs file (`sim://`), run at time scale 0.05
+/// by default: an instant clone takes ~0.15 s, a guest's network ~1 s, its ready announcement
+/// ~1.5 s.
+struct Guests {
+    dir: tempfile::TempDir,
+    scale: &'static str,
+}
+
+const GUEST_INVENTORY: &str = "\
+datacenters:
+  - name: DC1
+    folders: [templates, labs]
+    datastores: [{ name: ds1, capacity_gb: 4096 }]
+    networks: [lab-net]
+    clusters:
+      - name: C1
+        hosts: [esx-01.lab.local, esx-02.lab.local]
+    vms:
+      # Announces its services 30 s (model) after power-on.
+      - { name: good, folder: templates, networks: [lab-net], ready_key: guestinfo.labsync.ready }
+      # Never announces anything.
+      - { name: silent, folder: templates, networks: [lab-net] }
+      # Announces, but its network never renews: its clones keep its IP.
+      - { name: stuck, folder: templates, networks: [lab-net], ready_key: guestinfo.labsync.ready,
+          guest_network_after: 10h, ready_after: 2s }
+";
+
+const GUEST_LABS: &str = "\
+apiVersion: labsync/v1
+vcenter:
+  url: sim://inventory.yaml
+  username: labsync
+  password_env: LABSYNC_SIM_PASSWORD
+  datacenter: DC1
+  labs_folder: /DC1/vm/labs
+  owner: guests
+defaults:
+  ttl: 8h
+  ready:
+    guestinfo: guestinfo.labsync.ready=1
+templates:
+  good:
+    vms: [{ name: box, source: /DC1/vm/templates/good }]
+  silent:
+    ready: { timeout: 4s }
+    vms: [{ name: box, source: /DC1/vm/templates/silent }]
+  stuck:
+    vms: [{ name: box, source: /DC1/vm/templates/stuck }]
+labs:
+  - { name: good, template: good }
+";
+
+impl Guests {
+    fn new() -> Guests {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("inventory.yaml"), GUEST_INVENTORY).expect("write");
+        std::fs::write(dir.path().join("labs.yaml"), GUEST_LABS).expect("write");
+        Guests { dir, scale: "0.05" }
+    }
+
+    fn labs(&self, extra: &str) {
+        std::fs::write(
+            self.dir.path().join("labs.yaml"),
+            format!("{GUEST_LABS}{extra}"),
+        )
+        .expect("write");
+    }
+
+    fn labsync(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("labsync").expect("binary");
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .env("LABSYNC_SIM_TIME_SCALE", self.scale)
+            .env_remove("LABSYNC_CONFIG")
+            .env_remove("LABSYNC_OUTPUT")
+            .env_remove("LABSYNC_SIM_PASSWORD");
+        cmd
+    }
+
+    fn lab(&self, name: &str) -> Value {
+        let out = self
+            .labsync(&["status", "--json", name])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+}
+
+#[test]
+fn a_lab_is_ready_only_once_its_guest_announces_it_with_its_own_ip() {
+    // Slower, so that `status` (a process that starts and logs in) sees the guest booting:
+    // its announcement comes ~6 s after the clone.
+    let g = Guests {
+        scale: "0.2",
+        ..Guests::new()
+    };
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    // Right after the clone the guest resumes with its source's identity and has not
+    // announced anything.
+    let first = g.lab("good");
+    assert_eq!(first["state"], "booting", "{first}");
+    assert!(
+        first["reason"].as_str().unwrap().contains("good-box:"),
+        "{first}"
+    );
+    g.labsync(&["wait", "good", "--timeout", "60s", "--interval", "200ms"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("lab good: booting"))
+        .stderr(predicate::str::contains("lab good: ready"));
+    let ready = g.lab("good");
+    assert_eq!(ready["state"], "ready");
+    let vm = &ready["vm_details"][0];
+    assert_eq!(vm["ready"], true);
+    let ip = vm["ip"].as_str().expect("the guest reports an IP");
+    assert!(ip.starts_with("10."), "{ip}");
+    // apply records readiness on the lab's folder; nothing else changes.
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    g.labsync(&["plan", "--detailed-exitcode"]).assert().code(0);
+    assert!(g.lab("good")["ready_at"].is_string());
+}
+
+#[test]
+fn a_guest_that_never_announces_fails_at_the_timeout_is_retried_once_then_kept() {
+    let g = Guests::new();
+    g.labs("  - { name: quiet, template: silent }\n");
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let booting = g.lab("quiet");
+    assert_eq!(booting["state"], "booting", "{booting}");
+    assert!(booting["deadline"].is_string(), "{booting}");
+    g.labsync(&["wait", "quiet", "--timeout", "60s", "--interval", "200ms"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "lab quiet is failed: quiet-box: not ready within 4s: the guest has not set \
+             guestinfo.labsync.ready",
+        ));
+    // on_failure: destroy (the default): the failure is recorded, the lab made again once.
+    g.labsync(&["plan"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("record its failure (attempt 1)"))
+        .stdout(predicate::str::contains("destroyed and made again once"));
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let retried = g.lab("quiet");
+    assert_eq!(retried["state"], "booting", "{retried}");
+    assert_eq!(retried["failed_attempts"], 1, "{retried}");
+    g.labsync(&["wait", "quiet", "--timeout", "60s", "--interval", "200ms"])
+        .assert()
+        .code(1);
+    // The retry failed too: recorded, kept for inspection, never destroyed again.
+    g.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("destroy").not());
+    let kept = g.lab("quiet");
+    assert_eq!(kept["state"], "failed", "{kept}");
+    assert_eq!(kept["failed_attempts"], 2, "{kept}");
+    g.labsync(&["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("failed, kept for inspection"));
+}
+
+#[test]
+fn a_clone_that_announces_ready_with_its_sources_ip_fails_the_identity_check() {
+    let g = Guests::new();
+    g.labs("  - { name: twin, template: stuck }\n");
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    g.labsync(&["wait", "twin", "--timeout", "60s", "--interval", "200ms"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "twin-box: identity check failed: it reports its source's IP",
+        ));
+}

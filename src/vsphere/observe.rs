@@ -12,9 +12,10 @@ use super::error::Result;
 use super::props::{ObjectContent, PropSpec};
 use super::session::Client;
 use super::wire::Element;
+use crate::model::readiness::DEFAULT_CLOCK_KEY;
 use crate::model::{
-    InventoryPath, LabName, LabRecord, MoRef, Observed, ObservedSource, ObservedVm, PowerState,
-    SpecHash, Tombstone,
+    GuestReport, InventoryPath, LabName, LabRecord, MoRef, Observed, ObservedSource, ObservedVm,
+    PowerState, SpecHash, Tombstone,
 };
 
 /// Custom field (on a lab folder): the tombstone of an expired lab, see [`encode_tombstone`].
@@ -60,6 +61,8 @@ pub const VM_PROPERTIES: &[&str] = &[
     "recentTask",
     "customValue",
     "guest.toolsRunningStatus",
+    "guest.ipAddress",
+    "guest.net",
     "config.tools.syncTimeWithHost",
 ];
 
@@ -112,10 +115,15 @@ impl Client {
             specs.push(PropSpec::new(&cfm.kind, &["field"]));
             extra.push(cfm.clone());
         }
-        let objects = self
-            .retrieve_under_with(&root, VIEW_TYPES, &specs, &extra)
-            .await?;
-        Ok(build(&objects, &root, scope))
+        // vCenter's clock for the guest clock checks, read alongside the inventory.
+        let (objects, clock) = tokio::join!(
+            self.retrieve_under_with(&root, VIEW_TYPES, &specs, &extra),
+            self.current_time()
+        );
+        let mut observation = build(&objects?, &root, scope);
+        // A server that cannot tell its time only loses the clock checks.
+        observation.observed.vcenter_time = clock.ok();
+        Ok(observation)
     }
 }
 
@@ -280,13 +288,18 @@ fn power_of(o: &ObjectContent) -> PowerState {
 }
 
 fn labsync_config(o: &ObjectContent) -> BTreeMap<String, String> {
+    extra_config(o, "labsync.")
+}
+
+/// The `extraConfig` entries whose key starts with `prefix`.
+fn extra_config(o: &ObjectContent, prefix: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if let Some(v) = o.get("config.extraConfig") {
         for ov in &v.children {
             let (Some(k), Some(val)) = (ov.child_text("key"), ov.child_text("value")) else {
                 continue;
             };
-            if k.starts_with("labsync.") {
+            if k.starts_with(prefix) {
                 out.insert(k.to_string(), val.to_string());
             }
         }
@@ -294,10 +307,33 @@ fn labsync_config(o: &ObjectContent) -> BTreeMap<String, String> {
     out
 }
 
+/// What the guest reports through VMware Tools (`guest.*`) and the `guestinfo.*` keys it set.
+fn guest_report(o: &ObjectContent) -> GuestReport {
+    GuestReport {
+        tools_running: o.text("guest.toolsRunningStatus") == Some("guestToolsRunning"),
+        ip: o
+            .text("guest.ipAddress")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
+        macs: o
+            .get("guest.net")
+            .map(|net| {
+                net.children
+                    .iter()
+                    .filter_map(|nic| nic.child_text("macAddress"))
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        guestinfo: extra_config(o, "guestinfo."),
+    }
+}
+
 fn observed_vm(o: &ObjectContent, folder: Option<InventoryPath>) -> Option<ObservedVm> {
     let text = |path: &str| o.text(path).filter(|t| !t.is_empty()).map(str::to_string);
     Some(ObservedVm {
-        guest: None,
+        guest: Some(guest_report(o)),
         moref: o.obj.clone(),
         name: o.text("name")?.to_string(),
         power: power_of(o),
@@ -330,8 +366,13 @@ fn observed_source(
 ) -> ObservedSource {
     let fields = custom_values(o, field_names);
     ObservedSource {
-        clock: None,
-        ip: None,
+        clock: extra_config(o, DEFAULT_CLOCK_KEY)
+            .get(DEFAULT_CLOCK_KEY)
+            .and_then(|v| v.parse().ok()),
+        ip: o
+            .text("guest.ipAddress")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         path: path.clone(),
         moref: o.obj.clone(),
         power: power_of(o),

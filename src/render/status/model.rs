@@ -92,6 +92,9 @@ pub struct LabStatus {
     pub ready_at: Option<Timestamp>,
     /// When it fails if it is not ready by then.
     pub deadline: Option<Timestamp>,
+    /// Creations of its current spec that failed readiness (recorded on its folder).
+    #[serde(default)]
+    pub failed_attempts: u32,
     /// Its VMs: names, power, IPs, readiness.
     pub vm_details: Vec<VmView>,
     pub template: Option<TemplateName>,
@@ -379,6 +382,7 @@ fn lab_status(
         condition: state,
         ready_at: view.ready_at,
         deadline: view.deadline,
+        failed_attempts: view.failed_attempts,
         vm_details: view.vms,
         template,
         vms_present: managed.len(),
