@@ -314,3 +314,52 @@ fn a_clone_that_announces_ready_with_its_sources_ip_fails_the_identity_check() {
             "twin-box: identity check failed: it reports its source's IP",
         ));
 }
+
+#[test]
+fn after_ready_clones_the_dependent_only_once_its_dependency_is_ready() {
+    let g = Guests::new();
+    g.labs("  - { name: pair, template: pair }\n  - { name: hush, template: hush }\n");
+    let text = std::fs::read_to_string(g.dir.path().join("labs.yaml")).expect("read");
+    let text = text.replace(
+        "templates:\n",
+        "templates:\n  pair:\n    vms:\n      - { name: db, source: /DC1/vm/templates/good }\n      - { name: app, source: /DC1/vm/templates/good, depends_on: [{ vm: db, after: ready }] }\n  hush:\n    ready: { timeout: 3s }\n    vms:\n      - { name: db, source: /DC1/vm/templates/silent }\n      - { name: app, source: /DC1/vm/templates/good, depends_on: [{ vm: db, after: ready }] }\n",
+    );
+    std::fs::write(g.dir.path().join("labs.yaml"), text).expect("write");
+    let out = g
+        .labsync(&["apply", "--auto-approve", "--json"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    // hush-app could not be made: partial failure.
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |event: &str, op: &str, target: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == event && e["op"] == op && e["target"] == target)
+            .unwrap_or_else(|| panic!("no {event} {op} {target} in {stdout}"))
+    };
+    let waited = at("op-finished", "wait-ready", "pair-db");
+    assert!(at("op-started", "wait-ready", "pair-db") < waited);
+    assert!(
+        waited < at("op-started", "instant-clone", "pair-app"),
+        "pair-app is cloned after pair-db is ready"
+    );
+    let failed = &events[at("op-finished", "wait-ready", "hush-db")];
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hush-app not made: hush-db was not ready within 3s: the guest has not set guestinfo.labsync.ready"),
+        "{failed}"
+    );
+    assert!(
+        !events.iter().any(|e| e["op"] == "instant-clone"
+            && e["target"] == "hush-app"
+            && e["event"] == "op-started"),
+        "hush-app is never cloned"
+    );
+}

@@ -24,6 +24,8 @@ pub enum OpKind {
     SetField,
     SnapshotCycle,
     PromoteDisks,
+    /// Waiting for a VM another depends on to be ready (`after: ready`).
+    WaitReady,
 }
 
 /// One thing that happened during a run.

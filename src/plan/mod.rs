@@ -51,7 +51,7 @@ pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
     Action, HeldLab, LabExpiry, LabStateLine, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
-    SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
+    ReadyWait, SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
 pub use wake::{Deadline, DeadlineKind, READY_POLL, next_deadline};
 

@@ -12,7 +12,7 @@ use super::guards::Decisions;
 use super::hygiene::PlannedHygiene;
 use super::reason::Reason;
 use super::types::{
-    Action, HeldLab, Phase, Preconditions, SourcePrecondition, Step, StepId, VmToCreate,
+    Action, HeldLab, Phase, Preconditions, ReadyWait, SourcePrecondition, Step, StepId, VmToCreate,
 };
 use crate::model::{CloneMode, InventoryPath, LabName, Markers, Observed, OwnerId};
 
@@ -209,9 +209,21 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                     &lab.spec_hash,
                 ),
                 placement: lab.placement.clone(),
-                ready: vm.ready.clone(),
-                after_ready: vm.after_ready.clone(),
-                source_ip: source.ip.clone(),
+                wait_for: vm
+                    .after_ready
+                    .iter()
+                    .filter_map(|role| lab.vms.iter().find(|d| &d.role == role))
+                    .map(|d| ReadyWait {
+                        name: d.name.clone(),
+                        bios_uuid: d.bios_uuid,
+                        checks: d.ready.clone(),
+                        source_ip: ctx
+                            .observed
+                            .sources
+                            .get(&d.source)
+                            .and_then(|s| s.ip.clone()),
+                    })
+                    .collect(),
             })
         })
         .collect();

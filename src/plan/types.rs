@@ -251,14 +251,20 @@ pub struct VmToCreate {
     #[serde(default)]
     pub instance_uuid: Uuid,
     pub placement: Placement,
-    /// What ready means for this VM, for dependents that wait for it (`after: ready`).
-    #[serde(default)]
-    pub ready: ReadyChecks,
-    /// Roles among `depends_on` that must be ready, not only made, before this VM is made.
-    #[serde(default)]
-    pub after_ready: Vec<VmRole>,
+    /// VMs of the same lab that must be ready, not only made, before this one is made
+    /// (`depends_on: [{ vm: db, after: ready }]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wait_for: Vec<ReadyWait>,
+}
+
+/// A VM to wait for until it passes its readiness checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyWait {
+    pub name: VmName,
+    /// Its BIOS UUID, to find it.
+    pub bios_uuid: Uuid,
+    pub checks: ReadyChecks,
     /// The IP its source reported when planned: a clone still reporting it is not ready.
-    #[serde(default)]
     pub source_ip: Option<String>,
 }
 

@@ -23,6 +23,7 @@ pub fn op_word(op: OpKind) -> &'static str {
         OpKind::SetField => "set field",
         OpKind::SnapshotCycle => "snapshot cycle",
         OpKind::PromoteDisks => "promote disks",
+        OpKind::WaitReady => "wait until ready",
     }
 }
 

@@ -271,9 +271,10 @@ fn extra_config_reads_as_option_values_and_by_key() {
     let mut s = sim();
     s.login("labsync", "pw", "k".into(), t0()).unwrap();
     let labs = s.world.find_path("/DC1/vm/labs").unwrap().id.clone();
+    // A source whose guest announces nothing: only what the clone call wrote is there.
     let src = s
         .world
-        .find_path("/DC1/vm/templates/k8s-db")
+        .find_path("/DC1/vm/templates/web-api")
         .unwrap()
         .id
         .clone();

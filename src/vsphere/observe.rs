@@ -307,7 +307,18 @@ fn extra_config(o: &ObjectContent, prefix: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// What the guest reports through VMware Tools (`guest.*`) and the `guestinfo.*` keys it set.
+/// One `extraConfig` value.
+pub fn extra_config_value(o: &ObjectContent, key: &str) -> Option<String> {
+    extra_config(o, key).remove(key)
+}
+
+/// What the guest reports through VMware Tools (`guest.*`) and the `guestinfo.*` keys it set,
+/// from an object read with `config.extraConfig`, `guest.toolsRunningStatus`,
+/// `guest.ipAddress` and `guest.net`.
+pub fn guest_report_of(o: &ObjectContent) -> GuestReport {
+    guest_report(o)
+}
+
 fn guest_report(o: &ObjectContent) -> GuestReport {
     GuestReport {
         tools_running: o.text("guest.toolsRunningStatus") == Some("guestToolsRunning"),

@@ -12,6 +12,7 @@ pub mod perform;
 pub mod run;
 pub mod schedule;
 pub mod units;
+mod wait_ready;
 
 use tokio::sync::{mpsc, watch};
 

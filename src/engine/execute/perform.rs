@@ -66,6 +66,8 @@ pub struct Ctx {
     /// ownership check knows where a VM created this run sits.
     pub(super) lab_folders: std::sync::Mutex<BTreeMap<MoRef, InventoryPath>>,
     datastores: OnceCell<BTreeMap<String, MoRef>>,
+    /// Set when the run is asked to stop: waits (not vCenter tasks) end at once.
+    pub(super) stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A unit that failed: which operation, and the vCenter fault as text.
@@ -137,6 +139,7 @@ impl Ctx {
             labs_folder_key: OnceCell::new(),
             lab_folders: std::sync::Mutex::new(BTreeMap::new()),
             datastores: OnceCell::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -400,6 +403,12 @@ impl Ctx {
                     .await;
                 self.finished(step, op, &target, started, r.as_ref().err());
                 r.map_err(|e| failed(op, e))?;
+                Ok(Done::default())
+            }
+            Work::WaitReady {
+                dependent, waits, ..
+            } => {
+                self.wait_ready(step, dependent.as_str(), waits).await?;
                 Ok(Done::default())
             }
             Work::PowerOnVm { vm, .. } => {

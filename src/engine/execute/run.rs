@@ -577,6 +577,8 @@ pub async fn run(
             Interrupt::None => {}
             Interrupt::Stop if !stopping => {
                 stopping = true;
+                ctx.stopping
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 interrupted = true;
                 grace = Some(tokio::time::Instant::now() + STOP_GRACE);
                 // What units already started before the interrupt is reported before it.
@@ -733,5 +735,6 @@ fn first_op(work: &Work) -> OpKind {
         | Work::SetLife { .. } => OpKind::SetField,
         Work::RemoveFolder { .. } => OpKind::Destroy,
         Work::PowerOnVm { .. } => OpKind::PowerOn,
+        Work::WaitReady { .. } => OpKind::WaitReady,
     }
 }

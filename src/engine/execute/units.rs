@@ -8,8 +8,9 @@ use jiff::Timestamp;
 
 use crate::model::{
     FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, Observed, Tombstone,
+    VmName,
 };
-use crate::plan::{Action, Phase, Plan, StepId, VmRef, VmToCreate};
+use crate::plan::{Action, Phase, Plan, ReadyWait, StepId, VmRef, VmToCreate};
 
 /// The index of a unit in [`Units::list`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +62,12 @@ pub enum Work {
     },
     /// Power on one managed VM where it is.
     PowerOnVm { lab: LabName, vm: VmRef },
+    /// Wait until the VMs `dependent` waits for (`after: ready`) are ready.
+    WaitReady {
+        lab: LabName,
+        dependent: VmName,
+        waits: Vec<ReadyWait>,
+    },
 }
 
 impl Work {
@@ -69,6 +76,7 @@ impl Work {
         match self {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
+            Work::WaitReady { dependent, .. } => format!("wait:{dependent}"),
             Work::DestroyVm { vm, .. } | Work::PowerOnVm { vm, .. } => vm.moref.to_string(),
             Work::Hygiene { moref, .. } => moref.to_string(),
             Work::ClearTombstone { folder, .. }
@@ -83,6 +91,11 @@ impl Work {
         match self {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
+            Work::WaitReady { waits, .. } => waits
+                .iter()
+                .map(|w| w.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             Work::DestroyVm { vm, .. } | Work::PowerOnVm { vm, .. } => vm.name.to_string(),
             Work::Hygiene { source, .. } => source.to_string(),
             Work::ClearTombstone { lab, .. }
@@ -225,6 +238,21 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                     // Roles not in this step already exist: nothing to wait for.
                     deps.extend(vm.depends_on.iter().filter_map(|r| by_role.get(r).copied()));
                     let host = source_host.get(&vm.source_moref).map(|h| (*h).clone());
+                    // Waiting for readiness loads no host: a unit of its own, so a wait does
+                    // not hold a provisioning slot.
+                    if !vm.wait_for.is_empty() {
+                        let wait = push(
+                            &mut units,
+                            Work::WaitReady {
+                                lab: lab.clone(),
+                                dependent: vm.name.clone(),
+                                waits: vm.wait_for.clone(),
+                            },
+                            deps,
+                            None,
+                        );
+                        deps = vec![wait];
+                    }
                     let id = push(
                         &mut units,
                         Work::Clone {

@@ -18,9 +18,7 @@ fn vm(lab: &str, role: &str, source: &str, deps: &[&str]) -> VmToCreate {
     let lab = LabName::new(lab).unwrap();
     let role = VmRole::new(role).unwrap();
     VmToCreate {
-        ready: Default::default(),
-        after_ready: Vec::new(),
-        source_ip: None,
+        wait_for: Vec::new(),
         name: VmName::for_lab(&lab, &role).unwrap(),
         role,
         source: InventoryPath::new(format!("/DC1/vm/templates/{source}")).unwrap(),

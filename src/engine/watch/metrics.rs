@@ -361,6 +361,7 @@ fn op_label(op: OpKind) -> &'static str {
         OpKind::SetField => "set-field",
         OpKind::SnapshotCycle => "snapshot-cycle",
         OpKind::PromoteDisks => "promote-disks",
+        OpKind::WaitReady => "wait-ready",
     }
 }
 
