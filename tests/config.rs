@@ -640,3 +640,21 @@ fn an_included_file_may_not_set_requests_or_notify() {
         rendered(&loaded)
     );
 }
+
+#[test]
+fn the_committed_request_status_and_webhook_schemas_are_what_labsync_schema_prints() {
+    for (file, flag) in [
+        ("schemas/request-status.schema.json", "--request-status"),
+        ("schemas/webhook.schema.json", "--webhook"),
+    ] {
+        let committed = std::fs::read_to_string(file).unwrap_or_default();
+        let out = cargo_bin_cmd!("labsync")
+            .args(["schema", flag])
+            .output()
+            .expect("runs");
+        assert!(
+            committed.as_bytes() == out.stdout.as_slice(),
+            "{file} is stale: run `labsync schema {flag} > {file}`"
+        );
+    }
+}

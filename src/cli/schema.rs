@@ -1,17 +1,40 @@
-//! `labsync schema`: print the JSON Schema of labs.yaml, generated from the config types.
+//! `labsync schema`: print a JSON Schema generated from labsync's own types: of labs.yaml (the
+//! default), of the request status documents `watch` writes (`--request-status`), or of the
+//! webhook bodies it posts (`--webhook`). The committed copies in `schemas/` are tested fresh.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Arguments of `labsync schema` (none yet).
+/// Arguments of `labsync schema`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The schema of the request status documents (`schemas/request-status.schema.json`).
+    #[arg(long, conflicts_with = "webhook")]
+    pub request_status: bool,
+    /// The schema of webhook bodies (`schemas/webhook.schema.json`).
+    #[arg(long)]
+    pub webhook: bool,
+}
 
 /// Runs the command.
-pub fn run(_args: &Args) -> ExitCode {
+pub fn run(args: &Args) -> ExitCode {
+    let text = if args.request_status {
+        pretty(&crate::engine::feedback::documents::schema())
+    } else if args.webhook {
+        pretty(&crate::engine::feedback::notify::schema())
+    } else {
+        crate::config::schema_json()
+    };
     let mut out = std::io::stdout().lock();
-    match out.write_all(crate::config::schema_json().as_bytes()) {
+    match out.write_all(text.as_bytes()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// Pretty JSON with a final newline, as the committed files are.
+pub fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
 }

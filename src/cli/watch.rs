@@ -154,6 +154,39 @@ impl Host for CliHost<'_> {
         kind.reporter_ending(context::stdout_style(self.settings), Ending::FailuresOnly)
     }
 
+    fn lab_changed(&self, c: &crate::engine::feedback::notify::Change, at: jiff::Timestamp) {
+        if self.json {
+            let event = serde_json::json!({
+                "event": "lab-state",
+                "at": at,
+                "change": c.event,
+                "lab": c.lab,
+                "state": c.entry.state,
+                "reason": c.entry.reason,
+                "vm": c.entry.vm,
+                "request_file": c.request_file,
+            });
+            let mut out = std::io::stdout().lock();
+            // A closed stdout leaves nobody to tell; the loop goes on.
+            let _ = writeln!(out, "{event}");
+            let _ = out.flush();
+        } else {
+            let what = serde_json::to_value(c.event)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            eprintln!(
+                "lab {}: {what}{}",
+                c.lab,
+                c.entry
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+
     fn watch_failed(&self, reason: &str) {
         if self.json {
             let event = serde_json::json!({
@@ -240,6 +273,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         lock_timeout: Duration::from_secs(2),
         debounce: args.debounce,
         client: context::client_options(settings),
+        webhook_retries: crate::engine::feedback::notify::DEFAULT_RETRIES,
     };
     rt.block_on(async {
         let metrics = SharedMetrics::default();

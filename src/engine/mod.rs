@@ -4,6 +4,7 @@ pub mod connect;
 pub mod events;
 pub mod execute;
 pub mod extend;
+pub mod feedback;
 pub mod git;
 pub mod lock;
 pub mod observe;

@@ -475,7 +475,9 @@ pub(crate) fn lab_view(
         template: lab
             .map(|l| l.template.clone())
             .or_else(|| managed.first().map(|m| m.markers.template.clone())),
-        origin: lab.map(|l| l.origin.clone()),
+        origin: lab
+            .map(|l| l.origin.clone())
+            .or_else(|| managed.iter().find_map(|m| m.markers.origin.clone())),
         requested_by: lab.and_then(|l| l.requested_by.clone()),
         created,
         expires,

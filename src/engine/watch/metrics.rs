@@ -94,6 +94,8 @@ impl Histogram {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
     labs: BTreeMap<LabState, u64>,
+    /// Labs by readiness state (`provisioning` … `removed`), from the last look.
+    phases: BTreeMap<&'static str, u64>,
     vms: BTreeMap<&'static str, u64>,
     /// Per source path: (chain depth, max_chain).
     chains: BTreeMap<String, (u32, u32)>,
@@ -112,6 +114,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             labs: BTreeMap::new(),
+            phases: BTreeMap::new(),
             vms: BTreeMap::new(),
             chains: BTreeMap::new(),
             next_deadline: None,
@@ -136,6 +139,26 @@ fn power_label(p: PowerState) -> &'static str {
 
 impl Metrics {
     /// Replaces the inventory gauges with what one observation shows.
+    /// Counts the labs by readiness state (every state is reported, zero included).
+    pub fn observe_phases(&mut self, views: &[crate::plan::lifecycle::LabView]) {
+        use crate::model::LabPhase;
+        self.phases = [
+            LabPhase::Provisioning,
+            LabPhase::Booting,
+            LabPhase::Ready,
+            LabPhase::Failed,
+            LabPhase::Expiring,
+            LabPhase::Expired,
+            LabPhase::Removed,
+        ]
+        .into_iter()
+        .map(|p| (p.as_str(), 0))
+        .collect();
+        for v in views {
+            *self.phases.entry(v.phase.as_str()).or_default() += 1;
+        }
+    }
+
     pub fn observe_inventory(&mut self, desired: &Desired, observed: &Observed) {
         let mut present: BTreeMap<LabName, Vec<(&str, PowerState)>> = BTreeMap::new();
         self.vms = [
@@ -244,6 +267,15 @@ impl Metrics {
         family(w, "labsync_labs", "gauge", "Labs by state.");
         for (state, n) in &self.labs {
             sample(w, "labsync_labs", &[("state", state.label())], *n as f64);
+        }
+        family(
+            w,
+            "labsync_lab_states",
+            "gauge",
+            "Labs by readiness state (provisioning, booting, ready, failed, expiring, expired, removed).",
+        );
+        for (state, n) in &self.phases {
+            sample(w, "labsync_lab_states", &[("state", state)], *n as f64);
         }
         family(w, "labsync_vms", "gauge", "Managed VMs by power state.");
         for (power, n) in &self.vms {

@@ -21,6 +21,8 @@ use crate::config::connection::Connection;
 use crate::engine::connect::{self, Connected};
 use crate::engine::events::{Event, Reporter};
 use crate::engine::execute::{self, Admission, ExecOptions, Interrupt};
+use crate::engine::feedback::Feedback;
+use crate::engine::feedback::notify::Change;
 use crate::engine::lock::{self, Holder, LockError, LockOptions};
 use crate::model::Desired;
 use crate::plan::{Plan, Policy, admissible, next_deadline, scheduled_hygiene};
@@ -60,6 +62,9 @@ pub trait Host {
     /// The files cannot be watched (said once per distinct reason): changes are picked up at
     /// the next interval or deadline only.
     fn watch_failed(&self, reason: &str);
+    /// A lab changed state in a way its requester is told (ready, failed, expiring, expired,
+    /// destroyed).
+    fn lab_changed(&self, _change: &Change, _at: Timestamp) {}
 }
 
 /// How the loop runs.
@@ -75,6 +80,8 @@ pub struct WatchOptions {
     pub debounce: Duration,
     /// Options of every vCenter session the loop opens.
     pub client: crate::vsphere::Options,
+    /// How webhook deliveries are retried.
+    pub webhook_retries: crate::engine::feedback::notify::RetryPlan,
 }
 
 /// What one reconcile did.
@@ -144,6 +151,13 @@ pub async fn run(
     let mut abandoned: Option<String> = None;
     let mut shown: Vec<Diagnostic> = Vec::new();
     let shown_plan = std::cell::RefCell::new(Vec::new());
+    let feedback = std::cell::RefCell::new(Feedback::new(
+        opts.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new(".")),
+        opts.webhook_retries,
+    ));
     let mut failures = 0u32;
     // Events name absolute paths; so must the interest (`-f labs.yaml` is relative).
     let file = std::path::absolute(&opts.file).unwrap_or_else(|_| opts.file.clone());
@@ -189,6 +203,7 @@ pub async fn run(
                     metrics,
                     stop: stop.clone(),
                     shown_plan: &shown_plan,
+                    feedback: &feedback,
                 };
                 reconcile(&ctx, config, &mut session, &mut watcher, &mut abandoned).await
             }
@@ -320,6 +335,20 @@ struct RoundCtx<'a> {
     stop: watch::Receiver<Interrupt>,
     /// The plan diagnostics last shown: each finding once, not every round.
     shown_plan: &'a std::cell::RefCell<Vec<crate::plan::Diagnostic>>,
+    /// Status documents and webhooks.
+    feedback: &'a std::cell::RefCell<Feedback>,
+}
+
+/// Tells requesters what this look at vCenter shows: documents, webhooks, events, metrics.
+fn tell(ctx: &RoundCtx<'_>, config: &Config, observed: &crate::model::Observed, now: Timestamp) {
+    let (views, changes) = ctx
+        .feedback
+        .borrow_mut()
+        .look(&config.desired, observed, now);
+    ctx.metrics.lock().observe_phases(&views);
+    for c in &changes {
+        ctx.host.lab_changed(c, now);
+    }
 }
 
 /// One reconcile of `config`.
@@ -419,6 +448,7 @@ async fn look(ctx: &RoundCtx<'_>, config: &Config, connected: &Connected) -> Opt
         .lock()
         .observe_inventory(&config.desired, &observation.observed);
     record_readiness(connected, config, &observation.observed, now).await;
+    tell(ctx, config, &observation.observed, now);
     if *ctx.shown_plan.borrow() != plan.diagnostics {
         if !plan.diagnostics.is_empty() {
             ctx.host.plan_diagnostics(&plan.diagnostics);
@@ -497,6 +527,7 @@ async fn observe_plan_execute(
         .lock()
         .observe_inventory(&config.desired, &observation.observed);
     record_readiness(connected, config, &observation.observed, now).await;
+    tell(ctx, config, &observation.observed, now);
     let mut policy = config.policy.clone();
     policy.hygiene_due = scheduled_hygiene(&config.desired, &observation.observed, now).due;
     let plan = crate::plan::plan(&config.desired, &observation.observed, now, &policy);
