@@ -363,3 +363,159 @@ fn after_ready_clones_the_dependent_only_once_its_dependency_is_ready() {
         "hush-app is never cloned"
     );
 }
+
+/// A webhook receiver on loopback: answers 200 to every POST and keeps the bodies.
+struct Receiver {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let l = line.to_ascii_lowercase();
+                    if let Some(v) = l.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_ok()
+                    && let Ok(v) = serde_json::from_slice(&body)
+                {
+                    keep.lock().expect("lock").push(v);
+                }
+                let mut stream = reader.into_inner();
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|b| {
+                (
+                    b["lab"]["name"].as_str().unwrap_or("").to_string(),
+                    b["event"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[test]
+fn watch_tells_the_requester_through_the_status_document_and_a_webhook() {
+    let g = Guests {
+        scale: "0.2",
+        ..Guests::new()
+    };
+    let hook = Receiver::start();
+    let text = GUEST_LABS
+        .replace("  ttl: 8h\n", "  ttl: 8h\n  expiring_warning: 4s\n")
+        .replace(
+            "labs:\n  - { name: good, template: good }\n",
+            &format!(
+                "labs: []\ninclude: [labs.d/*.yaml]\nallow_empty: true\nnotify:\n  webhooks:\n    - url: {}\n      secret_env: HOOK_SECRET\n",
+                hook.url
+            ),
+        );
+    std::fs::write(g.dir.path().join("labs.yaml"), text).expect("write");
+    std::fs::create_dir(g.dir.path().join("labs.d")).expect("mkdir");
+    let mut watch = std::process::Command::new(assert_cmd::cargo::cargo_bin("labsync"))
+        .current_dir(g.dir.path())
+        .args(["watch", "--interval", "1s", "--json"])
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", g.dir.path().join("xdg"))
+        .env("LABSYNC_SIM_TIME_SCALE", g.scale)
+        .env("HOOK_SECRET", "s3cret")
+        .env_remove("LABSYNC_CONFIG")
+        .env_remove("LABSYNC_SIM_PASSWORD")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("watch starts");
+    // The web app writes a request (to a temporary name, then renames it into place).
+    let tmp = g.dir.path().join("labs.d/.req-1.tmp");
+    std::fs::write(
+        &tmp,
+        "apiVersion: labsync/v1\nlabs:\n  - { name: dana, template: good, ttl: 16s }\n",
+    )
+    .expect("write");
+    std::fs::rename(&tmp, g.dir.path().join("labs.d/req-1.yaml")).expect("rename");
+    let doc_path = g.dir.path().join(".labsync/status/labs.d/req-1.yaml.json");
+    let mut states: Vec<String> = Vec::new();
+    wait_for("the document says expired", 90, || {
+        let Ok(bytes) = std::fs::read(&doc_path) else {
+            return false;
+        };
+        let Ok(doc) = serde_json::from_slice::<Value>(&bytes) else {
+            return false;
+        };
+        assert_eq!(doc["request_file"], "labs.d/req-1.yaml");
+        let state = doc["labs"][0]["state"].as_str().unwrap_or("").to_string();
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        state == "expired"
+    });
+    wait_for("the webhook got `destroyed`", 30, || {
+        hook.events().iter().any(|(_, e)| e == "destroyed")
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status();
+    let _ = watch.wait();
+    // The document went through the lab's life in order (a poll may miss a short state).
+    let order = ["provisioning", "booting", "ready", "expiring", "expired"];
+    let ranks: Vec<usize> = states
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).unwrap_or(99))
+        .collect();
+    assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{states:?}");
+    assert!(states.contains(&"booting".to_string()), "{states:?}");
+    assert!(states.contains(&"ready".to_string()), "{states:?}");
+    assert_eq!(
+        hook.events(),
+        [
+            ("dana".to_string(), "ready".to_string()),
+            ("dana".to_string(), "expiring".to_string()),
+            ("dana".to_string(), "expired".to_string()),
+            ("dana".to_string(), "destroyed".to_string()),
+        ]
+    );
+    let ready = &hook.bodies.lock().expect("lock")[0];
+    assert_eq!(ready["request_file"], "labs.d/req-1.yaml");
+    assert_eq!(ready["lab"]["vms"][0]["ready"], true);
+}
