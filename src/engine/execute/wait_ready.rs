@@ -57,17 +57,31 @@ impl Ctx {
                     w.name
                 ));
             }
-            let found = self
+            // A failed read (vCenter busy, a dropped connection) is not an answer: look again
+            // until the deadline, like a guest that has not answered yet.
+            let found = match self
                 .client
                 .find_vm_by_uuid(None, &w.bios_uuid.to_string(), false)
                 .await
-                .map_err(|e| e.to_string())?;
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    last = format!("it could not be read: {e}");
+                    None
+                }
+            };
             if let Some(m) = found {
-                let objs = self
+                let objs = match self
                     .client
                     .retrieve_objects(std::slice::from_ref(&m), PROPS)
                     .await
-                    .map_err(|e| e.to_string())?;
+                {
+                    Ok(o) => o,
+                    Err(e) => {
+                        last = format!("it could not be read: {e}");
+                        Vec::new()
+                    }
+                };
                 if let Some(o) = objs.iter().find(|o| o.obj == m) {
                     let guest = guest_report_of(o);
                     let created = crate::vsphere::observe::extra_config_value(o, CREATED)
