@@ -106,6 +106,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             prev = Some(role);
         }
         let lab = DesiredLab {
+            template_max_labs: None,
             name: name.clone(),
             template: template.clone(),
             clone_mode: CloneMode::Instant,

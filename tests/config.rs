@@ -584,7 +584,7 @@ fn ready_checks_merge_defaults_template_and_vm_and_after_ready_is_read() {
         hooks[0].secret,
         Some(SecretSource::Env("HOOK_SECRET".into()))
     );
-    assert_eq!(hooks[1].events.len(), 5, "no events: all of them");
+    assert_eq!(hooks[1].events.len(), 6, "no events: all of them");
 }
 
 #[test]

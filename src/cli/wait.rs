@@ -113,7 +113,10 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
                             )))
                         }
                         // A broken request file is fixed in a moment: wait on.
-                        LabPhase::Provisioning | LabPhase::Booting | LabPhase::Unknown => None,
+                        LabPhase::Queued
+                        | LabPhase::Provisioning
+                        | LabPhase::Booting
+                        | LabPhase::Unknown => None,
                     }
                 }
             };

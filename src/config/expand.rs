@@ -128,6 +128,7 @@ fn expand_lab(
         (l, _) => l,
     };
     Ok(DesiredLab {
+        template_max_labs: t.max_labs,
         name,
         template: t.name.clone(),
         clone_mode: t.clone,

@@ -186,7 +186,8 @@ pub struct RawNotify {
 pub struct RawWebhook {
     /// `https://…` (plain `http://` only to this machine).
     pub url: Sp<String>,
-    /// The events to send (default: all): `ready`, `failed`, `expiring`, `expired`, `destroyed`.
+    /// The events to send (default: all): `queued`, `ready`, `failed`, `expiring`, `expired`,
+    /// `destroyed`.
     pub events: Option<Vec<NotifyEvent>>,
     /// Name of the environment variable holding the secret that signs the bodies.
     pub secret_env: Option<Sp<String>>,
@@ -207,6 +208,9 @@ pub struct RawTemplate {
     pub hygiene: Option<RawHygiene>,
     /// What ready means for this template's VMs (over `defaults.ready`).
     pub ready: Option<RawReady>,
+    /// At most this many labs of this template at once; further requests are queued.
+    #[schemars(range(min = 1))]
+    pub max_labs: Option<Sp<i64>>,
     /// The VMs of every lab made from this template.
     pub vms: Vec<RawVm>,
 }
@@ -292,6 +296,10 @@ pub struct RawLimits {
     /// (its creator died while starting), before any apply or watch round breaks it, e.g. `30s`
     /// (the default), `2m`.
     pub lock_grace: Option<Sp<String>>,
+    /// At most this many labs per requester (the labs' `owner` field) at once; further
+    /// requests are queued until one of theirs goes.
+    #[schemars(range(min = 1))]
+    pub per_owner_labs: Option<Sp<i64>>,
 }
 
 /// A mapping with string keys, in file order, each key with its span.

@@ -93,6 +93,8 @@ pub enum SecretSource {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum NotifyEvent {
+    /// A request waits: a quota is full.
+    Queued,
     Ready,
     Failed,
     Expiring,
@@ -188,6 +190,9 @@ pub struct DesiredLab {
     /// The file the lab's entry is in.
     #[serde(default = "LabOrigin::main")]
     pub origin: LabOrigin,
+    /// Its template's `max_labs`: at most this many labs of the template at once.
+    #[serde(default)]
+    pub template_max_labs: Option<u32>,
 }
 
 /// One VM of a lab.
@@ -408,6 +413,10 @@ pub struct Limits {
     /// process or watch round looks then.
     #[serde(default = "default_lock_grace")]
     pub lock_grace: SignedDuration,
+    /// At most this many labs per requester (the labs' `owner` field); further requests are
+    /// queued until one of theirs goes.
+    #[serde(default)]
+    pub per_owner_labs: Option<u32>,
 }
 
 fn default_lock_grace() -> SignedDuration {
@@ -422,6 +431,7 @@ impl Default for Limits {
             max_destroy_per_run: 100,
             removal_grace: DEFAULT_REMOVAL_GRACE,
             lock_grace: DEFAULT_LOCK_GRACE,
+            per_owner_labs: None,
         }
     }
 }

@@ -89,6 +89,9 @@ pub enum After {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum LabPhase {
+    /// Requested, but a quota is full (`limits.per_owner_labs`, a template's `max_labs`): made
+    /// once a lab of the same requester or template goes.
+    Queued,
     /// Requested; its VMs are being made (or some are still missing).
     Provisioning,
     /// Every VM is there and running; not every readiness check passes yet.
@@ -111,6 +114,7 @@ impl LabPhase {
     /// The word people and documents see.
     pub fn as_str(self) -> &'static str {
         match self {
+            LabPhase::Queued => "queued",
             LabPhase::Provisioning => "provisioning",
             LabPhase::Booting => "booting",
             LabPhase::Ready => "ready",

@@ -440,9 +440,10 @@ pub fn lab_views(desired: &Desired, observed: &Observed, now: Timestamp) -> Vec<
         .chain(index.by_lab.keys())
         .chain(index.records.keys())
         .collect();
+    let queue = super::quota::queued(desired, &index, now);
     names
         .into_iter()
-        .map(|name| lab_view(name, desired, observed, &index, now))
+        .map(|name| lab_view(name, desired, observed, &index, now, &queue))
         .collect()
 }
 
@@ -453,6 +454,7 @@ pub(crate) fn lab_view(
     observed: &Observed,
     index: &ObservedIndex<'_>,
     now: Timestamp,
+    queue: &BTreeMap<LabName, super::quota::Queued>,
 ) -> LabView {
     let lab = desired.labs.get(name);
     let managed = index.lab_vms(name);
@@ -533,6 +535,14 @@ pub(crate) fn lab_view(
             .filter(|d| find(managed, d).is_none())
             .map(|d| d.name.as_str())
             .collect();
+        if let Some(q) = queue.get(name)
+            && managed.is_empty()
+        {
+            view.phase = LabPhase::Queued;
+            view.reason = Some(q.reason.clone());
+            view.vms = vm_views(lab, managed, &[]);
+            return view;
+        }
         view.reason = Some(if let Some(m) = managed.iter().find(|m| m.vm.busy) {
             format!("{} has a task in flight", m.markers.vm)
         } else if managed.iter().any(|m| m.markers.spec != lab.spec_hash) {

@@ -21,6 +21,7 @@ mod index;
 pub mod lifecycle;
 mod order;
 mod policy;
+mod quota;
 mod reason;
 mod removal;
 mod schedule;
@@ -61,6 +62,8 @@ use std::collections::BTreeSet;
 pub(crate) use diff::{lab_expiry, tombstone_holds};
 pub(crate) use hygiene_scope::kept_snapshots;
 pub(crate) use index::ObservedIndex;
+pub use quota::Queued;
+pub(crate) use quota::queued as queued_labs;
 
 use jiff::Timestamp;
 
@@ -85,6 +88,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         origins: &desired.origins,
         blocked: !vanished.is_empty(),
     };
+    let queue = quota::queued(desired, &index, now);
     let decisions: Decisions<'_> = names
         .into_iter()
         .map(|name| {
@@ -96,6 +100,18 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
                 now,
                 &removals,
             );
+            // A lab to make beyond a quota waits.
+            let decision = match (decision, queue.get(name)) {
+                (Decision::Change(c), Some(q)) if c.create.is_some() && c.destroy.is_none() => {
+                    Decision::Held {
+                        reason: Reason::Queued {
+                            reason: q.reason.clone(),
+                        },
+                        warning: None,
+                    }
+                }
+                (d, _) => d,
+            };
             // A lab that is all there and running may still have failed its readiness.
             let decision = match (decision, desired.labs.get(name)) {
                 (Decision::Unchanged, Some(lab)) => failed::decide_failed(

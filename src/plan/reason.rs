@@ -61,6 +61,8 @@ pub enum Reason {
     Failed { reason: String },
     /// The lab failed and is kept for inspection (`on_failure: keep`, or its retry failed too).
     FailedKept { reason: String },
+    /// A quota is full: the lab is made once a slot frees.
+    Queued { reason: String },
 }
 
 impl fmt::Display for Reason {
@@ -119,6 +121,7 @@ impl fmt::Display for Reason {
             Reason::BackInConfig => f.write_str("back in the files; pending removal called off"),
             Reason::Failed { reason } => write!(f, "failed: {reason}"),
             Reason::FailedKept { reason } => write!(f, "failed, kept for inspection: {reason}"),
+            Reason::Queued { reason } => f.write_str(reason),
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
         })
         .collect();
     DesiredLab {
+        template_max_labs: None,
         name: lab_name,
         template: TemplateName::new("k8s").expect("test template"),
         clone_mode: CloneMode::Instant,

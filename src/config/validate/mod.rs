@@ -63,6 +63,8 @@ pub struct ResolvedTemplate {
     pub hygiene: HygienePolicy,
     /// The VMs in creation order (topological order of `depends_on`, ties by role).
     pub vms: Vec<ResolvedVm>,
+    /// `max_labs`.
+    pub max_labs: Option<u32>,
 }
 
 /// A checked template VM; guestinfo values still hold their placeholders.
@@ -336,6 +338,22 @@ impl Validator<'_> {
             match check::duration_or_zero(&g.value) {
                 Ok(d) => l.removal_grace = d,
                 Err(r) => self.refuse(Code::InvalidDuration, src, g.span, r, "not a duration"),
+            }
+        }
+        if let Some(n) = &r.per_owner_labs {
+            match u32::try_from(n.value) {
+                Ok(v) if v >= 1 => l.per_owner_labs = Some(v),
+                _ => self.push(
+                    Diagnostic::error(
+                        Code::InvalidLimit,
+                        format!(
+                            "`per_owner_labs: {}` must be a whole number of at least 1",
+                            n.value
+                        ),
+                    )
+                    .label(src, n.span, "out of range")
+                    .help("leave it out for no per-requester limit"),
+                ),
             }
         }
         if let Some(g) = &r.lock_grace {

@@ -203,6 +203,7 @@ impl Validator<'_> {
         let events = match &w.events {
             Some(list) => list.iter().copied().collect(),
             None => [
+                NotifyEvent::Queued,
                 NotifyEvent::Ready,
                 NotifyEvent::Failed,
                 NotifyEvent::Expiring,

@@ -123,7 +123,28 @@ impl Validator<'_> {
         let mut by_role: BTreeMap<VmRole, ResolvedVm> =
             vms.into_iter().map(|v| (v.role.clone(), v)).collect();
         let vms: Vec<ResolvedVm> = order.iter().filter_map(|r| by_role.remove(r)).collect();
+        let max_labs = t
+            .max_labs
+            .as_ref()
+            .and_then(|n| match u32::try_from(n.value) {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidLimit,
+                            format!(
+                                "`max_labs: {}` must be a whole number of at least 1",
+                                n.value
+                            ),
+                        )
+                        .label(src, n.span, "out of range")
+                        .help("leave it out for no limit on this template's labs"),
+                    );
+                    None
+                }
+            });
         Some(ResolvedTemplate {
+            max_labs,
             name: tname?,
             workflow: t.workflow.unwrap_or(Workflow::Running),
             clone: t.clone.unwrap_or(default_clone),

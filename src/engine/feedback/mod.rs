@@ -50,8 +50,9 @@ impl Feedback {
     ) -> (Vec<LabView>, Vec<Change>) {
         let views = lab_views(desired, observed, now);
         let docs = Documents::new(&self.base, desired.feedback.status_dir.as_deref());
+        let first = self.seen.is_none();
         let seen = self.seen.get_or_insert_with(|| seed(&docs));
-        let changes = notify::changes(seen, &views);
+        let changes = notify::changes(seen, &views, first);
         *seen = views
             .iter()
             .map(|v| {

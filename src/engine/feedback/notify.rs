@@ -52,15 +52,23 @@ pub struct Change {
     pub request_file: Option<String>,
 }
 
-/// The changes from `before` to `now` (pure). A lab first seen now is told nothing (a watch
-/// that starts does not repeat what the requesters were told before: seed `before` from the
-/// status documents); `destroyed` is a lab whose VMs existed and are all gone.
-pub fn changes(before: &Told, now: &[LabView]) -> Vec<Change> {
+/// The changes from `before` to `now` (pure). On a watch's `first` look, a lab `before` does
+/// not know is told nothing (a watch that starts does not repeat what the requesters were told:
+/// seed `before` from the status documents); later, a lab not seen before is new (a request
+/// just written) and counts as having been `provisioning`. `destroyed` is a lab whose VMs
+/// existed and are all gone.
+pub fn changes(before: &Told, now: &[LabView], first: bool) -> Vec<Change> {
     let mut out = Vec::new();
     let current: BTreeMap<&LabName, &LabView> = now.iter().map(|v| (&v.lab, v)).collect();
+    let new = Seen {
+        phase: LabPhase::Provisioning,
+        had_vms: false,
+    };
     for v in now {
-        let Some((was, _, _)) = before.get(&v.lab) else {
-            continue;
+        let was = match before.get(&v.lab) {
+            Some((was, _, _)) => was,
+            None if first => continue,
+            None => &new,
         };
         let is = Seen::of(v);
         let event = match (was.phase, is.phase) {
@@ -68,6 +76,7 @@ pub fn changes(before: &Told, now: &[LabView]) -> Vec<Change> {
             (LabPhase::Expiring, LabPhase::Ready) => None,
             (_, LabPhase::Ready) if was.phase != LabPhase::Expiring => Some(NotifyEvent::Ready),
             (_, LabPhase::Failed) => Some(NotifyEvent::Failed),
+            (_, LabPhase::Queued) => Some(NotifyEvent::Queued),
             (_, LabPhase::Expiring) => Some(NotifyEvent::Expiring),
             (_, LabPhase::Expired) => Some(NotifyEvent::Expired),
             _ => None,

@@ -77,7 +77,7 @@ fn each_state_change_worth_telling_is_one_event() {
         view("new", LabPhase::Ready, true),
     ];
     assert_eq!(
-        events(&changes(&was, &now)),
+        events(&changes(&was, &now, true)),
         [
             ("a".into(), NotifyEvent::Ready),
             ("b".into(), NotifyEvent::Failed),
@@ -100,7 +100,7 @@ fn an_expired_lab_whose_vms_go_is_destroyed_and_a_ready_lab_extended_is_not_read
         view("x", LabPhase::Ready, true),
     ];
     assert_eq!(
-        events(&changes(&was, &now)),
+        events(&changes(&was, &now, true)),
         [("d".into(), NotifyEvent::Destroyed)]
     );
 }
@@ -184,6 +184,7 @@ async fn a_signed_delivery_is_retried_after_a_503_with_the_same_delivery_id() {
             view("a", LabPhase::Ready, true),
             view("b", LabPhase::Failed, true),
         ],
+        false,
     );
     n.send(&c, Timestamp::UNIX_EPOCH);
     for _ in 0..100 {
@@ -223,7 +224,7 @@ async fn a_dead_receiver_never_blocks_the_sender() {
     };
     let n = Notifier::start(&[hook], std::path::Path::new("."), FAST).unwrap();
     let was = before(&[view("a", LabPhase::Booting, true)]);
-    let c = changes(&was, &[view("a", LabPhase::Ready, true)]);
+    let c = changes(&was, &[view("a", LabPhase::Ready, true)], false);
     // More deliveries than the queue holds, to a receiver that never answers: `send` never
     // waits for one (were it to, this test would hang here), the surplus is dropped.
     for _ in 0..2000 {
@@ -245,4 +246,21 @@ fn a_missing_secret_names_the_hook_not_the_secret() {
         .unwrap();
     assert!(err.contains("https://portal.example.com/hooks"), "{err}");
     assert!(err.contains("LABSYNC_TEST_NO_SUCH_SECRET"), "{err}");
+}
+
+#[test]
+fn after_the_first_look_a_new_request_is_told_when_it_is_queued() {
+    let was = before(&[]);
+    let now = [
+        view("q", LabPhase::Queued, false),
+        view("p", LabPhase::Provisioning, false),
+    ];
+    assert!(
+        changes(&was, &now, true).is_empty(),
+        "first look: nothing repeated"
+    );
+    assert_eq!(
+        events(&changes(&was, &now, false)),
+        [("q".into(), NotifyEvent::Queued)]
+    );
 }

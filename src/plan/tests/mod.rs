@@ -10,6 +10,7 @@ mod hygiene_due;
 mod hygiene_scope;
 mod ownership;
 mod properties;
+mod quota;
 mod removals;
 mod snapshots;
 mod stale;

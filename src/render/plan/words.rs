@@ -25,6 +25,7 @@ pub fn reason(r: &Reason) -> String {
         Reason::HygieneDue => "hygiene is due".into(),
         Reason::Failed { reason } => format!("failed: {reason}; destroyed and made again once"),
         Reason::FailedKept { reason } => format!("failed, kept for inspection: {reason}"),
+        Reason::Queued { reason } => reason.clone(),
         Reason::ChainLimit {
             depth,
             planned_clones,

@@ -145,7 +145,7 @@ fn lab_row(l: &LabStatus, report: &StatusReport) -> Vec<Cell> {
 pub fn phase_tone(p: LabPhase) -> Tone {
     match p {
         LabPhase::Ready => Tone::Create,
-        LabPhase::Provisioning | LabPhase::Booting => Tone::Dim,
+        LabPhase::Queued | LabPhase::Provisioning | LabPhase::Booting => Tone::Dim,
         LabPhase::Unknown => Tone::Warning,
         LabPhase::Expiring => Tone::Warning,
         LabPhase::Failed => Tone::Error,

@@ -162,10 +162,11 @@ pub fn status_without(
         .chain(index.by_lab.keys())
         .chain(index.records.keys())
         .collect();
+    let queue = crate::plan::queued_labs(desired, &index, now);
     let labs = names
         .into_iter()
         .map(|name| {
-            let view = lab_view(name, desired, observed, &index, now);
+            let view = lab_view(name, desired, observed, &index, now, &queue);
             let mut l = lab_status(name, desired, &index, now, view);
             let from_left_out = index
                 .lab_vms(name)
