@@ -519,3 +519,33 @@ fn watch_tells_the_requester_through_the_status_document_and_a_webhook() {
     assert_eq!(ready["request_file"], "labs.d/req-1.yaml");
     assert_eq!(ready["lab"]["vms"][0]["ready"], true);
 }
+
+#[test]
+fn a_request_past_the_requesters_quota_is_queued_then_made_when_one_goes() {
+    let g = Guests::new();
+    let labs = |entries: &str| {
+        let text = GUEST_LABS.replace("labs:\n  - { name: good, template: good }\n", entries);
+        std::fs::write(
+            g.dir.path().join("labs.yaml"),
+            format!("{text}limits:\n  per_owner_labs: 1\n"),
+        )
+        .expect("write");
+    };
+    labs(
+        "labs:\n  - { name: req-1-dana, template: good, owner: dana }\n  - { name: req-2-dana, template: good, owner: dana }\n",
+    );
+    g.labsync(&["apply", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "queued (1st in line): dana has 1 labs",
+        ));
+    assert_eq!(g.lab("req-1-dana")["state"], "booting");
+    let queued = g.lab("req-2-dana");
+    assert_eq!(queued["state"], "queued", "{queued}");
+    assert_eq!(queued["vms_present"], 0);
+    // Dana gives the first lab back: the second is made.
+    labs("labs:\n  - { name: req-2-dana, template: good, owner: dana }\n");
+    g.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert_eq!(g.lab("req-2-dana")["vms_present"], 1);
+}
