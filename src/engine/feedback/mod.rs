@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::model::{Desired, LabName, Observed, Webhook};
+use crate::model::{Desired, LabName, LabOrigin, Observed, Webhook};
 use crate::plan::lifecycle::{LabView, lab_views};
 use documents::{Documents, LabStatusEntry};
 use notify::{Change, Notifier, RetryPlan, Seen, Told};
@@ -42,9 +42,11 @@ impl Feedback {
 
     /// One look at vCenter: the documents brought up to date, the changes since the last look
     /// sent to the webhooks; returns the views and the changes (for events and metrics).
+    /// `files`: the included files the config was read from, with the SHA-256 of their bytes.
     pub fn look(
         &mut self,
         desired: &Desired,
+        files: &BTreeMap<LabOrigin, String>,
         observed: &Observed,
         now: Timestamp,
     ) -> (Vec<LabView>, Vec<Change>) {
@@ -68,8 +70,7 @@ impl Feedback {
                 )
             })
             .collect();
-        let files: Vec<_> = desired.origins.iter().cloned().collect();
-        match docs.update(&files, &views, now) {
+        match docs.update(files, &views, now) {
             Ok(_) => self.doc_error = None,
             Err(e) => {
                 let text = e.to_string();
