@@ -51,9 +51,22 @@ impl Feedback {
         now: Timestamp,
     ) -> (Vec<LabView>, Vec<Change>) {
         let views = lab_views(desired, observed, now);
-        let docs = Documents::new(&self.base, desired.feedback.status_dir.as_deref());
+        let changes = self.tell(&desired.feedback, files, &views, now);
+        (views, changes)
+    }
+
+    /// The documents brought up to `views`, the changes since the last look queued for the
+    /// webhooks of `settings`; returns the changes.
+    fn tell(
+        &mut self,
+        settings: &crate::model::Feedback,
+        files: &BTreeMap<LabOrigin, String>,
+        views: &[LabView],
+        now: Timestamp,
+    ) -> Vec<Change> {
+        let docs = Documents::new(&self.base, settings.status_dir.as_deref());
         let seen = self.seen.get_or_insert_with(|| seed(&docs));
-        let changes = notify::changes(seen, &views);
+        let changes = notify::changes(seen, views);
         *seen = views
             .iter()
             .map(|v| {
@@ -70,7 +83,7 @@ impl Feedback {
                 )
             })
             .collect();
-        match docs.update(files, &views, now) {
+        match docs.update(files, views, now) {
             Ok(_) => self.doc_error = None,
             Err(e) => {
                 let text = e.to_string();
@@ -80,11 +93,11 @@ impl Feedback {
                 self.doc_error = Some(text);
             }
         }
-        if self.hooks.as_deref() != Some(desired.feedback.webhooks.as_slice()) {
-            self.hooks = Some(desired.feedback.webhooks.clone());
+        if self.hooks.as_deref() != Some(settings.webhooks.as_slice()) {
+            self.hooks = Some(settings.webhooks.clone());
             self.notifier = None;
-            if !desired.feedback.webhooks.is_empty() {
-                match Notifier::start(&desired.feedback.webhooks, &self.base, self.retries) {
+            if !settings.webhooks.is_empty() {
+                match Notifier::start(&settings.webhooks, &self.base, self.retries) {
                     Ok(n) => self.notifier = Some(n),
                     Err(e) => tracing::warn!("{e}; webhooks are not sent"),
                 }
@@ -93,7 +106,7 @@ impl Feedback {
         if let Some(n) = &self.notifier {
             n.send(&changes, now);
         }
-        (views, changes)
+        changes
     }
 }
 
@@ -114,3 +127,7 @@ fn seed(docs: &Documents) -> Told {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
