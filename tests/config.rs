@@ -658,3 +658,33 @@ fn the_committed_request_status_and_webhook_schemas_are_what_labsync_schema_prin
         );
     }
 }
+
+#[test]
+fn the_request_files_read_are_hashed_by_their_path_relative_to_the_labs_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let main = READY_LABS.replace("{READY}", "").replace(
+        "labs:\n  - name: alice\n    template: k8s\n",
+        "include: [labs.d/*.yaml]\n",
+    );
+    std::fs::write(dir.path().join("labs.yaml"), main).expect("write");
+    std::fs::create_dir_all(dir.path().join("labs.d")).expect("mkdir");
+    let request = "apiVersion: labsync/v1\nlabs:\n  - name: bob\n    template: k8s\n";
+    std::fs::write(dir.path().join("labs.d/req.yaml"), request).expect("write");
+    let path = dir.path().join("labs.yaml");
+    let loaded = config::load(&path, now()).expect("reads");
+    assert!(loaded.desired.is_some(), "{}", rendered(&loaded));
+    // The web app writes a newer version after the read: the hash is still of what was read.
+    std::fs::write(dir.path().join("labs.d/req.yaml"), "labs: []\n").expect("write");
+    let hashes = config::load::included_sha256(&path, &loaded.files);
+    let want = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(request.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(
+        hashes.into_iter().collect::<Vec<_>>(),
+        [(labsync::model::LabOrigin::included("labs.d/req.yaml"), want)]
+    );
+}

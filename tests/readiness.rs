@@ -364,23 +364,29 @@ fn after_ready_clones_the_dependent_only_once_its_dependency_is_ready() {
     );
 }
 
-/// A webhook receiver on loopback: answers 200 to every POST and keeps the bodies.
+/// A webhook receiver on loopback: answers 200 to every POST and keeps the bodies, and for
+/// each whether its `X-Labsync-Signature` is the HMAC-SHA256 of the raw body with `secret`.
 struct Receiver {
     url: String,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    signed: std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    fn start(secret: &'static str) -> Receiver {
+        use hmac::{KeyInit, Mac};
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let signed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let keep = bodies.clone();
+        let checks = signed.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let mut reader = BufReader::new(stream);
                 let mut len = 0usize;
+                let mut signature = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -390,6 +396,9 @@ impl Receiver {
                     if let Some(v) = l.strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
                     }
+                    if let Some(v) = l.strip_prefix("x-labsync-signature:") {
+                        signature = v.trim().to_string();
+                    }
                     if line == "\r\n" {
                         break;
                     }
@@ -398,6 +407,18 @@ impl Receiver {
                 if reader.read_exact(&mut body).is_ok()
                     && let Ok(v) = serde_json::from_slice(&body)
                 {
+                    // What a receiver does (docs/requests.md): HMAC-SHA256 of the raw body.
+                    let mut mac =
+                        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+                            .expect("any key length");
+                    mac.update(&body);
+                    let hex = signature.strip_prefix("sha256=").unwrap_or("");
+                    let ok = (0..hex.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                        .collect::<Result<Vec<u8>, _>>()
+                        .is_ok_and(|tag| mac.verify_slice(&tag).is_ok());
+                    checks.lock().expect("lock").push(ok);
                     keep.lock().expect("lock").push(v);
                 }
                 let mut stream = reader.into_inner();
@@ -406,7 +427,11 @@ impl Receiver {
                 );
             }
         });
-        Receiver { url, bodies }
+        Receiver {
+            url,
+            bodies,
+            signed,
+        }
     }
 
     fn events(&self) -> Vec<(String, String)> {
@@ -441,7 +466,7 @@ fn watch_tells_the_requester_through_the_status_document_and_a_webhook() {
         scale: "0.2",
         ..Guests::new()
     };
-    let hook = Receiver::start();
+    let hook = Receiver::start("s3cret");
     let text = GUEST_LABS
         .replace("  ttl: 8h\n", "  ttl: 8h\n  expiring_warning: 4s\n")
         .replace(
@@ -514,6 +539,11 @@ fn watch_tells_the_requester_through_the_status_document_and_a_webhook() {
             ("dana".to_string(), "expired".to_string()),
             ("dana".to_string(), "destroyed".to_string()),
         ]
+    );
+    assert_eq!(
+        *hook.signed.lock().expect("lock"),
+        [true; 4],
+        "every body signed with HOOK_SECRET"
     );
     let ready = &hook.bodies.lock().expect("lock")[0];
     assert_eq!(ready["request_file"], "labs.d/req-1.yaml");

@@ -77,6 +77,8 @@ impl Host for CliHost<'_> {
                 };
                 match connection {
                     Ok(connection) => {
+                        let request_sha256 =
+                            config::load::included_sha256(&self.file, &loaded.files);
                         let labs = context::Labs {
                             file: self.file.clone(),
                             desired,
@@ -90,6 +92,7 @@ impl Host for CliHost<'_> {
                             dir: labs.dir().to_path_buf(),
                             desired: labs.desired,
                             connection: labs.connection,
+                            request_sha256,
                         })
                     }
                     Err(e) => {

@@ -1,7 +1,7 @@
 //! Loading a labs file from disk: read it, follow its `include` globs, then decode, validate and
 //! expand. The only I/O of the config module; everything after reading is pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -189,6 +189,22 @@ fn salvage(
         connection: resolved.connection.clone().resolve_paths(base),
         left_out,
     })
+}
+
+/// The SHA-256 (hex) of each included file's bytes as this load read them, by origin: what a
+/// request status document says labsync acted on (a file on disk may already be newer).
+pub fn included_sha256(main_path: &Path, files: &[Arc<SourceFile>]) -> BTreeMap<LabOrigin, String> {
+    use sha2::{Digest, Sha256};
+    let base = main_path.parent().unwrap_or(Path::new(""));
+    files
+        .iter()
+        .skip(1)
+        .map(|f| {
+            let sum = Sha256::digest(f.text.as_bytes());
+            let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+            (relative_origin(base, Path::new(&f.name)), hex)
+        })
+        .collect()
 }
 
 /// Checks the text of a single file as the main file, with no includes followed (for editors,

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::model::{LabOrigin, LabPhase};
 use crate::plan::lifecycle::{LabView, VmView};
@@ -95,16 +94,13 @@ pub fn schema() -> serde_json::Value {
 /// Where the documents of a labs file live.
 #[derive(Debug, Clone)]
 pub struct Documents {
-    /// The main labs file's folder.
-    base: PathBuf,
-    /// `base/<status_dir>`.
+    /// `<labs file's folder>/<status_dir>`.
     dir: PathBuf,
 }
 
 impl Documents {
     pub fn new(base: &Path, status_dir: Option<&str>) -> Self {
         Documents {
-            base: base.to_path_buf(),
             dir: base.join(status_dir.unwrap_or(DEFAULT_STATUS_DIR)),
         }
     }
@@ -115,16 +111,17 @@ impl Documents {
     }
 
     /// Brings every document up to date: one per request file in `files` (the included files
-    /// read this time, as origins), plus those whose file is gone but whose labs remain; the
-    /// documents of gone files with no lab left are removed. Returns the documents written.
+    /// the config was read from, with the SHA-256 of the bytes read), plus those whose file is
+    /// gone but whose labs remain; the documents of gone files with no lab left are removed.
+    /// Returns the documents written.
     pub fn update(
         &self,
-        files: &[LabOrigin],
+        files: &BTreeMap<LabOrigin, String>,
         views: &[LabView],
         now: Timestamp,
     ) -> std::io::Result<Vec<PathBuf>> {
         let mut by_file: BTreeMap<String, Vec<&LabView>> = BTreeMap::new();
-        for f in files {
+        for f in files.keys() {
             if let Some(rel) = f.included_path() {
                 by_file.entry(rel.to_string()).or_default();
             }
@@ -137,8 +134,9 @@ impl Documents {
         let mut written = Vec::new();
         for (rel, labs) in &by_file {
             let path = self.path_of(rel);
-            let file = self.base.join(rel);
-            let sha = std::fs::read(&file).ok().map(|b| hex(&Sha256::digest(&b)));
+            // What the config was read from, not the file now: the web app may have written a
+            // newer version that this round does not act on yet.
+            let sha = files.get(&LabOrigin::included(rel)).cloned();
             // A gone file whose labs are gone: nothing left to tell.
             let present: Vec<&&LabView> = labs
                 .iter()
@@ -201,10 +199,6 @@ impl Documents {
         }
         out
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `doc` to `path` so that a reader sees the old document or the new one, never a part:

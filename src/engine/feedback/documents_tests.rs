@@ -1,6 +1,8 @@
 //! Documents: one per request file, rewritten only when their content changes, removed once a
 //! gone file's labs are gone.
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
@@ -9,6 +11,21 @@ use crate::plan::lifecycle::{LabView, VmView};
 
 fn t(mins: i64) -> Timestamp {
     "2030-01-01T00:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(mins)
+}
+
+/// The included files as a load read them: origin and SHA-256 of `text`.
+fn read(files: &[(&str, &str)]) -> BTreeMap<LabOrigin, String> {
+    use sha2::{Digest, Sha256};
+    files
+        .iter()
+        .map(|(f, text)| {
+            let sum = Sha256::digest(text.as_bytes());
+            (
+                LabOrigin::included(f),
+                sum.iter().map(|b| format!("{b:02x}")).collect(),
+            )
+        })
+        .collect()
 }
 
 fn view(lab: &str, file: &str, phase: LabPhase, on: bool) -> LabView {
@@ -42,7 +59,7 @@ fn a_document_per_request_file_rewritten_only_when_it_changes() {
     std::fs::create_dir(dir.path().join("labs.d")).unwrap();
     std::fs::write(dir.path().join("labs.d/req-1.yaml"), "labs: []\n").unwrap();
     let docs = Documents::new(dir.path(), None);
-    let files = [LabOrigin::main(), LabOrigin::included("labs.d/req-1.yaml")];
+    let files = read(&[("labs.d/req-1.yaml", "labs: []\n")]);
     let booting = [view("dana", "labs.d/req-1.yaml", LabPhase::Booting, true)];
     let written = docs.update(&files, &booting, t(1)).unwrap();
     let path = dir.path().join(".labsync/status/labs.d/req-1.yaml.json");
@@ -52,9 +69,9 @@ fn a_document_per_request_file_rewritten_only_when_it_changes() {
     assert_eq!(doc.labs[0].state, LabPhase::Booting);
     assert_eq!(doc.labs[0].vms[0].ip.as_deref(), Some("10.0.0.7"));
     assert_eq!(
-        doc.request_sha256.as_deref().map(str::len),
-        Some(64),
-        "a SHA-256 in hex"
+        doc.request_sha256.as_deref(),
+        Some("141a0a86ba14a203a221145eac849758fd5ec36d36b7abd64611b8750d855036"),
+        "the SHA-256 of the bytes read (`printf 'labs: []\\n' | sha256sum`)"
     );
     assert_eq!(doc.updated_at, t(1));
     // The same content a minute later: not written again.
@@ -67,12 +84,18 @@ fn a_document_per_request_file_rewritten_only_when_it_changes() {
     );
     let doc: RequestStatus = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!((doc.labs[0].state, doc.updated_at), (LabPhase::Ready, t(3)));
-    // Files written by the web app change the hash: written again.
+    // The web app writes a new version: until the config is read again, the document still
+    // names the version acted on (its labs are still those of the old one).
     std::fs::write(dir.path().join("labs.d/req-1.yaml"), "labs: [] # v2\n").unwrap();
+    assert!(docs.update(&files, &ready, t(4)).unwrap().is_empty());
+    // Read again: the new hash, written again.
+    let files = read(&[("labs.d/req-1.yaml", "labs: [] # v2\n")]);
     assert_eq!(
-        docs.update(&files, &ready, t(4)).unwrap(),
+        docs.update(&files, &ready, t(5)).unwrap(),
         std::slice::from_ref(&path)
     );
+    let doc: RequestStatus = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(doc.request_sha256, files.values().next().cloned());
     // No temporary file is left behind.
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
@@ -88,7 +111,7 @@ fn a_gone_request_file_keeps_its_document_while_its_labs_remain() {
     let file = "labs.d/req-2.yaml";
     // The file is gone (never written here); its lab is still in vCenter, being removed.
     let removing = [view("erin", file, LabPhase::Removed, true)];
-    docs.update(&[], &removing, t(1)).unwrap();
+    docs.update(&BTreeMap::new(), &removing, t(1)).unwrap();
     let path = dir.path().join("out/status/labs.d/req-2.yaml.json");
     let doc: RequestStatus = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(doc.request_sha256, None);
@@ -98,7 +121,7 @@ fn a_gone_request_file_keeps_its_document_while_its_labs_remain() {
     let mut gone = gone;
     gone[0].vms.clear();
     assert_eq!(
-        docs.update(&[], &gone, t(2)).unwrap(),
+        docs.update(&BTreeMap::new(), &gone, t(2)).unwrap(),
         std::slice::from_ref(&path)
     );
     assert!(!path.exists());
@@ -112,7 +135,7 @@ fn labs_of_the_main_file_have_no_document() {
     let mut v = view("alice", "x", LabPhase::Ready, true);
     v.origin = Some(LabOrigin::main());
     assert!(
-        docs.update(&[LabOrigin::main()], &[v], t(1))
+        docs.update(&BTreeMap::new(), &[v], t(1))
             .unwrap()
             .is_empty()
     );

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::model::{Desired, LabName, Observed, Webhook};
+use crate::model::{Desired, LabName, LabOrigin, Observed, Webhook};
 use crate::plan::lifecycle::{LabView, lab_views};
 use documents::{Documents, LabStatusEntry};
 use notify::{Change, Notifier, RetryPlan, Seen, Told};
@@ -42,17 +42,32 @@ impl Feedback {
 
     /// One look at vCenter: the documents brought up to date, the changes since the last look
     /// sent to the webhooks; returns the views and the changes (for events and metrics).
+    /// `files`: the included files the config was read from, with the SHA-256 of their bytes.
     pub fn look(
         &mut self,
         desired: &Desired,
+        files: &BTreeMap<LabOrigin, String>,
         observed: &Observed,
         now: Timestamp,
     ) -> (Vec<LabView>, Vec<Change>) {
         let views = lab_views(desired, observed, now);
-        let docs = Documents::new(&self.base, desired.feedback.status_dir.as_deref());
+        let changes = self.tell(&desired.feedback, files, &views, now);
+        (views, changes)
+    }
+
+    /// The documents brought up to `views`, the changes since the last look queued for the
+    /// webhooks of `settings`; returns the changes.
+    fn tell(
+        &mut self,
+        settings: &crate::model::Feedback,
+        files: &BTreeMap<LabOrigin, String>,
+        views: &[LabView],
+        now: Timestamp,
+    ) -> Vec<Change> {
+        let docs = Documents::new(&self.base, settings.status_dir.as_deref());
         let first = self.seen.is_none();
         let seen = self.seen.get_or_insert_with(|| seed(&docs));
-        let changes = notify::changes(seen, &views, first);
+        let changes = notify::changes(seen, views, first);
         *seen = views
             .iter()
             .map(|v| {
@@ -69,8 +84,7 @@ impl Feedback {
                 )
             })
             .collect();
-        let files: Vec<_> = desired.origins.iter().cloned().collect();
-        match docs.update(&files, &views, now) {
+        match docs.update(files, views, now) {
             Ok(_) => self.doc_error = None,
             Err(e) => {
                 let text = e.to_string();
@@ -80,11 +94,11 @@ impl Feedback {
                 self.doc_error = Some(text);
             }
         }
-        if self.hooks.as_deref() != Some(desired.feedback.webhooks.as_slice()) {
-            self.hooks = Some(desired.feedback.webhooks.clone());
+        if self.hooks.as_deref() != Some(settings.webhooks.as_slice()) {
+            self.hooks = Some(settings.webhooks.clone());
             self.notifier = None;
-            if !desired.feedback.webhooks.is_empty() {
-                match Notifier::start(&desired.feedback.webhooks, &self.base, self.retries) {
+            if !settings.webhooks.is_empty() {
+                match Notifier::start(&settings.webhooks, &self.base, self.retries) {
                     Ok(n) => self.notifier = Some(n),
                     Err(e) => tracing::warn!("{e}; webhooks are not sent"),
                 }
@@ -93,7 +107,7 @@ impl Feedback {
         if let Some(n) = &self.notifier {
             n.send(&changes, now);
         }
-        (views, changes)
+        changes
     }
 }
 
@@ -114,3 +128,7 @@ fn seed(docs: &Documents) -> Told {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -3,8 +3,9 @@
 //! by a background task with retries and back-off, so a slow or dead receiver never holds up a
 //! round.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
@@ -12,7 +13,7 @@ use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::documents::LabStatusEntry;
 use crate::model::{LabName, LabPhase, NotifyEvent, SecretSource, Webhook};
@@ -188,15 +189,81 @@ pub const DEFAULT_RETRIES: RetryPlan = RetryPlan {
     timeout: Duration::from_secs(10),
 };
 
-/// Deliveries waiting at most; past this, new ones are dropped (and said so).
+/// Deliveries waiting at most; past this, the oldest waiting one is dropped (and said so).
 const QUEUE: usize = 1024;
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 8;
 
+/// The deliveries waiting, bounded: a full queue drops its oldest delivery to take a new one
+/// (the newest say most about where a lab is now), so adding never waits.
+struct Queue<T> {
+    items: Mutex<VecDeque<T>>,
+    capacity: usize,
+    /// Wakes the sender when an item is added or the queue is closed.
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+impl<T> Queue<T> {
+    fn new(capacity: usize) -> Self {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Adds `item`; returns the oldest item dropped to make room, if the queue was full.
+    fn push(&self, item: T) -> Option<T> {
+        let dropped = {
+            let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            let dropped = (items.len() >= self.capacity)
+                .then(|| items.pop_front())
+                .flatten();
+            items.push_back(item);
+            dropped
+        };
+        self.wake.notify_one();
+        dropped
+    }
+
+    /// The oldest item, waiting for one; `None` once closed and empty.
+    async fn pop(&self) -> Option<T> {
+        loop {
+            let next = self
+                .items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            if next.is_some() {
+                return next;
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            // `notify_one` keeps a wake-up for a waiter that comes after it: none is lost.
+            self.wake.notified().await;
+        }
+    }
+
+    /// No more items will come: the sender ends once the waiting ones are sent.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
 /// Sends webhooks in the background.
 pub struct Notifier {
     targets: Vec<Arc<Target>>,
-    tx: mpsc::Sender<Delivery>,
+    queue: Arc<Queue<Delivery>>,
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl Notifier {
@@ -236,9 +303,9 @@ impl Notifier {
             .user_agent(concat!("labsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot start the webhook client: {e}"))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(send_all(http, rx, retries));
-        Ok(Notifier { targets, tx })
+        let queue = Arc::new(Queue::new(QUEUE));
+        tokio::spawn(send_all(http, Arc::clone(&queue), retries));
+        Ok(Notifier { targets, queue })
     }
 
     /// Queues each change for every receiver that wants its event; never waits.
@@ -263,11 +330,12 @@ impl Notifier {
                     id: id.clone(),
                     body: body.clone(),
                 };
-                if self.tx.try_send(d).is_err() {
+                if let Some(old) = self.queue.push(d) {
                     tracing::warn!(
-                        url = %t.url,
-                        lab = %c.lab,
-                        "webhook queue full ({QUEUE} waiting): this event is not sent"
+                        url = %old.target.url,
+                        delivery = %old.id,
+                        "webhook queue full ({QUEUE} waiting): the oldest waiting {} event is dropped, not sent",
+                        event_word(old.event)
                     );
                 }
             }
@@ -275,10 +343,15 @@ impl Notifier {
     }
 }
 
-async fn send_all(http: reqwest::Client, mut rx: mpsc::Receiver<Delivery>, retries: RetryPlan) {
+async fn send_all(http: reqwest::Client, queue: Arc<Queue<Delivery>>, retries: RetryPlan) {
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    while let Some(d) = rx.recv().await {
+    loop {
+        // A free slot first, then the oldest delivery: while every slot is busy, deliveries
+        // wait in the queue, where the oldest can give way to new ones.
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(d) = queue.pop().await else {
             return;
         };
         let http = http.clone();
@@ -291,11 +364,16 @@ async fn send_all(http: reqwest::Client, mut rx: mpsc::Receiver<Delivery>, retri
 
 /// One delivery with its retries: again after a connection error, a timeout, a 5xx or a 429;
 /// not after another 4xx (the receiver refused it).
-async fn deliver(http: &reqwest::Client, d: &Delivery, retries: RetryPlan) {
-    let event = serde_json::to_value(d.event)
+/// `ready`, `failed`, …: the event as its webhook header and logs name it.
+fn event_word(e: NotifyEvent) -> String {
+    serde_json::to_value(e)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+async fn deliver(http: &reqwest::Client, d: &Delivery, retries: RetryPlan) {
+    let event = event_word(d.event);
     let mut last = String::new();
     for attempt in 0..=retries.delays.len() {
         if attempt > 0 {

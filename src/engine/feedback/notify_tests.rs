@@ -264,3 +264,40 @@ fn after_the_first_look_a_new_request_is_told_when_it_is_queued() {
         [("q".into(), NotifyEvent::Queued)]
     );
 }
+
+#[tokio::test]
+async fn a_full_queue_drops_its_oldest_delivery_and_a_closed_one_is_emptied_first() {
+    let q = Queue::new(3);
+    for n in 1..=3 {
+        assert_eq!(q.push(n), None);
+    }
+    // Full: the new one goes in, the oldest waiting goes.
+    assert_eq!(q.push(4), Some(1));
+    assert_eq!(q.push(5), Some(2));
+    q.close();
+    let mut left = Vec::new();
+    while let Some(n) = q.pop().await {
+        left.push(n);
+    }
+    assert_eq!(
+        left,
+        [3, 4, 5],
+        "closed, the waiting ones still come out, oldest first"
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_sender_wakes_for_a_new_delivery() {
+    let q = Arc::new(Queue::new(4));
+    let waiting = tokio::spawn({
+        let q = Arc::clone(&q);
+        async move { q.pop().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    q.push(7);
+    let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("woken")
+        .expect("no panic");
+    assert_eq!(got, Some(7));
+}

@@ -36,6 +36,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// The planning policy (commit of the definitions).
     pub policy: Policy,
+    /// Each included (request) file read, with the SHA-256 of its bytes as read.
+    pub request_sha256: std::collections::BTreeMap<crate::model::LabOrigin, String>,
 }
 
 /// One read of the files.
@@ -341,10 +343,10 @@ struct RoundCtx<'a> {
 
 /// Tells requesters what this look at vCenter shows: documents, webhooks, events, metrics.
 fn tell(ctx: &RoundCtx<'_>, config: &Config, observed: &crate::model::Observed, now: Timestamp) {
-    let (views, changes) = ctx
-        .feedback
-        .borrow_mut()
-        .look(&config.desired, observed, now);
+    let (views, changes) =
+        ctx.feedback
+            .borrow_mut()
+            .look(&config.desired, &config.request_sha256, observed, now);
     ctx.metrics.lock().observe_phases(&views);
     for c in &changes {
         ctx.host.lab_changed(c, now);
