@@ -1623,3 +1623,86 @@ mod crash_binary {
         Env::attach(client.clone(), labs).managed().await.len()
     }
 }
+
+/// `after: ready` on a dependency whose guest never announces itself (the harness's sources
+/// have no ready key), with a long timeout.
+const WAITS_FOR_DB: &str = r#"
+templates:
+  pair:
+    workflow: running
+    clone: instant
+    ready: { guestinfo: guestinfo.labsync.ready=1, timeout: 10m }
+    vms:
+      - name: db
+        source: /DC1/vm/templates/src-db
+      - name: app
+        source: /DC1/vm/templates/src-app
+        depends_on: [{ vm: db, after: ready }]
+labs:
+  - name: alice
+    template: pair
+    ttl: 4h
+"#;
+
+#[tokio::test]
+async fn a_stop_while_waiting_for_readiness_ends_the_wait_at_once_as_not_started() {
+    let env = start(&labs_file(WAITS_FOR_DB), 0.05, None).await;
+    let (obs, plan) = env.plan().await;
+    let (tx, rx) = harness::cancel();
+    let mut opts = env.options(10, 4);
+    opts.cancel = rx;
+    // Stop as soon as the wait for alice-db starts (its clone is done by then).
+    struct StopOnWait(Collect, tokio::sync::watch::Sender<execute::Interrupt>);
+    impl labsync::engine::events::Reporter for StopOnWait {
+        fn event(&self, at: jiff::Timestamp, event: &Event) {
+            if matches!(
+                event,
+                Event::OpStarted {
+                    op: OpKind::WaitReady,
+                    ..
+                }
+            ) {
+                let _ = self.1.send(execute::Interrupt::Stop);
+            }
+            self.0.event(at, event);
+        }
+    }
+    let reporter = StopOnWait(Collect::default(), tx);
+    // The wait would last 10 minutes; the run ends at once instead (a loose bound: the
+    // executor's stop grace for vCenter tasks is 2 minutes).
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        execute::execute(&env.client, &plan, &obs, &opts, &reporter),
+    )
+    .await
+    .expect("the stop ends the wait");
+    assert!(report.interrupted);
+    assert_eq!(report.exit_code(), 130);
+    // Not a failure: nothing was asked of vCenter, so nothing to record or clean up.
+    assert!(report.failures.is_empty(), "{report:#?}");
+    assert_eq!((report.failed, report.skipped), (0, 1), "{report:#?}");
+    let events = reporter.0.events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::StepFinished {
+                outcome: labsync::engine::events::StepOutcome::Skipped { because },
+                ..
+            } if because == "the run was interrupted"
+        )),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::OpStarted {
+                op: OpKind::InstantClone,
+                target,
+                ..
+            } if target == "alice-app"
+        )),
+        "alice-app is not cloned: {events:#?}"
+    );
+    // alice-db stays (made before the stop); the next run would wait for it again.
+    assert_eq!(names(&env).await, ["alice-db"]);
+}

@@ -236,3 +236,124 @@ async fn a_clone_gets_an_ip_and_mac_of_its_own_after_the_delay_then_announces_re
     assert_eq!(text_of(&guest, "hostName"), Some("lab-1-src"), "{guest}");
     sim.shutdown().await;
 }
+
+/// The same guest model read the way labsync reads it: `Client::observe` (one batched read plus
+/// `CurrentTime`) turns `guest.*` and `guestinfo.*` into each VM's guest report, a source's IP
+/// and clock, and vCenter's time.
+#[tokio::test]
+async fn observe_reports_a_clones_guest_its_sources_ip_and_clock_and_vcenters_time() {
+    use labsync::model::InventoryPath;
+    use labsync::vsphere::observe::Scope;
+    use labsync::vsphere::{Client, InstantCloneSpec, Options, Secret, Target, TlsPolicy};
+
+    let inventory = INVENTORY.replace(
+        "time_sync: true",
+        "time_sync: true, clock_key: guestinfo.labsync.clock",
+    );
+    let inv = inventory::parse(&inventory, "guest").expect("inventory parses");
+    let mut o = SimOptions::new(inv);
+    o.time_scale = 0.05;
+    o.seed = 42;
+    // vCenter's clock an hour ahead of this machine's: observe reports vCenter's.
+    o.clock_offset = jiff::SignedDuration::from_hours(1);
+    let sim = labsync::sim::start(o).await.unwrap();
+    let target = Target {
+        url: sim.url.clone(),
+        username: "labsync".into(),
+        password: Secret::new("labsync"),
+        tls: TlsPolicy::default(),
+    };
+    let client = Client::connect(&target, Options::default())
+        .await
+        .expect("connects");
+    let source_path = InventoryPath::new("/DC1/vm/templates/src").unwrap();
+    let scope = Scope {
+        labs_folder: InventoryPath::new("/DC1/vm/labs").unwrap(),
+        sources: vec![source_path.clone()],
+    };
+
+    let before = client.observe(&scope).await.expect("observe");
+    let now = jiff::Timestamp::now();
+    let vcenter = before.observed.vcenter_time.expect("vCenter's time");
+    let ahead = vcenter.duration_since(now);
+    assert!(
+        ahead > jiff::SignedDuration::from_mins(50) && ahead < jiff::SignedDuration::from_mins(70),
+        "vCenter's clock is an hour ahead: {vcenter} vs {now}"
+    );
+    let source = &before.observed.sources[&source_path];
+    let source_ip = source.ip.clone().expect("the source's IP");
+    // Time sync on: the source's guest clock is the host's (vCenter's), not this machine's.
+    let clock = source.clock.expect("the source's guestinfo.labsync.clock");
+    assert!(
+        clock.duration_since(now) > jiff::SignedDuration::from_mins(50),
+        "{clock} vs {now}"
+    );
+    let source_vm = before
+        .observed
+        .vms
+        .iter()
+        .find(|v| v.moref == source.moref)
+        .expect("the source is among the VMs");
+    let source_guest = source_vm.guest.as_ref().expect("the source's guest report");
+    assert!(source_guest.tools_running);
+    assert_eq!(source_guest.ip.as_deref(), Some(source_ip.as_str()));
+    assert_eq!(source_guest.macs.len(), 1, "{source_guest:?}");
+
+    let labs = before.paths[&scope.labs_folder].clone();
+    let spec = InstantCloneSpec {
+        name: "lab-1-src".into(),
+        folder: Some(labs),
+        pool: None,
+        datastore: None,
+        config: vec![],
+        bios_uuid: None,
+    };
+    let clone = client
+        .instant_clone(&source.moref, &spec)
+        .await
+        .expect("clone");
+    let guest_of = |obs: &labsync::vsphere::observe::Observation| {
+        obs.observed
+            .vms
+            .iter()
+            .find(|v| v.moref == clone)
+            .and_then(|v| v.guest.clone())
+            .expect("the clone's guest report")
+    };
+    // Resumed from the source's memory: its identity, Tools running, no announcement.
+    let first = guest_of(&client.observe(&scope).await.expect("observe"));
+    assert!(first.tools_running, "{first:?}");
+    assert_eq!(first.ip.as_deref(), Some(source_ip.as_str()), "{first:?}");
+    assert_eq!(first.macs, source_guest.macs);
+    assert!(!first.guestinfo.contains_key(READY), "{first:?}");
+
+    // Its own IP and MAC (~1 s), then the announcement (~2 s).
+    let mut own_ip_before_ready = false;
+    let mut reads = 0;
+    let ready = loop {
+        reads += 1;
+        assert!(
+            reads < 300,
+            "no announcement after 30 s (modelled: 40 s at scale 0.05)"
+        );
+        let g = guest_of(&client.observe(&scope).await.expect("observe"));
+        let own = g.ip.as_deref().is_some_and(|ip| ip != source_ip);
+        if g.guestinfo.contains_key(READY) {
+            break g;
+        }
+        own_ip_before_ready |= own;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        own_ip_before_ready,
+        "the network (20 s) comes before ready (40 s)"
+    );
+    assert_eq!(ready.guestinfo[READY], "yes");
+    assert!(ready.tools_running);
+    assert_ne!(ready.ip.as_deref(), Some(source_ip.as_str()), "{ready:?}");
+    assert_eq!(ready.macs.len(), 1, "{ready:?}");
+    assert_ne!(ready.macs, source_guest.macs);
+    // The clock key is the guest's, reported like any other guestinfo key.
+    assert!(ready.guestinfo.contains_key("guestinfo.labsync.clock"));
+    sim.shutdown().await;
+}

@@ -661,6 +661,71 @@ mod tests {
         assert_eq!(names, sorted);
     }
 
+    /// One VM's `guest.*` and `config.extraConfig` as vcsim (govmomi 0.24.2) sends them,
+    /// copied from a `--trace-soap` of `labsync plan` against it (a `guestinfo` key added to the
+    /// extraConfig, an IP to `guest.net` and `guest.ipAddress`, which vcsim leaves out without
+    /// a container).
+    fn vcsim_guest_doc(running: &str, ip: Option<&str>) -> String {
+        const XSI: &str = r#"xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance""#;
+        let ip_prop = ip.map_or(String::new(), |ip| {
+            format!(
+                r#"<propSet><name>guest.ipAddress</name><val {XSI} XMLSchema-instance:type="xsd:string">{ip}</val></propSet>"#
+            )
+        });
+        let nic_ip = ip.map_or(String::new(), |ip| format!("<ipAddress>{ip}</ipAddress>"));
+        format!(
+            concat!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+                r#"<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"#,
+                r#"<soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-57</obj>"#,
+                r#"<propSet><name>config.extraConfig</name><val {xsi} XMLSchema-instance:type="ArrayOfOptionValue">"#,
+                r#"<OptionValue XMLSchema-instance:type="OptionValue"><key>govcsim</key><value XMLSchema-instance:type="xsd:string">TRUE</value></OptionValue>"#,
+                r#"<OptionValue XMLSchema-instance:type="OptionValue"><key>guestinfo.labsync.ready</key><value XMLSchema-instance:type="xsd:string">1</value></OptionValue>"#,
+                r#"</val></propSet>"#,
+                r#"<propSet><name>guest.toolsRunningStatus</name><val {xsi} XMLSchema-instance:type="xsd:string">{running}</val></propSet>"#,
+                "{ip_prop}",
+                r#"<propSet><name>guest.net</name><val {xsi} XMLSchema-instance:type="ArrayOfGuestNicInfo">"#,
+                r#"<GuestNicInfo>{nic_ip}<macAddress>00:0c:29:36:63:62</macAddress><connected>true</connected><deviceConfigId>4000</deviceConfigId></GuestNicInfo>"#,
+                r#"<GuestNicInfo><macAddress>00:0c:29:33:34:38</macAddress><connected>true</connected><deviceConfigId>4001</deviceConfigId></GuestNicInfo>"#,
+                r#"</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#
+            ),
+            xsi = XSI,
+            running = running,
+            ip_prop = ip_prop,
+            nic_ip = nic_ip,
+        )
+    }
+
+    fn guest_of_doc(doc: &str) -> GuestReport {
+        let Response::Ok(el) = unwrap(doc).unwrap() else {
+            panic!("fault")
+        };
+        let (objects, _) = parse_retrieve_result(&el);
+        assert_eq!(objects.len(), 1);
+        guest_report_of(&objects[0])
+    }
+
+    #[test]
+    fn a_vcsim_guest_becomes_a_guest_report() {
+        let quiet = guest_of_doc(&vcsim_guest_doc("guestToolsNotRunning", None));
+        assert_eq!(
+            quiet,
+            GuestReport {
+                tools_running: false,
+                ip: None,
+                macs: vec!["00:0c:29:36:63:62".into(), "00:0c:29:33:34:38".into()],
+                guestinfo: [("guestinfo.labsync.ready".to_string(), "1".to_string())].into(),
+            }
+        );
+        let up = guest_of_doc(&vcsim_guest_doc("guestToolsRunning", Some("10.0.0.7")));
+        assert!(up.tools_running);
+        assert_eq!(up.ip.as_deref(), Some("10.0.0.7"));
+        // The NIC's own IP list is not a MAC.
+        assert_eq!(up.macs.len(), 2);
+        // Only `guestinfo.*`: vcsim's own key is not the guest's.
+        assert!(!up.guestinfo.contains_key("govcsim"));
+    }
+
     #[test]
     fn the_xsi_prefix_does_not_change_the_observation() {
         let renamed = FIXTURE

@@ -136,6 +136,28 @@ pub async fn inventory_read(site: &Site) {
     );
     assert!(obs.paths.contains_key(&site.pool), "{:?}", obs.paths.keys());
     assert!(obs.observed.vms.iter().any(|v| v.moref == src.moref));
+    // The same read carries what the guest reports (`guest.*`, `guestinfo.*`): every NIC's MAC
+    // from `guest.net`, Tools' state; vcsim reports no IP without a container, our simulator
+    // the source's.
+    let vm = obs.observed.vms.iter().find(|v| v.moref == src.moref);
+    let guest = vm
+        .and_then(|v| v.guest.as_ref())
+        .expect("the source's guest report");
+    assert!(!guest.macs.is_empty(), "{guest:?}");
+    for mac in &guest.macs {
+        let octets: Vec<&str> = mac.split(':').collect();
+        assert!(
+            octets.len() == 6 && octets.iter().all(|o| u8::from_str_radix(o, 16).is_ok()),
+            "{mac} is not a MAC"
+        );
+    }
+    assert_eq!(src.tools_running, Some(guest.tools_running));
+    assert_eq!(src.ip, guest.ip);
+    assert!(guest.guestinfo.keys().all(|k| k.starts_with("guestinfo.")));
+    // vCenter's clock, read alongside (`CurrentTime`); neither server is set off this machine's.
+    let vcenter = obs.observed.vcenter_time.expect("vCenter's time");
+    let off = vcenter.duration_since(jiff::Timestamp::now()).abs();
+    assert!(off < jiff::SignedDuration::from_mins(5), "{vcenter}");
     let before = c.stats().round_trips;
     c.observe(&scope(site, &[])).await.expect("observe again");
     let again = c.stats().round_trips - before;

@@ -67,7 +67,7 @@ pub struct Ctx {
     pub(super) lab_folders: std::sync::Mutex<BTreeMap<MoRef, InventoryPath>>,
     datastores: OnceCell<BTreeMap<String, MoRef>>,
     /// Set when the run is asked to stop: waits (not vCenter tasks) end at once.
-    pub(super) stopping: std::sync::atomic::AtomicBool,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// A unit that failed: which operation, and the vCenter fault as text.
@@ -75,6 +75,9 @@ pub struct Ctx {
 pub struct OpFailure {
     pub op: OpKind,
     pub error: String,
+    /// The unit gave up because the run is stopping, before it changed anything in vCenter
+    /// (a readiness wait): it counts as not started, not as failed.
+    pub interrupted: bool,
 }
 
 /// What a successful unit produced.
@@ -98,6 +101,21 @@ pub(super) fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
     OpFailure {
         op,
         error: e.to_string(),
+        interrupted: false,
+    }
+}
+
+impl Ctx {
+    /// The run is stopping: what only waits (nothing in flight in vCenter) ends at once.
+    pub(super) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Ctx::stop`] was called (at once if it already was).
+    pub(super) async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        // The sender lives in `self`: `wait_for` only ends when the value is true.
+        let _ = rx.wait_for(|s| *s).await;
     }
 }
 
@@ -139,7 +157,7 @@ impl Ctx {
             labs_folder_key: OnceCell::new(),
             lab_folders: std::sync::Mutex::new(BTreeMap::new()),
             datastores: OnceCell::new(),
-            stopping: std::sync::atomic::AtomicBool::new(false),
+            stopping: tokio::sync::watch::channel(false).0,
         })
     }
 

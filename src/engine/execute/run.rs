@@ -370,6 +370,9 @@ impl<'a> Loop<'a> {
                     _ => {}
                 }
             }
+            Err(f) if f.interrupted => {
+                self.conclude(id, Status::Skipped("the run was interrupted".into()));
+            }
             Err(f) => {
                 self.conclude(id, Status::Failed);
                 let lab = self.units.steps.get(&unit.step).and_then(|i| i.lab.clone());
@@ -577,8 +580,7 @@ pub async fn run(
             Interrupt::None => {}
             Interrupt::Stop if !stopping => {
                 stopping = true;
-                ctx.stopping
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                ctx.stop();
                 interrupted = true;
                 grace = Some(tokio::time::Instant::now() + STOP_GRACE);
                 // What units already started before the interrupt is reported before it.
@@ -650,7 +652,14 @@ pub async fn run(
                         if let Some(id) = tasks.remove(&e.id()) {
                             let op = first_op(&lp.units.list[id.0].work);
                             let error = format!("internal error: the operation's task ended ({e})");
-                            lp.finish_unit(id, Err(OpFailure { op, error }));
+                            lp.finish_unit(
+                                id,
+                                Err(OpFailure {
+                                    op,
+                                    error,
+                                    interrupted: false,
+                                }),
+                            );
                         }
                     }
                     None => {}

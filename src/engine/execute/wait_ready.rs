@@ -4,13 +4,13 @@
 //! its creation (`labsync.created`). A stop request ends the wait at once: a wait is not a task
 //! in vCenter, there is nothing to let finish.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::perform::{Ctx, OpResult, failed};
+use super::perform::{Ctx, OpFailure, OpResult, failed};
 use crate::engine::events::OpKind;
+use crate::model::MoRef;
 use crate::model::markers::CREATED;
 use crate::plan::lifecycle::{CheckContext, judge_vm};
 use crate::plan::{ReadyWait, StepId};
@@ -28,7 +28,8 @@ const PROPS: &[&str] = &[
 ];
 
 impl Ctx {
-    /// Waits until every VM `dependent` waits for is ready.
+    /// Waits until every VM `dependent` waits for is ready. A stop request ends the wait at
+    /// once, as not started ([`OpFailure::interrupted`]): nothing was asked of vCenter.
     pub(super) async fn wait_ready(
         &self,
         step: StepId,
@@ -39,7 +40,22 @@ impl Ctx {
             let op = OpKind::WaitReady;
             let target = w.name.to_string();
             let started = self.started(step, op, &target);
-            let r = self.wait_one(w, dependent).await;
+            let r = tokio::select! {
+                // Checked first: a stop already asked for wins over a wait that could start.
+                biased;
+                () = self.stopped() => {
+                    return Err(OpFailure {
+                        op,
+                        error: format!(
+                            "{dependent} not made: the run was interrupted while waiting for \
+                             {} to be ready",
+                            w.name
+                        ),
+                        interrupted: true,
+                    });
+                }
+                r = self.wait_one(w, dependent) => r,
+            };
             self.finished(step, op, &target, started, r.as_ref().err());
             r.map_err(|e| failed(op, e))?;
         }
@@ -49,28 +65,22 @@ impl Ctx {
     async fn wait_one(&self, w: &ReadyWait, dependent: &str) -> Result<(), String> {
         let mut last = String::from("it was not found");
         let mut deadline: Option<Timestamp> = None;
+        // Found once by its BIOS UUID, then read directly.
+        let mut moref: Option<MoRef> = None;
         loop {
-            if self.stopping.load(Ordering::Relaxed) {
-                return Err(format!(
-                    "{dependent} not made: the run was interrupted while waiting for {} to be \
-                     ready",
-                    w.name
-                ));
-            }
             // A failed read (vCenter busy, a dropped connection) is not an answer: look again
             // until the deadline, like a guest that has not answered yet.
-            let found = match self
-                .client
-                .find_vm_by_uuid(None, &w.bios_uuid.to_string(), false)
-                .await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    last = format!("it could not be read: {e}");
-                    None
+            if moref.is_none() {
+                match self
+                    .client
+                    .find_vm_by_uuid(None, &w.bios_uuid.to_string(), false)
+                    .await
+                {
+                    Ok(f) => moref = f,
+                    Err(e) => last = format!("it could not be read: {e}"),
                 }
-            };
-            if let Some(m) = found {
+            }
+            if let Some(m) = moref.clone() {
                 let objs = match self
                     .client
                     .retrieve_objects(std::slice::from_ref(&m), PROPS)
@@ -82,22 +92,26 @@ impl Ctx {
                         Vec::new()
                     }
                 };
-                if let Some(o) = objs.iter().find(|o| o.obj == m) {
-                    let guest = guest_report_of(o);
-                    let created = crate::vsphere::observe::extra_config_value(o, CREATED)
-                        .and_then(|v| v.parse::<Timestamp>().ok());
-                    if deadline.is_none() {
-                        deadline = created.and_then(|c| c.checked_add(w.checks.timeout).ok());
+                match objs.iter().find(|o| o.obj == m) {
+                    Some(o) => {
+                        let guest = guest_report_of(o);
+                        let created = crate::vsphere::observe::extra_config_value(o, CREATED)
+                            .and_then(|v| v.parse::<Timestamp>().ok());
+                        if deadline.is_none() {
+                            deadline = created.and_then(|c| c.checked_add(w.checks.timeout).ok());
+                        }
+                        let ctx = CheckContext {
+                            source_ip: w.source_ip.as_deref(),
+                            ..CheckContext::default()
+                        };
+                        let verdict = judge_vm(&w.checks, Some(&guest), &ctx);
+                        match verdict.not_ready() {
+                            None => return Ok(()),
+                            Some(why) => last = why.text().to_string(),
+                        }
                     }
-                    let ctx = CheckContext {
-                        source_ip: w.source_ip.as_deref(),
-                        ..CheckContext::default()
-                    };
-                    let verdict = judge_vm(&w.checks, Some(&guest), &ctx);
-                    match verdict.not_ready() {
-                        None => return Ok(()),
-                        Some(why) => last = why.text().to_string(),
-                    }
+                    // Gone (destroyed, or the read failed): look it up again.
+                    None => moref = None,
                 }
             }
             let now = Timestamp::now();
