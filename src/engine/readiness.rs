@@ -6,6 +6,7 @@
 use jiff::Timestamp;
 
 use crate::model::{Desired, LabName, LabPhase, LifeRecord, Observed};
+use crate::plan::ObservedIndex;
 use crate::plan::lifecycle::{current_life, lab_views};
 use crate::vsphere::observe::{FIELD_LIFE, encode_life};
 use crate::vsphere::{Client, Result};
@@ -16,6 +17,7 @@ pub fn to_record(
     observed: &Observed,
     now: Timestamp,
 ) -> Vec<(LabName, crate::model::MoRef, LifeRecord)> {
+    let index = ObservedIndex::new(observed, &desired.ownership());
     lab_views(desired, observed, now)
         .into_iter()
         .filter(|v| matches!(v.phase, LabPhase::Ready | LabPhase::Expiring))
@@ -25,7 +27,9 @@ pub fn to_record(
             if !lab.vms.iter().any(|vm| vm.ready.any()) {
                 return None;
             }
-            let record = observed.lab_records.get(&v.lab)?;
+            // Only this config's lab folders (ours means ours), never a folder of the same name
+            // that someone else made.
+            let record = index.record(&v.lab)?;
             let life = current_life(lab, Some(record));
             if life.is_some_and(|l| l.ready_at.is_some()) {
                 return None;
