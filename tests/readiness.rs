@@ -150,6 +150,10 @@ datacenters:
     vms:
       # Announces its services 30 s (model) after power-on.
       - { name: good, folder: templates, networks: [lab-net], ready_key: guestinfo.labsync.ready }
+      # Takes its time: network after 60 s, services after 100 s (model time), so that a
+      # command started after `apply` sees it booting even on a loaded machine.
+      - { name: slow, folder: templates, networks: [lab-net], ready_key: guestinfo.labsync.ready,
+          guest_network_after: 60s, ready_after: 100s }
       # Never announces anything.
       - { name: silent, folder: templates, networks: [lab-net] }
       # Announces, but its network never renews: its clones keep its IP.
@@ -173,8 +177,10 @@ defaults:
 templates:
   good:
     vms: [{ name: box, source: /DC1/vm/templates/good }]
+  slow:
+    vms: [{ name: box, source: /DC1/vm/templates/slow }]
   silent:
-    ready: { timeout: 4s }
+    ready: { timeout: 12s }
     vms: [{ name: box, source: /DC1/vm/templates/silent }]
   stuck:
     vms: [{ name: box, source: /DC1/vm/templates/stuck }]
@@ -228,27 +234,28 @@ impl Guests {
 
 #[test]
 fn a_lab_is_ready_only_once_its_guest_announces_it_with_its_own_ip() {
-    // Slower, so that `status` (a process that starts and logs in) sees the guest booting:
-    // its announcement comes ~6 s after the clone.
+    // Its guest announces itself ~20 s after the clone (time scale 0.2), so `status` (a process
+    // that starts and logs in) sees it booting first, even on a loaded machine.
     let g = Guests {
         scale: "0.2",
         ..Guests::new()
     };
+    g.labs("  - { name: slow, template: slow }\n");
     g.labsync(&["apply", "--auto-approve"]).assert().code(0);
     // Right after the clone the guest resumes with its source's identity and has not
     // announced anything.
-    let first = g.lab("good");
+    let first = g.lab("slow");
     assert_eq!(first["state"], "booting", "{first}");
     assert!(
-        first["reason"].as_str().unwrap().contains("good-box:"),
+        first["reason"].as_str().unwrap().contains("slow-box:"),
         "{first}"
     );
-    g.labsync(&["wait", "good", "--timeout", "60s", "--interval", "200ms"])
+    g.labsync(&["wait", "slow", "--timeout", "60s", "--interval", "200ms"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains("lab good: booting"))
-        .stderr(predicate::str::contains("lab good: ready"));
-    let ready = g.lab("good");
+        .stderr(predicate::str::contains("lab slow: booting"))
+        .stderr(predicate::str::contains("lab slow: ready"));
+    let ready = g.lab("slow");
     assert_eq!(ready["state"], "ready");
     let vm = &ready["vm_details"][0];
     assert_eq!(vm["ready"], true);
@@ -257,7 +264,7 @@ fn a_lab_is_ready_only_once_its_guest_announces_it_with_its_own_ip() {
     // apply records readiness on the lab's folder; nothing else changes.
     g.labsync(&["apply", "--auto-approve"]).assert().code(0);
     g.labsync(&["plan", "--detailed-exitcode"]).assert().code(0);
-    assert!(g.lab("good")["ready_at"].is_string());
+    assert!(g.lab("slow")["ready_at"].is_string());
 }
 
 #[test]
@@ -272,7 +279,7 @@ fn a_guest_that_never_announces_fails_at_the_timeout_is_retried_once_then_kept()
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "lab quiet is failed: quiet-box: not ready within 4s: the guest has not set \
+            "lab quiet is failed: quiet-box: not ready within 12s: the guest has not set \
              guestinfo.labsync.ready",
         ));
     // on_failure: destroy (the default): the failure is recorded, the lab made again once.
