@@ -32,6 +32,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
     let owner = OwnerId::new("bench")?;
     let template = TemplateName::new("app")?;
     let mut desired = Desired {
+        pools: Default::default(),
         expiring_warning: labsync::model::readiness::DEFAULT_EXPIRING_WARNING,
         feedback: Default::default(),
         owner: owner.clone(),
@@ -150,6 +151,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     commit: None,
                     specdoc: Some(lab.spec_doc(vm)),
                     origin: Some(LabOrigin::main()),
+                    born: None,
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {
@@ -175,6 +177,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
             observed.lab_records.insert(
                 name.clone(),
                 LabRecord {
+                    claim: None,
                     life: None,
                     lab: name.clone(),
                     folder: MoRef::new("Folder", format!("group-{i}")),

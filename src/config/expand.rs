@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::check;
 use super::validate::{Resolved, ResolvedLab, ResolvedTemplate};
 use crate::model::{
-    CloneMode, Desired, DesiredLab, DesiredSource, DesiredVm, LabName, LabOrigin, Lifetime,
-    Placement, SpecDoc, SpecHash, VmName, spec_hash_of,
+    CloneMode, Desired, DesiredLab, DesiredPool, DesiredSource, DesiredVm, FailurePolicy, LabName,
+    LabOrigin, Lifetime, OwnerId, PartialPolicy, Placement, PoweredOffPolicy, SpecDoc, SpecHash,
+    TemplateName, TemplateVm, VmName, spec_hash_of,
 };
 
 /// Why expansion failed: only for names the validator let through, which it should not.
@@ -65,9 +66,13 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
         limits: r.limits.clone(),
         allow_empty: r.allow_empty,
         // The loader adds the included files that hold no labs and the include patterns.
+        // A template's pool origin counts as read whether or not it keeps spares: a spare of a
+        // template whose pool shrank or went is reaped at once, not after the removal grace.
         origins: std::iter::once(LabOrigin::main())
             .chain(r.labs.iter().map(|l| l.origin.clone()))
+            .chain(r.templates.keys().map(LabOrigin::pool))
             .collect(),
+        pools: pools(r),
         includes: Vec::new(),
     })
 }
@@ -92,15 +97,54 @@ fn expand_lab(
         .requested_by
         .clone()
         .unwrap_or_else(|| r.owner.to_string());
-    let mut vms = Vec::with_capacity(t.vms.len());
-    for vm in &t.vms {
+    let lifetime = match (lab.lifetime, r.defaults.ttl) {
+        (Lifetime::Forever, Some(ttl)) => Lifetime::Ttl(ttl),
+        (l, _) => l,
+    };
+    let shape = Shape {
+        template: &t.name,
+        clone_mode: t.clone,
+        placement: &r.defaults.placement,
+        vms: &t.vms,
+    };
+    let mut d = build_lab(&r.owner, &shape, name, &index_text, &owner_text)?;
+    d.template_max_labs = t.max_labs;
+    d.lifetime = lifetime;
+    d.requested_by = lab.requested_by.clone();
+    d.labels = lab.labels.clone();
+    d.on_failure = r.defaults.on_failure;
+    d.on_partial = r.defaults.on_partial;
+    d.on_powered_off = r.defaults.on_powered_off;
+    d.origin = lab.origin.clone();
+    Ok(d)
+}
+
+/// What shapes a lab's VMs, whatever its name.
+struct Shape<'a> {
+    template: &'a TemplateName,
+    clone_mode: CloneMode,
+    placement: &'a Placement,
+    vms: &'a [TemplateVm],
+}
+
+/// A lab named `name` of a template: its VMs with their guestinfo rendered, its spec hash and
+/// the UUIDs derived from it. Lifetime, labels and policies are the defaults; callers set them.
+fn build_lab(
+    owner: &OwnerId,
+    shape: &Shape<'_>,
+    name: LabName,
+    index_text: &str,
+    owner_text: &str,
+) -> Result<DesiredLab, ExpandError> {
+    let mut vms = Vec::with_capacity(shape.vms.len());
+    for vm in shape.vms {
         let vm_name =
             VmName::for_lab(&name, &vm.role).map_err(|e| bad(&format!("{name}-{}", vm.role), e))?;
         let values = [
             ("lab", name.as_str()),
             ("vm", vm.role.as_str()),
-            ("index", index_text.as_str()),
-            ("owner", owner_text.as_str()),
+            ("index", index_text),
+            ("owner", owner_text),
         ];
         let guestinfo = vm
             .guestinfo
@@ -118,31 +162,75 @@ fn expand_lab(
             bios_uuid: Uuid::nil(),
         });
     }
-    let placement = r.defaults.placement.clone();
-    let spec_hash = spec_hash(t.clone, &placement, &vms);
+    let placement = shape.placement.clone();
+    let spec_hash = spec_hash(shape.clone_mode, &placement, &vms);
     for vm in &mut vms {
-        vm.bios_uuid = bios_uuid(&r.owner, &name, &vm.role, &spec_hash);
+        vm.bios_uuid = bios_uuid(owner, &name, &vm.role, &spec_hash);
     }
-    let lifetime = match (lab.lifetime, r.defaults.ttl) {
-        (Lifetime::Forever, Some(ttl)) => Lifetime::Ttl(ttl),
-        (l, _) => l,
-    };
     Ok(DesiredLab {
-        template_max_labs: t.max_labs,
+        template_max_labs: None,
         name,
-        template: t.name.clone(),
-        clone_mode: t.clone,
+        template: shape.template.clone(),
+        clone_mode: shape.clone_mode,
         vms,
-        lifetime,
+        lifetime: Lifetime::Forever,
         spec_hash,
-        requested_by: lab.requested_by.clone(),
-        labels: lab.labels.clone(),
+        requested_by: None,
+        labels: BTreeMap::new(),
         placement,
-        on_failure: r.defaults.on_failure,
-        on_partial: r.defaults.on_partial,
-        on_powered_off: r.defaults.on_powered_off,
-        origin: lab.origin.clone(),
+        on_failure: FailurePolicy::default(),
+        on_partial: PartialPolicy::default(),
+        on_powered_off: PoweredOffPolicy::default(),
+        origin: LabOrigin::main(),
     })
+}
+
+/// A spare lab of `pool` named `name`: the template's VMs with the guestinfo a spare can know
+/// (its own name, the installation as owner, no index); the requester's values are written at
+/// claim time. Spares never expire: they are reaped by the pool.
+pub fn spare_lab(
+    owner: &OwnerId,
+    pool: &DesiredPool,
+    name: LabName,
+) -> Result<DesiredLab, ExpandError> {
+    let shape = Shape {
+        template: &pool.template,
+        clone_mode: pool.clone_mode,
+        placement: &pool.placement,
+        vms: &pool.vms,
+    };
+    let mut d = build_lab(owner, &shape, name, "", owner.as_str())?;
+    d.on_failure = pool.on_failure;
+    d.on_partial = pool.on_partial;
+    d.on_powered_off = pool.on_powered_off;
+    d.origin = LabOrigin::pool(&pool.template);
+    Ok(d)
+}
+
+/// The pools of the templates that have one.
+fn pools(r: &Resolved) -> BTreeMap<TemplateName, DesiredPool> {
+    r.templates
+        .values()
+        .filter_map(|t| {
+            let p = t.pool.as_ref()?;
+            Some((
+                t.name.clone(),
+                DesiredPool {
+                    template: t.name.clone(),
+                    ready: p.ready,
+                    schedule: p.schedule.clone(),
+                    timezone: p.timezone.clone(),
+                    recheck: p.recheck,
+                    clone_mode: t.clone,
+                    placement: r.defaults.placement.clone(),
+                    on_failure: r.defaults.on_failure,
+                    on_partial: r.defaults.on_partial,
+                    on_powered_off: r.defaults.on_powered_off,
+                    vms: t.vms.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The lab's spec hash, computed from its VMs' spec documents ([`SpecDoc`]): everything that

@@ -19,6 +19,7 @@ pub mod validate;
 pub mod yaml;
 
 pub use diagnostic::{Code, Diagnostic, Severity, SourceFile, render};
+pub use expand::spare_lab;
 pub use load::{LoadError, Loaded, check_text, load};
 
 /// The JSON Schema of labs.yaml, generated from the raw config types (pretty, newline-terminated).

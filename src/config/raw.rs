@@ -159,6 +159,40 @@ pub struct RawReady {
     pub timeout: Option<Sp<String>>,
 }
 
+/// `pool:` of a template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Pool")]
+pub struct RawPool {
+    /// Spare labs kept made and ready at all times (default 0).
+    #[schemars(range(min = 0))]
+    pub ready: Option<Sp<i64>>,
+    /// Class windows: more spares ahead of each class, the unclaimed ones reaped after it.
+    #[serde(default)]
+    pub schedule: Vec<RawPoolWindow>,
+    /// IANA time zone the windows' `at` are read in (default `UTC`).
+    pub timezone: Option<Sp<String>>,
+    /// After a claim, wait for the lab's `ready` checks to pass again before the claim counts
+    /// as done (default false: a spare was ready when it was claimed).
+    pub recheck: Option<bool>,
+}
+
+/// One class window of a pool.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PoolWindow")]
+pub struct RawPoolWindow {
+    /// Cron expression (5 fields) of the class start, e.g. `0 9 * * 1-5`.
+    pub at: Sp<String>,
+    /// Spares to have ready at the class start, on top of `ready`.
+    #[schemars(range(min = 1))]
+    pub size: Sp<i64>,
+    /// How long before the class start the spares are made (default `30m`).
+    pub lead: Option<Sp<String>>,
+    /// How long after the class start unclaimed spares are kept (default `1h`); then reaped.
+    pub until: Option<Sp<String>>,
+}
+
 /// `requests:`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +245,8 @@ pub struct RawTemplate {
     /// At most this many labs of this template at once; further requests are queued.
     #[schemars(range(min = 1))]
     pub max_labs: Option<Sp<i64>>,
+    /// A warm pool: spare labs kept made and ready, claimed by requests in under a second.
+    pub pool: Option<RawPool>,
     /// The VMs of every lab made from this template.
     pub vms: Vec<RawVm>,
 }

@@ -26,6 +26,8 @@ pub enum OpKind {
     PromoteDisks,
     /// Waiting for a VM another depends on to be ready (`after: ready`).
     WaitReady,
+    /// Turning a warm pool's spare into a requested lab (rename, markers, guestinfo).
+    Claim,
 }
 
 /// One thing that happened during a run.

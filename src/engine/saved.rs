@@ -198,6 +198,7 @@ mod tests {
     fn empty_plan() -> Plan {
         Plan {
             states: Vec::new(),
+            pools: Vec::new(),
             format_version: PLAN_FORMAT_VERSION,
             owner: OwnerId::new("demo").unwrap(),
             computed_at: jiff::Timestamp::UNIX_EPOCH,

@@ -40,6 +40,9 @@ pub struct Desired {
     /// Telling requesters: status documents and webhooks (`requests:`, `notify:`).
     #[serde(default)]
     pub feedback: Feedback,
+    /// Warm pools, by template (`templates.<name>.pool`).
+    #[serde(default)]
+    pub pools: BTreeMap<TemplateName, super::pool::DesiredPool>,
 }
 
 fn default_expiring_warning() -> SignedDuration {
@@ -118,6 +121,7 @@ pub struct LabOrigin(String);
 
 impl LabOrigin {
     const INCLUDE_PREFIX: &'static str = "include:";
+    const POOL_PREFIX: &'static str = "pool:";
 
     /// The main labs file.
     pub fn main() -> Self {
@@ -129,12 +133,26 @@ impl LabOrigin {
         LabOrigin(format!("{}{relative}", Self::INCLUDE_PREFIX))
     }
 
+    /// A spare of a template's warm pool (no file: the pool made it).
+    pub fn pool(template: &TemplateName) -> Self {
+        LabOrigin(format!("{}{template}", Self::POOL_PREFIX))
+    }
+
     /// Reads a recorded origin; `None` for anything labsync does not write.
     pub fn parse(s: &str) -> Option<Self> {
         (s == "main"
             || s.strip_prefix(Self::INCLUDE_PREFIX)
-                .is_some_and(|r| !r.is_empty()))
+                .is_some_and(|r| !r.is_empty())
+            || s.strip_prefix(Self::POOL_PREFIX)
+                .is_some_and(|t| TemplateName::new(t).is_ok()))
         .then(|| LabOrigin(s.to_string()))
+    }
+
+    /// The template whose pool made the lab, when it is a spare.
+    pub fn pool_template(&self) -> Option<TemplateName> {
+        self.0
+            .strip_prefix(Self::POOL_PREFIX)
+            .and_then(|t| TemplateName::new(t).ok())
     }
 
     /// The included file's relative path, or `None` for the main file.
@@ -150,6 +168,9 @@ impl LabOrigin {
 
 impl fmt::Display for LabOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(t) = self.0.strip_prefix(Self::POOL_PREFIX) {
+            return write!(f, "the pool of template {t}");
+        }
         match self.included_path() {
             Some(p) => f.write_str(p),
             None => f.write_str("the main file"),

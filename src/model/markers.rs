@@ -35,6 +35,24 @@ pub const SPECDOC: &str = "labsync.specdoc";
 /// `extraConfig` key: the file the lab's entry was in at creation ([`LabOrigin`]).
 pub const ORIGIN: &str = "labsync.origin";
 
+/// `extraConfig` key: the lab a claimed spare's VM was made as (the name its UUIDs come from).
+pub const BORN: &str = "labsync.born";
+/// `extraConfig` key: the spec hash a claimed spare's VM was made with (its UUIDs' generation).
+pub const BORN_SPEC: &str = "labsync.bornSpec";
+/// `extraConfig` key: when a spare was claimed for its lab, RFC 3339.
+pub const CLAIMED: &str = "labsync.claimed";
+
+/// What a VM was made as, when it has been claimed from a warm pool since: its identity (the
+/// UUIDs labsync derived for it) comes from these, not from its present lab and spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Birth {
+    /// The spare lab it was made in (its folder until the claim renamed it).
+    pub lab: LabName,
+    pub spec: SpecHash,
+    /// When it was claimed.
+    pub claimed: Timestamp,
+}
+
 /// Markers of a VM that this installation manages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Markers {
@@ -50,6 +68,9 @@ pub struct Markers {
     pub specdoc: Option<SpecDoc>,
     /// The file the lab's entry was in; absent on VMs made before labsync recorded it.
     pub origin: Option<LabOrigin>,
+    /// Set on a spare's VM once a lab claimed it: what it was made as.
+    #[serde(default)]
+    pub born: Option<Birth>,
 }
 
 impl Markers {
@@ -74,6 +95,11 @@ impl Markers {
         }
         if let Some(o) = &self.origin {
             out.push((ORIGIN.to_string(), o.as_str().to_string()));
+        }
+        if let Some(b) = &self.born {
+            out.push((BORN.to_string(), b.lab.to_string()));
+            out.push((BORN_SPEC.to_string(), b.spec.to_string()));
+            out.push((CLAIMED.to_string(), b.claimed.to_string()));
         }
         out
     }
@@ -107,6 +133,16 @@ impl Markers {
             commit: extra.get(COMMIT).cloned(),
             specdoc: extra.get(SPECDOC).map(SpecDoc::from_marker),
             origin: extra.get(ORIGIN).and_then(|o| LabOrigin::parse(o)),
+            born: match (extra.get(BORN), extra.get(BORN_SPEC), extra.get(CLAIMED)) {
+                (Some(lab), Some(spec), Some(at)) => Some(Birth {
+                    lab: LabName::new(lab.clone()).ok()?,
+                    spec: SpecHash(spec.clone()),
+                    claimed: at.parse().ok()?,
+                }),
+                (None, None, None) => None,
+                // Half a birth record is garbled: not a VM labsync can vouch for.
+                _ => return None,
+            },
         })
     }
 }
@@ -127,6 +163,7 @@ mod tests {
             commit: None,
             specdoc: Some(SpecDoc::from_marker("clone: instant\nname: alice-db\n")),
             origin: Some(LabOrigin::included("labs.d/alice.yaml")),
+            born: None,
         }
     }
 

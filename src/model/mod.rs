@@ -6,15 +6,17 @@ pub mod markers;
 pub mod names;
 pub mod observed;
 pub mod ownership;
+pub mod pool;
 pub mod readiness;
 pub mod snapshot_name;
 pub mod specdoc;
 
 pub use desired::*;
-pub use markers::Markers;
+pub use markers::{Birth, Markers};
 pub use names::*;
 pub use observed::*;
 pub use ownership::{CopyKind, Ownership, Standing, bios_uuid, instance_uuid};
+pub use pool::{DesiredPool, PoolWindow, SPARE_INFIX, TemplateVm};
 pub use readiness::{After, FailureRecord, GuestinfoCheck, LabPhase, LifeRecord, ReadyChecks};
 pub use snapshot_name::{HYGIENE_SNAPSHOT_DESCRIPTION, hygiene_snapshot_name, is_hygiene_snapshot};
 pub use specdoc::{SpecDoc, spec_hash_of};

@@ -146,6 +146,10 @@ pub struct LabRecord {
     /// What labsync recorded about the lab's life: first seen ready, failed attempts.
     #[serde(default)]
     pub life: Option<super::readiness::LifeRecord>,
+    /// On a spare's folder: the lab a claim in progress is turning it into (written before
+    /// the claim renames anything, cleared once the folder carries the lab's name).
+    #[serde(default)]
+    pub claim: Option<LabName>,
 }
 
 /// The record an expired lab leaves behind.

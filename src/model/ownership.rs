@@ -143,8 +143,13 @@ impl Ownership {
         };
         let identity = self.identity_holds(&markers, bios, instance);
         let home = self.lab_folder(&markers.lab);
+        // A claimed spare's VM may still sit in the spare's folder: a claim renames the VMs
+        // first and the folder last, so a claim cut short is found and finished.
+        let birth_home = markers.born.as_ref().map(|b| self.lab_folder(&b.lab));
         match folder {
-            Some(f) if *f == home && identity => Standing::Ours(Box::new(markers)),
+            Some(f) if (*f == home || Some(f) == birth_home.as_ref()) && identity => {
+                Standing::Ours(Box::new(markers))
+            }
             Some(f) if *f == home => Standing::Copy(CopyKind::NewIdentity),
             // In a folder named after its lab under some other folder, with the identity
             // labsync gave it: a lab of another config that shares the owner id.
@@ -161,8 +166,13 @@ impl Ownership {
         }
     }
 
-    /// Does the VM carry the BIOS or instance UUID labsync derived from its markers?
+    /// Does the VM carry the BIOS or instance UUID labsync derived from its markers (for a
+    /// claimed spare's VM: from the lab and spec it was made as)?
     fn identity_holds(&self, m: &Markers, bios: Option<&str>, instance: Option<&str>) -> bool {
+        let (lab, spec) = match &m.born {
+            Some(b) => (&b.lab, &b.spec),
+            None => (&m.lab, &m.spec),
+        };
         let Some(role) =
             m.vm.as_str()
                 .strip_prefix(m.lab.as_str())
@@ -174,7 +184,7 @@ impl Ownership {
         let same = |seen: Option<&str>, want: Uuid| {
             seen.and_then(|s| Uuid::parse_str(s.trim()).ok()) == Some(want)
         };
-        same(bios, bios_uuid(&self.owner, &m.lab, &role, &m.spec))
-            || same(instance, instance_uuid(&self.owner, &m.lab, &role, &m.spec))
+        same(bios, bios_uuid(&self.owner, lab, &role, spec))
+            || same(instance, instance_uuid(&self.owner, lab, &role, spec))
     }
 }

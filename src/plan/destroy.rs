@@ -104,6 +104,7 @@ pub fn destroy_plan(
     }
 
     Plan {
+        pools: Vec::new(),
         states: Vec::new(),
         format_version: PLAN_FORMAT_VERSION,
         owner: owner.clone(),

@@ -53,6 +53,17 @@ pub(crate) struct Change<'a> {
     pub create: Option<Create<'a>>,
     /// VMs to power on where they are.
     pub power_on: Option<Box<PowerOn>>,
+    /// A warm pool's spare that becomes this lab instead of a create.
+    pub claim: Option<Box<ClaimStep>>,
+}
+
+/// The claim of a spare, ready to be a step.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimStep {
+    pub action: Action,
+    pub reason: Reason,
+    /// The spare's VMs as observed, for stale-plan detection.
+    pub touched: Vec<VmPrecondition>,
 }
 
 /// Powering on a lab's VMs that are off or suspended, in place.

@@ -433,6 +433,15 @@ pub fn with_expiry(
 
 /// Every lab's view, for status, the status documents, events and webhooks.
 pub fn lab_views(desired: &Desired, observed: &Observed, now: Timestamp) -> Vec<LabView> {
+    lab_views_with(&super::pool::with_spares(desired, observed), observed, now)
+}
+
+/// [`lab_views`] of desired labs that already hold the pools' spares.
+pub(crate) fn lab_views_with(
+    desired: &Desired,
+    observed: &Observed,
+    now: Timestamp,
+) -> Vec<LabView> {
     let index = ObservedIndex::new(observed, &desired.ownership());
     let names: std::collections::BTreeSet<&LabName> = desired
         .labs

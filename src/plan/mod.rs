@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod admit;
+mod claim;
 mod copies;
 mod deadlines;
 mod destroy;
@@ -21,6 +22,7 @@ mod index;
 pub mod lifecycle;
 mod order;
 mod policy;
+pub mod pool;
 mod quota;
 mod reason;
 mod removal;
@@ -51,8 +53,8 @@ pub use schedule::{Schedule, ScheduleError};
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{
-    Action, HeldLab, LabExpiry, LabStateLine, PLAN_FORMAT_VERSION, Phase, Plan, Preconditions,
-    ReadyWait, SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
+    Action, ClaimVm, HeldLab, LabExpiry, LabStateLine, PLAN_FORMAT_VERSION, Phase, Plan,
+    Preconditions, ReadyWait, SourcePrecondition, Step, StepId, VmPrecondition, VmRef, VmToCreate,
 };
 pub use wake::{Deadline, DeadlineKind, READY_POLL, next_deadline};
 
@@ -73,7 +75,33 @@ use guards::Decisions;
 
 /// Computes what one run would do to bring `observed` to `desired` at instant `now`.
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
+    let files = desired;
     let index = ObservedIndex::new(observed, &desired.ownership());
+    let queue = quota::queued(files, &index, now);
+    // Warm pools: claims, refills and reaps; the spares kept or made join the desired labs.
+    let with_spares = pool::with_spares(files, observed);
+    let pools = pool::plan_pools(
+        files,
+        &with_spares,
+        &claim::ClaimContext {
+            owner: &files.owner,
+            observed,
+            index: &index,
+            commit: policy.commit.as_deref(),
+            now,
+        },
+        &queue.keys().collect(),
+    );
+    let effective: std::borrow::Cow<'_, Desired> =
+        if files.pools.is_empty() && pools.reaped.is_empty() {
+            std::borrow::Cow::Borrowed(files)
+        } else {
+            let mut d = files.clone();
+            d.labs
+                .extend(pools.spares.iter().map(|s| (s.name.clone(), s.clone())));
+            std::borrow::Cow::Owned(d)
+        };
+    let desired = &*effective;
 
     // Every lab anything knows about: the files, the managed VMs, the folder records.
     let names: BTreeSet<&LabName> = desired
@@ -88,10 +116,35 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         origins: &desired.origins,
         blocked: !vanished.is_empty(),
     };
-    let queue = quota::queued(desired, &index, now);
     let decisions: Decisions<'_> = names
         .into_iter()
         .map(|name| {
+            if pools.claimed.contains(name) {
+                return (name.clone(), Decision::Unchanged);
+            }
+            if let Some(c) = pools.claims.get(name) {
+                let reason = if c.resume {
+                    Reason::ClaimResumed {
+                        spare: c.spare.clone(),
+                    }
+                } else {
+                    Reason::Claimed {
+                        spare: c.spare.clone(),
+                    }
+                };
+                let claim = diff::ClaimStep {
+                    action: c.action.clone(),
+                    reason,
+                    touched: c.touched.clone(),
+                };
+                return (
+                    name.clone(),
+                    Decision::Change(diff::Change {
+                        claim: Some(Box::new(claim)),
+                        ..Default::default()
+                    }),
+                );
+            }
             let decision = diff::decide(
                 name,
                 desired.labs.get(name),
@@ -112,6 +165,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
                 }
                 (d, _) => d,
             };
+            let decision = pool_reasons(decision, name, &pools, index.lab_vms(name));
             // A lab that is all there and running may still have failed its readiness.
             let decision = match (decision, desired.labs.get(name)) {
                 (Decision::Unchanged, Some(lab)) => failed::decide_failed(
@@ -194,7 +248,8 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         expiries,
         diagnostics,
         preconditions: assembled.preconditions,
-        states: lifecycle::lab_views(desired, observed, now)
+        pools: pools.lines.clone(),
+        states: lifecycle::lab_views_with(desired, observed, now)
             .into_iter()
             .map(|v| LabStateLine {
                 lab: v.lab,
@@ -217,4 +272,42 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         max_destroy,
     ));
     plan
+}
+
+/// The reasons only the pools know: a spare made or reaped, and a claimed lab kept when its
+/// template changed (a running class is never disturbed).
+fn pool_reasons<'a>(
+    decision: Decision<'a>,
+    name: &LabName,
+    pools: &pool::PoolPlan,
+    vms: &[index::ManagedVm<'_>],
+) -> Decision<'a> {
+    let Decision::Change(mut c) = decision else {
+        return decision;
+    };
+    if let Some(why) = pools.reaped.get(name)
+        && let Some(d) = c.destroy.as_mut()
+    {
+        d.reason = Reason::SpareReaped {
+            reason: why.clone(),
+        };
+    }
+    if let Some(create) = c.create.as_mut()
+        && c.destroy.is_none()
+        && let Some(template) = create.lab.origin.pool_template()
+    {
+        create.reason = Reason::Spare { template };
+    }
+    let claimed = vms.iter().any(|m| m.markers.born.is_some());
+    let replaced_for_spec = c
+        .destroy
+        .as_ref()
+        .is_some_and(|d| matches!(d.reason, Reason::SpecChanged { .. }));
+    if claimed && replaced_for_spec && c.create.is_some() {
+        return Decision::Held {
+            reason: Reason::ClaimedKept,
+            warning: None,
+        };
+    }
+    Decision::Change(c)
 }

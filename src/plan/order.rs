@@ -42,7 +42,7 @@ pub(crate) fn assemble(
     let mut steps: Vec<Step> = Vec::new();
     let mut held = Vec::new();
     let mut pre = Preconditions::default();
-    let mut changes = Vec::new();
+    let mut changes: Vec<(&LabName, &super::diff::Change<'_>)> = Vec::new();
     for (name, decision) in decisions {
         match decision {
             Decision::Change(c) if !blocked.contains(name) => changes.push((name, c)),
@@ -51,6 +51,25 @@ pub(crate) fn assemble(
                 reason: reason.clone(),
             }),
             Decision::Change(_) | Decision::Unchanged => {}
+        }
+    }
+
+    // Requests before refills: a pool's spares are made after every requested lab.
+    changes.sort_by_key(|(_, c)| {
+        c.create
+            .as_ref()
+            .is_some_and(|cr| cr.lab.origin.pool_template().is_some())
+    });
+    // Claims first: a request served from a warm pool waits for nothing.
+    for (_, change) in &changes {
+        if let Some(claim) = &change.claim {
+            push(
+                &mut steps,
+                Vec::new(),
+                claim.action.clone(),
+                claim.reason.clone(),
+            );
+            pre.vms.extend(claim.touched.iter().cloned());
         }
     }
 
@@ -189,6 +208,7 @@ fn create_action(create: &Create<'_>, ctx: &Context<'_>) -> Action {
                 commit: ctx.commit.map(str::to_string),
                 specdoc: Some(lab.spec_doc(vm)),
                 origin: Some(lab.origin.clone()),
+                born: None,
             };
             // Markers last: nothing from the template can overwrite ownership.
             let mut extra_config = vm.guestinfo.clone();

@@ -35,7 +35,12 @@ pub(crate) fn queued(
     let mut owners: BTreeMap<&str, u32> = BTreeMap::new();
     let mut templates: BTreeMap<&TemplateName, u32> = BTreeMap::new();
     let mut to_make: Vec<&DesiredLab> = Vec::new();
-    for lab in desired.labs.values() {
+    // A pool's spares are no one's labs until claimed: they count toward no quota.
+    for lab in desired
+        .labs
+        .values()
+        .filter(|l| l.origin.pool_template().is_none())
+    {
         if !index.lab_vms(&lab.name).is_empty() {
             if let Some(o) = &lab.requested_by {
                 *owners.entry(o.as_str()).or_default() += 1;
@@ -95,7 +100,7 @@ pub(crate) fn queued(
 }
 
 /// A lab with no VM that the planner would make (not tombstoned, not past its `expires_at`).
-fn wants_making(lab: &DesiredLab, index: &ObservedIndex<'_>, now: Timestamp) -> bool {
+pub(super) fn wants_making(lab: &DesiredLab, index: &ObservedIndex<'_>, now: Timestamp) -> bool {
     let tombstoned = index
         .record(&lab.name)
         .and_then(|r| r.tombstone.as_ref())

@@ -5,7 +5,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PowerState, SpecDoc, SpecHash, VmName};
+use crate::model::{LabName, PowerState, SpecDoc, SpecHash, TemplateName, VmName};
 
 /// The reason shown next to a step or a held lab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +63,17 @@ pub enum Reason {
     FailedKept { reason: String },
     /// A quota is full: the lab is made once a slot frees.
     Queued { reason: String },
+    /// A ready spare of the template's warm pool becomes the lab.
+    Claimed { spare: LabName },
+    /// A claim an earlier run started is finished.
+    ClaimResumed { spare: LabName },
+    /// A warm pool's spare is made (the pool refills).
+    Spare { template: TemplateName },
+    /// A warm pool's spare is reaped.
+    SpareReaped { reason: String },
+    /// A lab claimed from a warm pool whose template changed is kept as it is: a running class
+    /// is never disturbed (destroy it to get the new version).
+    ClaimedKept,
 }
 
 impl fmt::Display for Reason {
@@ -122,6 +133,16 @@ impl fmt::Display for Reason {
             Reason::Failed { reason } => write!(f, "failed: {reason}"),
             Reason::FailedKept { reason } => write!(f, "failed, kept for inspection: {reason}"),
             Reason::Queued { reason } => f.write_str(reason),
+            Reason::Claimed { spare } => write!(f, "served from the warm pool: spare {spare}"),
+            Reason::ClaimResumed { spare } => {
+                write!(f, "finishing the claim of spare {spare} an earlier run started")
+            }
+            Reason::Spare { template } => write!(f, "refills the warm pool of {template}"),
+            Reason::SpareReaped { reason } => write!(f, "spare reaped: {reason}"),
+            Reason::ClaimedKept => f.write_str(
+                "claimed from a warm pool; its template changed, but a running lab is not \
+                 disturbed (destroy it to get the new version)",
+            ),
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Summary {
     /// Labs whose stopped VMs are powered on in place.
     #[serde(default)]
     pub labs_to_power_on: u32,
+    /// Requested labs served by a warm pool's spare (renamed, not cloned).
+    #[serde(default)]
+    pub labs_to_claim: u32,
     /// VMs created, over every create, replace and completion.
     pub vms_to_create: u32,
     /// VMs destroyed.
@@ -67,6 +70,7 @@ impl Plan {
                 }
                 Action::Hygiene { .. } => s.hygiene += 1,
                 Action::PowerOnVms { .. } => s.labs_to_power_on += 1,
+                Action::ClaimSpare { .. } => s.labs_to_claim += 1,
                 Action::WriteTombstone { .. }
                 | Action::ClearTombstone { .. }
                 | Action::RemoveLabRecord { .. }
@@ -121,6 +125,7 @@ impl Summary {
             && self.hygiene == 0
             && self.records == 0
             && self.labs_to_power_on == 0
+            && self.labs_to_claim == 0
     }
 }
 
@@ -144,6 +149,7 @@ impl fmt::Display for Summary {
             };
             parts.push(format!("{n}{noun} to {what}"));
         };
+        lab_part(&mut parts, self.labs_to_claim, "claim from a pool");
         lab_part(&mut parts, self.labs_to_create, "create");
         lab_part(&mut parts, self.labs_to_replace, "replace");
         lab_part(&mut parts, self.labs_to_complete, "complete");

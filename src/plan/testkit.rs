@@ -134,6 +134,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 commit: None,
                 specdoc: Some(lab.spec_doc(vm)),
                 origin: Some(lab.origin.clone()),
+                born: None,
             };
             ObservedVm {
                 guest: None,
@@ -209,6 +210,7 @@ pub fn stranger(name: &str) -> ObservedVm {
 /// A lab folder record, optionally with a tombstone.
 pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
     LabRecord {
+        claim: None,
         life: None,
         lab: LabName::new(lab).expect("test lab name"),
         folder: MoRef::new("Folder", format!("group-{lab}")),
@@ -234,6 +236,7 @@ impl World {
     pub fn new() -> Self {
         let mut w = World {
             desired: Desired {
+                pools: BTreeMap::new(),
                 expiring_warning: crate::model::readiness::DEFAULT_EXPIRING_WARNING,
                 feedback: Default::default(),
                 owner: owner(),
@@ -340,6 +343,12 @@ pub fn describe(plan: &Plan) -> Vec<String> {
                     depth_before,
                     ..
                 } => format!("hygiene {} at {depth_before}", source.leaf()),
+                Action::ClaimSpare {
+                    lab, spare, vms, ..
+                } => format!(
+                    "claim {spare} as {lab} {}",
+                    names(vms.iter().map(|v| v.to.as_str()))
+                ),
             };
             format!("{what}: {}", step.reason)
         })

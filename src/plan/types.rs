@@ -45,6 +45,9 @@ pub struct Plan {
     /// Every lab's state when the plan was computed (before it is applied).
     #[serde(default)]
     pub states: Vec<LabStateLine>,
+    /// Each warm pool's counts and class window.
+    #[serde(default)]
+    pub pools: Vec<super::pool::PoolLine>,
 }
 
 /// A lab's state as the plan saw it.
@@ -79,6 +82,8 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Claims of warm-pool spares: a request served in under a second, before anything else.
+    Claim,
     /// Records a crash must not lose, written before the destroys they describe: an expired
     /// lab's tombstone (so it is never re-created with a fresh TTL), a removal mark.
     Intent,
@@ -153,6 +158,31 @@ pub enum Action {
         method: HygieneMethod,
         depth_before: u32,
     },
+    /// Turn a warm pool's spare into a requested lab: record the claim on the spare's folder,
+    /// rename each VM and write the lab's markers and guestinfo (one `ReconfigVM_Task` each),
+    /// then rename the folder and clear the record.
+    ClaimSpare {
+        lab: LabName,
+        template: TemplateName,
+        spare: LabName,
+        /// The spare's folder (renamed to the lab's).
+        folder: MoRef,
+        vms: Vec<ClaimVm>,
+        /// With `pool.recheck`: the lab's readiness checks, waited for after the claim.
+        #[serde(default)]
+        recheck: Vec<ReadyWait>,
+    },
+}
+
+/// One VM of a claimed spare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimVm {
+    pub moref: MoRef,
+    /// Its name now (the spare's VM name, or the lab's when an earlier claim got that far).
+    pub from: VmName,
+    pub to: VmName,
+    /// The `extraConfig` written: the lab's guestinfo, then its markers.
+    pub extra_config: Vec<(String, String)>,
 }
 
 impl Action {
@@ -167,6 +197,7 @@ impl Action {
             | Action::RemoveLabRecord { .. }
             | Action::ClearRemovalMark { .. } => Phase::Records,
             Action::Hygiene { .. } => Phase::Hygiene,
+            Action::ClaimSpare { .. } => Phase::Claim,
             Action::CreateLab { .. } | Action::CreateVms { .. } | Action::PowerOnVms { .. } => {
                 Phase::Create
             }
@@ -185,7 +216,8 @@ impl Action {
             | Action::MarkRemoval { lab, .. }
             | Action::RecordFailure { lab, .. }
             | Action::ClearRemovalMark { lab, .. }
-            | Action::PowerOnVms { lab, .. } => Some(lab),
+            | Action::PowerOnVms { lab, .. }
+            | Action::ClaimSpare { lab, .. } => Some(lab),
             Action::Hygiene { .. } => None,
         }
     }
@@ -228,6 +260,7 @@ impl fmt::Display for Action {
                 };
                 write!(f, "hygiene of {source} ({how}, chain {depth_before})")
             }
+            Action::ClaimSpare { lab, spare, .. } => write!(f, "claim spare {spare} as lab {lab}"),
         }
     }
 }

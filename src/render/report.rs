@@ -24,6 +24,7 @@ pub fn op_word(op: OpKind) -> &'static str {
         OpKind::SnapshotCycle => "snapshot cycle",
         OpKind::PromoteDisks => "promote disks",
         OpKind::WaitReady => "wait until ready",
+        OpKind::Claim => "claim spare",
     }
 }
 

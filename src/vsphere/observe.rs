@@ -28,6 +28,9 @@ pub const FIELD_REMOVAL_PENDING: &str = "labsync.removalPending";
 /// Custom field (on a lab folder): the lab's life record, JSON ([`crate::model::LifeRecord`]):
 /// when it was first seen ready, its failed attempts.
 pub const FIELD_LIFE: &str = "labsync.life";
+/// Custom field (on a spare's lab folder): the lab a claim in progress turns it into (empty:
+/// none).
+pub const FIELD_CLAIM: &str = "labsync.claim";
 /// Custom field (on a lab folder): the owner id of the installation that made it.
 pub const FIELD_OWNER: &str = "labsync.owner";
 /// Custom field (on a labs folder labsync made): the owner id of the config it is the labs
@@ -189,6 +192,9 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
                 lab.clone(),
                 LabRecord {
                     life: fields.get(FIELD_LIFE).and_then(|v| decode_life(v)),
+                    claim: fields
+                        .get(FIELD_CLAIM)
+                        .and_then(|v| LabName::new(v.to_string()).ok()),
                     lab,
                     folder: o.obj.clone(),
                     tombstone: fields

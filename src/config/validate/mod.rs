@@ -21,7 +21,7 @@ use super::yaml::Span;
 use crate::model::{
     CloneMode, DEFAULT_MAX_CHAIN, FailurePolicy, HARD_CHAIN_LIMIT, HygieneMethod, HygienePolicy,
     InventoryPath, LabOrigin, Lifetime, Limits, NameError, OwnerId, PartialPolicy, Placement,
-    PoweredOffPolicy, TemplateName, VmRole, Workflow,
+    PoweredOffPolicy, TemplateName, Workflow,
 };
 
 pub use labs::MAX_POOL_SIZE;
@@ -65,20 +65,21 @@ pub struct ResolvedTemplate {
     pub vms: Vec<ResolvedVm>,
     /// `max_labs`.
     pub max_labs: Option<u32>,
+    /// `pool:`: spares kept ready, and class windows.
+    pub pool: Option<ResolvedPool>,
+}
+
+/// A checked `pool:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedPool {
+    pub ready: u32,
+    pub schedule: Vec<crate::model::PoolWindow>,
+    pub timezone: String,
+    pub recheck: bool,
 }
 
 /// A checked template VM; guestinfo values still hold their placeholders.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedVm {
-    pub role: VmRole,
-    pub source: InventoryPath,
-    pub depends_on: Vec<VmRole>,
-    pub guestinfo: BTreeMap<String, String>,
-    /// What ready means for it (defaults, template and VM merged).
-    pub ready: crate::model::ReadyChecks,
-    /// The roles among `depends_on` written with `after: ready`.
-    pub after_ready: Vec<VmRole>,
-}
+pub type ResolvedVm = crate::model::TemplateVm;
 
 /// A checked lab entry (a pool when `count` is set).
 #[derive(Debug, Clone, PartialEq)]

@@ -4,15 +4,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::{ResolvedTemplate, ResolvedVm, Validator};
+use super::{ResolvedPool, ResolvedTemplate, ResolvedVm, Validator};
 use crate::config::check;
 use crate::config::de::Sp;
 use crate::config::decode::DecodedFile;
 use crate::config::diagnostic::{Code, Diagnostic, SourceFile};
-use crate::config::raw::{RawTemplate, RawVm};
+use crate::config::raw::{RawPool, RawTemplate, RawVm};
 use crate::config::suggest::did_you_mean;
 use crate::config::yaml::Span;
-use crate::model::{After, CloneMode, HygienePolicy, ReadyChecks, TemplateName, VmRole, Workflow};
+use crate::model::{
+    After, CloneMode, HygienePolicy, PoolWindow, ReadyChecks, TemplateName, VmRole, Workflow,
+};
+
+/// How long before a class window's start its spares are made, by default.
+const DEFAULT_POOL_LEAD: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
+/// How long after a class window's start unclaimed spares stay, by default.
+const DEFAULT_POOL_UNTIL: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// What the lab checks need to know about templates.
 pub(super) struct Templates {
@@ -143,7 +150,9 @@ impl Validator<'_> {
                     None
                 }
             });
+        let pool = t.pool.as_ref().map(|p| self.pool(src, p));
         Some(ResolvedTemplate {
+            pool,
             max_labs,
             name: tname?,
             workflow: t.workflow.unwrap_or(Workflow::Running),
@@ -151,6 +160,75 @@ impl Validator<'_> {
             hygiene,
             vms,
         })
+    }
+
+    /// A template's `pool:`: counts, class windows (cron, durations) and the time zone.
+    fn pool(&mut self, src: &Arc<SourceFile>, p: &RawPool) -> ResolvedPool {
+        let count = |v: &mut Self, n: &Sp<i64>, min: i64, what: &str| -> u32 {
+            match u32::try_from(n.value) {
+                Ok(c) if n.value >= min => c,
+                _ => {
+                    v.push(
+                        Diagnostic::error(
+                            Code::InvalidLimit,
+                            format!(
+                                "`{what}: {}` must be a whole number of at least {min}",
+                                n.value
+                            ),
+                        )
+                        .label(src, n.span, "out of range")
+                        .help("the number of spare labs to keep made and ready"),
+                    );
+                    0
+                }
+            }
+        };
+        let ready = p.ready.as_ref().map_or(0, |n| count(self, n, 0, "ready"));
+        let timezone = match &p.timezone {
+            Some(tz) => match check::timezone(&tz.value) {
+                Ok(()) => tz.value.clone(),
+                Err(r) => {
+                    self.refuse(Code::InvalidTimezone, src, tz.span, r, "unknown time zone");
+                    "UTC".to_string()
+                }
+            },
+            None => "UTC".to_string(),
+        };
+        let mut schedule = Vec::new();
+        for w in &p.schedule {
+            if let Err(r) = check::cron(&w.at.value) {
+                self.refuse(
+                    Code::InvalidCron,
+                    src,
+                    w.at.span,
+                    r,
+                    "not a cron expression",
+                );
+            }
+            let size = count(self, &w.size, 1, "size");
+            let lead = w
+                .lead
+                .as_ref()
+                .map_or(Some(DEFAULT_POOL_LEAD), |d| self.duration(src, d));
+            let until = w
+                .until
+                .as_ref()
+                .map_or(Some(DEFAULT_POOL_UNTIL), |d| self.duration(src, d));
+            if let (Some(lead), Some(until)) = (lead, until) {
+                schedule.push(PoolWindow {
+                    at: w.at.value.clone(),
+                    size,
+                    lead,
+                    until,
+                });
+            }
+        }
+        ResolvedPool {
+            ready,
+            schedule,
+            timezone,
+            recheck: p.recheck.unwrap_or(false),
+        }
     }
 
     fn vm(

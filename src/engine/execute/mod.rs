@@ -6,6 +6,7 @@
 //! start (pure), `perform` carries one unit out (`create` for VMs), `run` is the loop around
 //! them. The report counts plan steps: succeeded, failed, skipped.
 
+mod claim;
 pub mod create;
 mod ours;
 pub mod perform;

@@ -433,6 +433,16 @@ impl Ctx {
                 self.power_on_vm(step, &vm.moref, vm.name.as_str()).await?;
                 Ok(Done::default())
             }
+            Work::Claim {
+                lab,
+                spare,
+                folder,
+                vms,
+                recheck,
+            } => {
+                self.claim(step, lab, spare, folder, vms, recheck).await?;
+                Ok(Done::default())
+            }
         }
     }
 

@@ -745,5 +745,6 @@ fn first_op(work: &Work) -> OpKind {
         Work::RemoveFolder { .. } => OpKind::Destroy,
         Work::PowerOnVm { .. } => OpKind::PowerOn,
         Work::WaitReady { .. } => OpKind::WaitReady,
+        Work::Claim { .. } => OpKind::Claim,
     }
 }

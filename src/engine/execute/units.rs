@@ -10,7 +10,7 @@ use crate::model::{
     FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, Observed, Tombstone,
     VmName,
 };
-use crate::plan::{Action, Phase, Plan, ReadyWait, StepId, VmRef, VmToCreate};
+use crate::plan::{Action, ClaimVm, Phase, Plan, ReadyWait, StepId, VmRef, VmToCreate};
 
 /// The index of a unit in [`Units::list`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,6 +62,14 @@ pub enum Work {
     },
     /// Power on one managed VM where it is.
     PowerOnVm { lab: LabName, vm: VmRef },
+    /// Turn a warm pool's spare into a requested lab (see [`crate::plan::Action::ClaimSpare`]).
+    Claim {
+        lab: LabName,
+        spare: LabName,
+        folder: MoRef,
+        vms: Vec<ClaimVm>,
+        recheck: Vec<ReadyWait>,
+    },
     /// Wait until the VMs `dependent` waits for (`after: ready`) are ready.
     WaitReady {
         lab: LabName,
@@ -77,6 +85,7 @@ impl Work {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
             Work::WaitReady { dependent, .. } => format!("wait:{dependent}"),
+            Work::Claim { folder, .. } => folder.to_string(),
             Work::DestroyVm { vm, .. } | Work::PowerOnVm { vm, .. } => vm.moref.to_string(),
             Work::Hygiene { moref, .. } => moref.to_string(),
             Work::ClearTombstone { folder, .. }
@@ -91,6 +100,7 @@ impl Work {
         match self {
             Work::EnsureFolder { path, .. } | Work::WriteTombstone { path, .. } => path.to_string(),
             Work::Clone { vm, .. } => vm.name.to_string(),
+            Work::Claim { spare, lab, .. } => format!("{spare} -> {lab}"),
             Work::WaitReady { waits, .. } => waits
                 .iter()
                 .map(|w| w.name.to_string())
@@ -363,6 +373,27 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                         host,
                     );
                 }
+            }
+            Action::ClaimSpare {
+                lab,
+                spare,
+                folder,
+                vms,
+                recheck,
+                ..
+            } => {
+                push(
+                    &mut units,
+                    Work::Claim {
+                        lab: lab.clone(),
+                        spare: spare.clone(),
+                        folder: folder.clone(),
+                        vms: vms.clone(),
+                        recheck: recheck.clone(),
+                    },
+                    Vec::new(),
+                    None,
+                );
             }
             Action::Hygiene {
                 source,

@@ -44,6 +44,7 @@ fn step(id: u32, after: &[u32], action: Action) -> Step {
 fn plan_of(steps: Vec<Step>) -> Plan {
     Plan {
         states: Vec::new(),
+        pools: Vec::new(),
         format_version: PLAN_FORMAT_VERSION,
         owner: OwnerId::new("t").unwrap(),
         computed_at: "2026-11-26T12:00:00Z".parse().unwrap(),

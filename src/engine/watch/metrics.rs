@@ -394,6 +394,7 @@ fn op_label(op: OpKind) -> &'static str {
         OpKind::SnapshotCycle => "snapshot-cycle",
         OpKind::PromoteDisks => "promote-disks",
         OpKind::WaitReady => "wait-ready",
+        OpKind::Claim => "claim",
     }
 }
 

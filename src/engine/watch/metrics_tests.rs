@@ -58,6 +58,7 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         expires: None,
         commit: None,
         specdoc: None,
+        born: None,
         origin: None,
     };
     ObservedVm {
@@ -120,6 +121,7 @@ fn world() -> (Desired, Observed) {
         lab_records: BTreeMap::from([(
             LabName::new("dave").unwrap(),
             LabRecord {
+                claim: None,
                 life: None,
                 lab: LabName::new("dave").unwrap(),
                 folder: MoRef::new("Folder", "group-dave"),

@@ -552,6 +552,7 @@ fn the_random_worlds_reach_every_kind_of_decision() {
                 Action::ClearRemovalMark { .. } => "clear-removal-mark",
                 Action::PowerOnVms { .. } => "power-on",
                 Action::Hygiene { .. } => "hygiene",
+                Action::ClaimSpare { .. } => "claim",
             };
             *seen.entry(kind).or_default() += 1;
         }

@@ -50,6 +50,7 @@ pub fn human<W: Write>(
             | Action::RecordFailure { .. }
             | Action::ClearRemovalMark { .. }
             | Action::PowerOnVms { .. }
+            | Action::ClaimSpare { .. }
             | Action::Hygiene { .. } => entry.records.push(step),
         }
     }

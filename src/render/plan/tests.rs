@@ -156,6 +156,7 @@ fn the_json_document_is_versioned_and_carries_header_plan_and_counts() {
       "labs_to_complete": 0,
       "labs_to_destroy": 2,
       "labs_to_power_on": 0,
+      "labs_to_claim": 0,
       "vms_to_create": 6,
       "vms_to_destroy": 9,
       "hygiene": 1,

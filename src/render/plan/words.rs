@@ -50,6 +50,15 @@ pub fn reason(r: &Reason) -> String {
                 .into()
         }
         Reason::BackInConfig => "back in the files".into(),
+        Reason::Claimed { spare } => format!("served from the warm pool (spare {spare})"),
+        Reason::ClaimResumed { spare } => {
+            format!("finishing the claim of spare {spare} that an earlier run started")
+        }
+        Reason::Spare { template } => format!("refills the warm pool of {template}"),
+        Reason::SpareReaped { reason } => format!("spare reaped: {reason}"),
+        Reason::ClaimedKept => "claimed from a warm pool; its template changed, but a running \
+            lab is not disturbed (destroy it to get the new version)"
+            .into(),
     }
 }
 
@@ -105,6 +114,13 @@ pub fn record(a: &Action) -> Option<String> {
             "power on {} where it is",
             vms.iter()
                 .map(|v| v.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Action::ClaimSpare { spare, vms, .. } => Some(format!(
+            "claim spare {spare}: rename {} and write the lab's markers and guestinfo",
+            vms.iter()
+                .map(|v| format!("{} -> {}", v.from, v.to))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),

@@ -63,6 +63,7 @@ pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Re
             style,
         )?;
     }
+    pools(report, w, style)?;
     writeln!(w)?;
     writeln!(w, "{}", style.paint(Tone::Strong, "Sources"))?;
     if report.sources.is_empty() {
@@ -85,6 +86,47 @@ pub fn human<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Re
         style,
     )?;
     copies(report, w, style)
+}
+
+/// The warm pools, when the config has any: spares ready and booting, labs claimed, target.
+fn pools<W: Write>(report: &StatusReport, w: &mut W, style: Style) -> io::Result<()> {
+    if report.pools.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Pools"))?;
+    let rows: Vec<Vec<Cell>> = report
+        .pools
+        .iter()
+        .map(|p| {
+            let window = p.window.as_ref().map_or(String::new(), |win| {
+                format!(
+                    "class {} (+{} from {} until {}){}",
+                    crate::render::time::instant(win.at),
+                    win.size,
+                    crate::render::time::instant(win.opens),
+                    crate::render::time::instant(win.closes),
+                    if win.open { ", open" } else { "" }
+                )
+            });
+            vec![
+                Cell::plain(p.template.to_string()),
+                Cell::plain(p.ready.to_string()),
+                Cell::plain(p.booting.to_string()),
+                Cell::plain(p.claimed.to_string()),
+                Cell::plain(p.target.to_string()),
+                Cell::plain(window),
+            ]
+        })
+        .collect();
+    write_table(
+        w,
+        &[
+            "TEMPLATE", "READY", "BOOTING", "CLAIMED", "TARGET", "WINDOW",
+        ],
+        &rows,
+        style,
+    )
 }
 
 /// Copies of managed VMs, when there are any: what they are, where, and why they are not ours.

@@ -37,6 +37,9 @@ pub struct StatusReport {
     /// Included files left out because they have errors: their labs are `unknown`.
     #[serde(default)]
     pub left_out: Vec<String>,
+    /// Each warm pool: spares ready and booting, labs claimed from it, its target.
+    #[serde(default)]
+    pub pools: Vec<crate::plan::pool::PoolLine>,
 }
 
 /// A copy of a managed VM (see [`crate::model::Ownership`]).
@@ -155,6 +158,9 @@ pub fn status_without(
     now: Timestamp,
     left_out: &[LabOrigin],
 ) -> StatusReport {
+    let pools = crate::plan::pool::pool_lines(desired, observed, now);
+    let with_spares = crate::plan::pool::with_spares(desired, observed);
+    let desired = &*with_spares;
     let index = ObservedIndex::new(observed, &desired.ownership());
     let names: BTreeSet<&LabName> = desired
         .labs
@@ -262,6 +268,7 @@ pub fn status_without(
         labs,
         sources,
         copies,
+        pools,
     }
 }
 

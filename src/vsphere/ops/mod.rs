@@ -91,6 +91,38 @@ impl Client {
         }
     }
 
+    /// Renames a VM and writes `extraConfig` entries in one `ReconfigVM_Task` (an empty value
+    /// removes a key, as vCenter does).
+    pub async fn reconfigure_vm(
+        &self,
+        vm: &MoRef,
+        name: Option<&str>,
+        extra_config: &[(String, String)],
+    ) -> Result<()> {
+        let mut b = Body::method("ReconfigVM_Task", vm);
+        // VirtualMachineConfigSpec order: changeVersion, name, …, extraConfig (much later).
+        b.open("spec");
+        if let Some(n) = name {
+            b.leaf("name", n);
+        }
+        for (k, v) in extra_config {
+            b.option_value("extraConfig", k, v);
+        }
+        b.close("spec");
+        self.run_task("ReconfigVM_Task", vm, b.finish("ReconfigVM_Task"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Renames any managed entity (`Rename_Task`); `DuplicateName` comes back as a fault.
+    pub async fn rename(&self, entity: &MoRef, name: &str) -> Result<()> {
+        let mut b = Body::method("Rename_Task", entity);
+        b.leaf("newName", name);
+        self.run_task("Rename_Task", entity, b.finish("Rename_Task"))
+            .await
+            .map(|_| ())
+    }
+
     /// Creates a folder; `DuplicateName` comes back as [`Error::Fault`] whose fault names the
     /// existing object.
     pub async fn create_folder(&self, parent: &MoRef, name: &str) -> Result<MoRef> {
