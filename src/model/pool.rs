@@ -62,5 +62,13 @@ pub struct TemplateVm {
 /// Is `lab` named like a spare of `template` (`<template>-spare-<id>`)? Only a hint for people:
 /// whether a lab is a spare is decided by its VMs' `labsync.origin` (`pool:<template>`).
 pub fn spare_name_of(lab: &LabName) -> Option<&str> {
-    lab.as_str().split_once(SPARE_INFIX).map(|(t, _)| t)
+    spare_name_of_str(lab.as_str())
 }
+
+/// [`spare_name_of`] on text.
+pub fn spare_name_of_str(name: &str) -> Option<&str> {
+    name.split_once(SPARE_INFIX).map(|(t, _)| t)
+}
+
+/// The longest id a spare's name gets (`-spare-` then the instant in base 36 and a counter).
+pub const SPARE_ID_MAX: usize = 10;

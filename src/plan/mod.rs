@@ -249,7 +249,8 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         diagnostics,
         preconditions: assembled.preconditions,
         pools: pools.lines.clone(),
-        states: lifecycle::lab_views_with(desired, observed, now)
+        // As things are before the plan runs: the spares there are count as spares.
+        states: lifecycle::lab_views_with(&with_spares, observed, now)
             .into_iter()
             .map(|v| LabStateLine {
                 lab: v.lab,

@@ -97,6 +97,44 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
     }
 }
 
+/// The warm pool of the `k8s` template (the VMs of [`lab`]) keeping `ready` spares.
+pub fn k8s_pool(ready: u32) -> crate::model::DesiredPool {
+    let shape = lab("shape");
+    crate::model::DesiredPool {
+        template: TemplateName::new("k8s").expect("test template"),
+        ready,
+        schedule: Vec::new(),
+        timezone: "UTC".into(),
+        recheck: false,
+        clone_mode: CloneMode::Instant,
+        placement: Placement::default(),
+        on_failure: FailurePolicy::Destroy,
+        on_partial: PartialPolicy::Complete,
+        on_powered_off: PoweredOffPolicy::PowerOn,
+        vms: shape
+            .vms
+            .iter()
+            .map(|vm| crate::model::TemplateVm {
+                role: vm.role.clone(),
+                source: vm.source.clone(),
+                depends_on: vm.depends_on.clone(),
+                guestinfo: BTreeMap::from([(
+                    "guestinfo.hostname".to_string(),
+                    "{{lab}}-{{vm}}".to_string(),
+                )]),
+                ready: Default::default(),
+                after_ready: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// Spare `name` of `pool` as labsync made it.
+pub fn spare_lab(pool: &crate::model::DesiredPool, name: &str) -> DesiredLab {
+    crate::config::spare_lab(&owner(), pool, LabName::new(name).expect("test lab name"))
+        .expect("a test spare")
+}
+
 /// A running source as vCenter reports it: powered on, not frozen, with a current snapshot
 /// (for linked clones) whose tree a test fills in when it matters (`snapshots`).
 pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
@@ -273,6 +311,24 @@ impl World {
         self.observed.vms.extend(vms);
         self.observed.vms.sort_by(|a, b| a.name.cmp(&b.name));
         self
+    }
+
+    /// Adds a warm pool.
+    pub fn with_pool(mut self, pool: crate::model::DesiredPool) -> Self {
+        self.desired.origins.insert(LabOrigin::pool(&pool.template));
+        self.desired.pools.insert(pool.template.clone(), pool);
+        self
+    }
+
+    /// Adds a spare of `pool` made at `created`: its VMs and its folder.
+    pub fn has_spare(
+        self,
+        pool: &crate::model::DesiredPool,
+        name: &str,
+        created: Timestamp,
+    ) -> Self {
+        self.has(made(&spare_lab(pool, name), created))
+            .has_record(record(name, None))
     }
 
     /// Adds a lab folder record.

@@ -123,6 +123,22 @@ impl Validator<'_> {
             };
             self.bad_name(src, name.span, what, &widest, &e);
         }
+        // `<template>-spare-…` names belong to the template's warm pool.
+        if let Some(t) = crate::model::pool::spare_name_of_str(&widest).filter(|t| {
+            templates
+                .resolved
+                .iter()
+                .any(|(n, r)| n.as_str() == *t && r.pool.is_some())
+        }) {
+            self.push(
+                Diagnostic::error(
+                    Code::InvalidName,
+                    format!("lab name `{widest}` is reserved for the spares of template `{t}`'s warm pool"),
+                )
+                .label(src, name.span, "a spare's name")
+                .help(format!("labsync names spares `{t}-spare-<id>`: choose a name without `-spare-`")),
+            );
+        }
         let template = self.lab_template(src, lab, templates);
         if let Some(t) = template.as_ref().and_then(|t| templates.resolved.get(t)) {
             // One report per lab, about its longest VM name.

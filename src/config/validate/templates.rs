@@ -151,6 +151,9 @@ impl Validator<'_> {
                 }
             });
         let pool = t.pool.as_ref().map(|p| self.pool(src, p));
+        if pool.is_some() {
+            self.spare_names_fit(src, name, t);
+        }
         Some(ResolvedTemplate {
             pool,
             max_labs,
@@ -160,6 +163,33 @@ impl Validator<'_> {
             hygiene,
             vms,
         })
+    }
+
+    /// A spare's VM names (`<template>-spare-<id>-<vm>`) must fit vCenter's limit.
+    fn spare_names_fit(&mut self, src: &Arc<SourceFile>, name: &Sp<String>, t: &RawTemplate) {
+        let Some(longest) = t.vms.iter().max_by_key(|v| v.name.value.chars().count()) else {
+            return;
+        };
+        let len = name.value.chars().count()
+            + crate::model::SPARE_INFIX.len()
+            + crate::model::pool::SPARE_ID_MAX
+            + 1
+            + longest.name.value.chars().count();
+        if len > crate::model::names::MAX_VM_NAME_LEN {
+            self.push(
+                Diagnostic::error(
+                    Code::NameTooLong,
+                    format!(
+                        "the spares of template `{}` would have VM names of up to {len} characters; vCenter accepts at most {}",
+                        name.value,
+                        crate::model::names::MAX_VM_NAME_LEN
+                    ),
+                )
+                .label(src, name.span, "template name")
+                .label(src, longest.name.span, "longest VM name")
+                .help("spares are named `<template>-spare-<id>` and their VMs `<spare>-<vm>`: shorten the template or VM name"),
+            );
+        }
     }
 
     /// A template's `pool:`: counts, class windows (cron, durations) and the time zone.

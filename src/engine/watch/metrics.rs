@@ -108,6 +108,8 @@ pub struct Metrics {
     reconcile: Histogram,
     reconciles: BTreeMap<&'static str, u64>,
     last_success: Option<Timestamp>,
+    /// Per pool (template): the counts of the last look.
+    pools: Vec<crate::plan::pool::PoolLine>,
 }
 
 impl Default for Metrics {
@@ -125,6 +127,7 @@ impl Default for Metrics {
             reconcile: Histogram::new(RECONCILE_BUCKETS),
             reconciles: BTreeMap::new(),
             last_success: None,
+            pools: Vec::new(),
         }
     }
 }
@@ -157,6 +160,11 @@ impl Metrics {
         for v in views {
             *self.phases.entry(v.phase.as_str()).or_default() += 1;
         }
+    }
+
+    /// Replaces the warm pools' gauges with what one look shows.
+    pub fn observe_pools(&mut self, pools: Vec<crate::plan::pool::PoolLine>) {
+        self.pools = pools;
     }
 
     pub fn observe_inventory(&mut self, desired: &Desired, observed: &Observed) {
@@ -276,6 +284,55 @@ impl Metrics {
         );
         for (state, n) in &self.phases {
             sample(w, "labsync_lab_states", &[("state", state)], *n as f64);
+        }
+        family(
+            w,
+            "labsync_pool_spares",
+            "gauge",
+            "Warm pool spares by template and state (ready, booting).",
+        );
+        for p in &self.pools {
+            let t = p.template.as_str();
+            sample(
+                w,
+                "labsync_pool_spares",
+                &[("template", t), ("state", "ready")],
+                f64::from(p.ready),
+            );
+            sample(
+                w,
+                "labsync_pool_spares",
+                &[("template", t), ("state", "booting")],
+                f64::from(p.booting),
+            );
+        }
+        family(
+            w,
+            "labsync_pool_target",
+            "gauge",
+            "Spares each warm pool keeps now (ready plus open class windows).",
+        );
+        for p in &self.pools {
+            sample(
+                w,
+                "labsync_pool_target",
+                &[("template", p.template.as_str())],
+                f64::from(p.target),
+            );
+        }
+        family(
+            w,
+            "labsync_pool_claimed",
+            "gauge",
+            "Labs claimed from each warm pool that exist now.",
+        );
+        for p in &self.pools {
+            sample(
+                w,
+                "labsync_pool_claimed",
+                &[("template", p.template.as_str())],
+                f64::from(p.claimed),
+            );
         }
         family(w, "labsync_vms", "gauge", "Managed VMs by power state.");
         for (power, n) in &self.vms {

@@ -347,7 +347,12 @@ fn tell(ctx: &RoundCtx<'_>, config: &Config, observed: &crate::model::Observed, 
         ctx.feedback
             .borrow_mut()
             .look(&config.desired, &config.request_sha256, observed, now);
-    ctx.metrics.lock().observe_phases(&views);
+    let pools = crate::plan::pool::pool_lines(&config.desired, observed, now);
+    {
+        let mut m = ctx.metrics.lock();
+        m.observe_phases(&views);
+        m.observe_pools(pools);
+    }
     for c in &changes {
         ctx.host.lab_changed(c, now);
     }

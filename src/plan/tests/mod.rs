@@ -9,6 +9,7 @@ mod hygiene;
 mod hygiene_due;
 mod hygiene_scope;
 mod ownership;
+mod pools;
 mod properties;
 mod quota;
 mod removals;

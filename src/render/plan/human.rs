@@ -75,6 +75,7 @@ pub fn human<W: Write>(
     }
     write_held(plan, w, style)?;
     write_kept(plan, &labs, w, style)?;
+    write_pools(plan, w, style)?;
     write_diagnostics(&plan.diagnostics, w, style)?;
     writeln!(w)?;
     write_summary(plan, w, style)
@@ -131,17 +132,27 @@ fn write_lab<W: Write>(
         steps.create.map(|s| &s.action),
         Some(Action::CreateLab { .. })
     );
+    let claim = steps.records.iter().find_map(|s| match &s.action {
+        Action::ClaimSpare { template, .. } => Some(template),
+        _ => None,
+    });
     let (sym, verb, tone) = match (steps.destroy, steps.create) {
+        (None, None) if claim.is_some() => ("+", "claim", Tone::Create),
         (Some(_), Some(_)) if whole => ("-/+", "replace", Tone::Replace),
         (_, Some(_)) if whole => ("+", "create", Tone::Create),
         (_, Some(_)) => ("+", "complete", Tone::Create),
         (Some(_), None) => ("-", "destroy", Tone::Destroy),
         (None, None) => ("~", "update", Tone::Change),
     };
-    let template = steps.create.and_then(|s| match &s.action {
-        Action::CreateLab { template, .. } | Action::CreateVms { template, .. } => Some(template),
-        _ => None,
-    });
+    let template = steps
+        .create
+        .and_then(|s| match &s.action {
+            Action::CreateLab { template, .. } | Action::CreateVms { template, .. } => {
+                Some(template)
+            }
+            _ => None,
+        })
+        .or(claim);
     // The reason of the create explains a replace; otherwise the destroy's, then the record's.
     let lead = steps
         .create
@@ -348,6 +359,53 @@ pub fn write_diagnostics<W: Write>(
                 "  {} the plan must not be applied",
                 style.paint(Tone::Dim, "effect:")
             )?,
+        }
+    }
+    Ok(())
+}
+
+/// Each warm pool: what it holds, what this plan does to it, and its class window's times.
+fn write_pools<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
+    if plan.pools.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Warm pools:"))?;
+    for p in &plan.pools {
+        let mut line = format!(
+            "    {}  {} ready, {} booting, keeps {}",
+            p.template, p.ready, p.booting, p.target
+        );
+        let mut doing = Vec::new();
+        if p.claims > 0 {
+            doing.push(format!("{} claimed", p.claims));
+        }
+        if p.to_make > 0 {
+            doing.push(format!("{} to make", p.to_make));
+        }
+        if p.to_reap > 0 {
+            doing.push(format!("{} to reap", p.to_reap));
+        }
+        if p.held_by_chain > 0 {
+            doing.push(format!(
+                "{} refill(s) wait for room in a source's chain",
+                p.held_by_chain
+            ));
+        }
+        if !doing.is_empty() {
+            line.push_str(&format!("; this plan: {}", doing.join(", ")));
+        }
+        writeln!(w, "{line}")?;
+        if let Some(win) = &p.window {
+            let text = format!(
+                "class at {}: {} more spare(s) from {} until {}{}",
+                time::instant(win.at),
+                win.size,
+                time::instant(win.opens),
+                time::instant(win.closes),
+                if win.open { " (open now)" } else { "" }
+            );
+            writeln!(w, "      {}", style.paint(Tone::Dim, text))?;
         }
     }
     Ok(())
