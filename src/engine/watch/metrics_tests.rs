@@ -157,6 +157,18 @@ fn an_observation_and_a_run_render_as_prometheus_text() {
     let (desired, observed) = world();
     let mut m = Metrics::default();
     m.observe_inventory(&desired, &observed);
+    m.observe_pools(vec![crate::plan::pool::PoolLine {
+        template: TemplateName::new("pair").unwrap(),
+        target: 5,
+        ready: 3,
+        booting: 2,
+        claimed: 7,
+        claims: 0,
+        to_make: 0,
+        to_reap: 0,
+        held_by_chain: 0,
+        window: None,
+    }]);
     for e in [
         finished(OpKind::InstantClone, 1500, None),
         finished(OpKind::InstantClone, 4000, None),
