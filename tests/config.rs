@@ -483,7 +483,13 @@ mod examples_plan {
                     });
                 }
             }
-            let expected: usize = desired.labs.values().map(|l| l.vms.len()).sum();
+            // The labs, and the spares each warm pool keeps (the examples have no class window).
+            let expected: usize = desired.labs.values().map(|l| l.vms.len()).sum::<usize>()
+                + desired
+                    .pools
+                    .values()
+                    .map(|p| p.ready as usize * p.vms.len())
+                    .sum::<usize>();
             assert_eq!(
                 created,
                 expected,

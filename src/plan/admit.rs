@@ -1,7 +1,8 @@
 //! Which steps of a later plan may join a run that is still going (`labsync watch` admits new
 //! labs while a round is busy, so a request does not wait for the whole round). Pure.
 //!
-//! Only the creation of a whole lab that no step in flight touches is admitted, and only while
+//! Only the claim of a warm pool's spare by a lab, neither of which a step in flight touches,
+//! and the creation of a whole lab that no step in flight touches is admitted, the latter only while
 //! every running source it clones from keeps room in its chain for every instant clone in
 //! flight plus the new ones, counted as if none had landed yet (the observed depth already
 //! includes those that have, so this over-counts: safe). Everything else — destroys, records,
@@ -46,9 +47,27 @@ pub fn admissible(
     };
     let mut kept: Vec<Step> = Vec::new();
     for step in &later.steps {
+        // A claim of a spare nothing in flight touches joins at once: it clones nothing.
+        if let Action::ClaimSpare { lab, spare, .. } = &step.action {
+            if step.after.is_empty() && !touched.contains(lab) && !touched.contains(spare) {
+                touched.insert(lab);
+                touched.insert(spare);
+                kept.push(Step {
+                    id: StepId(u32::try_from(kept.len()).unwrap_or(u32::MAX)),
+                    after: Vec::new(),
+                    ..step.clone()
+                });
+            }
+            continue;
+        }
         let Action::CreateLab { lab, .. } = &step.action else {
             continue;
         };
+        // A refill waits for the next round: the round in flight may be making the very
+        // spares this plan, not seeing them yet, would make again.
+        if step.action.is_refill() {
+            continue;
+        }
         if !step.after.is_empty() || touched.contains(lab) {
             continue;
         }

@@ -204,6 +204,20 @@ impl Action {
         }
     }
 
+    /// Does it make a warm pool's spare (its VMs' origin is `pool:<template>`)?
+    pub fn is_refill(&self) -> bool {
+        let Action::CreateLab { vms, .. } = self else {
+            return false;
+        };
+        vms.iter().any(|vm| {
+            vm.extra_config.iter().any(|(k, v)| {
+                k == crate::model::markers::ORIGIN
+                    && crate::model::LabOrigin::parse(v)
+                        .is_some_and(|o| o.pool_template().is_some())
+            })
+        })
+    }
+
     /// The lab the action is about, if any.
     pub fn lab(&self) -> Option<&LabName> {
         match self {

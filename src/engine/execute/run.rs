@@ -284,19 +284,25 @@ impl<'a> Loop<'a> {
     fn ready(&self) -> Vec<UnitId> {
         let open = self.open_phase();
         let per_group = self.limits.parallelism.max(1);
+        let background = |u: &UnitId| self.units.list[u.0].background;
         let mut out: Vec<UnitId> = self
             .ready
             .values()
             .flat_map(|g| {
-                g.iter()
+                // A request's units before a refill's, plan order within each.
+                let mut us: Vec<UnitId> = g
+                    .iter()
                     .copied()
                     .filter(|u| {
                         self.is_cleanup(*u) || open.is_none_or(|p| self.units.list[u.0].phase <= p)
                     })
-                    .take(per_group)
+                    .collect();
+                us.sort_by_key(|u| (background(u), *u));
+                us.truncate(per_group);
+                us
             })
             .collect();
-        out.sort();
+        out.sort_by_key(|u| (background(u), *u));
         out
     }
 
@@ -309,6 +315,7 @@ impl<'a> Loop<'a> {
         let cands: Vec<Candidate<'_>> = owned
             .iter()
             .map(|(id, object, host, cs, hs)| Candidate {
+                background: self.units.list[id.0].background,
                 id: *id,
                 object,
                 host: host.as_ref(),
@@ -322,6 +329,7 @@ impl<'a> Loop<'a> {
     fn release(&mut self, id: UnitId) {
         let (uid, object, host, cs, hs) = candidate(&self.units.list[id.0]);
         self.load.finish(&Candidate {
+            background: false,
             id: uid,
             object: &object,
             host: host.as_ref(),
@@ -448,6 +456,7 @@ impl<'a> Loop<'a> {
             };
             let id = UnitId(self.units.list.len());
             self.units.list.push(Unit {
+                background: false,
                 id,
                 step,
                 phase: Phase::Create,

@@ -21,6 +21,8 @@ pub struct Candidate<'a> {
     pub clone_source: Option<&'a MoRef>,
     /// The source it cleans.
     pub hygiene_source: Option<&'a MoRef>,
+    /// A warm pool's refill: any request's unit goes first.
+    pub background: bool,
 }
 
 /// The limits of a run.
@@ -111,12 +113,13 @@ pub fn pick(ready: &[Candidate<'_>], load: &mut Load, limits: Limits) -> Vec<Uni
     let mut chosen = Vec::new();
     let mut taken = vec![false; ready.len()];
     while load.total < limits.parallelism.max(1) {
-        // The least-loaded source first; plan order (the index) breaks ties.
+        // Requests before refills, then the least-loaded source first; plan order (the
+        // index) breaks ties.
         let best = ready
             .iter()
             .enumerate()
             .filter(|(i, c)| !taken[*i] && load.allows(c, limits))
-            .min_by_key(|(i, c)| (load.source_load(c), *i));
+            .min_by_key(|(i, c)| (c.background, load.source_load(c), *i));
         let Some((i, c)) = best else {
             break;
         };

@@ -33,6 +33,7 @@ fn run(rows: &[Row], busy: &[Row], limits: Limits) -> Vec<usize> {
         host: r.2.map(|_| &hosts[i].0),
         clone_source: r.3.map(|_| &hosts[i].1),
         hygiene_source: r.4.map(|_| &hosts[i].2),
+        background: false,
     };
     let mut load = Load::default();
     for (i, r) in busy.iter().enumerate() {
@@ -162,6 +163,7 @@ fn a_finished_unit_frees_its_slots() {
         host: Some(&h),
         clone_source: Some(&s),
         hygiene_source: None,
+        background: false,
     };
     let mut load = Load::default();
     load.start(&c);
@@ -175,6 +177,47 @@ fn a_finished_unit_frees_its_slots() {
         host: Some(&h),
         clone_source: None,
         hygiene_source: Some(&s),
+        background: false,
     };
     assert_eq!(pick(&[hygiene], &mut load, WIDE), vec![UnitId(1)]);
+}
+
+#[test]
+fn a_requests_clone_starts_before_a_refills_even_on_a_busier_source() {
+    let h = mo("HostSystem", "h1");
+    let (busy, idle) = (mo("VirtualMachine", "busy"), mo("VirtualMachine", "idle"));
+    let mut load = Load::default();
+    // Something already clones from `busy`.
+    load.start(&Candidate {
+        id: UnitId(9),
+        object: "x-db",
+        host: Some(&h),
+        clone_source: Some(&busy),
+        hygiene_source: None,
+        background: false,
+    });
+    let refill = Candidate {
+        id: UnitId(0),
+        object: "k8s-spare-a-db",
+        host: Some(&h),
+        clone_source: Some(&idle),
+        hygiene_source: None,
+        background: true,
+    };
+    let request = Candidate {
+        id: UnitId(1),
+        object: "alice-db",
+        host: Some(&h),
+        clone_source: Some(&busy),
+        hygiene_source: None,
+        background: false,
+    };
+    let one_more = Limits {
+        parallelism: 2,
+        ..WIDE
+    };
+    assert_eq!(
+        pick(&[refill, request], &mut load, one_more),
+        vec![UnitId(1)]
+    );
 }

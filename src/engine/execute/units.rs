@@ -144,6 +144,9 @@ pub struct Unit {
     pub deps: Vec<UnitId>,
     /// The ESXi host the operation loads: a clone's source's host, a destroy's VM's host.
     pub host: Option<MoRef>,
+    /// Work for a warm pool's refill: started only when no request's work waits to start in
+    /// its group, so refills never hold up a request.
+    pub background: bool,
 }
 
 /// What a create step does when one of its VMs fails.
@@ -198,6 +201,7 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
             .flat_map(|s| of_step.get(s).cloned().unwrap_or_default())
             .collect();
         let phase = step.action.phase();
+        let background = step.action.is_refill();
         let mut ids = Vec::new();
         let mut push = |units: &mut Units, work: Work, mut deps: Vec<UnitId>, host| {
             deps.extend(after.iter().copied());
@@ -205,6 +209,7 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
             deps.dedup();
             let id = UnitId(units.list.len());
             units.list.push(Unit {
+                background,
                 id,
                 step: step.id,
                 phase,

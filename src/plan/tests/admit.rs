@@ -104,3 +104,36 @@ fn a_source_the_read_did_not_find_admits_nothing_that_clones_from_it() {
     let adm = admissible(&[&running], &plan, &later.desired, &later.observed);
     assert!(adm.steps.is_empty(), "{:?}", describe(&adm));
 }
+
+#[test]
+fn a_claim_joins_a_running_round_unless_it_touches_the_spare_or_the_lab() {
+    let pool = k8s_pool(2);
+    // The running round refills the pool: one spare is being made.
+    let first = World::new()
+        .with_pool(pool.clone())
+        .has_spare(&pool, "k8s-spare-a", now());
+    let running = first.plan();
+    assert_eq!(running.steps.len(), 1, "{:?}", describe(&running));
+    // Meanwhile alice asks for a lab: she claims the ready spare at once.
+    let later = first.clone().want(lab("alice"));
+    let plan = later.plan();
+    let adm = admissible(&[&running], &plan, &later.desired, &later.observed);
+    assert_eq!(
+        labs_of(&adm),
+        ["claim k8s-spare-a as alice [alice-db alice-cp alice-worker]"],
+        "from {:?}",
+        describe(&plan)
+    );
+    // A round that reaps that spare keeps the claim for the next round.
+    let reaping = World::new()
+        .with_pool(k8s_pool(0))
+        .has_spare(&pool, "k8s-spare-a", now())
+        .plan();
+    assert!(
+        describe(&reaping)[0].starts_with("destroy-lab k8s-spare-a"),
+        "{:?}",
+        describe(&reaping)
+    );
+    let adm = admissible(&[&reaping], &plan, &later.desired, &later.observed);
+    assert!(adm.steps.is_empty(), "{:?}", describe(&adm));
+}
