@@ -1518,6 +1518,10 @@ mod watch {
         let labs_yaml = std::fs::read_to_string(dir.join("labs.yaml")).unwrap();
         let low = labs_yaml.replace("max_chain: 200", "max_chain: 3");
         assert_ne!(low, labs_yaml, "the example's max_chain line moved");
+        // Without the example's warm pool: its spares would take the chain's room here.
+        let no_pool = low.replace("ready: 2 ", "ready: 0 ");
+        assert_ne!(no_pool, low, "the example's pool line moved");
+        let low = no_pool;
         std::fs::write(dir.join("labs.yaml"), low).unwrap();
         let watch = spawn_watch(dir);
         let db = "/DC1/vm/templates/k8s-db";
