@@ -193,6 +193,10 @@ pub struct LabView {
     /// Creations of this spec that failed so far.
     pub failed_attempts: u32,
     pub vms: Vec<VmView>,
+    /// The warm pool's spare it was claimed from, if it was.
+    pub claimed_from: Option<LabName>,
+    /// A warm pool's spare (not yet anyone's lab): its template.
+    pub spare_of: Option<TemplateName>,
 }
 
 /// What the planner does with a failed lab.
@@ -496,6 +500,14 @@ pub(crate) fn lab_view(
         deadline: None,
         failed_attempts: life.map_or(0, |l| l.failed_attempts),
         vms: observed_vm_views(managed),
+        claimed_from: managed
+            .iter()
+            .find_map(|m| m.markers.born.as_ref().map(|b| b.lab.clone())),
+        spare_of: lab
+            .map(|l| &l.origin)
+            .or_else(|| managed.first().and_then(|m| m.markers.origin.as_ref()))
+            .and_then(|o| o.pool_template())
+            .filter(|_| managed.iter().all(|m| m.markers.born.is_none())),
     };
     let Some(lab) = lab else {
         view.phase = LabPhase::Removed;

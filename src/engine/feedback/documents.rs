@@ -66,6 +66,9 @@ pub struct LabStatusEntry {
     pub deadline: Option<Timestamp>,
     /// Its VMs: names, power, IPs, readiness.
     pub vms: Vec<VmView>,
+    /// The warm pool's spare it was served from (renamed, not cloned), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_from: Option<String>,
 }
 
 impl LabStatusEntry {
@@ -82,6 +85,7 @@ impl LabStatusEntry {
             ready_at: v.ready_at,
             deadline: v.deadline,
             vms: v.vms.clone(),
+            claimed_from: v.claimed_from.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -36,6 +36,12 @@ pub fn lab_detail<W: Write>(
     if let Some(by) = &l.requested_by {
         writeln!(w, "  for:       {by}")?;
     }
+    if let Some(t) = &l.spare_of {
+        writeln!(w, "  spare of:  the warm pool of {t}")?;
+    }
+    if let Some(s) = &l.claimed_from {
+        writeln!(w, "  claimed:   from spare {s}")?;
+    }
     if let Some(c) = l.created {
         writeln!(w, "  created:   {}", time::instant(c))?;
     }

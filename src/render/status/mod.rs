@@ -210,6 +210,12 @@ fn note(l: &LabStatus) -> String {
     if let Some(by) = &l.requested_by {
         parts.push(format!("for {by}"));
     }
+    if let Some(t) = &l.spare_of {
+        parts.push(format!("spare of the warm pool of {t}"));
+    }
+    if let Some(s) = &l.claimed_from {
+        parts.push(format!("claimed from spare {s}"));
+    }
     parts.join("; ")
 }
 

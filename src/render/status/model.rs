@@ -111,6 +111,12 @@ pub struct LabStatus {
     /// The git commit the lab was created from, when recorded.
     pub commit: Option<String>,
     pub requested_by: Option<String>,
+    /// The warm pool's spare it was claimed from, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_from: Option<LabName>,
+    /// For a warm pool's spare: its template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare_of: Option<TemplateName>,
     /// What the state means or what comes next.
     pub note: Option<String>,
 }
@@ -399,6 +405,8 @@ fn lab_status(
         expires,
         commit,
         requested_by: lab.and_then(|l| l.requested_by.clone()),
+        claimed_from: view.claimed_from,
+        spare_of: view.spare_of,
         note,
     }
 }
