@@ -50,6 +50,8 @@ fn view(lab: &str, file: &str, phase: LabPhase, on: bool) -> LabView {
             ready: phase == LabPhase::Ready,
             waiting_for: None,
         }],
+        claimed_from: None,
+        spare_of: None,
     }
 }
 

@@ -33,6 +33,8 @@ fn view(lab: &str, phase: LabPhase, has_vm: bool) -> LabView {
             ready: false,
             waiting_for: None,
         }],
+        claimed_from: None,
+        spare_of: None,
     }
 }
 

@@ -37,6 +37,8 @@ fn view(lab: &str, phase: LabPhase) -> LabView {
             ready: phase == LabPhase::Ready,
             waiting_for: None,
         }],
+        claimed_from: None,
+        spare_of: None,
     }
 }
 
