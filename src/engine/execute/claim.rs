@@ -1,7 +1,7 @@
 //! Claiming a warm pool's spare: the intent on the spare's folder first (so a run cut short is
 //! finished by the next one, and no other request takes the spare), then one `ReconfigVM_Task`
 //! per VM (its new name, the lab's guestinfo and markers, in one call, so a VM is never half
-//! renamed), then the folder's rename and the intent cleared. Every VM passes the ownership
+//! renamed; the VMs at once), then the folder's rename and the intent cleared. Every VM passes the ownership
 //! check, read fresh, before it is touched.
 
 use super::ours::not_ours;
@@ -57,28 +57,11 @@ impl Ctx {
         })
         .await
         .map_err(|e| failed(op, format!("recording the claim: {e}")))?;
-        for vm in vms {
-            let Some(facts) = self
-                .read_facts(&vm.moref)
-                .await
-                .map_err(|e| failed(op, e))?
-            else {
-                return Err(failed(op, format!("{} ({}) is gone", vm.from, vm.moref)));
-            };
-            let standing = self.standing_of(&facts);
-            if !matches!(standing, Standing::Ours(_)) {
-                return Err(failed(
-                    op,
-                    not_ours(&facts, &vm.moref, &standing, self.owner.as_str()),
-                ));
-            }
-            let name = vm.to.as_str();
-            self.with_retries(op, name, |_| {
-                self.client
-                    .reconfigure_vm(&vm.moref, Some(name), &vm.extra_config)
-            })
-            .await
-            .map_err(|e| failed(op, format!("{} -> {name}: {e}", vm.from)))?;
+        // The VMs at once (each is its own object); the folder only once every VM is done.
+        let turned =
+            futures_util::future::join_all(vms.iter().map(|vm| self.turn_vm(op, vm))).await;
+        if let Some(e) = turned.into_iter().find_map(Result::err) {
+            return Err(e);
         }
         self.with_retries(op, &target, |_| self.client.rename(folder, lab.as_str()))
             .await
@@ -93,5 +76,31 @@ impl Ctx {
         .await
         .map_err(|e| failed(op, format!("clearing the claim record: {e}")))?;
         Ok(())
+    }
+
+    /// Checks one of the spare's VMs is ours, read fresh, then renames it and writes the lab's
+    /// guestinfo and markers in one `ReconfigVM_Task`.
+    async fn turn_vm(&self, op: OpKind, vm: &ClaimVm) -> OpResult<()> {
+        let Some(facts) = self
+            .read_facts(&vm.moref)
+            .await
+            .map_err(|e| failed(op, e))?
+        else {
+            return Err(failed(op, format!("{} ({}) is gone", vm.from, vm.moref)));
+        };
+        let standing = self.standing_of(&facts);
+        if !matches!(standing, Standing::Ours(_)) {
+            return Err(failed(
+                op,
+                not_ours(&facts, &vm.moref, &standing, self.owner.as_str()),
+            ));
+        }
+        let name = vm.to.as_str();
+        self.with_retries(op, name, |_| {
+            self.client
+                .reconfigure_vm(&vm.moref, Some(name), &vm.extra_config)
+        })
+        .await
+        .map_err(|e| failed(op, format!("{} -> {name}: {e}", vm.from)))
     }
 }
