@@ -343,6 +343,19 @@ pub(crate) fn plan_pools(
             .get(template)
             .map(|v| v.iter().filter(|s| !taken.contains(&s.name)).collect())
             .unwrap_or_default();
+        // A spare that failed its readiness is no one's work to inspect: it is reaped and
+        // another made in its place (with `on_failure: keep` it stays, for inspection).
+        if pool.on_failure == crate::model::FailurePolicy::Destroy {
+            remaining.retain(|s| {
+                if s.phase == LabPhase::Failed {
+                    out.reaped
+                        .insert(s.name.clone(), "it failed its readiness checks".into());
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         // Keep the best: current and ready, then current, then stale; oldest first.
         remaining.sort_by_key(|s| {
             (
@@ -390,9 +403,19 @@ pub(crate) fn plan_pools(
             }
             match s.phase {
                 LabPhase::Ready | LabPhase::Expiring => line.ready += 1,
+                LabPhase::Failed => {}
                 _ => line.booting += 1,
             }
         }
+        line.to_reap += u32::try_from(
+            found
+                .get(template)
+                .into_iter()
+                .flatten()
+                .filter(|f| f.phase == LabPhase::Failed && out.reaped.contains_key(&f.name))
+                .count(),
+        )
+        .unwrap_or(0);
         let missing = keep.saturating_sub(remaining.len());
         for _ in 0..missing {
             let name = loop {

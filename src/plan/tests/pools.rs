@@ -470,3 +470,40 @@ fn spares_count_toward_no_quota_and_are_labs_in_every_view() {
         .unwrap();
     assert_eq!(spare_a.phase, crate::model::LabPhase::Ready);
 }
+
+#[test]
+fn a_spare_that_failed_its_readiness_is_reaped_and_replaced() {
+    let mut pool = k8s_pool(1);
+    for vm in &mut pool.vms {
+        vm.ready.tools = true;
+    }
+    // Made an hour ago, its guests never started Tools: past the 10 minute timeout.
+    let w = World::new()
+        .with_pool(pool.clone())
+        .has_spare(&pool, "k8s-spare-a", now() - hours(1));
+    let steps = lines(&w);
+    assert_eq!(steps.len(), 3, "{steps:#?}");
+    assert!(
+        steps[0].starts_with("destroy-lab k8s-spare-a ")
+            && steps[0].ends_with("spare reaped: it failed its readiness checks"),
+        "{steps:#?}"
+    );
+    assert!(steps[2].starts_with("create-lab k8s-spare-"), "{steps:#?}");
+    let p = w.plan();
+    assert_eq!(
+        (p.pools[0].to_reap, p.pools[0].to_make, p.pools[0].booting),
+        (1, 1, 0)
+    );
+    // With `on_failure: keep` it stays for inspection, in its slot.
+    let mut keep = pool.clone();
+    keep.on_failure = crate::model::FailurePolicy::Keep;
+    let w = World::new()
+        .with_pool(keep.clone())
+        .has_spare(&keep, "k8s-spare-a", now() - hours(1));
+    let steps = lines(&w);
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert!(
+        steps[0].starts_with("record-failure k8s-spare-a 1: failed, kept for inspection"),
+        "{steps:#?}"
+    );
+}
