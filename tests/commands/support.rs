@@ -49,6 +49,11 @@ pub struct Workspace {
     flavour: RefCell<String>,
     /// Top-level sections appended to the labs file as written (`include:`, `limits:` …).
     extra: RefCell<String>,
+    /// Template `duo`'s `pool:` value, if any (`{ ready: 2 }`).
+    duo_pool: RefCell<Option<String>>,
+    /// `vcenter.url` instead of the embedded simulator (with `password_env:
+    /// LABSYNC_TEST_PASSWORD`).
+    url: RefCell<Option<String>>,
 }
 
 impl Workspace {
@@ -93,6 +98,8 @@ impl Workspace {
             labs: RefCell::new(labs.to_vec()),
             flavour: RefCell::new("v1".into()),
             extra: RefCell::new(String::new()),
+            duo_pool: RefCell::new(None),
+            url: RefCell::new(None),
         };
         ws.write();
         ws
@@ -115,6 +122,32 @@ impl Workspace {
         self.write();
     }
 
+    /// Gives template `duo` a warm pool: `pool: <yaml>` (`{ ready: 2 }`).
+    pub fn set_duo_pool(&self, yaml: &str) {
+        *self.duo_pool.borrow_mut() = Some(yaml.into());
+        self.write();
+    }
+
+    /// Takes template `duo`'s warm pool away.
+    pub fn remove_duo_pool(&self) {
+        *self.duo_pool.borrow_mut() = None;
+        self.write();
+    }
+
+    /// Points the labs file at `url` (a served simulator) with `password_env:
+    /// LABSYNC_TEST_PASSWORD`.
+    pub fn set_url(&self, url: &str) {
+        *self.url.borrow_mut() = Some(url.into());
+        self.write();
+    }
+
+    /// What labsync observes in the simulated vCenter (through the vim25 API).
+    pub fn observed(&self) -> labsync::model::Observed {
+        self.with_client(|client| async move {
+            client.observe(&scope()).await.expect("observes").observed
+        })
+    }
+
     /// Changes the `guestinfo.flavour` value of template `solo`.
     pub fn set_solo_flavour(&self, flavour: &str) {
         *self.flavour.borrow_mut() = flavour.into();
@@ -126,10 +159,18 @@ impl Workspace {
     }
 
     fn labs_yaml(&self) -> String {
+        let url = match self.url.borrow().as_deref() {
+            Some(u) => format!("{u}\n  password_env: LABSYNC_TEST_PASSWORD"),
+            None => "sim://inventory.yaml".into(),
+        };
+        let pool = match self.duo_pool.borrow().as_deref() {
+            Some(p) => format!("\n    pool: {p}"),
+            None => String::new(),
+        };
         let mut y = format!(
             "apiVersion: labsync/v1
 vcenter:
-  url: sim://inventory.yaml
+  url: {url}
   username: labsync
   datacenter: DC1
   labs_folder: /DC1/vm/labs
@@ -139,7 +180,7 @@ defaults:
   clone: instant
 templates:
   duo:
-    workflow: running
+    workflow: running{pool}
     vms:
       - name: db
         source: /DC1/vm/templates/k8s-db
@@ -439,10 +480,15 @@ pub struct ServedSim {
 impl ServedSim {
     /// Starts one on the workspace's inventory (time scale 0); it demands `pw-for-test`.
     pub fn start(ws: &Workspace) -> ServedSim {
+        Self::start_scaled(ws, 0.0)
+    }
+
+    /// Like [`ServedSim::start`], with tasks taking `scale` times their modelled durations.
+    pub fn start_scaled(ws: &Workspace, scale: f64) -> ServedSim {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let inv = inventory::load(&ws.path("inventory.yaml")).expect("inventory");
         let mut opts = SimOptions::new(inv);
-        opts.time_scale = 0.0;
+        opts.time_scale = scale;
         opts.password = "pw-for-test".into();
         let handle = rt
             .block_on(labsync::sim::start(opts))
