@@ -68,6 +68,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
         observed.sources.insert(
             path.clone(),
             ObservedSource {
+                memory_mb: None,
                 clock: None,
                 ip: None,
                 path,
@@ -155,6 +156,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                 };
                 next_moref += 1;
                 observed.vms.push(ObservedVm {
+                    memory_mb: None,
                     guest: None,
                     moref: MoRef::new("VirtualMachine", format!("vm-{next_moref}")),
                     name: vm.name.to_string(),
@@ -196,6 +198,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
         if i % 4 == 0 {
             next_moref += 1;
             observed.vms.push(ObservedVm {
+                memory_mb: None,
                 guest: None,
                 moref: MoRef::new("VirtualMachine", format!("vm-{next_moref}")),
                 name: format!("someone-else-{i}"),

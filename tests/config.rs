@@ -421,6 +421,7 @@ mod examples_plan {
             observed.sources.insert(
                 path.clone(),
                 ObservedSource {
+                    memory_mb: None,
                     clock: None,
                     ip: None,
                     path: path.clone(),
@@ -469,6 +470,7 @@ mod examples_plan {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     observed.vms.push(ObservedVm {
+                        memory_mb: None,
                         guest: None,
                         moref: MoRef::new("VirtualMachine", format!("vm-{created}")),
                         name: vm.name.to_string(),

@@ -375,3 +375,66 @@ fn a_claim_killed_half_way_is_finished_and_its_spare_never_goes_to_another_reque
         }
     }
 }
+
+#[test]
+fn a_host_at_capacity_queues_labs_and_makes_them_once_room_frees() {
+    let ws = Workspace::new(&[]);
+    // Two 10 GiB hosts; each holds a 4 GiB source; a duo lab's instant clones take 1 GiB
+    // (a quarter of 4 GiB) on each: six labs fit.
+    let inv = std::fs::read_to_string(ws.path("inventory.yaml")).unwrap();
+    let sized = inv.replace(
+        "hosts: [esx-01, esx-02]",
+        "hosts: [{ name: esx-01, memory_gb: 10 }, { name: esx-02, memory_gb: 10 }]",
+    );
+    assert_ne!(sized, inv);
+    std::fs::write(ws.path("inventory.yaml"), sized).unwrap();
+    let names: Vec<String> = (1..=8).map(|i| format!("lab-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    ws.write_labs(&duos(&refs));
+
+    let out = ws.labsync(&["plan"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Host memory:"), "{text}");
+    assert!(
+        text.contains("esx-01  10.0 GiB  4.0 GiB   10.0 GiB  10.0 GiB  2"),
+        "{text}"
+    );
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let st = json(&ws, &["status", "--json"]);
+    let state = |n: &str| {
+        st["labs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["lab"] == n)
+            .unwrap_or_else(|| panic!("{n}: {st}"))
+            .clone()
+    };
+    for n in &names[..6] {
+        assert_eq!(state(n)["state"], "ready", "{n}");
+    }
+    for (i, n) in names[6..].iter().enumerate() {
+        let l = state(n);
+        assert_eq!(l["state"], "queued", "{l}");
+        let reason = l["reason"].as_str().unwrap();
+        let place = ["1st", "2nd"][i];
+        assert!(
+            reason.starts_with(&format!(
+                "queued ({place} in line): host esx-01 would hold 11 GiB of the 10 GiB it may"
+            )),
+            "{reason}"
+        );
+        assert!(reason.contains("expected to fit from"), "{reason}");
+    }
+    assert_eq!(labs_in(&ws.observed()).len(), 6);
+
+    // Two labs go: the two that waited are made.
+    let kept: Vec<&str> = refs[2..].to_vec();
+    ws.write_labs(&duos(&kept));
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let obs = ws.observed();
+    let labs = labs_in(&obs);
+    let made: BTreeSet<&str> = labs.keys().map(String::as_str).collect();
+    assert_eq!(made, kept.iter().copied().collect::<BTreeSet<_>>());
+}

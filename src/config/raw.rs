@@ -336,6 +336,11 @@ pub struct RawLimits {
     /// requests are queued until one of theirs goes.
     #[schemars(range(min = 1))]
     pub per_owner_labs: Option<Sp<i64>>,
+    /// A lab is queued, not made, while its VMs would take a host past this many times its
+    /// physical memory (default 1.0; instant clones count a quarter of their memory, see
+    /// docs/admission.md).
+    #[schemars(range(min = 0.01))]
+    pub host_memory_overcommit: Option<Sp<f64>>,
 }
 
 /// A mapping with string keys, in file order, each key with its span.

@@ -199,6 +199,7 @@ mod tests {
         Plan {
             states: Vec::new(),
             pools: Vec::new(),
+            capacity: Vec::new(),
             format_version: PLAN_FORMAT_VERSION,
             owner: OwnerId::new("demo").unwrap(),
             computed_at: jiff::Timestamp::UNIX_EPOCH,

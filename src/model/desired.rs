@@ -418,7 +418,7 @@ pub const DEFAULT_REMOVAL_GRACE: SignedDuration = SignedDuration::from_secs(60);
 pub const DEFAULT_LOCK_GRACE: SignedDuration = SignedDuration::from_secs(30);
 
 /// Run-wide limits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// Operations in flight at once (default 10).
     pub parallelism: u32,
@@ -438,6 +438,14 @@ pub struct Limits {
     /// queued until one of theirs goes.
     #[serde(default)]
     pub per_owner_labs: Option<u32>,
+    /// New labs wait while their VMs would take a host's memory past this many times its
+    /// physical memory (instant clones counted by [`super::capacity`]'s model).
+    #[serde(default = "default_overcommit")]
+    pub host_memory_overcommit: f64,
+}
+
+fn default_overcommit() -> f64 {
+    1.0
 }
 
 fn default_lock_grace() -> SignedDuration {
@@ -453,6 +461,7 @@ impl Default for Limits {
             removal_grace: DEFAULT_REMOVAL_GRACE,
             lock_grace: DEFAULT_LOCK_GRACE,
             per_owner_labs: None,
+            host_memory_overcommit: default_overcommit(),
         }
     }
 }

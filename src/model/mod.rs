@@ -1,6 +1,7 @@
 //! The domain model shared by the config loader, the planner and the engine: names, the desired
 //! state, the observed state and the ownership markers.
 
+pub mod capacity;
 pub mod desired;
 pub mod markers;
 pub mod names;
@@ -11,6 +12,7 @@ pub mod readiness;
 pub mod snapshot_name;
 pub mod specdoc;
 
+pub use capacity::{INSTANT_CLONE_MEMORY_SHARE, instant_clone_memory_mb};
 pub use desired::*;
 pub use markers::{Birth, Markers};
 pub use names::*;

@@ -24,6 +24,9 @@ pub struct Observed {
     /// vCenter's clock when the read was made (`CurrentTime`), for the guest clock check.
     #[serde(default)]
     pub vcenter_time: Option<Timestamp>,
+    /// ESXi hosts' physical memory in MiB (`summary.hardware.memorySize`) by moref id.
+    #[serde(default)]
+    pub host_memory_mb: BTreeMap<String, u64>,
 }
 
 impl Observed {
@@ -60,6 +63,9 @@ pub struct ObservedVm {
     /// What VMware Tools in the guest reports; `None` when it was not read.
     #[serde(default)]
     pub guest: Option<GuestReport>,
+    /// `config.hardware.memoryMB`; `None` when it was not read.
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
 }
 
 /// What a guest reports through VMware Tools, and the `guestinfo` keys it set.
@@ -116,6 +122,9 @@ pub struct ObservedSource {
     /// The guest clock, when the guest keeps it in the clock `guestinfo` key.
     #[serde(default)]
     pub clock: Option<Timestamp>,
+    /// `config.hardware.memoryMB`: what each clone of it is configured with.
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
 }
 
 /// What a lab's folder records beyond its VMs.

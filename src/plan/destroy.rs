@@ -105,6 +105,7 @@ pub fn destroy_plan(
 
     Plan {
         pools: Vec::new(),
+        capacity: Vec::new(),
         states: Vec::new(),
         format_version: PLAN_FORMAT_VERSION,
         owner: owner.clone(),

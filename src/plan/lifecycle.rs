@@ -437,7 +437,14 @@ pub fn with_expiry(
 
 /// Every lab's view, for status, the status documents, events and webhooks.
 pub fn lab_views(desired: &Desired, observed: &Observed, now: Timestamp) -> Vec<LabView> {
-    lab_views_with(&super::pool::with_spares(desired, observed), observed, now)
+    let index = ObservedIndex::new(observed, &desired.ownership());
+    let gate = super::gate::gate(desired, observed, &index, now, None);
+    lab_views_with(
+        &super::pool::with_spares(desired, observed),
+        observed,
+        now,
+        &gate.queue,
+    )
 }
 
 /// [`lab_views`] of desired labs that already hold the pools' spares.
@@ -445,6 +452,7 @@ pub(crate) fn lab_views_with(
     desired: &Desired,
     observed: &Observed,
     now: Timestamp,
+    queue: &BTreeMap<LabName, super::quota::Queued>,
 ) -> Vec<LabView> {
     let index = ObservedIndex::new(observed, &desired.ownership());
     let names: std::collections::BTreeSet<&LabName> = desired
@@ -453,10 +461,9 @@ pub(crate) fn lab_views_with(
         .chain(index.by_lab.keys())
         .chain(index.records.keys())
         .collect();
-    let queue = super::quota::queued(desired, &index, now);
     names
         .into_iter()
-        .map(|name| lab_view(name, desired, observed, &index, now, &queue))
+        .map(|name| lab_view(name, desired, observed, &index, now, queue))
         .collect()
 }
 

@@ -6,6 +6,7 @@
 //! the guards that refuse the whole plan (empty config, destroy cap).
 
 mod admit;
+mod capacity;
 mod claim;
 mod copies;
 mod deadlines;
@@ -14,6 +15,7 @@ mod diagnostic;
 mod diff;
 mod extend;
 mod failed;
+mod gate;
 mod guards;
 mod hygiene;
 mod hygiene_due;
@@ -61,11 +63,21 @@ pub use wake::{Deadline, DeadlineKind, READY_POLL, next_deadline};
 use std::collections::BTreeSet;
 
 // For `render::status`, which must judge expiry and tombstones exactly as the planner does.
+pub use capacity::HostCapacity;
 pub(crate) use diff::{lab_expiry, tombstone_holds};
 pub(crate) use hygiene_scope::kept_snapshots;
 pub(crate) use index::ObservedIndex;
 pub use quota::Queued;
-pub(crate) use quota::queued as queued_labs;
+
+/// The labs that wait (quotas, host capacity), as the plan would decide now.
+pub(crate) fn gate_queue(
+    files: &Desired,
+    observed: &Observed,
+    now: Timestamp,
+) -> std::collections::BTreeMap<LabName, Queued> {
+    let index = ObservedIndex::new(observed, &files.ownership());
+    gate::gate(files, observed, &index, now, None).queue
+}
 
 use jiff::Timestamp;
 
@@ -77,21 +89,14 @@ use guards::Decisions;
 pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Policy) -> Plan {
     let files = desired;
     let index = ObservedIndex::new(observed, &desired.ownership());
-    let queue = quota::queued(files, &index, now);
-    // Warm pools: claims, refills and reaps; the spares kept or made join the desired labs.
+    // Quotas, warm pools (claims, refills, reaps) and host capacity; the spares kept or made
+    // join the desired labs.
+    let gate::Gate {
+        queue,
+        pools,
+        hosts,
+    } = gate::gate(files, observed, &index, now, policy.commit.as_deref());
     let with_spares = pool::with_spares(files, observed);
-    let pools = pool::plan_pools(
-        files,
-        &with_spares,
-        &claim::ClaimContext {
-            owner: &files.owner,
-            observed,
-            index: &index,
-            commit: policy.commit.as_deref(),
-            now,
-        },
-        &queue.keys().collect(),
-    );
     let effective: std::borrow::Cow<'_, Desired> =
         if files.pools.is_empty() && pools.reaped.is_empty() {
             std::borrow::Cow::Borrowed(files)
@@ -249,8 +254,9 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         diagnostics,
         preconditions: assembled.preconditions,
         pools: pools.lines.clone(),
+        capacity: hosts,
         // As things are before the plan runs: the spares there are count as spares.
-        states: lifecycle::lab_views_with(&with_spares, observed, now)
+        states: lifecycle::lab_views_with(&with_spares, observed, now, &queue)
             .into_iter()
             .map(|v| LabStateLine {
                 lab: v.lab,

@@ -77,6 +77,9 @@ pub struct PoolLine {
     /// Refills left out this run because a source's chain has no room for them.
     #[serde(default)]
     pub held_by_chain: u32,
+    /// Refills left out this run because a host has no memory for them.
+    #[serde(default)]
+    pub held_by_capacity: u32,
     /// The class window open now or next, if the pool has a schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowLine>,
@@ -150,16 +153,9 @@ pub fn pool_lines(files: &Desired, observed: &Observed, now: Timestamp) -> Vec<P
         return Vec::new();
     }
     let index = ObservedIndex::new(observed, &files.ownership());
-    let queue = super::quota::queued(files, &index, now);
-    let with = with_spares(files, observed);
-    let ctx = ClaimContext {
-        owner: &files.owner,
-        observed,
-        index: &index,
-        commit: None,
-        now,
-    };
-    plan_pools(files, &with, &ctx, &queue.keys().collect()).lines
+    super::gate::gate(files, observed, &index, now, None)
+        .pools
+        .lines
 }
 
 /// Decides the pools' claims, refills and reaps. `desired` has the spares added
@@ -202,7 +198,7 @@ pub(crate) fn plan_pools(
         return out;
     }
     let views: BTreeMap<LabName, LabPhase> =
-        super::lifecycle::lab_views_with(desired, observed, now)
+        super::lifecycle::lab_views_with(desired, observed, now, &BTreeMap::new())
             .into_iter()
             .map(|v| (v.lab, v.phase))
             .collect();
@@ -376,6 +372,7 @@ pub(crate) fn plan_pools(
             to_make: 0,
             to_reap: 0,
             held_by_chain: 0,
+            held_by_capacity: 0,
             window,
         };
         for (i, s) in remaining.iter().enumerate() {

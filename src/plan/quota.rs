@@ -109,7 +109,7 @@ pub(super) fn wants_making(lab: &DesiredLab, index: &ObservedIndex<'_>, now: Tim
     !tombstoned && !past
 }
 
-fn ordinal(n: u32) -> String {
+pub(super) fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
         (1, 11) | (2, 12) | (3, 13) => "th",
         (1, _) => "st",

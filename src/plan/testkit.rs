@@ -139,6 +139,7 @@ pub fn spare_lab(pool: &crate::model::DesiredPool, name: &str) -> DesiredLab {
 /// (for linked clones) whose tree a test fills in when it matters (`snapshots`).
 pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
     ObservedSource {
+        memory_mb: None,
         clock: None,
         ip: None,
         path: src(leaf),
@@ -175,6 +176,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
                 born: None,
             };
             ObservedVm {
+                memory_mb: None,
                 guest: None,
                 moref: MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),
                 name: vm.name.to_string(),
@@ -232,6 +234,7 @@ pub fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
 /// A VM labsync does not manage.
 pub fn stranger(name: &str) -> ObservedVm {
     ObservedVm {
+        memory_mb: None,
         guest: None,
         moref: MoRef::new("VirtualMachine", format!("vm-x-{name}")),
         name: name.to_string(),

@@ -48,6 +48,9 @@ pub struct Plan {
     /// Each warm pool's counts and class window.
     #[serde(default)]
     pub pools: Vec<super::pool::PoolLine>,
+    /// Each host's memory before and after the plan (hosts whose memory was read).
+    #[serde(default)]
+    pub capacity: Vec<super::capacity::HostCapacity>,
 }
 
 /// A lab's state as the plan saw it.

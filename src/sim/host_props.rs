@@ -151,6 +151,13 @@ fn other_identifying_info(tag: &str) -> Value {
     )
 }
 
+impl World {
+    /// A host's physical memory: as the inventory sized it, else the default.
+    pub fn host_memory_bytes(&self, host: &str) -> i64 {
+        self.host_memory.get(host).copied().unwrap_or(MEMORY_BYTES)
+    }
+}
+
 fn summary(w: &World, e: &Entity) -> Value {
     let (uuid, tag) = identity(w, e);
     let (mut cpu, mut mem) = (0i64, i64::from(ESXI_MEMORY_MB));
@@ -171,7 +178,7 @@ fn summary(w: &World, e: &Entity) -> Value {
                 .with("model", Value::str(MODEL))
                 .with("uuid", Value::str(uuid))
                 .with("otherIdentifyingInfo", other_identifying_info(&tag))
-                .with("memorySize", Value::Long(MEMORY_BYTES))
+                .with("memorySize", Value::Long(w.host_memory_bytes(&e.id)))
                 .with("cpuModel", Value::str(CPU_MODEL))
                 .with("cpuMhz", Value::Int(CPU_MHZ))
                 .with("numCpuPkgs", Value::Int(CPU_PACKAGES))
@@ -410,7 +417,7 @@ fn hardware(w: &World, e: &Entity) -> Value {
     let cores = CPU_PACKAGES * CORES_PER_PACKAGE;
     let threads_per_pkg = CORES_PER_PACKAGE * 2;
     let hz = i64::from(CPU_MHZ) * 1_000_000;
-    let node_bytes = MEMORY_BYTES / i64::from(CPU_PACKAGES);
+    let node_bytes = w.host_memory_bytes(&e.id) / i64::from(CPU_PACKAGES);
     let packages = (0..CPU_PACKAGES)
         .map(|i| {
             DataObject::new("HostCpuPackage")
@@ -481,7 +488,7 @@ fn hardware(w: &World, e: &Entity) -> Value {
                 .into_value(),
         )
         .with("cpuPkg", Value::Array("HostCpuPackage", packages))
-        .with("memorySize", Value::Long(MEMORY_BYTES))
+        .with("memorySize", Value::Long(w.host_memory_bytes(&e.id)))
         .with(
             "numaInfo",
             DataObject::new("HostNumaInfo")

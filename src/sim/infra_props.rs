@@ -264,14 +264,16 @@ pub(super) fn allocation(
 
 /// What the hosts of a pool's cluster offer: (CPU MHz, memory bytes).
 fn capacity(w: &World, owner: &str) -> (i64, i64) {
-    let hosts = w
+    let hosts: Vec<&str> = w
         .children_of(owner)
         .iter()
         .filter_map(|c| w.get(c))
         .filter(|c| matches!(c.kind, Kind::Host))
-        .count();
-    let n = i64::try_from(hosts).unwrap_or(0);
-    (n * host_props::host_cpu_mhz(), n * host_props::MEMORY_BYTES)
+        .map(|c| c.id.as_str())
+        .collect();
+    let n = i64::try_from(hosts.len()).unwrap_or(0);
+    let memory = hosts.iter().map(|h| w.host_memory_bytes(h)).sum();
+    (n * host_props::host_cpu_mhz(), memory)
 }
 
 /// Pools below `pool`, itself included.

@@ -70,9 +70,29 @@ fn default_capacity() -> u64 {
 pub struct ClusterSpec {
     pub name: String,
     #[serde(default)]
-    pub hosts: Vec<String>,
+    pub hosts: Vec<HostSpec>,
     #[serde(default)]
     pub resource_pools: Vec<String>,
+}
+
+/// A host of a cluster: its name, or its name and physical memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostSpec {
+    Name(String),
+    Sized {
+        name: String,
+        /// Physical memory in GiB (default 512).
+        memory_gb: u64,
+    },
+}
+
+impl HostSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            HostSpec::Name(n) | HostSpec::Sized { name: n, .. } => n,
+        }
+    }
 }
 
 /// Power state in the file.
@@ -418,8 +438,12 @@ fn build_datacenter(
             kind: Kind::Pool { owner: cid.clone() },
         });
         for h in &c.hosts {
-            let hid = add(w, "host-", h, &cid, Kind::Host);
-            hosts.push((h.clone(), hid, rp.clone()));
+            let hid = add(w, "host-", h.name(), &cid, Kind::Host);
+            if let HostSpec::Sized { memory_gb, .. } = h {
+                let bytes = i64::try_from(memory_gb.saturating_mul(1 << 30)).unwrap_or(i64::MAX);
+                w.host_memory.insert(hid.clone(), bytes);
+            }
+            hosts.push((h.name().to_string(), hid, rp.clone()));
         }
         for p in &c.resource_pools {
             let mut cur = rp.clone();

@@ -67,10 +67,14 @@ pub(super) struct Usage {
     pub host_memory_mb: i32,
     pub guest_memory_mb: i32,
     pub overhead_mb: i32,
+    /// Memory shared with its instant-clone source (counted on the source, not here).
+    pub shared_memory_mb: i32,
 }
 
 /// A running VM uses 2 % of its vCPUs, 60 % of its memory on the host (10 % active in the
-/// guest) and a fixed overhead; a VM that is not running uses nothing.
+/// guest) and a fixed overhead; a VM that is not running uses nothing. An instant clone that
+/// still shares its source's memory (it resumed from it and has not booted since) holds only
+/// [`crate::model::INSTANT_CLONE_MEMORY_SHARE`] of that as its own; the rest is shared.
 pub(super) fn usage(vm: &Vm) -> Usage {
     if vm.power != PowerState::PoweredOn {
         return Usage {
@@ -78,13 +82,23 @@ pub(super) fn usage(vm: &Vm) -> Usage {
             host_memory_mb: 0,
             guest_memory_mb: 0,
             overhead_mb: 0,
+            shared_memory_mb: 0,
         };
     }
+    let consumed = vm.memory_mb / 10 * 6;
+    let own = if vm.guest.inherited.is_some() {
+        crate::model::instant_clone_memory_mb(u64::try_from(consumed).unwrap_or(0))
+            .try_into()
+            .unwrap_or(consumed)
+    } else {
+        consumed
+    };
     Usage {
         cpu_mhz: vm.num_cpu.saturating_mul(host_props::CPU_MHZ) / 50,
-        host_memory_mb: vm.memory_mb / 10 * 6,
+        host_memory_mb: own,
         guest_memory_mb: vm.memory_mb / 10,
         overhead_mb: 40,
+        shared_memory_mb: consumed - own,
     }
 }
 
@@ -472,7 +486,7 @@ fn quick_stats(vm: &Vm) -> Value {
         ("staticMemoryEntitlement", static_mem),
         ("grantedMemory", u.host_memory_mb),
         ("privateMemory", u.host_memory_mb),
-        ("sharedMemory", 0),
+        ("sharedMemory", u.shared_memory_mb),
         ("swappedMemory", 0),
         ("balloonedMemory", 0),
         ("consumedOverheadMemory", u.overhead_mb),

@@ -44,6 +44,10 @@ pub struct World {
     /// When the inventory was built: the hosts' `bootTime` and the datastores' `timestamp`.
     #[serde(default)]
     pub started: Option<Timestamp>,
+    /// Physical memory of the hosts the inventory sized, by host id (the others have
+    /// [`super::host_props::MEMORY_BYTES`]).
+    #[serde(default)]
+    pub host_memory: BTreeMap<String, i64>,
 }
 
 /// A managed entity: the fields every kind shares and its kind-specific data.
@@ -282,6 +286,7 @@ impl World {
             clock: Timestamp::UNIX_EPOCH,
             inject_task_fault: None,
             started: None,
+            host_memory: BTreeMap::new(),
         };
         let root = Entity {
             id: "group-d1".into(),

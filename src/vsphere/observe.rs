@@ -67,6 +67,7 @@ pub const VM_PROPERTIES: &[&str] = &[
     "guest.ipAddress",
     "guest.net",
     "config.tools.syncTimeWithHost",
+    "config.hardware.memoryMB",
 ];
 
 /// The VM properties to ask a server of this API version for: `runtime.instantCloneFrozen`
@@ -110,7 +111,7 @@ impl Client {
             PropSpec::new("Datacenter", &["name", "parent"]),
             PropSpec::new("ComputeResource", &["name", "parent"]),
             PropSpec::new("ResourcePool", &["name", "parent"]),
-            PropSpec::new("HostSystem", &["name"]),
+            PropSpec::new("HostSystem", &["name", "summary.hardware.memorySize"]),
             PropSpec::new("VirtualMachine", &vm_properties(self.api_version())),
         ];
         let mut extra = Vec::new();
@@ -226,8 +227,18 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
         .filter_map(|o| Some((o.obj.value.clone(), o.text("name")?.to_string())))
         .collect();
 
+    let host_memory_mb = objects
+        .iter()
+        .filter(|o| o.obj.kind == "HostSystem")
+        .filter_map(|o| {
+            let bytes: u64 = o.text("summary.hardware.memorySize")?.trim().parse().ok()?;
+            Some((o.obj.value.clone(), bytes / (1 << 20)))
+        })
+        .collect();
+
     Observation {
         observed: Observed {
+            host_memory_mb,
             vcenter_time: None,
             vms,
             sources,
@@ -360,7 +371,13 @@ fn observed_vm(o: &ObjectContent, folder: Option<InventoryPath>) -> Option<Obser
         folder,
         bios_uuid: text("config.uuid"),
         instance_uuid: text("config.instanceUuid"),
+        memory_mb: memory_mb(o),
     })
+}
+
+/// `config.hardware.memoryMB`, when read.
+fn memory_mb(o: &ObjectContent) -> Option<u32> {
+    o.text("config.hardware.memoryMB")?.trim().parse().ok()
 }
 
 /// Delta depth of the deepest disk: `len(chain) - 1`.
@@ -411,6 +428,7 @@ fn observed_source(
         time_sync: o
             .get("config.tools.syncTimeWithHost")
             .and_then(Element::as_bool),
+        memory_mb: memory_mb(o),
     }
 }
 

@@ -341,6 +341,23 @@ impl Validator<'_> {
                 Err(r) => self.refuse(Code::InvalidDuration, src, g.span, r, "not a duration"),
             }
         }
+        if let Some(x) = &r.host_memory_overcommit {
+            if x.value.is_finite() && x.value > 0.0 && x.value <= 100.0 {
+                l.host_memory_overcommit = x.value;
+            } else {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidLimit,
+                        format!(
+                            "`host_memory_overcommit: {}` must be a number above 0 (at most 100)",
+                            x.value
+                        ),
+                    )
+                    .label(src, x.span, "out of range")
+                    .help("1.0 admits labs up to each host's physical memory; 1.5 overcommits it by half"),
+                );
+            }
+        }
         if let Some(n) = &r.per_owner_labs {
             match u32::try_from(n.value) {
                 Ok(v) if v >= 1 => l.per_owner_labs = Some(v),

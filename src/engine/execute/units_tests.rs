@@ -45,6 +45,7 @@ fn plan_of(steps: Vec<Step>) -> Plan {
     Plan {
         states: Vec::new(),
         pools: Vec::new(),
+        capacity: Vec::new(),
         format_version: PLAN_FORMAT_VERSION,
         owner: OwnerId::new("t").unwrap(),
         computed_at: "2026-11-26T12:00:00Z".parse().unwrap(),
@@ -65,6 +66,7 @@ fn observed() -> Observed {
         o.sources.insert(
             path.clone(),
             ObservedSource {
+                memory_mb: None,
                 clock: None,
                 ip: None,
                 path,
@@ -83,6 +85,7 @@ fn observed() -> Observed {
         );
     }
     o.vms.push(ObservedVm {
+        memory_mb: None,
         guest: None,
         moref: mo("VirtualMachine", "vm-9"),
         name: "old-db".into(),

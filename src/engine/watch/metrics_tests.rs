@@ -62,6 +62,7 @@ fn vm(lab: &str, role: &str, power: PowerState, owner: &str) -> ObservedVm {
         origin: None,
     };
     ObservedVm {
+        memory_mb: None,
         guest: None,
         moref: MoRef::new("VirtualMachine", format!("vm-{name}")),
         name,
@@ -89,6 +90,7 @@ fn world() -> (Desired, Observed) {
     let on = PowerState::PoweredOn;
     let source = InventoryPath::new("/DC1/vm/templates/k8s-db").unwrap();
     let observed = Observed {
+        host_memory_mb: Default::default(),
         vcenter_time: None,
         vms: vec![
             vm("alice", "db", on, "metrics-test"),
@@ -102,6 +104,7 @@ fn world() -> (Desired, Observed) {
         sources: BTreeMap::from([(
             source.clone(),
             ObservedSource {
+                memory_mb: None,
                 clock: None,
                 ip: None,
                 path: source,
@@ -167,6 +170,7 @@ fn an_observation_and_a_run_render_as_prometheus_text() {
         to_make: 0,
         to_reap: 0,
         held_by_chain: 0,
+        held_by_capacity: 0,
         window: None,
     }]);
     for e in [

@@ -1,6 +1,7 @@
 //! Planner tests: decision tables, guards, properties and JSON snapshots.
 
 mod admit;
+mod capacity;
 mod decisions;
 mod destroy;
 mod extend;

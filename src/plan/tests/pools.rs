@@ -38,6 +38,7 @@ fn claimed(lab: &DesiredLab, spare: &DesiredLab, at: Timestamp, folder: &str) ->
                 }),
             };
             ObservedVm {
+                memory_mb: None,
                 guest: None,
                 moref: crate::model::MoRef::new("VirtualMachine", format!("vm-{}", vm.name)),
                 name: vm.name.to_string(),

@@ -193,6 +193,7 @@ fn made_vm() -> impl Strategy<Value = (ObservedVm, Origin)> {
                     ),
                 };
                 let vm = ObservedVm {
+                    memory_mb: None,
                     guest: None,
                     moref: MoRef::new("VirtualMachine", "unset"),
                     name,
@@ -214,6 +215,7 @@ fn stranger_vm() -> impl Strategy<Value = (ObservedVm, Origin)> {
     (observed_vm(), place()).prop_map(|((name, cfg, power, busy), place)| {
         let folder = folder_at(place, cfg.get(markers::LAB).map(String::as_str));
         let vm = ObservedVm {
+            memory_mb: None,
             guest: None,
             moref: MoRef::new("VirtualMachine", "unset"),
             name,

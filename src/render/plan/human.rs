@@ -76,6 +76,7 @@ pub fn human<W: Write>(
     write_held(plan, w, style)?;
     write_kept(plan, &labs, w, style)?;
     write_pools(plan, w, style)?;
+    write_capacity(plan, w, style)?;
     write_diagnostics(&plan.diagnostics, w, style)?;
     writeln!(w)?;
     write_summary(plan, w, style)
@@ -364,6 +365,65 @@ pub fn write_diagnostics<W: Write>(
     Ok(())
 }
 
+/// Each host's memory now, after the plan and its limit, when the plan makes labs or a lab
+/// waits for room.
+fn write_capacity<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
+    let s = plan.summary();
+    let waiting = plan.capacity.iter().any(|h| h.queued > 0);
+    if plan.capacity.is_empty() || (s.vms_to_create == 0 && !waiting) {
+        return Ok(());
+    }
+    let gib = |mb: u64| format!("{:.1} GiB", mb as f64 / 1024.0);
+    let rows: Vec<[String; 6]> = plan
+        .capacity
+        .iter()
+        .map(|h| {
+            [
+                h.host.clone(),
+                gib(h.physical_mb),
+                gib(h.used_mb),
+                gib(h.after_mb),
+                gib(h.limit_mb),
+                h.queued.to_string(),
+            ]
+        })
+        .collect();
+    let head = ["HOST", "MEMORY", "USED NOW", "AFTER", "LIMIT", "QUEUED"];
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain(std::iter::once(head[i].len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    writeln!(w)?;
+    writeln!(w, "{}", style.paint(Tone::Strong, "Host memory:"))?;
+    let line = |cells: &[&str]| {
+        let mut out = String::from("    ");
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<width$}  ", width = widths[i]));
+            }
+        }
+        out
+    };
+    writeln!(w, "{}", style.paint(Tone::Dim, line(&head)))?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        let text = line(&cells);
+        if r[5] != "0" {
+            writeln!(w, "{}", style.paint(Tone::Warning, text))?;
+        } else {
+            writeln!(w, "{text}")?;
+        }
+    }
+    Ok(())
+}
+
 /// Each warm pool: what it holds, what this plan does to it, and its class window's times.
 fn write_pools<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()> {
     if plan.pools.is_empty() {
@@ -385,6 +445,12 @@ fn write_pools<W: Write>(plan: &Plan, w: &mut W, style: Style) -> io::Result<()>
         }
         if p.to_reap > 0 {
             doing.push(format!("{} to reap", p.to_reap));
+        }
+        if p.held_by_capacity > 0 {
+            doing.push(format!(
+                "{} refill(s) wait for host memory",
+                p.held_by_capacity
+            ));
         }
         if p.held_by_chain > 0 {
             doing.push(format!(

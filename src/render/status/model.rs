@@ -164,8 +164,9 @@ pub fn status_without(
     now: Timestamp,
     left_out: &[LabOrigin],
 ) -> StatusReport {
-    let pools = crate::plan::pool::pool_lines(desired, observed, now);
-    let with_spares = crate::plan::pool::with_spares(desired, observed);
+    let files = desired;
+    let pools = crate::plan::pool::pool_lines(files, observed, now);
+    let with_spares = crate::plan::pool::with_spares(files, observed);
     let desired = &*with_spares;
     let index = ObservedIndex::new(observed, &desired.ownership());
     let names: BTreeSet<&LabName> = desired
@@ -174,7 +175,7 @@ pub fn status_without(
         .chain(index.by_lab.keys())
         .chain(index.records.keys())
         .collect();
-    let queue = crate::plan::queued_labs(desired, &index, now);
+    let queue = crate::plan::gate_queue(files, observed, now);
     let labs = names
         .into_iter()
         .map(|name| {
