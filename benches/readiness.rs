@@ -8,6 +8,10 @@
 //! the dependency chain of clones plus the last guest's boot and services time. Run with
 //! `cargo bench --bench readiness`; the figures go in BENCHMARKS.md. Timing is reported, never
 //! asserted.
+//!
+//! The same burst runs three times: without a warm pool, with `pool: { ready: 20 }` (filled and
+//! ready before the first request: every request is a claim) and with `pool: { ready: 5 }` (five
+//! claims, fifteen clones while the pool refills). `LABSYNC_BENCH_POOLS=0,20` picks the runs.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -72,7 +76,12 @@ datacenters:
       - { name: k8s-worker, folder: templates, host: esx-03.lab.local, ready_key: guestinfo.labsync.ready }
 ";
 
-fn labs_yaml(url: &str) -> String {
+fn labs_yaml(url: &str, pool: usize) -> String {
+    let pool = if pool == 0 {
+        String::new()
+    } else {
+        format!("\n    pool: {{ ready: {pool} }}")
+    };
     format!(
         "\
 apiVersion: labsync/v1
@@ -87,7 +96,7 @@ defaults:
   ttl: 8h
 templates:
   five:
-    workflow: running
+    workflow: running{pool}
     ready:
       guestinfo: guestinfo.labsync.ready=1
       timeout: 10m
@@ -106,8 +115,8 @@ limits:
     )
 }
 
-/// Each lab's state in `labsync status --json`.
-fn states(dir: &Path) -> Result<BTreeMap<String, String>, BenchError> {
+/// Each lab's state in `labsync status --json`, and the pool's ready spares.
+fn states(dir: &Path) -> Result<(BTreeMap<String, String>, u64), BenchError> {
     let out = Command::new(BIN)
         .args(["status", "--json", "-f", "labs.yaml"])
         .current_dir(dir)
@@ -116,7 +125,8 @@ fn states(dir: &Path) -> Result<BTreeMap<String, String>, BenchError> {
         .stderr(Stdio::null())
         .output()?;
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(doc["labs"]
+    let spares = doc["pools"][0]["ready"].as_u64().unwrap_or(0);
+    let labs = doc["labs"]
         .as_array()
         .map(|labs| {
             labs.iter()
@@ -128,7 +138,8 @@ fn states(dir: &Path) -> Result<BTreeMap<String, String>, BenchError> {
                 })
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok((labs, spares))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -137,6 +148,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> Result<(), BenchError> {
+    let pools: Vec<usize> = match std::env::var("LABSYNC_BENCH_POOLS") {
+        Ok(v) => v
+            .split(',')
+            .map(|p| p.trim().parse())
+            .collect::<Result<_, _>>()?,
+        Err(_) => vec![0, 20, 5],
+    };
+    for pool in pools {
+        run(pool)?;
+    }
+    Ok(())
+}
+
+/// One burst against a fresh simulator, with a warm pool of `pool` spares (0: none).
+fn run(pool: usize) -> Result<(), BenchError> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("labs.d"))?;
@@ -159,7 +185,7 @@ fn main() -> Result<(), BenchError> {
         .ok_or("no url line")?
         .trim()
         .to_string();
-    std::fs::write(dir.join("labs.yaml"), labs_yaml(&url))?;
+    std::fs::write(dir.join("labs.yaml"), labs_yaml(&url, pool))?;
     let mut watch = Reaped(
         Command::new(BIN)
             .args(["watch", "-f", "labs.yaml", "--interval", "10m", "--json"])
@@ -180,6 +206,18 @@ fn main() -> Result<(), BenchError> {
         .contains("\"outcome\":")
     {}
     std::thread::spawn(move || for _ in out {});
+    // A warm pool is filled, and its spares ready, before the first request.
+    let filling = Instant::now();
+    if pool > 0 {
+        let end = filling + Duration::from_secs(900);
+        while states(dir)?.1 < pool as u64 {
+            if Instant::now() > end {
+                return Err("the pool did not fill in 15 minutes".into());
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+    let filled = filling.elapsed();
 
     let begin = Instant::now();
     let mut requested: Vec<(String, Instant)> = Vec::new();
@@ -199,7 +237,7 @@ fn main() -> Result<(), BenchError> {
             next_request += GAP;
         }
         let polled = Instant::now();
-        for (lab, state) in states(dir)? {
+        for (lab, state) in states(dir)?.0 {
             if state == "ready" && !ready.contains_key(&lab) {
                 ready.insert(lab, polled);
             }
@@ -213,8 +251,15 @@ fn main() -> Result<(), BenchError> {
     took.sort();
     let s = |d: Duration| d.as_secs_f64();
     let bound = INSTANT_CLONE * 3.0 + 2.0 * STUN + READY_AFTER;
+    let mode = match pool {
+        0 => "no warm pool".to_string(),
+        n => format!(
+            "warm pool of {n} (filled and ready in {:.1} s before the first request)",
+            s(filled)
+        ),
+    };
     println!(
-        "{LABS} labs x 5 VMs, one request file every {} s, time scale 1:",
+        "{LABS} labs x 5 VMs, one request file every {} s, time scale 1, {mode}:",
         GAP.as_secs()
     );
     println!(

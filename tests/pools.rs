@@ -438,3 +438,25 @@ fn a_host_at_capacity_queues_labs_and_makes_them_once_room_frees() {
     let made: BTreeSet<&str> = labs.keys().map(String::as_str).collect();
     assert_eq!(made, kept.iter().copied().collect::<BTreeSet<_>>());
 }
+
+#[test]
+fn an_open_class_window_makes_spares_and_they_are_reaped_when_it_goes() {
+    let ws = Workspace::new(&[]);
+    // A window that is open at any minute: a class every minute, made a minute ahead, kept two.
+    ws.set_duo_pool(
+        "{ ready: 0, schedule: [{ at: \"* * * * *\", size: 2, lead: 1m, until: 2m }] }",
+    );
+    let out = ws.labsync(&["plan"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 more spare(s) from"), "{text}");
+    assert!(text.contains("(open now)"), "{text}");
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    let st = json(&ws, &["status", "--json"]);
+    assert_eq!(pool_line(&st)["target"], 2, "{st}");
+    assert_eq!(pool_line(&st)["window"]["open"], true, "{st}");
+    assert_eq!(spares(&ws.observed()).len(), 2);
+    // The class is called off: its spares go.
+    ws.set_duo_pool("{ ready: 0 }");
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    assert!(spares(&ws.observed()).is_empty());
+}

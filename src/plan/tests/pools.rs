@@ -508,3 +508,40 @@ fn a_spare_that_failed_its_readiness_is_reaped_and_replaced() {
         "{steps:#?}"
     );
 }
+
+#[test]
+fn with_recheck_a_claim_waits_for_the_labs_checks_on_the_spares_vms() {
+    let mut pool = k8s_pool(1);
+    pool.recheck = true;
+    for vm in &mut pool.vms {
+        vm.ready.tools = true;
+    }
+    let spare = spare_lab(&pool, "k8s-spare-a");
+    let mut w =
+        World::new()
+            .with_pool(pool.clone())
+            .has_spare(&pool, "k8s-spare-a", now() - hours(1));
+    // The spare's guests run Tools: it is ready, so it may be claimed.
+    for vm in &mut w.observed.vms {
+        vm.guest = Some(crate::model::GuestReport {
+            tools_running: true,
+            ..Default::default()
+        });
+    }
+    let mut alice = lab("alice");
+    for vm in &mut alice.vms {
+        vm.ready.tools = true;
+    }
+    let plan = w.want(alice).plan();
+    let Action::ClaimSpare { recheck, .. } = &plan.steps[0].action else {
+        panic!("{:#?}", describe(&plan));
+    };
+    let names: Vec<&str> = recheck.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["alice-db", "alice-cp", "alice-worker"]);
+    // The VMs are found by the identity they were made with, the spare's.
+    assert_eq!(
+        recheck[0].bios_uuid,
+        crate::model::bios_uuid(&owner(), &spare.name, &spare.vms[0].role, &spare.spec_hash)
+    );
+    assert!(recheck.iter().all(|r| r.checks.tools));
+}
