@@ -115,8 +115,12 @@ limits:
     )
 }
 
-/// Each lab's state in `labsync status --json`, and the pool's ready spares.
-fn states(dir: &Path) -> Result<(BTreeMap<String, String>, u64), BenchError> {
+/// Lab → (state, claimed from a spare).
+type Labs = BTreeMap<String, (String, bool)>;
+
+/// Each lab's state in `labsync status --json` (with whether a spare was claimed for it), and
+/// the pool's ready spares.
+fn states(dir: &Path) -> Result<(Labs, u64), BenchError> {
     let out = Command::new(BIN)
         .args(["status", "--json", "-f", "labs.yaml"])
         .current_dir(dir)
@@ -133,7 +137,10 @@ fn states(dir: &Path) -> Result<(BTreeMap<String, String>, u64), BenchError> {
                 .filter_map(|l| {
                     Some((
                         l["lab"].as_str()?.to_string(),
-                        l["state"].as_str()?.to_string(),
+                        (
+                            l["state"].as_str()?.to_string(),
+                            l["claimed_from"].is_string(),
+                        ),
                     ))
                 })
                 .collect()
@@ -222,6 +229,7 @@ fn run(pool: usize) -> Result<(), BenchError> {
     let begin = Instant::now();
     let mut requested: Vec<(String, Instant)> = Vec::new();
     let mut ready: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut claimed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut next_request = begin;
     let deadline = begin + Duration::from_secs(600);
     while ready.len() < LABS && Instant::now() < deadline {
@@ -237,18 +245,28 @@ fn run(pool: usize) -> Result<(), BenchError> {
             next_request += GAP;
         }
         let polled = Instant::now();
-        for (lab, state) in states(dir)?.0 {
-            if state == "ready" && !ready.contains_key(&lab) {
+        for (lab, (state, from_pool)) in states(dir)?.0 {
+            if from_pool {
+                claimed.insert(lab.clone());
+            }
+            // Only the requested labs: a warm pool's spares are ready too.
+            let asked = requested.iter().any(|(r, _)| *r == lab);
+            if asked && state == "ready" && !ready.contains_key(&lab) {
                 ready.insert(lab, polled);
             }
         }
         std::thread::sleep(POLL.saturating_sub(polled.elapsed()));
     }
-    let mut took: Vec<Duration> = requested
-        .iter()
-        .filter_map(|(lab, at)| Some(ready.get(lab)?.saturating_duration_since(*at)))
-        .collect();
-    took.sort();
+    let took_of = |which: &dyn Fn(&str) -> bool| {
+        let mut took: Vec<Duration> = requested
+            .iter()
+            .filter(|(lab, _)| which(lab))
+            .filter_map(|(lab, at)| Some(ready.get(lab)?.saturating_duration_since(*at)))
+            .collect();
+        took.sort();
+        took
+    };
+    let took = took_of(&|_| true);
     let s = |d: Duration| d.as_secs_f64();
     let bound = INSTANT_CLONE * 3.0 + 2.0 * STUN + READY_AFTER;
     let mode = match pool {
@@ -271,6 +289,24 @@ fn run(pool: usize) -> Result<(), BenchError> {
         s(took.last().copied().unwrap_or_default()),
         took.len()
     );
+    if pool > 0 {
+        for (what, t) in [
+            ("served by a claim", took_of(&|l| claimed.contains(l))),
+            ("made by clones", took_of(&|l| !claimed.contains(l))),
+        ] {
+            if t.is_empty() {
+                continue;
+            }
+            println!(
+                "    {what}: {} labs, median {:.1} s, p95 {:.1} s, min {:.1} s, max {:.1} s",
+                t.len(),
+                s(percentile(&t, 0.5)),
+                s(percentile(&t, 0.95)),
+                s(t.first().copied().unwrap_or_default()),
+                s(t.last().copied().unwrap_or_default()),
+            );
+        }
+    }
     println!(
         "  model's lower bound for one lab alone: {bound:.1} s (db, cp, then three workers: \
          3 x {INSTANT_CLONE} s clones + 2 x {STUN} s stun of the shared worker source, then \

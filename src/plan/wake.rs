@@ -89,7 +89,15 @@ pub fn next_deadline(
         Action::CreateLab { lab, .. } | Action::CreateVms { lab, .. } => Some(lab.clone()),
         _ => None,
     });
-    let readiness = booting.or(making).map(|lab| Deadline {
+    // A plan that frees room (destroys, claims) while labs wait in line: look again soon, so
+    // the first in line is made as soon as the room is there.
+    let waiting = plan
+        .held
+        .iter()
+        .find(|h| matches!(h.reason, Reason::Queued { .. }))
+        .filter(|_| !plan.steps.is_empty())
+        .map(|h| h.lab.clone());
+    let readiness = booting.or(making).or(waiting).map(|lab| Deadline {
         at: poll_at,
         why: DeadlineKind::Readiness { lab },
     });

@@ -151,3 +151,32 @@ fn hosts_without_known_memory_limit_nothing() {
     assert_eq!(created(&w), ["a", "b"]);
     assert!(w.plan().capacity.is_empty());
 }
+
+#[test]
+fn a_plan_that_frees_room_while_labs_wait_looks_again_within_a_second() {
+    // a expired: the plan destroys it; b waits for its room meanwhile.
+    let mut a_vms = made(&lab("a"), now() - SignedDuration::from_hours(5));
+    for vm in &mut a_vms {
+        vm.memory_mb = Some(4096);
+    }
+    let w = sized(15)
+        .want(lab("a"))
+        .want(lab("b"))
+        .has(a_vms)
+        .has_record(record("a", None));
+    let plan = w.plan();
+    assert!(
+        describe(&plan)
+            .iter()
+            .any(|s| s.starts_with("destroy-lab a ")),
+        "{:#?}",
+        describe(&plan)
+    );
+    assert_eq!(plan.held[0].lab.as_str(), "b");
+    let wake = crate::plan::next_deadline(&w.desired, &w.observed, &plan, now()).expect("a wake");
+    assert_eq!(wake.at, now() + crate::plan::READY_POLL);
+    assert!(matches!(
+        wake.why,
+        crate::plan::DeadlineKind::Readiness { ref lab } if lab.as_str() == "b"
+    ));
+}
