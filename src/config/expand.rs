@@ -107,7 +107,14 @@ fn expand_lab(
         placement: &r.defaults.placement,
         vms: &t.vms,
     };
-    let mut d = build_lab(&r.owner, &shape, name, &index_text, &owner_text)?;
+    let mut d = build_lab(
+        &r.owner,
+        &shape,
+        name,
+        &index_text,
+        &owner_text,
+        &lab.guestinfo,
+    )?;
     d.template_max_labs = t.max_labs;
     d.lifetime = lifetime;
     d.requested_by = lab.requested_by.clone();
@@ -135,6 +142,7 @@ fn build_lab(
     name: LabName,
     index_text: &str,
     owner_text: &str,
+    lab_guestinfo: &BTreeMap<String, String>,
 ) -> Result<DesiredLab, ExpandError> {
     let mut vms = Vec::with_capacity(shape.vms.len());
     for vm in shape.vms {
@@ -146,9 +154,11 @@ fn build_lab(
             ("index", index_text),
             ("owner", owner_text),
         ];
+        // The lab's own values over the template's.
         let guestinfo = vm
             .guestinfo
             .iter()
+            .chain(lab_guestinfo)
             .map(|(k, v)| (k.clone(), check::render(v, &values)))
             .collect();
         vms.push(DesiredVm {
@@ -199,7 +209,7 @@ pub fn spare_lab(
         placement: &pool.placement,
         vms: &pool.vms,
     };
-    let mut d = build_lab(owner, &shape, name, "", owner.as_str())?;
+    let mut d = build_lab(owner, &shape, name, "", owner.as_str(), &BTreeMap::new())?;
     d.on_failure = pool.on_failure;
     d.on_partial = pool.on_partial;
     d.on_powered_off = pool.on_powered_off;
@@ -337,6 +347,26 @@ labs:
             .map(|v| v.role.as_str())
             .collect();
         assert_eq!(roles, ["db", "cp", "worker"]);
+    }
+
+    #[test]
+    fn a_labs_own_guestinfo_goes_to_every_vm_over_the_templates_and_into_the_spec() {
+        let with = BASE.replace(
+            "  - name: alice\n    template: k8s\n    owner: alice@example.com\n",
+            "  - name: alice\n    template: k8s\n    owner: alice@example.com\n    guestinfo:\n      guestinfo.student: \"Alice ({{owner}})\"\n      guestinfo.hostname: mine\n",
+        );
+        assert_ne!(with, BASE);
+        let d = desired(&with);
+        let alice = lab(&d, "alice");
+        for vm in &alice.vms {
+            assert_eq!(
+                vm.guestinfo["guestinfo.student"],
+                "Alice (alice@example.com)"
+            );
+        }
+        // Over the template's own value.
+        assert_eq!(alice.vms[0].guestinfo["guestinfo.hostname"], "mine");
+        assert_ne!(alice.spec_hash, lab(&desired(BASE), "alice").spec_hash);
     }
 
     #[test]

@@ -290,6 +290,10 @@ pub struct RawLab {
     /// Free-form labels (display only).
     #[serde(default)]
     pub labels: SpMap<Sp<String>>,
+    /// `guestinfo.*` values for every VM of this lab (over the template's), e.g. the student's
+    /// name; values may use the same placeholders as the template's.
+    #[serde(default)]
+    pub guestinfo: SpMap<Sp<String>>,
     /// Make a pool of this many labs, numbered 1..=count.
     #[schemars(range(min = 1, max = 10000))]
     pub count: Option<Sp<i64>>,

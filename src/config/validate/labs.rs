@@ -170,6 +170,15 @@ impl Validator<'_> {
             }
         }
         let lifetime = self.lifetime(src, lab);
+        let mut guestinfo = BTreeMap::new();
+        for (key, value) in &lab.guestinfo.0 {
+            if let Err(r) = check::guestinfo_key(&key.value) {
+                self.refuse(Code::GuestinfoKey, src, key.span, r, "not a guestinfo key");
+                continue;
+            }
+            self.check_placeholders(src, value, check::PLACEHOLDERS);
+            guestinfo.insert(key.value.clone(), value.value.clone());
+        }
         if let Some(owner) = &lab.owner
             && owner.value.trim().is_empty()
         {
@@ -194,6 +203,7 @@ impl Validator<'_> {
                 .iter()
                 .map(|(k, v)| (k.value.clone(), v.value.clone()))
                 .collect(),
+            guestinfo,
             origin: origin.clone(),
         })
     }

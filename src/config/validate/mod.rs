@@ -91,6 +91,8 @@ pub struct ResolvedLab {
     pub lifetime: Lifetime,
     pub requested_by: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// `guestinfo.*` values for every VM (over the template's), placeholders unrendered.
+    pub guestinfo: BTreeMap<String, String>,
     /// The file the entry is in.
     pub origin: LabOrigin,
 }
