@@ -33,6 +33,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
     let template = TemplateName::new("app")?;
     let mut desired = Desired {
         pools: Default::default(),
+        templates: Default::default(),
         expiring_warning: labsync::model::readiness::DEFAULT_EXPIRING_WARNING,
         feedback: Default::default(),
         owner: owner.clone(),

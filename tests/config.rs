@@ -654,6 +654,7 @@ fn the_committed_request_status_and_webhook_schemas_are_what_labsync_schema_prin
     for (file, flag) in [
         ("schemas/request-status.schema.json", "--request-status"),
         ("schemas/webhook.schema.json", "--webhook"),
+        ("schemas/api.openapi.json", "--openapi"),
     ] {
         let committed = std::fs::read_to_string(file).unwrap_or_default();
         let out = cargo_bin_cmd!("labsync")

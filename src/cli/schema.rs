@@ -12,14 +12,19 @@ pub struct Args {
     #[arg(long, conflicts_with = "webhook")]
     pub request_status: bool,
     /// The schema of webhook bodies (`schemas/webhook.schema.json`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "openapi")]
     pub webhook: bool,
+    /// The OpenAPI document of `watch --http`'s request API (`schemas/api.openapi.json`).
+    #[arg(long, conflicts_with = "request_status")]
+    pub openapi: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     let text = if args.request_status {
         pretty(&crate::engine::feedback::documents::schema())
+    } else if args.openapi {
+        pretty(&crate::engine::api::openapi::document())
     } else if args.webhook {
         pretty(&crate::engine::feedback::notify::schema())
     } else {

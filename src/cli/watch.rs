@@ -45,9 +45,16 @@ pub struct Args {
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics (a bare port listens on 127.0.0.1).
+    /// Serve http://ADDR/metrics and, with `--tokens`, the request API under /api/v1 (a bare
+    /// port listens on 127.0.0.1; see docs/api.md).
+    #[arg(long, value_name = "ADDR", conflicts_with = "metrics")]
+    pub http: Option<String>,
+    /// The same listener as `--http` (kept for existing setups).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// The request API's clients: a TOML file of token hashes with scopes (docs/api.md).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
 }
 
 struct CliHost<'a> {
@@ -280,10 +287,32 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     };
     rt.block_on(async {
         let metrics = SharedMetrics::default();
-        let server = match &args.metrics {
+        let api = match &args.tokens {
+            Some(path) => match crate::engine::api::tokens::Tokens::load(path) {
+                Ok(tokens) => Some(crate::engine::api::ApiState {
+                    main: args.file.clone(),
+                    tokens: std::sync::Arc::new(tokens),
+                    shared: metrics.clone(),
+                    writing: Default::default(),
+                }),
+                Err(e) => {
+                    eprintln!("error: {}", context::chain(&e));
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            },
+            None => None,
+        };
+        let listen = args.http.as_ref().or(args.metrics.as_ref());
+        if api.is_some() && listen.is_none() {
+            eprintln!(
+                "error: --tokens serves the request API on the --http listener: add --http ADDR"
+            );
+            return ExitCode::from(EXIT_ERROR);
+        }
+        let server = match listen {
             Some(addr) => {
                 let served = match metrics_server::parse_addr(addr) {
-                    Ok(a) => metrics_server::serve(a, metrics.clone()).await,
+                    Ok(a) => metrics_server::serve(a, metrics.clone(), api).await,
                     Err(e) => Err(e),
                 };
                 match served {

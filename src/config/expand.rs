@@ -73,6 +73,21 @@ pub fn expand(r: &Resolved) -> Result<Desired, ExpandError> {
             .chain(r.templates.keys().map(LabOrigin::pool))
             .collect(),
         pools: pools(r),
+        templates: r
+            .templates
+            .values()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    crate::model::TemplateInfo {
+                        vms: t.vms.iter().map(|v| v.role.to_string()).collect(),
+                        clone: t.clone,
+                        max_labs: t.max_labs,
+                        pool_ready: t.pool.as_ref().map(|p| p.ready),
+                    },
+                )
+            })
+            .collect(),
         includes: Vec::new(),
     })
 }

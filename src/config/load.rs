@@ -68,6 +68,24 @@ pub enum LoadError {
 
 /// Loads `path` and the files it includes; `now` decides which `expires_at` are past.
 pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
+    load_with(path, now, None)
+}
+
+/// A file that is not on disk (yet), loaded as if it were an included file at `relative`
+/// (`/`-separated, relative to the main file's folder): how the request API checks a request
+/// with the same diagnostics as the files before it writes it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub relative: String,
+    pub text: String,
+}
+
+/// [`load`], with `candidate` added to the included files (replacing a file of that path).
+pub fn load_with(
+    path: &Path,
+    now: Timestamp,
+    candidate: Option<&Candidate>,
+) -> Result<Loaded, LoadError> {
     let mut diags = Vec::new();
     let (main_src, usable) = match read_source(path, &mut diags) {
         Ok(s) => s,
@@ -89,7 +107,16 @@ pub fn load(path: &Path, now: Timestamp) -> Result<Loaded, LoadError> {
     let mut included = Vec::new();
     let mut matches = Vec::new();
     if let Some(m) = &main {
-        let found = include_sources(path, m, &mut diags);
+        let mut found = include_sources(path, m, &mut diags);
+        if let Some(c) = candidate {
+            let origin = LabOrigin::included(&c.relative);
+            found.files.retain(|(_, _, o)| *o != origin);
+            found.files.push((
+                SourceFile::new(c.relative.as_str(), c.text.as_str()),
+                true,
+                origin,
+            ));
+        }
         matches = found.patterns;
         for (src, usable, origin) in found.files {
             files.push(Arc::clone(&src));

@@ -20,7 +20,7 @@ pub mod yaml;
 
 pub use diagnostic::{Code, Diagnostic, Severity, SourceFile, render};
 pub use expand::spare_lab;
-pub use load::{LoadError, Loaded, check_text, load};
+pub use load::{Candidate, LoadError, Loaded, check_text, load, load_with};
 
 /// The JSON Schema of labs.yaml, generated from the raw config types (pretty, newline-terminated).
 pub fn schema_json() -> String {

@@ -201,6 +201,9 @@ pub struct RawRequests {
     /// Folder of the request status documents, relative to this file (default
     /// `.labsync/status`): one JSON document per request file, for the web app to poll.
     pub status_dir: Option<Sp<String>>,
+    /// Folder the request API of `labsync watch --http` writes request files into, relative to
+    /// this file (e.g. `labs.d/api`); an `include` pattern must match its `*.yaml` files.
+    pub api_dir: Option<Sp<String>>,
 }
 
 /// `notify:`.

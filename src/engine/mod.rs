@@ -1,5 +1,6 @@
 //! The engine: observe vCenter, execute plans, hold the apply lock, watch for changes.
 
+pub mod api;
 pub mod connect;
 pub mod events;
 pub mod execute;

@@ -43,6 +43,21 @@ pub struct Desired {
     /// Warm pools, by template (`templates.<name>.pool`).
     #[serde(default)]
     pub pools: BTreeMap<TemplateName, super::pool::DesiredPool>,
+    /// What can be requested: every valid template, in brief.
+    #[serde(default)]
+    pub templates: BTreeMap<TemplateName, TemplateInfo>,
+}
+
+/// A template in brief, for whoever requests labs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TemplateInfo {
+    /// Its VMs' roles, in creation order.
+    pub vms: Vec<String>,
+    pub clone: CloneMode,
+    /// At most this many labs at once, if limited.
+    pub max_labs: Option<u32>,
+    /// Spares it keeps ready (`pool.ready`), if it has a pool.
+    pub pool_ready: Option<u32>,
 }
 
 fn default_expiring_warning() -> SignedDuration {
@@ -57,6 +72,10 @@ pub struct Feedback {
     pub status_dir: Option<String>,
     /// Webhooks to call on lab events (`notify.webhooks`).
     pub webhooks: Vec<Webhook>,
+    /// The folder the request API writes request files into, relative to the main labs file
+    /// (`requests.api_dir`); `None`: the API takes no requests.
+    #[serde(default)]
+    pub api_dir: Option<String>,
 }
 
 /// One webhook receiver.

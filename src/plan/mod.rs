@@ -69,6 +69,23 @@ pub(crate) use hygiene_scope::kept_snapshots;
 pub(crate) use index::ObservedIndex;
 pub use quota::Queued;
 
+/// For the request API: the labs that wait, with why, and the labs a spare will serve.
+pub fn gate_state(
+    files: &Desired,
+    observed: &Observed,
+    now: Timestamp,
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let index = ObservedIndex::new(observed, &files.ownership());
+    let g = gate::gate(files, observed, &index, now, None);
+    (
+        g.queue
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.reason))
+            .collect(),
+        g.pools.claims.keys().map(ToString::to_string).collect(),
+    )
+}
+
 /// The labs that wait (quotas, host capacity), as the plan would decide now.
 pub(crate) fn gate_queue(
     files: &Desired,

@@ -57,8 +57,9 @@ pub(crate) struct PoolPlan {
 }
 
 /// One pool at a glance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PoolLine {
+    #[schemars(with = "String")]
     pub template: TemplateName,
     /// Spares kept at this moment (`ready` plus open class windows).
     pub target: u32,
@@ -86,13 +87,16 @@ pub struct PoolLine {
 }
 
 /// A class window's times.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowLine {
     /// When the spares are made (`at` less `lead`).
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub opens: Timestamp,
     /// The class start.
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub at: Timestamp,
     /// When unclaimed spares are reaped (`at` plus `until`).
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub closes: Timestamp,
     pub size: u32,
     /// True while the window is open.

@@ -278,6 +278,7 @@ impl World {
         let mut w = World {
             desired: Desired {
                 pools: BTreeMap::new(),
+                templates: BTreeMap::new(),
                 expiring_warning: crate::model::readiness::DEFAULT_EXPIRING_WARNING,
                 feedback: Default::default(),
                 owner: owner(),

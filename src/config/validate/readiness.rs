@@ -127,6 +127,48 @@ impl Validator<'_> {
                 f.status_dir = Some(dir.value.clone());
             }
         }
+        if let Some(dir) = main.raw.requests.as_ref().and_then(|r| r.api_dir.as_ref()) {
+            let p = std::path::Path::new(&dir.value);
+            let escapes = p
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)));
+            let probe = format!("{}/request.yaml", dir.value.trim_end_matches('/'));
+            let included = main
+                .raw
+                .include
+                .iter()
+                .any(|pat| glob::Pattern::new(&pat.value).is_ok_and(|g| g.matches(&probe)));
+            if dir.value.trim().is_empty() || escapes {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidPath,
+                        format!(
+                            "`api_dir: {}` must be a folder inside the labs file's folder",
+                            dir.value
+                        ),
+                    )
+                    .label(src, dir.span, "outside, absolute or empty")
+                    .help("write a relative path without `..` or `.`, e.g. `labs.d/api`"),
+                );
+            } else if !included {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidInclude,
+                        format!(
+                            "no `include` pattern matches the request files the API writes into `{}`",
+                            dir.value
+                        ),
+                    )
+                    .label(src, dir.span, "not included")
+                    .help(format!(
+                        "add `{}/*.yaml` to `include`, or point `api_dir` at an included folder",
+                        dir.value.trim_end_matches('/')
+                    )),
+                );
+            } else {
+                f.api_dir = Some(dir.value.trim_end_matches('/').to_string());
+            }
+        }
         if let Some(n) = &main.raw.notify {
             for w in &n.webhooks {
                 if let Some(hook) = self.webhook(src, w) {

@@ -110,6 +110,18 @@ pub struct Metrics {
     last_success: Option<Timestamp>,
     /// Per pool (template): the counts of the last look.
     pools: Vec<crate::plan::pool::PoolLine>,
+    /// The last look, for the request API.
+    look: Option<Look>,
+}
+
+/// What the watch saw at its last look, for the request API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    pub at: Timestamp,
+    pub desired: Desired,
+    pub observed: Observed,
+    pub views: Vec<crate::plan::lifecycle::LabView>,
+    pub pools: Vec<crate::plan::pool::PoolLine>,
 }
 
 impl Default for Metrics {
@@ -128,6 +140,7 @@ impl Default for Metrics {
             reconciles: BTreeMap::new(),
             last_success: None,
             pools: Vec::new(),
+            look: None,
         }
     }
 }
@@ -160,6 +173,16 @@ impl Metrics {
         for v in views {
             *self.phases.entry(v.phase.as_str()).or_default() += 1;
         }
+    }
+
+    /// Keeps the last look for the request API.
+    pub fn observe_look(&mut self, look: Look) {
+        self.look = Some(look);
+    }
+
+    /// The last look, if there was one.
+    pub fn look(&self) -> Option<&Look> {
+        self.look.as_ref()
     }
 
     /// Replaces the warm pools' gauges with what one look shows.

@@ -81,6 +81,7 @@ async fn scrape(State(metrics): State<SharedMetrics>) -> impl IntoResponse {
 pub async fn serve(
     addr: SocketAddr,
     metrics: SharedMetrics,
+    api: Option<crate::engine::api::ApiState>,
 ) -> Result<MetricsServer, MetricsServerError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -88,9 +89,12 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|source| MetricsServerError::Listen { addr, source })?;
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(scrape))
         .with_state(metrics);
+    if let Some(state) = api {
+        app = app.merge(crate::engine::api::router(state));
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let stop = async {
@@ -149,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn the_endpoint_serves_the_current_metrics_as_prometheus_text() {
         let metrics = SharedMetrics::default();
-        let server = serve(parse_addr("0").unwrap(), metrics.clone())
+        let server = serve(parse_addr("0").unwrap(), metrics.clone(), None)
             .await
             .unwrap();
         assert!(server.addr.ip().is_loopback());

@@ -351,7 +351,14 @@ fn tell(ctx: &RoundCtx<'_>, config: &Config, observed: &crate::model::Observed, 
     {
         let mut m = ctx.metrics.lock();
         m.observe_phases(&views);
-        m.observe_pools(pools);
+        m.observe_pools(pools.clone());
+        m.observe_look(super::metrics::Look {
+            at: now,
+            desired: config.desired.clone(),
+            observed: observed.clone(),
+            views: views.clone(),
+            pools,
+        });
     }
     for c in &changes {
         ctx.host.lab_changed(c, now);
