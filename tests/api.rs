@@ -207,6 +207,45 @@ fn a_lab_requested_through_the_api_becomes_ready_and_goes_when_deleted() {
         200
     );
 
+    // More time, in its request file; never less; only for its own client.
+    let before = one["expires"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/labs/{name}/extend");
+    assert_eq!(
+        http(port, "POST", &path, Some("token-c1"), br#"{"by":"1h"}"#).0,
+        403
+    );
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            &path,
+            Some("token-webapp"),
+            br#"{"until":"2020-01-01T00:00:00Z"}"#
+        )
+        .0,
+        422
+    );
+    let (code, ext) = http(port, "POST", &path, Some("token-webapp"), br#"{"by":"1h"}"#);
+    assert_eq!(code, 200, "{ext}");
+    let new: jiff::Timestamp = ext["expires_at"].as_str().unwrap().parse().unwrap();
+    let old: jiff::Timestamp = before.parse().unwrap();
+    assert_eq!(new.duration_since(old), jiff::SignedDuration::from_hours(1));
+    let file = std::fs::read_to_string(ws.path("labs.d/api/req-1.yaml")).unwrap();
+    assert!(
+        file.contains(&format!("\"expires_at\": \"{new}\"")),
+        "{file}"
+    );
+    wait_until("the new expiry is seen", 60, || {
+        http(
+            port,
+            "GET",
+            &format!("/api/v1/labs/{name}"),
+            Some("token-reader"),
+            b"",
+        )
+        .1["expires"]
+            == Value::from(new.to_string())
+    });
     // Only its own client (or an admin) may delete it; a lab from the files is not the API's.
     assert_eq!(
         http(

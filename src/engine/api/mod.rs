@@ -58,6 +58,10 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/labs", get(list_labs).post(create_lab))
         .route("/api/v1/labs/{name}", get(one_lab).delete(delete_lab))
+        .route(
+            "/api/v1/labs/{name}/extend",
+            axum::routing::post(extend_lab),
+        )
         .route("/api/v1/templates", get(templates))
         .route("/api/v1/pools", get(pools))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -320,21 +324,26 @@ fn accepted(l: &Look, name: &str, request_id: &str, relative: &str) -> LabAccept
     }
 }
 
-async fn delete_lab(
+async fn extend_lab(
     State(state): State<ApiState>,
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match delete(&state, &headers, &name).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    match extend(&state, &headers, &name, body).await {
+        Ok(v) => axum::Json(v).into_response(),
         Err(r) => r.into_response(),
     }
 }
 
-async fn delete(state: &ApiState, headers: &HeaderMap, name: &str) -> Result<(), Refusal> {
-    let client = authorize(state, headers, Scope::Request)?;
-    let l = look(state)?;
-    let (base, dir) = api_dir(state, &l)?;
+/// The request file of an API lab the client may change: (its path, its relative path).
+fn own_file(
+    state: &ApiState,
+    l: &Look,
+    client: &Client,
+    name: &str,
+) -> Result<(PathBuf, String), Refusal> {
+    let (base, dir) = api_dir(state, l)?;
     let lab = l
         .desired
         .labs
@@ -370,7 +379,96 @@ async fn delete(state: &ApiState, headers: &HeaderMap, name: &str) -> Result<(),
             format!("lab {name} was asked for by another client"),
         ));
     }
-    let path = base.join(&relative);
+    Ok((base.join(&relative), relative))
+}
+
+async fn extend(
+    state: &ApiState,
+    headers: &HeaderMap,
+    name: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<types::Extended, Refusal> {
+    let client = authorize(state, headers, Scope::Request)?;
+    let body = body.map_err(|e| refuse(413, "too_large", e.body_text()))?;
+    let req: types::ExtendBody = serde_json::from_slice(&body)
+        .map_err(|e| refuse(422, "invalid", format!("the body is not an extension: {e}")))?;
+    let l = look(state)?;
+    let (path, relative) = own_file(state, &l, client, name)?;
+    let now = Timestamp::now();
+    let current = l
+        .views
+        .iter()
+        .find(|v| v.lab.as_str() == name)
+        .and_then(|v| v.expires);
+    let until: Timestamp = match (&req.by, &req.until) {
+        (Some(by), None) => {
+            let d = crate::config::check::duration(by)
+                .map_err(|r| refuse(422, "invalid", r.message))?;
+            current
+                .unwrap_or(now)
+                .max(now)
+                .checked_add(d)
+                .map_err(|e| refuse(422, "invalid", e.to_string()))?
+        }
+        (None, Some(t)) => t
+            .parse()
+            .map_err(|e| refuse(422, "invalid", format!("`until: {t}` is not a time: {e}")))?,
+        _ => {
+            return Err(refuse(
+                422,
+                "invalid",
+                "give exactly one of `by` and `until`",
+            ));
+        }
+    };
+    if current.is_some_and(|c| until <= c) || until <= now {
+        return Err(refuse(
+            422,
+            "invalid",
+            format!(
+                "an extension never shortens a lab: {until} is not after its expiry {}",
+                current.map_or_else(|| now.to_string(), |c| c.to_string())
+            ),
+        ));
+    }
+    let _one_at_a_time = state.writing.lock().await;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| refuse(404, "not_found", format!("{relative}: {e}")))?;
+    let new = requests::with_expiry(&text, until).ok_or_else(|| {
+        refuse(
+            403,
+            "forbidden",
+            format!("{relative} was not written by the API"),
+        )
+    })?;
+    let main = state.main.clone();
+    let (rel, txt) = (relative.clone(), new.clone());
+    tokio::task::spawn_blocking(move || requests::check(&main, &rel, &txt, now))
+        .await
+        .map_err(|e| refuse(503, "unavailable", e.to_string()))??;
+    requests::write_atomically(&path, &new)
+        .map_err(|e| refuse(503, "unavailable", format!("{relative}: {e}")))?;
+    Ok(types::Extended {
+        name: name.into(),
+        expires_at: until.to_string(),
+    })
+}
+
+async fn delete_lab(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    match delete(&state, &headers, &name).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn delete(state: &ApiState, headers: &HeaderMap, name: &str) -> Result<(), Refusal> {
+    let client = authorize(state, headers, Scope::Request)?;
+    let l = look(state)?;
+    let (path, relative) = own_file(state, &l, client, name)?;
     let _one_at_a_time = state.writing.lock().await;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| refuse(404, "not_found", format!("{relative}: {e}")))?;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::types::{
-    ApiError, ExtendBody, LabAccepted, LabList, LabRequest, PoolList, TemplateList,
+    ApiError, ExtendBody, Extended, LabAccepted, LabList, LabRequest, PoolList, TemplateList,
 };
 use crate::engine::feedback::documents::LabStatusEntry;
 
@@ -72,6 +72,14 @@ pub fn document() -> Value {
     ok_one.insert("200".into(), answer("the lab", "LabStatusEntry"));
     let mut ok_deleted = serde_json::Map::new();
     ok_deleted.insert("204".into(), json!({ "description": "its request file asks for nothing now; the watch destroys the lab" }));
+    let mut ok_extended = serde_json::Map::new();
+    ok_extended.insert(
+        "200".into(),
+        answer(
+            "the lab's new end, written into its request file",
+            "Extended",
+        ),
+    );
     let mut ok_templates = serde_json::Map::new();
     ok_templates.insert(
         "200".into(),
@@ -101,6 +109,14 @@ pub fn document() -> Value {
                 "get": { "summary": "One lab (scope read)", "responses": with_errors(ok_one, &[401, 403, 404, 429, 503]) },
                 "delete": { "summary": "Remove a lab the API made (scope request: its own; admin: any)", "responses": with_errors(ok_deleted, &[401, 403, 404, 429, 503]) }
             },
+            "/api/v1/labs/{name}/extend": {
+                "parameters": name_param,
+                "post": {
+                    "summary": "Give a lab the API made more time (scope request: its own; admin: any); never shortens",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": reference("ExtendBody") } } },
+                    "responses": with_errors(ok_extended, &[401, 403, 404, 413, 422, 429, 503])
+                }
+            },
             "/api/v1/templates": { "get": { "summary": "Templates (scope read)", "responses": with_errors(ok_templates, &[401, 403, 429, 503]) } },
             "/api/v1/pools": { "get": { "summary": "Warm pools (scope read)", "responses": with_errors(ok_pools, &[401, 403, 429, 503]) } }
         },
@@ -114,6 +130,7 @@ pub fn document() -> Value {
                 "TemplateList": schema::<TemplateList>(),
                 "PoolList": schema::<PoolList>(),
                 "ExtendBody": schema::<ExtendBody>(),
+                "Extended": schema::<Extended>(),
                 "ApiError": schema::<ApiError>()
             }
         }

@@ -157,6 +157,22 @@ pub fn render_deleted(header: &Header, at: Timestamp) -> String {
     )
 }
 
+/// The request file with its lab's end set to `until` (its `ttl` dropped): how the API extends a
+/// lab, in the file, so the files stay the source of truth. `None` when the file is not one the
+/// API wrote with a lab in it.
+pub fn with_expiry(text: &str, until: Timestamp) -> Option<String> {
+    let (header, doc) = text.split_once('\n')?;
+    Header::read(header)?;
+    let mut v: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let lab = v.get_mut("labs")?.get_mut(0)?.as_object_mut()?;
+    lab.remove("ttl");
+    lab.insert("expires_at".into(), json!(until.to_string()));
+    Some(format!(
+        "{header}\n{}\n",
+        serde_json::to_string_pretty(&v).ok()?
+    ))
+}
+
 /// Where request `id` is written: `<api_dir>/<id>.yaml`, relative to the labs file.
 pub fn relative(api_dir: &str, id: &str) -> String {
     format!("{api_dir}/{id}.yaml")
@@ -249,7 +265,15 @@ mod tests {
         assert_ne!(body_hash(&other), body_hash(&r));
         assert_eq!(body_hash(&req()), body_hash(&r));
         let deleted = render_deleted(&h, "2030-01-01T00:00:00Z".parse().unwrap());
-        assert_eq!(Header::read(&deleted), Some(h));
+        assert_eq!(Header::read(&deleted), Some(h.clone()));
+        assert!(with_expiry(&deleted, "2030-01-01T00:00:00Z".parse().unwrap()).is_none());
+        let later = with_expiry(&text, "2031-02-03T04:05:06Z".parse().unwrap()).unwrap();
+        assert_eq!(Header::read(&later), Some(h));
+        assert!(
+            later.contains("\"expires_at\": \"2031-02-03T04:05:06Z\""),
+            "{later}"
+        );
+        assert!(!later.contains("\"ttl\""), "{later}");
     }
 
     #[test]

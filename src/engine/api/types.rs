@@ -69,6 +69,14 @@ pub struct ExtendBody {
     pub until: Option<String>,
 }
 
+/// The answer to an extension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Extended {
+    pub name: String,
+    /// The lab's new end, RFC 3339 (written into its request file).
+    pub expires_at: String,
+}
+
 /// `GET /api/v1/labs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LabList {
