@@ -244,7 +244,7 @@ fn a_lab_requested_through_the_api_becomes_ready_and_goes_when_deleted() {
             b"",
         )
         .1["expires"]
-            == Value::from(new.to_string())
+            == new.to_string()
     });
     // Only its own client (or an admin) may delete it; a lab from the files is not the API's.
     assert_eq!(
