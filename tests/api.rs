@@ -7,133 +7,18 @@
 #[path = "client_suite/server.rs"]
 mod server;
 // Shared by the end-to-end test binaries; each uses part of it.
+#[path = "api_support/mod.rs"]
+mod api_support;
 #[allow(dead_code)]
 #[path = "commands/support.rs"]
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use api_support::{Watching, http, serve, state_of, wait_until};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use support::{Lab, Workspace};
-
-struct Watching(Child);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange: the status and the body.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("writes");
-    s.write_all(body).ok();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-fn sha(t: &str) -> String {
-    Sha256::digest(t.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A workspace whose labs file takes API requests into `labs.d/api`, with clients `webapp`
-/// (read, request), `reader` (read), `boss` (admin) and `c0`…`c9` (request), and a watch
-/// serving them.
-fn serve() -> (Workspace, Watching, u16) {
-    let ws = Workspace::new(&[Lab::duo("alice")]);
-    ws.set_extra("include:\n  - labs.d/api/*.yaml\nrequests:\n  api_dir: labs.d/api\n");
-    let mut tokens = String::new();
-    for (name, scopes) in [
-        ("webapp", "[\"read\", \"request\"]"),
-        ("reader", "[\"read\"]"),
-        ("boss", "[\"admin\"]"),
-    ] {
-        tokens.push_str(&format!(
-            "[[client]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\nscopes = {scopes}\n",
-            sha(&format!("token-{name}"))
-        ));
-    }
-    for i in 0..10 {
-        tokens.push_str(&format!(
-            "[[client]]\nname = \"c{i}\"\ntoken_sha256 = \"{}\"\nscopes = [\"read\", \"request\"]\n",
-            sha(&format!("token-c{i}"))
-        ));
-    }
-    std::fs::write(ws.path("tokens.toml"), tokens).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_labsync"))
-        .args(["watch", "--interval", "1s", "--tokens", "tokens.toml"])
-        .args(["--http", &format!("127.0.0.1:{port}")])
-        .current_dir(ws.path("."))
-        .env("LABSYNC_SIM_PASSWORD", "labsync")
-        .env("LABSYNC_SIM_TIME_SCALE", "0")
-        .env("NO_COLOR", "1")
-        .env("HOME", ws.path("."))
-        .env("XDG_CONFIG_HOME", ws.path("xdg"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("watch starts");
-    let w = Watching(child);
-    wait_until("the API answers after the first look", 60, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", "/api/v1/labs", Some("token-reader"), b"").0 == 200
-    });
-    (ws, w, port)
-}
-
-fn state_of(port: u16, lab: &str) -> Option<String> {
-    let (code, v) = http(
-        port,
-        "GET",
-        &format!("/api/v1/labs/{lab}"),
-        Some("token-reader"),
-        b"",
-    );
-    (code == 200).then(|| v["state"].as_str().unwrap_or_default().to_string())
-}
 
 #[test]
 fn a_lab_requested_through_the_api_becomes_ready_and_goes_when_deleted() {
@@ -401,4 +286,268 @@ fn a_burst_of_a_hundred_requests_from_ten_clients_loses_none_and_makes_none_twic
             .unwrap_or(0)
             == 100
     });
+}
+
+/// One HTTPS GET that trusts only `ca` (PEM): the status line and the body.
+fn https_get(port: u16, ca: &str, path: &str, token: &str) -> std::io::Result<String> {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes())
+        .map_err(std::io::Error::other)?;
+    roots.add(der).map_err(std::io::Error::other)?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+    let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = Vec::new();
+    match tls.read_to_end(&mut out) {
+        Ok(_) => {}
+        // The server may close without close_notify once the answer is sent.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    Ok(String::from_utf8_lossy(&out).to_string())
+}
+
+#[test]
+fn with_a_certificate_and_key_the_api_speaks_https_only() {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca = ck.cert.pem();
+    let (_ws, _w, port) = api_support::start(|ws| {
+        std::fs::write(ws.path("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(ws.path("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+        ["--tls-cert", "cert.pem", "--tls-key", "key.pem"]
+            .map(String::from)
+            .to_vec()
+    });
+    wait_until("the API answers over HTTPS", 60, || {
+        https_get(port, &ca, "/api/v1/labs", "token-reader")
+            .is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
+    });
+    let answer = https_get(port, &ca, "/api/v1/labs/alice", "token-reader").unwrap();
+    assert!(answer.contains("\"name\":\"alice\""), "{answer}");
+    let refused = https_get(port, &ca, "/api/v1/labs", "no-such-token").unwrap();
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    // Plain HTTP on the same port gets no answer, and a client that does not trust the
+    // certificate is refused in the handshake.
+    let (code, _) = http(port, "GET", "/api/v1/labs", Some("token-reader"), b"");
+    assert_eq!(code, 0, "no plain HTTP answer");
+    let stranger = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    assert!(https_get(port, &stranger.cert.pem(), "/api/v1/labs", "token-reader").is_err());
+}
+
+#[test]
+fn a_certificate_that_cannot_be_read_stops_the_watch_with_the_file_named() {
+    let ws = support::Workspace::new(&[support::Lab::duo("alice")]);
+    std::fs::write(ws.path("cert.pem"), "not a certificate\n").unwrap();
+    std::fs::write(ws.path("key.pem"), "not a key\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_labsync"))
+        .args([
+            "watch",
+            "--http",
+            "0",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(ws.path("."))
+        .env("LABSYNC_SIM_PASSWORD", "labsync")
+        .env("HOME", ws.path("."))
+        .env("XDG_CONFIG_HOME", ws.path("xdg"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cert.pem holds no certificate"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_labsync"))
+        .args(["watch", "--http", "0", "--tls-cert", "cert.pem"])
+        .current_dir(ws.path("."))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-key"),
+        "--tls-cert needs --tls-key: {err}"
+    );
+}
+
+/// Runs Debian's chromium headless on `url` for `ms` milliseconds: the DOM then, and what it
+/// logged.
+fn chromium(url: &str, ms: u64, extra: &[String]) -> (String, String) {
+    let out = Command::new("chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!(
+            "--user-data-dir={}",
+            std::env::temp_dir()
+                .join(format!("labsync-chromium-{}", std::process::id()))
+                .display()
+        ))
+        .arg(format!("--virtual-time-budget={ms}"))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs (the CI installs Debian's chromium)");
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The title of the browser's page showing port `port`, from its DevTools endpoint (which
+/// keeps the connection open, so the body is read by its length).
+fn page_title(debug_port: u16, port: u16) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", debug_port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET /json/list HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut r = BufReader::new(s);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok()?;
+    let v: Value = serde_json::from_slice(&body).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|t| {
+            t["type"] == "page"
+                && t["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(&format!("http://127.0.0.1:{port}/")))
+        })
+        .and_then(|t| t["title"].as_str())
+        .map(str::to_string)
+}
+
+#[test]
+#[ignore = "needs Debian's chromium: `.ci/run` installs it and runs this with --ignored"]
+fn the_dashboard_shows_labs_live_in_a_real_browser_without_console_errors() {
+    let (ws, _w, port) = serve();
+    let url = format!("http://127.0.0.1:{port}/#token=token-reader");
+    // The page stays open in a headless browser while a lab is asked for.
+    let debug_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = ws.path("chromium.log");
+    let browser = Watching(
+        Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .args(["--enable-logging=stderr", "--v=0"])
+            .arg(format!("--remote-debugging-port={debug_port}"))
+            .arg(format!(
+                "--user-data-dir={}",
+                ws.path("chromium-profile").display()
+            ))
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("chromium runs (the CI installs Debian's chromium)"),
+    );
+    wait_until("the page shows alice ready", 60, || {
+        let t = page_title(debug_port, port);
+        t.as_deref() == Some("labsync · 1 lab: 1 ready")
+    });
+    let body = json!({ "request_id": "dash-1", "template": "duo", "name": "dash-1" }).to_string();
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/api/v1/labs",
+            Some("token-webapp"),
+            body.as_bytes()
+        )
+        .0,
+        201
+    );
+    // Without a reload: the event stream brings dash-1, then dash-1 ready.
+    wait_until("the open page shows dash-1 ready", 60, || {
+        page_title(debug_port, port).as_deref() == Some("labsync · 2 labs: 2 ready")
+    });
+    drop(browser);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    // Chromium logs each console message as `INFO:CONSOLE:<line>] "…", source: …`.
+    assert!(
+        log.contains("DevTools listening"),
+        "chromium's log is read:\n{log}"
+    );
+    assert!(
+        !log.contains(":CONSOLE"),
+        "the page logged to the console:\n{log}"
+    );
+    // What a fresh load shows.
+    let (dom, log) = chromium(&url, 3_000, &["--dump-dom".to_string()]);
+    assert!(
+        dom.contains("data-lab=\"dash-1\" data-state=\"ready\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("data-lab=\"alice\" data-state=\"ready\""),
+        "{dom}"
+    );
+    assert!(!log.contains(":CONSOLE"), "{log}");
+    // Screenshots for people, kept under target/: light, and dark for `prefers-color-scheme`.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut shots = Vec::new();
+    for (file, extra) in [
+        ("dashboard.png", None),
+        ("dashboard-dark.png", Some("--force-dark-mode")),
+    ] {
+        let shot = dir.join(file);
+        let _ = std::fs::remove_file(&shot);
+        let mut args = vec![
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1400,900".to_string(),
+        ];
+        args.extend(extra.map(String::from));
+        chromium(&url, 3_000, &args);
+        let png = std::fs::read(&shot).expect("a screenshot");
+        assert!(png.len() > 10_000, "{} bytes", png.len());
+        shots.push(png);
+    }
+    assert_ne!(shots[0], shots[1], "the dark scheme looks different");
 }

@@ -55,6 +55,12 @@ pub struct Args {
     /// The request API's clients: a TOML file of token hashes with scopes (docs/api.md).
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 struct CliHost<'a> {
@@ -309,10 +315,33 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
             );
             return ExitCode::from(EXIT_ERROR);
         }
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => match crate::engine::watch::listener_tls::load(cert, key) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!(
+                        "error: {e}\n  hint: a PEM certificate chain and its key, e.g. from your CA or `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out cert.pem -subj /CN=labsync`"
+                    );
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            },
+            _ => None,
+        };
+        if tls.is_some() && listen.is_none() {
+            eprintln!("error: --tls-cert secures the --http listener: add --http ADDR");
+            return ExitCode::from(EXIT_ERROR);
+        }
         let server = match listen {
             Some(addr) => {
                 let served = match metrics_server::parse_addr(addr) {
-                    Ok(a) => metrics_server::serve(a, metrics.clone(), api).await,
+                    Ok(a) => {
+                        if api.is_some() && tls.is_none() && !a.ip().is_loopback() {
+                            tracing::warn!(
+                                "the request API listens on {a} over plain HTTP: tokens cross the network in clear; add --tls-cert and --tls-key"
+                            );
+                        }
+                        metrics_server::serve(a, metrics.clone(), api, tls).await
+                    }
                     Err(e) => Err(e),
                 };
                 match served {

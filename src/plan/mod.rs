@@ -69,6 +69,12 @@ pub(crate) use hygiene_scope::kept_snapshots;
 pub(crate) use index::ObservedIndex;
 pub use quota::Queued;
 
+/// Each host's memory now and after what the plan would make (the dashboard's table).
+pub fn host_capacity(files: &Desired, observed: &Observed, now: Timestamp) -> Vec<HostCapacity> {
+    let index = ObservedIndex::new(observed, &files.ownership());
+    gate::gate(files, observed, &index, now, None).hosts
+}
+
 /// For the request API: the labs that wait, with why, and the labs a spare will serve.
 pub fn gate_state(
     files: &Desired,

@@ -12,6 +12,7 @@
 //! Every call needs `Authorization: Bearer <token>` ([`tokens`]); bodies are at most
 //! [`MAX_BODY`] bytes; each client has a rate.
 
+mod dashboard;
 pub mod openapi;
 pub mod requests;
 pub mod tokens;
@@ -64,6 +65,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/templates", get(templates))
         .route("/api/v1/pools", get(pools))
+        .route("/api/v1/dashboard", get(dashboard::json))
+        .route("/api/v1/events", get(dashboard::events))
+        .route("/", get(dashboard::page))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

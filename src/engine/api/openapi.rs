@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::types::{
-    ApiError, ExtendBody, Extended, LabAccepted, LabList, LabRequest, PoolList, TemplateList,
+    ApiError, Dashboard, ExtendBody, Extended, LabAccepted, LabList, LabRequest, PoolList, TemplateList,
 };
 use crate::engine::feedback::documents::LabStatusEntry;
 
@@ -85,6 +85,19 @@ pub fn document() -> Value {
         "200".into(),
         answer("what can be requested", "TemplateList"),
     );
+    let mut ok_dashboard = serde_json::Map::new();
+    ok_dashboard.insert(
+        "200".into(),
+        answer("what the dashboard shows now", "Dashboard"),
+    );
+    let mut ok_events = serde_json::Map::new();
+    ok_events.insert(
+        "200".into(),
+        json!({
+            "description": "server-sent events: a `dashboard` event with the Dashboard document at once, then each time the watch looks again, a round ends or an operation fails",
+            "content": { "text/event-stream": { "schema": { "type": "string" } } }
+        }),
+    );
     let mut ok_pools = serde_json::Map::new();
     ok_pools.insert("200".into(), answer("each warm pool now", "PoolList"));
     json!({
@@ -118,7 +131,9 @@ pub fn document() -> Value {
                 }
             },
             "/api/v1/templates": { "get": { "summary": "Templates (scope read)", "responses": with_errors(ok_templates, &[401, 403, 429, 503]) } },
-            "/api/v1/pools": { "get": { "summary": "Warm pools (scope read)", "responses": with_errors(ok_pools, &[401, 403, 429, 503]) } }
+            "/api/v1/pools": { "get": { "summary": "Warm pools (scope read)", "responses": with_errors(ok_pools, &[401, 403, 429, 503]) } },
+            "/api/v1/dashboard": { "get": { "summary": "The dashboard's data: labs, pools, sources' chains, hosts' memory, last rounds and failures (scope read)", "responses": with_errors(ok_dashboard, &[401, 403, 429]) } },
+            "/api/v1/events": { "get": { "summary": "The dashboard's data, live (scope read)", "responses": with_errors(ok_events, &[401, 403, 429]) } }
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
@@ -131,6 +146,7 @@ pub fn document() -> Value {
                 "PoolList": schema::<PoolList>(),
                 "ExtendBody": schema::<ExtendBody>(),
                 "Extended": schema::<Extended>(),
+                "Dashboard": schema::<Dashboard>(),
                 "ApiError": schema::<ApiError>()
             }
         }

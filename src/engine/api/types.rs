@@ -97,6 +97,59 @@ pub struct PoolList {
     pub pools: Vec<PoolLine>,
 }
 
+/// What the dashboard shows (`GET /api/v1/dashboard`, and each event of
+/// `GET /api/v1/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Dashboard {
+    /// When vCenter was last looked at.
+    pub at: Option<String>,
+    pub labs: Vec<LabStatusEntry>,
+    pub pools: Vec<PoolLine>,
+    pub sources: Vec<SourceLine>,
+    pub hosts: Vec<HostLine>,
+    pub rounds: Vec<RoundLine>,
+    /// The last failed vCenter operations, oldest first.
+    pub failures: Vec<FailureLine>,
+}
+
+/// A source's delta chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceLine {
+    pub path: String,
+    pub chain_depth: u32,
+    pub max_chain: u32,
+    /// Its next scheduled hygiene, if it has a schedule.
+    pub next_hygiene: Option<String>,
+}
+
+/// A host's memory (MiB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostLine {
+    pub host: String,
+    pub used_mb: u64,
+    pub limit_mb: u64,
+    pub queued: u32,
+}
+
+/// One of the last rounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoundLine {
+    pub at: String,
+    pub took_ms: u64,
+    pub ok: bool,
+}
+
+/// A failed vCenter operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FailureLine {
+    pub at: String,
+    /// The operation, as in the `--json` events (`instant-clone`, `power-off`, …).
+    pub op: String,
+    /// The VM, folder or source it acted on.
+    pub target: String,
+    pub error: String,
+}
+
 /// Every error the API answers with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApiError {

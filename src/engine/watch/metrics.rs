@@ -112,7 +112,29 @@ pub struct Metrics {
     pools: Vec<crate::plan::pool::PoolLine>,
     /// The last look, for the request API.
     look: Option<Look>,
+    /// The last rounds: when, how long, succeeded (newest last, at most [`RECENT_ROUNDS`]).
+    recent: std::collections::VecDeque<(Timestamp, u64, bool)>,
+    /// The last failed operations (newest last, at most [`RECENT_FAILURES`]).
+    failures: std::collections::VecDeque<Failure>,
+    /// Counts what the dashboard shows changing: looks, rounds, failures.
+    changes: u64,
 }
+
+/// How many failed operations the dashboard shows.
+pub const RECENT_FAILURES: usize = 10;
+
+/// One failed vCenter operation, for the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub at: Timestamp,
+    /// The operation's kind as in the `--json` events (`instant-clone`, …).
+    pub op: String,
+    pub target: String,
+    pub error: String,
+}
+
+/// How many rounds the dashboard shows.
+pub const RECENT_ROUNDS: usize = 10;
 
 /// What the watch saw at its last look, for the request API.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +163,9 @@ impl Default for Metrics {
             last_success: None,
             pools: Vec::new(),
             look: None,
+            recent: Default::default(),
+            failures: Default::default(),
+            changes: 0,
         }
     }
 }
@@ -178,6 +203,7 @@ impl Metrics {
     /// Keeps the last look for the request API.
     pub fn observe_look(&mut self, look: Look) {
         self.look = Some(look);
+        self.changes += 1;
     }
 
     /// The last look, if there was one.
@@ -289,6 +315,36 @@ impl Metrics {
         if succeeded {
             self.last_success = Some(at);
         }
+        if self.recent.len() == RECENT_ROUNDS {
+            self.recent.pop_front();
+        }
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.recent.push_back((at, ms, succeeded));
+        self.changes += 1;
+    }
+
+    /// Keeps `f` among the last failures.
+    pub fn failed(&mut self, f: Failure) {
+        if self.failures.len() == RECENT_FAILURES {
+            self.failures.pop_front();
+        }
+        self.failures.push_back(f);
+        self.changes += 1;
+    }
+
+    /// Grows whenever the last look, the last rounds or the last failures change.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// The last failed operations, oldest first.
+    pub fn recent_failures(&self) -> Vec<Failure> {
+        self.failures.iter().cloned().collect()
+    }
+
+    /// The last rounds: when, how long (ms), succeeded; oldest first.
+    pub fn recent_rounds(&self) -> Vec<(Timestamp, u64, bool)> {
+        self.recent.iter().copied().collect()
     }
 
     /// The text exposition format, one family after the other in a fixed order.
@@ -557,8 +613,23 @@ impl SharedMetrics {
 
 /// The executor reports into the metrics directly.
 impl Reporter for SharedMetrics {
-    fn event(&self, _at: Timestamp, event: &Event) {
-        self.lock().record(event);
+    fn event(&self, at: Timestamp, event: &Event) {
+        let mut m = self.lock();
+        m.record(event);
+        if let Event::OpFinished {
+            op,
+            target,
+            error: Some(error),
+            ..
+        } = event
+        {
+            m.failed(Failure {
+                at,
+                op: op_label(*op).to_string(),
+                target: target.clone(),
+                error: error.clone(),
+            });
+        }
     }
 }
 

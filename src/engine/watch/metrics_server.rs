@@ -3,6 +3,7 @@
 //! loopback; another interface only when the address names it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -60,7 +61,14 @@ impl MetricsServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
+        // Open event streams (a dashboard left open) would hold a graceful shutdown forever:
+        // they get two seconds, then are cut.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 
@@ -77,11 +85,48 @@ async fn scrape(State(metrics): State<SharedMetrics>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
 }
 
+/// HTTPS: each connection's TLS handshake, then HTTP/1.1 on it, until shut down.
+async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    config: Arc<rustls::ServerConfig>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                conns.spawn(async move {
+                    let tls = match acceptor.accept(stream).await {
+                        Ok(tls) => tls,
+                        Err(e) => {
+                            tracing::debug!("TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                    };
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
 /// Serves `metrics` on `addr` (in the current tokio runtime) until shut down.
 pub async fn serve(
     addr: SocketAddr,
     metrics: SharedMetrics,
     api: Option<crate::engine::api::ApiState>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<MetricsServer, MetricsServerError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -96,17 +141,20 @@ pub async fn serve(
         app = app.merge(crate::engine::api::router(state));
     }
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let stop = async {
-            let _ = rx.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::warn!("metrics endpoint stopped: {e}");
-        }
-    });
+    let task = match tls {
+        None => tokio::spawn(async move {
+            let stop = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::warn!("metrics endpoint stopped: {e}");
+            }
+        }),
+        Some(config) => tokio::spawn(serve_tls(listener, app, config, rx)),
+    };
     Ok(MetricsServer {
         addr,
         shutdown: Some(tx),
@@ -153,7 +201,7 @@ mod tests {
     #[tokio::test]
     async fn the_endpoint_serves_the_current_metrics_as_prometheus_text() {
         let metrics = SharedMetrics::default();
-        let server = serve(parse_addr("0").unwrap(), metrics.clone(), None)
+        let server = serve(parse_addr("0").unwrap(), metrics.clone(), None, None)
             .await
             .unwrap();
         assert!(server.addr.ip().is_loopback());

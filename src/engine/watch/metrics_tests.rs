@@ -239,3 +239,38 @@ fn histogram_buckets_are_cumulative_and_end_with_inf() {
         "x_bucket{le=\"1\"} 1\nx_bucket{le=\"2\"} 3\nx_bucket{le=\"+Inf\"} 4\nx_sum 12.7\nx_count 4\n"
     );
 }
+
+#[test]
+fn the_dashboard_keeps_the_last_rounds_and_failed_operations_and_counts_changes() {
+    use crate::engine::events::{Event, OpKind, Reporter};
+    let shared = SharedMetrics::default();
+    let at: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let before = shared.lock().changes();
+    for i in 0..12u64 {
+        let error = (i % 2 == 0).then(|| format!("fault {i}"));
+        shared.event(
+            at,
+            &Event::OpFinished {
+                step: StepId(i as u32),
+                op: OpKind::InstantClone,
+                target: format!("vm-{i}"),
+                elapsed: Duration::from_millis(10),
+                error,
+            },
+        );
+        shared
+            .lock()
+            .reconcile_finished(Duration::from_millis(i), i != 3, at);
+    }
+    let m = shared.lock();
+    let failures = m.recent_failures();
+    assert_eq!(failures.len(), 6, "only failed operations are kept");
+    assert_eq!(failures[0].target, "vm-0");
+    assert_eq!(failures[5].error, "fault 10");
+    assert_eq!(failures[5].op, "instant-clone");
+    let rounds = m.recent_rounds();
+    assert_eq!(rounds.len(), RECENT_ROUNDS, "the oldest rounds make room");
+    assert_eq!(rounds[0].1, 2);
+    assert!(rounds.iter().any(|r| r.1 == 3 && !r.2));
+    assert_eq!(m.changes() - before, 12 + 6);
+}

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod last_good;
+pub mod listener_tls;
 pub mod metrics;
 pub mod metrics_server;
 pub mod run;
