@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use super::types::{
-    ApiError, Dashboard, ExtendBody, Extended, LabAccepted, LabList, LabRequest, PoolList, TemplateList,
+    ApiError, Dashboard, ExtendBody, Extended, LabAccepted, LabList, LabRequest, PoolList,
+    TemplateList,
 };
 use crate::engine::feedback::documents::LabStatusEntry;
 
