@@ -13,16 +13,14 @@
 //! ready before the first request: every request is a claim) and with `pool: { ready: 5 }` (five
 //! claims, fifteen clones while the pool refills). `LABSYNC_BENCH_POOLS=0,20` picks the runs.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-type BenchError = Box<dyn std::error::Error>;
-
-const BIN: &str = env!("CARGO_BIN_EXE_labsync");
+use common::{BIN, BenchError, Reaped, labs_yaml, lines_of, percentile, start_sim};
 /// Labs requested, one request file each.
 const LABS: usize = 20;
 /// Between two request files: twenty within one minute.
@@ -34,86 +32,6 @@ const POLL: Duration = Duration::from_millis(500);
 const INSTANT_CLONE: f64 = 3.0;
 const STUN: f64 = 0.4;
 const READY_AFTER: f64 = 30.0;
-
-/// Kills a child process when dropped, so an early return leaves nothing running.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-/// Lines of a child's stdout.
-fn lines_of(child: &mut Child) -> Result<Receiver<String>, BenchError> {
-    let out = child.stdout.take().ok_or("stdout is not piped")?;
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
-}
-
-const INVENTORY: &str = "\
-datacenters:
-  - name: DC1
-    folders: [templates, labs]
-    datastores: [{ name: ds-ssd-01, capacity_gb: 16384 }]
-    networks: [lab-net]
-    clusters:
-      - name: Cluster1
-        hosts: [esx-01.lab.local, esx-02.lab.local, esx-03.lab.local]
-    vms:
-      - { name: k8s-db, folder: templates, host: esx-01.lab.local, ready_key: guestinfo.labsync.ready }
-      - { name: k8s-cp, folder: templates, host: esx-02.lab.local, ready_key: guestinfo.labsync.ready }
-      - { name: k8s-worker, folder: templates, host: esx-03.lab.local, ready_key: guestinfo.labsync.ready }
-";
-
-fn labs_yaml(url: &str, pool: usize) -> String {
-    let pool = if pool == 0 {
-        String::new()
-    } else {
-        format!("\n    pool: {{ ready: {pool} }}")
-    };
-    format!(
-        "\
-apiVersion: labsync/v1
-vcenter:
-  url: {url}
-  username: labsync
-  password_env: LABSYNC_SIM_PASSWORD
-  datacenter: DC1
-  labs_folder: /DC1/vm/labs
-  owner: bench
-defaults:
-  ttl: 8h
-templates:
-  five:
-    workflow: running{pool}
-    ready:
-      guestinfo: guestinfo.labsync.ready=1
-      timeout: 10m
-    vms:
-      - {{ name: db, source: /DC1/vm/templates/k8s-db }}
-      - {{ name: cp, source: /DC1/vm/templates/k8s-cp, depends_on: [db] }}
-      - {{ name: w1, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
-      - {{ name: w2, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
-      - {{ name: w3, source: /DC1/vm/templates/k8s-worker, depends_on: [cp] }}
-include:
-  - labs.d/*.yaml
-limits:
-  parallelism: 10
-  per_host: 4
-"
-    )
-}
 
 /// Lab → (state, claimed from a spare).
 type Labs = BTreeMap<String, (String, bool)>;
@@ -149,11 +67,6 @@ fn states(dir: &Path) -> Result<(Labs, u64), BenchError> {
     Ok((labs, spares))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
-
 fn main() -> Result<(), BenchError> {
     let pools: Vec<usize> = match std::env::var("LABSYNC_BENCH_POOLS") {
         Ok(v) => v
@@ -173,26 +86,8 @@ fn run(pool: usize) -> Result<(), BenchError> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("labs.d"))?;
-    std::fs::write(dir.join("inventory.yaml"), INVENTORY)?;
-    let mut sim = Reaped(
-        Command::new(BIN)
-            .args(["sim", "serve", "--inventory", "inventory.yaml"])
-            .args(["--listen", "127.0.0.1:0", "--time-scale", "1"])
-            .current_dir(dir)
-            .env("LABSYNC_SIM_PASSWORD", "labsync")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let sim_out = lines_of(&mut sim.0)?;
-    let url_line = sim_out.recv_timeout(Duration::from_secs(60))?;
-    let url = url_line
-        .strip_prefix("url:")
-        .ok_or("no url line")?
-        .trim()
-        .to_string();
-    std::fs::write(dir.join("labs.yaml"), labs_yaml(&url, pool))?;
+    let (sim, url) = start_sim(dir, "1")?;
+    std::fs::write(dir.join("labs.yaml"), labs_yaml(&url, pool, ""))?;
     let mut watch = Reaped(
         Command::new(BIN)
             .args(["watch", "-f", "labs.yaml", "--interval", "10m", "--json"])
