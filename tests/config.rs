@@ -655,6 +655,7 @@ fn the_committed_request_status_and_webhook_schemas_are_what_labsync_schema_prin
         ("schemas/request-status.schema.json", "--request-status"),
         ("schemas/webhook.schema.json", "--webhook"),
         ("schemas/api.openapi.json", "--openapi"),
+        ("docs/api-reference.md", "--api-reference"),
     ] {
         let committed = std::fs::read_to_string(file).unwrap_or_default();
         let out = cargo_bin_cmd!("labsync")

@@ -1,6 +1,7 @@
 //! `labsync schema`: print a JSON Schema generated from labsync's own types: of labs.yaml (the
 //! default), of the request status documents `watch` writes (`--request-status`), or of the
-//! webhook bodies it posts (`--webhook`). The committed copies in `schemas/` are tested fresh.
+//! webhook bodies it posts (`--webhook`), the request API's OpenAPI document (`--openapi`) and
+//! its reference in Markdown (`--api-reference`). The committed copies in `schemas/` are tested fresh.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -17,12 +18,18 @@ pub struct Args {
     /// The OpenAPI document of `watch --http`'s request API (`schemas/api.openapi.json`).
     #[arg(long, conflicts_with = "request_status")]
     pub openapi: bool,
+    /// The request API's reference in Markdown, from the OpenAPI document
+    /// (`docs/api-reference.md`).
+    #[arg(long, conflicts_with_all = ["openapi", "webhook", "request_status"])]
+    pub api_reference: bool,
 }
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     let text = if args.request_status {
         pretty(&crate::engine::feedback::documents::schema())
+    } else if args.api_reference {
+        crate::engine::api::reference::markdown(&crate::engine::api::openapi::document())
     } else if args.openapi {
         pretty(&crate::engine::api::openapi::document())
     } else if args.webhook {

@@ -14,6 +14,7 @@
 
 mod dashboard;
 pub mod openapi;
+pub mod reference;
 pub mod requests;
 pub mod tokens;
 pub mod types;
