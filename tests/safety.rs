@@ -473,3 +473,21 @@ fn two_configs_sharing_an_owner_leave_each_others_labs_alone() {
     let plan = labsync_example(d, "labs.yaml.example", &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }
+
+#[test]
+fn max_destroy_lets_one_run_destroy_more_than_the_files_limit() {
+    let ws = Workspace::new(&[Lab::duo("alice"), Lab::duo("bob"), Lab::duo("carol")]);
+    ws.labsync(&["apply", "--auto-approve"]).assert().code(0);
+    ws.set_extra("limits:\n  max_destroy_per_run: 1\n");
+    ws.write_labs(&[Lab::duo("alice")]);
+    let refused = ws.labsync(&["apply", "--auto-approve"]).output().unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr).to_string()
+        + &String::from_utf8_lossy(&refused.stdout);
+    assert_ne!(refused.status.code(), Some(0), "{err}");
+    assert!(err.contains("--max-destroy"), "{err}");
+    assert_eq!(ws.managed_vms().len(), 6, "nothing destroyed: {err}");
+    ws.labsync(&["apply", "--auto-approve", "--max-destroy", "2"])
+        .assert()
+        .code(0);
+    assert_eq!(ws.managed_vms().len(), 2);
+}

@@ -33,6 +33,9 @@ pub struct Args {
     /// Allow a config with no labs to destroy every managed lab.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Allow up to N labs destroyed in this run, instead of `limits.max_destroy_per_run`.
+    #[arg(long, value_name = "N")]
+    pub max_destroy: Option<u32>,
     /// Wait this long for another apply of the same owner to finish (e.g. 30s, 5m).
     #[arg(long, value_name = "DUR", default_value = "0s", value_parser = change::parse_duration)]
     pub lock_timeout: std::time::Duration,
@@ -80,7 +83,8 @@ async fn apply(
     connected: &crate::engine::connect::Connected,
     saved: Option<SavedPlan>,
 ) -> ExitCode {
-    let policy = labs.policy(args.allow_empty);
+    let mut policy = labs.policy(args.allow_empty);
+    policy.max_destroy_override = args.max_destroy;
     let (observation, plan) = match saved {
         Some(s) => {
             let observation = match context::observe(labs, connected).await {

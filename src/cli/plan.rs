@@ -35,13 +35,17 @@ pub struct Args {
     /// Allow a config with no labs to destroy every managed lab.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Allow up to N labs destroyed in this run, instead of `limits.max_destroy_per_run`.
+    #[arg(long, value_name = "N")]
+    pub max_destroy: Option<u32>,
 }
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging();
     context::with_vcenter(&args.file, settings, async |labs, connected| {
-        let policy = labs.policy(args.allow_empty);
+        let mut policy = labs.policy(args.allow_empty);
+        policy.max_destroy_override = args.max_destroy;
         let result =
             context::observe_and_plan(labs, connected, &policy, jiff::Timestamp::now()).await;
         let (observation, plan) = match result {
