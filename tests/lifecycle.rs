@@ -103,6 +103,13 @@ fn an_extension_is_recorded_in_vcenter_and_the_next_plan_keeps_the_lab_until_the
     assert_eq!(same["changed"], false);
     assert_eq!(ts(&same["expires"]), after);
 
+    // The user's `output = "json"` setting (here from LABSYNC_OUTPUT) counts like `--json`.
+    let out = labsync(dir, &["extend", "alice", "--by", "1m"])
+        .env("LABSYNC_OUTPUT", "json")
+        .output()
+        .expect("runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON from the output setting");
+    assert_eq!(doc["changed"], true);
     labsync(dir, &["extend", "ghost", "--by", "1h"])
         .assert()
         .code(1)

@@ -89,7 +89,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         };
         let mut out = std::io::stdout().lock();
         // A closed stdout leaves nobody to tell.
-        if args.json {
+        if args.json || context::wants_json(settings) {
             let doc = serde_json::json!({
                 "lab": ext.lab,
                 "previous_expiry": ext.current,
