@@ -1,6 +1,6 @@
 //! labsync keeps on-demand training labs on VMware vSphere in the state described by YAML files.
 //!
-//! The flow (see DESIGN.md): `config` parses and validates the files into a [`model::Desired`];
+//! The flow: `config` parses and validates the files into a [`model::Desired`];
 //! the engine observes vCenter into a [`model::Observed`]; [`plan`] diffs the two with no I/O;
 //! `render` shows the plan; the engine executes it through the `vsphere` client.
 
