@@ -577,7 +577,12 @@ fn a_request_past_the_requesters_quota_is_queued_then_made_when_one_goes() {
         .stdout(predicate::str::contains(
             "queued (1st in line): dana has 1 labs",
         ));
-    assert_eq!(g.lab("req-1-dana")["state"], "booting");
+    // Made (its guest may already have announced itself on a slow machine), not queued.
+    let first = g.lab("req-1-dana");
+    assert!(
+        first["state"] == "booting" || first["state"] == "ready",
+        "{first}"
+    );
     let queued = g.lab("req-2-dana");
     assert_eq!(queued["state"], "queued", "{queued}");
     assert_eq!(queued["vms_present"], 0);

@@ -99,13 +99,14 @@ pub async fn execute_plan(
     report
 }
 
-/// A duration on the command line (`--lock-timeout`, `--interval`): `500ms`, `30s`, `5m`,
-/// `1h 30m` (or ISO 8601, `PT5M`); never negative.
+/// A duration on the command line (`--lock-timeout`, `--interval`, `extend --by`): the same
+/// words as in the labs files (`500ms`, `30s`, `5m`, `1h 30m`, `1d`, ISO 8601 `PT5M`; a day is
+/// 24 hours), zero allowed, never negative.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("not a duration ({e}); write e.g. 500ms, 30s, 5m or 1h"))?;
+    let d = crate::config::check::duration_or_zero(s).map_err(|r| match r.help {
+        Some(help) => format!("{}; {help}", r.message),
+        None => r.message,
+    })?;
     Duration::try_from(d).map_err(|_| "a duration cannot be negative".to_string())
 }
 
@@ -182,6 +183,7 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("PT2M"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5s").is_err());
     }
