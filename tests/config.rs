@@ -650,7 +650,7 @@ fn an_included_file_may_not_set_requests_or_notify() {
 }
 
 #[test]
-fn the_committed_request_status_and_webhook_schemas_are_what_labsync_schema_prints() {
+fn the_committed_schemas_openapi_document_and_api_reference_are_what_labsync_schema_prints() {
     for (file, flag) in [
         ("schemas/request-status.schema.json", "--request-status"),
         ("schemas/webhook.schema.json", "--webhook"),
