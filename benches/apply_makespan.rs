@@ -86,6 +86,7 @@ async fn observe_and_plan(client: &Client, text: &str) -> (Observation, plan::Pl
     let scope = Scope {
         labs_folder: desired.labs_folder.clone(),
         sources: desired.sources.keys().cloned().collect(),
+        diff_specs_against: None,
     };
     let obs = client.observe(&scope).await.expect("observe");
     let p = plan::plan(

@@ -112,6 +112,7 @@ async fn main() -> Result<(), String> {
     let scope = Scope {
         labs_folder: InventoryPath::new("/none").map_err(|e| e.to_string())?,
         sources: vec![],
+        diff_specs_against: None,
     };
 
     let s0 = client.stats();

@@ -982,6 +982,7 @@ mod watch {
                 .observe(&labsync::vsphere::observe::Scope {
                     labs_folder: labs.clone(),
                     sources: vec![],
+                    diff_specs_against: None,
                 })
                 .await
                 .unwrap();
@@ -1422,6 +1423,7 @@ mod watch {
         let scope = labsync::vsphere::observe::Scope {
             labs_folder: InventoryPath::new("/DC1/vm/labs").unwrap(),
             sources: vec![],
+            diff_specs_against: None,
         };
         let obs = client.observe(&scope).await.ok()?;
         obs.observed

@@ -1367,6 +1367,7 @@ mod crash {
         let scope = labsync::vsphere::observe::Scope {
             labs_folder: desired.labs_folder.clone(),
             sources: desired.sources.keys().cloned().collect(),
+            diff_specs_against: None,
         };
         let obs = client.observe(&scope).await.expect("observe");
         let plan = labsync::plan::plan(

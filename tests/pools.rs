@@ -277,6 +277,7 @@ fn a_claim_killed_half_way_is_finished_and_its_spare_never_goes_to_another_reque
         sim.block_on(client.observe(&labsync::vsphere::observe::Scope {
             labs_folder: labsync::model::InventoryPath::new("/DC1/vm/labs").unwrap(),
             sources: vec![],
+            diff_specs_against: None,
         }))
         .expect("observes")
         .observed

@@ -366,6 +366,7 @@ fn example_scope() -> labsync::vsphere::observe::Scope {
     labsync::vsphere::observe::Scope {
         labs_folder: labsync::model::InventoryPath::new("/DC1/vm/labs").unwrap(),
         sources: vec![],
+        diff_specs_against: None,
     }
 }
 

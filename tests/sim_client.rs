@@ -101,6 +101,10 @@ sim_check!(
     client_suite::terminated_session_is_renewed
 );
 sim_check!(
+    a_kept_session_is_reused_and_renewed,
+    client_suite::kept_session_is_reused_and_renewed
+);
+sim_check!(
     concurrent_tasks_share_one_task_loop,
     client_suite::concurrent_tasks
 );

@@ -271,6 +271,7 @@ async fn observe_reports_a_clones_guest_its_sources_ip_and_clock_and_vcenters_ti
     let scope = Scope {
         labs_folder: InventoryPath::new("/DC1/vm/labs").unwrap(),
         sources: vec![source_path.clone()],
+        diff_specs_against: None,
     };
 
     let before = client.observe(&scope).await.expect("observe");

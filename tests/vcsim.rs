@@ -85,6 +85,10 @@ vcsim_check!(
     client_suite::terminated_session_is_renewed
 );
 vcsim_check!(
+    a_kept_session_is_reused_and_renewed,
+    client_suite::kept_session_is_reused_and_renewed
+);
+vcsim_check!(
     concurrent_tasks_share_one_task_loop,
     client_suite::concurrent_tasks
 );
@@ -174,6 +178,7 @@ allow_empty: true
     let scope = Scope {
         labs_folder: desired.labs_folder.clone(),
         sources: vec![site.source_vm.clone()],
+        diff_specs_against: None,
     };
     let obs = client.observe(&scope).await.expect("observe");
     let vm = obs.observed.sources[&site.source_vm].moref.clone();
@@ -237,6 +242,7 @@ async fn apply_of_full_and_linked_clone_labs_then_plan_has_no_changes() {
         .observe(&Scope {
             labs_folder: InventoryPath::new("/DC0/vm/labs").unwrap(),
             sources: vec![site.source_vm.clone()],
+            diff_specs_against: None,
         })
         .await
         .expect("observe");

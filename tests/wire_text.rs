@@ -31,6 +31,7 @@ fn labs_scope(sources: &[&str]) -> Scope {
             .iter()
             .map(|s| InventoryPath::new(*s).expect("path"))
             .collect(),
+        diff_specs_against: None,
     }
 }
 

@@ -216,11 +216,19 @@ pub fn with_labs(
     })
 }
 
-/// The client's options from the settings (the SOAP trace file).
+/// The client's options from the settings (the SOAP trace file) and the environment
+/// (`LABSYNC_MAX_RESPONSE_MB`, for inventories whose pages outgrow the default limit).
 pub fn client_options(settings: &Settings) -> crate::vsphere::Options {
+    let defaults = crate::vsphere::Options::default();
+    let max_response_bytes = std::env::var("LABSYNC_MAX_RESPONSE_MB")
+        .ok()
+        .and_then(|mb| mb.trim().parse::<u64>().ok())
+        .filter(|mb| *mb > 0)
+        .map_or(defaults.max_response_bytes, |mb| mb.saturating_mul(1 << 20));
     crate::vsphere::Options {
         trace_soap: settings.trace_soap.clone(),
-        ..crate::vsphere::Options::default()
+        max_response_bytes,
+        ..defaults
     }
 }
 
@@ -268,11 +276,22 @@ pub async fn observe_and_plan(
     policy: &Policy,
     now: jiff::Timestamp,
 ) -> Result<(crate::vsphere::observe::Observation, crate::plan::Plan), ExitCode> {
+    let started = std::time::Instant::now();
     let observation = observe(labs, connected).await?;
+    let observed = started.elapsed();
     let mut policy = policy.clone();
     policy.hygiene_due =
         crate::plan::scheduled_hygiene(&labs.desired, &observation.observed, now).due;
+    let hygiene = started.elapsed() - observed;
     let plan = crate::plan::plan(&labs.desired, &observation.observed, now, &policy);
+    tracing::debug!(
+        target: "labsync::timing",
+        vms = observation.observed.vms.len(),
+        observe_ms = observed.as_millis() as u64,
+        hygiene_ms = hygiene.as_millis() as u64,
+        plan_ms = (started.elapsed() - observed - hygiene).as_millis() as u64,
+        "observed and planned"
+    );
     Ok((observation, plan))
 }
 

@@ -57,7 +57,19 @@ impl Connected {
     /// Logs out (best effort). A process that serves the embedded simulator then serves the
     /// others still using it until they are done, and stops it after its last save.
     pub async fn close(self) {
-        let _ = self.client.logout().await;
+        // A session kept for the next command stays open: no Logout round trip to wait for.
+        if !self.client.keeps_session() {
+            let _ = self.client.logout().await;
+        }
+        let traffic = self.client.stats();
+        // For benchmarks and the curious: `LABSYNC_LOG=labsync::traffic=debug`.
+        tracing::debug!(
+            target: "labsync::traffic",
+            round_trips = traffic.round_trips,
+            bytes_sent = traffic.bytes_sent,
+            bytes_received = traffic.bytes_received,
+            "vCenter traffic of this command"
+        );
         drop(self.client);
         if let Embedded::Serving(serving) = self.embedded {
             serving.stop().await;
@@ -175,6 +187,10 @@ pub async fn connect(
             let username = conn.username.clone().ok_or(ConnectError::NoUsername)?;
             let password = read_password(conn, &username)?;
             // `insecure: true` is warned about loudly by the transport on every connect.
+            let mut options = options;
+            if options.session_file.is_none() {
+                options.session_file = vsphere::session_cache::default_path(url, &username);
+            }
             let target = Target {
                 url: url.clone(),
                 username,

@@ -35,10 +35,7 @@ pub async fn extend(
     now: Timestamp,
     max_extension: Option<SignedDuration>,
 ) -> Result<Extension, ExtendError> {
-    let scope = Scope {
-        labs_folder: desired.labs_folder.clone(),
-        sources: Vec::new(),
-    };
+    let scope = Scope::new(desired.labs_folder.clone(), Vec::new());
     let observation = client.observe(&scope).await?;
     let ext = decide_extension(
         desired,
@@ -110,10 +107,10 @@ labs:
 
     /// Creates the lab as the plan says (its folder, then its VMs with their markers).
     async fn create_lab(client: &Client, desired: &Desired, now: Timestamp) {
-        let scope = Scope {
-            labs_folder: desired.labs_folder.clone(),
-            sources: desired.sources.keys().cloned().collect(),
-        };
+        let scope = Scope::new(
+            desired.labs_folder.clone(),
+            desired.sources.keys().cloned().collect(),
+        );
         let obs = client.observe(&scope).await.unwrap();
         let plan = plan(desired, &obs.observed, now, &Policy::default());
         let labs = obs.paths[&desired.labs_folder].clone();
@@ -137,10 +134,7 @@ labs:
     }
 
     async fn recorded_extension(client: &Client, desired: &Desired) -> Option<Timestamp> {
-        let scope = Scope {
-            labs_folder: desired.labs_folder.clone(),
-            sources: Vec::new(),
-        };
+        let scope = Scope::new(desired.labs_folder.clone(), Vec::new());
         let obs = client.observe(&scope).await.unwrap();
         obs.observed.lab_records[&LabName::new("alice").unwrap()].extended_until
     }

@@ -333,10 +333,7 @@ async fn find_folder(
             ],
         )
         .await?;
-    let scope = Scope {
-        labs_folder: path.clone(),
-        sources: Vec::new(),
-    };
+    let scope = Scope::new(path.clone(), Vec::new());
     let paths = observe::build(&objects, &root, &scope).paths;
     if let Some(m) = paths.get(path) {
         return Ok(Ok(m.clone()));

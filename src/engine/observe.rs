@@ -7,10 +7,19 @@ use crate::vsphere::{Client, Result};
 
 /// What to look for, from the desired state.
 pub fn scope(desired: &Desired) -> Scope {
-    Scope {
-        labs_folder: desired.labs_folder.clone(),
-        sources: desired.sources.keys().cloned().collect(),
-    }
+    let mut scope = Scope::new(
+        desired.labs_folder.clone(),
+        desired.sources.keys().cloned().collect(),
+    );
+    // A plan diffs the recorded spec documents of the labs it replaces, and only those.
+    scope.diff_specs_against = Some(
+        desired
+            .labs
+            .iter()
+            .map(|(name, lab)| (name.to_string(), lab.spec_hash.clone()))
+            .collect(),
+    );
+    scope
 }
 
 /// Reads vCenter once for a plan of `desired`.

@@ -324,15 +324,15 @@ impl Sim {
     }
 
     fn object_content(&self, session: &str, obj: &MoRef, paths: &[String]) -> Option<Value> {
-        let (vals, missing) = self.read_object(session, obj, paths)?;
-        // Keep the order the client asked for.
+        let (mut vals, missing) = self.read_object(session, obj, paths)?;
+        // Keep the order the client asked for; the values move, they are not copied.
         let props = paths
             .iter()
-            .filter_map(|p| vals.get(p).map(|v| (p, v)))
+            .filter_map(|p| vals.remove(p).map(|v| (p, v)))
             .map(|(p, v)| {
                 DataObject::new("DynamicProperty")
                     .with("name", Value::str(p.clone()))
-                    .typed("val", v.clone())
+                    .typed("val", v)
                     .into_value()
             })
             .collect();
@@ -356,9 +356,11 @@ impl Sim {
         max_objects: Option<usize>,
     ) -> Result<Option<Value>, Fault> {
         let mut wanted: Vec<Wanted> = Vec::new();
+        // Where each object sits in `wanted`: a view over 50,000 VMs must not cost n² compares.
+        let mut at: std::collections::HashMap<MoRef, usize> = std::collections::HashMap::new();
         for s in specs {
             for (obj, paths) in self.select(session, s, true)? {
-                match wanted.iter_mut().find(|(o, _)| *o == obj) {
+                match at.get(&obj).and_then(|i| wanted.get_mut(*i)) {
                     Some((_, ps)) => {
                         for p in paths {
                             if !ps.contains(&p) {
@@ -366,7 +368,10 @@ impl Sim {
                             }
                         }
                     }
-                    None => wanted.push((obj, paths)),
+                    None => {
+                        at.insert(obj.clone(), wanted.len());
+                        wanted.push((obj, paths));
+                    }
                 }
             }
         }

@@ -273,10 +273,23 @@ pub enum InventoryError {
 
 /// Parses inventory text.
 pub fn parse(text: &str, path: &str) -> Result<Inventory, InventoryError> {
-    serde_saphyr::from_str(text).map_err(|e| InventoryError::Parse {
+    serde_saphyr::from_str_with_options(text, parse_options()).map_err(|e| InventoryError::Parse {
         path: path.into(),
         message: e.to_string(),
     })
+}
+
+/// The parser's limits: an inventory is the operator's own file, and a scale test's holds 50,000
+/// VMs with their `extraConfig` (some 60 nodes each), far past the parser's default budget of
+/// 250,000 nodes; the limits still stop a runaway (alias bombs, absurd files).
+fn parse_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 20_000_000;
+    budget.max_events = 80_000_000;
+    budget.max_total_scalar_bytes = 1 << 30;
+    let mut o = serde_saphyr::Options::default();
+    o.budget = Some(budget);
+    o
 }
 
 /// Reads and parses an inventory file.

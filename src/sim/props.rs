@@ -143,6 +143,13 @@ impl Sim {
         let Some(((first, first_key), rest)) = segs.split_first() else {
             return Err(PropError::Invalid);
         };
+        // A VM's memory size sits in `config.hardware`, its whole device list: read alone (as
+        // labsync's inventory read does for every VM) it needs none of the rest built.
+        if path == "config.hardware.memoryMB"
+            && let Some(vm) = self.world.resolve(obj).and_then(|e| e.vm())
+        {
+            return Ok(Some(Value::Int(vm.memory_mb)));
+        }
         let nested = rest.first().map(|(n, _)| *n);
         let Some(mut v) = self.top(session, obj, first, nested)? else {
             return Ok(None);

@@ -43,6 +43,25 @@ pub enum Error {
     },
     #[error("the response to {method} could not be understood: {reason}")]
     Decode { method: String, reason: String },
+    #[error(
+        "{method} at {url}: the answer is not a vSphere SOAP response (HTTP {status}, {looked_like}): {reason}; is this the vCenter's /sdk URL, or is a proxy answering in its place?"
+    )]
+    NotSoap {
+        method: String,
+        url: String,
+        status: u16,
+        /// What the body looked like, for people: `an HTML page titled "…"`, `an empty body`.
+        looked_like: String,
+        reason: String,
+    },
+    #[error(
+        "{method} at {url}: the answer is larger than {limit_mb} MiB and was not read; for a very large inventory raise LABSYNC_MAX_RESPONSE_MB, otherwise check what answers at this URL"
+    )]
+    TooLarge {
+        method: String,
+        url: String,
+        limit_mb: u64,
+    },
     #[error("login as {user:?} failed: wrong user name or password (InvalidLogin)")]
     InvalidLogin { user: String },
     #[error("{method} failed: {fault}")]

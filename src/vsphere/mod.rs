@@ -14,6 +14,7 @@ pub mod retry;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod session_cache;
 pub mod tasks;
 pub mod tls;
 pub mod transport;

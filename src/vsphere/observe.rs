@@ -4,7 +4,7 @@
 //! folder, datacenter, compute resource, pool and VM in the batch: no round trip per object.
 //! Round trips: view (once per session) + 1 + N/page.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 
@@ -12,6 +12,7 @@ use super::error::Result;
 use super::props::{ObjectContent, PropSpec};
 use super::session::Client;
 use super::wire::Element;
+use crate::model::markers;
 use crate::model::readiness::DEFAULT_CLOCK_KEY;
 use crate::model::{
     GuestReport, InventoryPath, LabName, LabRecord, MoRef, Observed, ObservedSource, ObservedVm,
@@ -49,39 +50,55 @@ pub const VIEW_TYPES: &[&str] = &[
     "VirtualMachine",
 ];
 
-/// The VM properties labsync reads, and nothing more.
+/// The VM properties labsync reads of every VM, and nothing more.
 pub const VM_PROPERTIES: &[&str] = &[
     "name",
     "parent",
     "runtime.powerState",
     "runtime.host",
-    "runtime.instantCloneFrozen",
     "config.extraConfig",
     "config.uuid",
     "config.instanceUuid",
-    "layoutEx.disk",
-    "snapshot",
     "recentTask",
-    "customValue",
     "guest.toolsRunningStatus",
     "guest.ipAddress",
     "guest.net",
-    "config.tools.syncTimeWithHost",
     "config.hardware.memoryMB",
 ];
 
-/// The VM properties to ask a server of this API version for: `runtime.instantCloneFrozen`
+/// What labsync reads of a source VM besides [`VM_PROPERTIES`]: its disk chain, snapshots,
+/// frozen state, hygiene record and time sync. Read in a second call of the few VMs named like
+/// a source, not of the 10,000 clones, whose share of a page they would be a quarter.
+pub const SOURCE_PROPERTIES: &[&str] = &[
+    "runtime.instantCloneFrozen",
+    "layoutEx.disk",
+    "snapshot",
+    "customValue",
+    "config.tools.syncTimeWithHost",
+];
+
+/// The properties to ask a server of this API version for, of these: `runtime.instantCloneFrozen`
 /// exists from 6.7 on, and vCenter faults the whole read (`InvalidProperty`) on an unknown path.
-pub fn vm_properties(api_version: &str) -> Vec<&'static str> {
+pub fn for_version(properties: &[&'static str], api_version: &str) -> Vec<&'static str> {
     let mut parts = api_version
         .split('.')
         .map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    VM_PROPERTIES
+    properties
         .iter()
         .copied()
         .filter(|p| *p != "runtime.instantCloneFrozen" || (major, minor) >= (6, 7))
         .collect()
+}
+
+/// Every VM property labsync may read of a source, for this API version.
+pub fn vm_properties(api_version: &str) -> Vec<&'static str> {
+    let all: Vec<&'static str> = VM_PROPERTIES
+        .iter()
+        .chain(SOURCE_PROPERTIES)
+        .copied()
+        .collect();
+    for_version(&all, api_version)
 }
 
 /// What to look for besides the VMs.
@@ -91,6 +108,33 @@ pub struct Scope {
     pub labs_folder: InventoryPath,
     /// Source VMs to report, by inventory path.
     pub sources: Vec<InventoryPath>,
+    /// When set, a VM's recorded spec document (`labsync.specdoc`, only ever shown in a plan's
+    /// diff) is kept only if its lab is here with another spec hash: a lab that is unchanged or
+    /// no longer wanted has nothing to diff, and 10,000 documents would cost memory for nothing.
+    /// `None` keeps every document.
+    pub diff_specs_against: Option<HashMap<String, SpecHash>>,
+}
+
+impl Scope {
+    /// Everything in `labs_folder`, these sources, every spec document kept.
+    pub fn new(labs_folder: InventoryPath, sources: Vec<InventoryPath>) -> Self {
+        Self {
+            labs_folder,
+            sources,
+            diff_specs_against: None,
+        }
+    }
+
+    /// Whether a VM with these `labsync.*` entries needs its spec document.
+    fn wants_specdoc(&self, labsync: &BTreeMap<String, String>) -> bool {
+        let Some(specs) = &self.diff_specs_against else {
+            return true;
+        };
+        let lab = labsync
+            .get(markers::LAB)
+            .and_then(|l| specs.get(l.as_str()));
+        lab.is_some_and(|want| labsync.get(markers::SPEC).map(String::as_str) != Some(&want.0))
+    }
 }
 
 /// The result of an observation: the planner's view plus the paths the engine resolves
@@ -103,7 +147,9 @@ pub struct Observation {
 }
 
 impl Client {
-    /// Reads the whole inventory once and builds the [`Observation`].
+    /// Reads the whole inventory once and builds the [`Observation`]. Each VM is turned into
+    /// its compact [`ObservedVm`] as soon as its part of a page is read ([`Read::of`]), so the
+    /// memory it takes is the result's, not the XML's.
     pub async fn observe(&self, scope: &Scope) -> Result<Observation> {
         let root = self.content().root_folder.clone();
         let mut specs = vec![
@@ -112,76 +158,171 @@ impl Client {
             PropSpec::new("ComputeResource", &["name", "parent"]),
             PropSpec::new("ResourcePool", &["name", "parent"]),
             PropSpec::new("HostSystem", &["name", "summary.hardware.memorySize"]),
-            PropSpec::new("VirtualMachine", &vm_properties(self.api_version())),
+            PropSpec::new("VirtualMachine", VM_PROPERTIES),
         ];
         let mut extra = Vec::new();
         if let Some(cfm) = &self.content().custom_fields_manager {
             specs.push(PropSpec::new(&cfm.kind, &["field"]));
             extra.push(cfm.clone());
         }
+        let leaves = source_leaves(scope);
+        let mut read = |o: ObjectContent| Some(Read::of(o, scope, &leaves));
         // vCenter's clock for the guest clock checks, read alongside the inventory.
-        let (objects, clock) = tokio::join!(
-            self.retrieve_under_with(&root, VIEW_TYPES, &specs, &extra),
+        let (reads, clock) = tokio::join!(
+            self.retrieve_under_map(&root, VIEW_TYPES, &specs, &extra, &mut read),
             self.current_time()
         );
-        let mut observation = build(&objects?, &root, scope);
+        let mut reads = reads?;
+        self.read_source_details(&mut reads).await?;
+        let mut observation = build_from(reads, &root, scope);
         // A server that cannot tell its time only loses the clock checks.
         observation.observed.vcenter_time = clock.ok();
         Ok(observation)
     }
+
+    /// Adds [`SOURCE_PROPERTIES`] to the VMs kept whole (those named like a source): one call.
+    async fn read_source_details(&self, reads: &mut [Read]) -> Result<()> {
+        let mut wholes: HashMap<MoRef, &mut ObjectContent> = reads
+            .iter_mut()
+            .filter_map(|r| match r {
+                Read::Vm {
+                    whole: Some(whole), ..
+                } => Some((whole.obj.clone(), whole.as_mut())),
+                _ => None,
+            })
+            .collect();
+        if wholes.is_empty() {
+            return Ok(());
+        }
+        let objs: Vec<MoRef> = wholes.keys().cloned().collect();
+        let paths = for_version(SOURCE_PROPERTIES, self.api_version());
+        for details in self.retrieve_objects(&objs, &paths).await? {
+            if let Some(whole) = wholes.get_mut(&details.obj) {
+                whole.props.extend(details.props);
+                whole.missing.extend(details.missing);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One object of the inventory read, as kept while the rest is read.
+#[derive(Debug)]
+pub enum Read {
+    /// A VM, already in the planner's form (its folder is filled in once every folder is read);
+    /// the whole object too when its name is a source's.
+    Vm {
+        vm: Box<ObservedVm>,
+        parent: Option<MoRef>,
+        whole: Option<Box<ObjectContent>>,
+    },
+    /// Folders, datacenters, clusters, pools, hosts, the custom field names: few, kept whole.
+    Other(ObjectContent),
+}
+
+impl Read {
+    /// Keeps what the observation needs of `o`.
+    pub fn of(o: ObjectContent, scope: &Scope, source_leaves: &HashSet<String>) -> Read {
+        if o.obj.kind != "VirtualMachine" {
+            return Read::Other(o);
+        }
+        let parent = o.moref("parent");
+        let Some(mut vm) = observed_vm(&o, None) else {
+            return Read::Other(o);
+        };
+        if !scope.wants_specdoc(&vm.labsync_config) {
+            vm.labsync_config.remove(markers::SPECDOC);
+        }
+        let whole = source_leaves
+            .contains(&escape_name(&vm.name))
+            .then(|| Box::new(o));
+        Read::Vm {
+            vm: Box::new(vm),
+            parent,
+            whole,
+        }
+    }
+}
+
+/// The names the sources go by (the last part of their paths, escaped as in paths).
+fn source_leaves(scope: &Scope) -> HashSet<String> {
+    scope
+        .sources
+        .iter()
+        .filter_map(|p| p.as_str().rsplit('/').next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Builds the observation from the objects of one read. Pure.
 pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observation {
-    let field_names = custom_field_names(objects);
-    let by_ref: HashMap<&MoRef, &ObjectContent> = objects.iter().map(|o| (&o.obj, o)).collect();
+    let leaves = source_leaves(scope);
+    let reads = objects
+        .iter()
+        .map(|o| Read::of(o.clone(), scope, &leaves))
+        .collect();
+    build_from(reads, root, scope)
+}
+
+/// Builds the observation from what [`Read::of`] kept of each object. Pure.
+pub fn build_from(reads: Vec<Read>, root: &MoRef, scope: &Scope) -> Observation {
+    let mut others: Vec<ObjectContent> = Vec::new();
+    let mut vm_reads = Vec::new();
+    for r in reads {
+        match r {
+            Read::Other(o) => others.push(o),
+            Read::Vm { vm, parent, whole } => vm_reads.push((vm, parent, whole)),
+        }
+    }
+    let field_names = custom_field_names(&others);
+    let by_ref: HashMap<&MoRef, &ObjectContent> = others.iter().map(|o| (&o.obj, o)).collect();
     let mut path_cache: HashMap<MoRef, Option<String>> = HashMap::new();
 
     let mut paths = BTreeMap::new();
-    let mut vm_paths: HashMap<String, &ObjectContent> = HashMap::new();
-    for o in objects {
+    for o in &others {
         if o.obj.kind == "CustomFieldsManager" {
             continue;
         }
-        let Some(p) = path_of(&o.obj, &by_ref, root, &mut path_cache) else {
-            continue;
-        };
-        if o.obj.kind == "VirtualMachine" {
-            vm_paths.insert(p, o);
-        } else if let Ok(ip) = InventoryPath::new(p) {
+        if let Some(p) = path_of(&o.obj, &by_ref, root, &mut path_cache)
+            && let Ok(ip) = InventoryPath::new(p)
+        {
             paths.insert(ip, o.obj.clone());
         }
     }
 
-    let mut vms: Vec<ObservedVm> = objects
-        .iter()
-        .filter(|o| o.obj.kind == "VirtualMachine")
-        .filter_map(|o| {
-            let folder = o
-                .moref("parent")
-                .and_then(|p| path_of(&p, &by_ref, root, &mut path_cache))
-                .and_then(|p| InventoryPath::new(p).ok());
-            observed_vm(o, folder)
-        })
-        .collect();
-    vms.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.moref.cmp(&b.moref)));
-
-    let mut sources = BTreeMap::new();
-    for path in &scope.sources {
-        if let Some(o) = vm_paths.get(path.as_str()) {
-            sources.insert(path.clone(), observed_source(path, o, &field_names));
-        }
-    }
-
     let mut children: HashMap<MoRef, u32> = HashMap::new();
-    for o in objects {
+    for o in &others {
         if let Some(parent) = o.moref("parent") {
             *children.entry(parent).or_default() += 1;
         }
     }
+    let mut sources = BTreeMap::new();
+    let mut vms: Vec<ObservedVm> = Vec::with_capacity(vm_reads.len());
+    for (vm, parent, whole) in vm_reads {
+        let mut vm = *vm;
+        let folder = parent
+            .as_ref()
+            .and_then(|p| path_of(p, &by_ref, root, &mut path_cache));
+        if let Some(p) = &parent {
+            *children.entry(p.clone()).or_default() += 1;
+        }
+        if let (Some(whole), Some(folder)) = (whole, &folder) {
+            let path = format!("{folder}/{}", escape_name(&vm.name));
+            if let Some(source) = scope.sources.iter().find(|s| s.as_str() == path) {
+                sources.insert(
+                    source.clone(),
+                    observed_source(source, &whole, &field_names),
+                );
+            }
+        }
+        vm.folder = folder.and_then(|p| InventoryPath::new(p).ok());
+        vms.push(vm);
+    }
+    vms.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.moref.cmp(&b.moref)));
+
     let mut lab_records = BTreeMap::new();
     if let Some(labs) = paths.get(&scope.labs_folder) {
-        for o in objects.iter().filter(|o| o.obj.kind == "Folder") {
+        for o in others.iter().filter(|o| o.obj.kind == "Folder") {
             if o.moref("parent").as_ref() != Some(labs) {
                 continue;
             }
@@ -221,13 +362,13 @@ pub fn build(objects: &[ObjectContent], root: &MoRef, scope: &Scope) -> Observat
         }
     }
 
-    let host_names = objects
+    let host_names = others
         .iter()
         .filter(|o| o.obj.kind == "HostSystem")
         .filter_map(|o| Some((o.obj.value.clone(), o.text("name")?.to_string())))
         .collect();
 
-    let host_memory_mb = objects
+    let host_memory_mb = others
         .iter()
         .filter(|o| o.obj.kind == "HostSystem")
         .filter_map(|o| {

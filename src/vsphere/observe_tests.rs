@@ -18,6 +18,7 @@ fn observe_doc(doc: &str) -> Observation {
             InventoryPath::new("/DC0/vm/DC0_H0_VM0").unwrap(),
             InventoryPath::new("/DC0/vm/missing").unwrap(),
         ],
+        diff_specs_against: None,
     };
     build(&objects, &MoRef::new("Folder", "group-d1"), &scope)
 }
@@ -257,10 +258,7 @@ fn a_parent_loop_yields_no_path_instead_of_hanging() {
         missing: vec![],
     };
     let objects = vec![mk("a", "b"), mk("b", "a")];
-    let scope = Scope {
-        labs_folder: p("/x"),
-        sources: vec![],
-    };
+    let scope = Scope::new(p("/x"), vec![]);
     let obs = build(&objects, &MoRef::new("Folder", "root"), &scope);
     assert!(obs.paths.is_empty());
 }

@@ -4,6 +4,7 @@
 
 use super::error::{Error, Result};
 use super::session::{Call, Client};
+use super::wire::envelope::{self, EnvelopeError, Response};
 use super::wire::{Body, Element, Fault};
 use crate::model::MoRef;
 
@@ -70,39 +71,103 @@ pub fn parse_retrieve_result(resp: &Element) -> (Vec<ObjectContent>, Option<Stri
         .filter(|t| !t.is_empty());
     let objects = rv
         .children_named("objects")
-        .filter_map(|o| {
-            let obj = o.child_moref("obj")?;
-            let props = o
-                .children_named("propSet")
-                .filter_map(|p| {
-                    let name = p.child_text("name")?.to_string();
-                    let val = p.child("val").cloned().unwrap_or_else(|| Element {
-                        ns: super::wire::xml::Ns::None,
-                        name: "val".into(),
-                        xsi_type: None,
-                        mo_type: None,
-                        text: String::new(),
-                        children: Vec::new(),
-                    });
-                    Some((name, val))
-                })
-                .collect();
-            let missing = o
-                .children_named("missingSet")
-                .filter_map(|m| {
-                    let path = m.child_text("path")?.to_string();
-                    let fault = m.child("fault").map(Fault::from_localized)?;
-                    Some((path, fault))
-                })
-                .collect();
-            Some(ObjectContent {
-                obj,
-                props,
-                missing,
-            })
-        })
+        .filter_map(|o| object_content(o.clone()))
         .collect();
     (objects, token)
+}
+
+/// One page of a property read: what the caller made of each object, and the token of the next
+/// page.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub objects: Vec<T>,
+    pub token: Option<String>,
+}
+
+/// Decodes a `RetrievePropertiesEx`/`Continue…` response as it is read: each `objects` element
+/// becomes an [`ObjectContent`] as soon as it ends and goes to `map` at once, so no tree of the
+/// whole response is ever built; only what `map` keeps stays in memory.
+pub fn stream_retrieve_result<T>(
+    doc: &str,
+    map: &mut dyn FnMut(ObjectContent) -> Option<T>,
+) -> Result<Response<Page<T>>, EnvelopeError> {
+    envelope::unwrap_streamed(doc, |r, method| {
+        let mut page = Page {
+            objects: Vec::new(),
+            token: None,
+        };
+        if method.element.name != "RetrievePropertiesExResponse"
+            && method.element.name != "ContinueRetrievePropertiesExResponse"
+        {
+            r.skip(method)?;
+            return Ok(page);
+        }
+        while let Some(rv) = r.next_child()? {
+            if rv.element.name != "returnval" {
+                r.skip(rv)?;
+                continue;
+            }
+            while let Some(part) = r.next_child()? {
+                match part.element.name.as_str() {
+                    "token" => {
+                        page.token = Some(r.finish(part)?.text).filter(|t| !t.is_empty());
+                    }
+                    "objects" => {
+                        if let Some(oc) = object_content(r.finish(part)?) {
+                            page.objects.extend(map(oc));
+                        }
+                    }
+                    _ => r.skip(part)?,
+                }
+            }
+        }
+        Ok(page)
+    })
+}
+
+/// An `ObjectContent` element, its property values moved out (no copies).
+fn object_content(o: Element) -> Option<ObjectContent> {
+    let obj = o.child_moref("obj")?;
+    let mut props = Vec::new();
+    let mut missing = Vec::new();
+    for part in o.children {
+        match part.name.as_str() {
+            "propSet" => {
+                let mut name = None;
+                let mut val = None;
+                for c in part.children {
+                    match c.name.as_str() {
+                        "name" if name.is_none() => name = Some(c.text),
+                        "val" if val.is_none() => val = Some(c),
+                        _ => {}
+                    }
+                }
+                let Some(name) = name else { continue };
+                let val = val.unwrap_or_else(|| Element {
+                    ns: super::wire::xml::Ns::None,
+                    name: "val".into(),
+                    xsi_type: None,
+                    mo_type: None,
+                    text: String::new(),
+                    children: Vec::new(),
+                });
+                props.push((name, val));
+            }
+            "missingSet" => {
+                let path = part.child_text("path").map(str::to_string);
+                let fault = part.child("fault").map(Fault::from_localized);
+                if let (Some(path), Some(fault)) = (path, fault) {
+                    missing.push((path, fault));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(ObjectContent {
+        obj,
+        props,
+        missing,
+    })
 }
 
 fn write_prop_specs(b: &mut Body, specs: &[PropSpec]) {
@@ -179,25 +244,42 @@ impl Client {
         specs: &[PropSpec],
         extra: &[MoRef],
     ) -> Result<Vec<ObjectContent>> {
+        self.retrieve_under_map(container, types, specs, extra, &mut Some)
+            .await
+    }
+
+    /// Like [`Client::retrieve_under_with`], handing each object to `map` as soon as it is read
+    /// and keeping only what `map` returns: the way to read a large inventory in little memory.
+    /// `map` may see an object twice when a lost session makes the read start over; only the
+    /// results of the read that completes are returned.
+    pub async fn retrieve_under_map<T: Send>(
+        &self,
+        container: &MoRef,
+        types: &[&str],
+        specs: &[PropSpec],
+        extra: &[MoRef],
+        map: &mut (dyn FnMut(ObjectContent) -> Option<T> + Send),
+    ) -> Result<Vec<T>> {
         match self
-            .retrieve_under_once(container, types, specs, extra)
+            .retrieve_under_once(container, types, specs, extra, map)
             .await
         {
             Err(Error::SessionRenewed) => {
-                self.retrieve_under_once(container, types, specs, extra)
+                self.retrieve_under_once(container, types, specs, extra, map)
                     .await
             }
             r => r,
         }
     }
 
-    async fn retrieve_under_once(
+    async fn retrieve_under_once<T: Send>(
         &self,
         container: &MoRef,
         types: &[&str],
         specs: &[PropSpec],
         extra: &[MoRef],
-    ) -> Result<Vec<ObjectContent>> {
+        map: &mut (dyn FnMut(ObjectContent) -> Option<T> + Send),
+    ) -> Result<Vec<T>> {
         let view = self.container_view(container, types).await?;
         let mut b = Body::method("RetrievePropertiesEx", &self.content().property_collector);
         b.open("specSet");
@@ -216,7 +298,7 @@ impl Client {
             b.open("objectSet").moref("obj", o).close("objectSet");
         }
         b.close("specSet");
-        match self.retrieve_paged(b).await {
+        match self.retrieve_paged(b, map).await {
             // The view is gone (vcsim answers this way for a killed session, since it lets
             // property reads through without one): forget it so the retry recreates it.
             Err(e) if e.fault().and_then(|f| f.moref_field("obj")).as_ref() == Some(&view) => {
@@ -244,7 +326,7 @@ impl Client {
             b.open("objectSet").moref("obj", o).close("objectSet");
         }
         b.close("specSet");
-        match self.retrieve_paged(b).await {
+        match self.retrieve_paged(b, &mut Some).await {
             Err(Error::SessionRenewed) => {
                 // No session objects involved: just read again.
                 let mut b =
@@ -255,57 +337,117 @@ impl Client {
                     b.open("objectSet").moref("obj", o).close("objectSet");
                 }
                 b.close("specSet");
-                self.retrieve_paged(b).await
+                self.retrieve_paged(b, &mut Some).await
             }
             r => r,
         }
     }
 
-    /// Sends a `RetrievePropertiesEx` whose `specSet` is written, then follows the tokens.
-    async fn retrieve_paged(&self, mut b: Body) -> Result<Vec<ObjectContent>> {
-        let pc = self.content().property_collector.clone();
+    /// Sends a `RetrievePropertiesEx` whose `specSet` is written, then follows the tokens; each
+    /// page is decoded as it is read ([`stream_retrieve_result`]). Pipelined: as soon as a
+    /// page's token is known (it comes first) the next page is asked for, so the server builds
+    /// page n+1 while this side decodes page n.
+    async fn retrieve_paged<T: Send>(
+        &self,
+        mut b: Body,
+        map: &mut (dyn FnMut(ObjectContent) -> Option<T> + Send),
+    ) -> Result<Vec<T>> {
         b.open("options")
             .leaf("maxObjects", &self.options().page_size.to_string())
             .close("options");
-        let resp = self
-            .call(
-                Call::Session,
-                "RetrievePropertiesEx",
-                &pc,
-                b.finish("RetrievePropertiesEx"),
-            )
-            .await?;
-        let (mut all, mut token) = parse_retrieve_result(&resp);
-        self.check_missing_session(&all).await?;
-        while let Some(t) = token {
-            let mut b = Body::method("ContinueRetrievePropertiesEx", &pc);
-            b.leaf("token", &t);
-            let resp = self
-                .call(
-                    Call::Session,
-                    "ContinueRetrievePropertiesEx",
-                    &pc,
-                    b.finish("ContinueRetrievePropertiesEx"),
-                )
-                .await?;
-            let (objects, next) = parse_retrieve_result(&resp);
-            self.check_missing_session(&objects).await?;
-            all.extend(objects);
-            token = next;
+        let mut fetching =
+            Some(self.fetch_page("RetrievePropertiesEx", b.finish("RetrievePropertiesEx")));
+        let mut all = Vec::new();
+        while let Some(page) = fetching.take() {
+            let doc = page.wait().await?;
+            if let Some(token) = peek_token(&doc) {
+                let method = "ContinueRetrievePropertiesEx";
+                let mut b = Body::method(method, &self.content().property_collector);
+                b.leaf("token", &token);
+                fetching = Some(self.fetch_page(method, b.finish(method)));
+            }
+            // `NotAuthenticated` can arrive inside a successful read; treat it like the fault.
+            let mut lost = false;
+            let decoded = stream_retrieve_result(&doc, &mut |oc: ObjectContent| {
+                lost |= oc.missing.iter().any(|(_, f)| f.is("NotAuthenticated"));
+                map(oc)
+            });
+            drop(doc);
+            let page = match decoded {
+                Ok(Response::Ok(page)) => page,
+                // `fetch_page` returned only answers whose head is not a fault.
+                Ok(Response::Fault(f)) => return Err(self.fault_error("RetrievePropertiesEx", f)),
+                Err(e) => {
+                    return Err(Error::Decode {
+                        method: "RetrievePropertiesEx".into(),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            if lost {
+                drop(fetching.take());
+                self.relogin(self.generation()).await?;
+                return Err(Error::SessionRenewed);
+            }
+            all.extend(page.objects);
         }
         Ok(all)
     }
 
-    /// `NotAuthenticated` can arrive inside a successful read; treat it like the SOAP fault.
-    async fn check_missing_session(&self, objects: &[ObjectContent]) -> Result<()> {
-        let lost = objects
-            .iter()
-            .any(|o| o.missing.iter().any(|(_, f)| f.is("NotAuthenticated")));
-        if lost {
-            self.relogin(self.generation()).await?;
-            return Err(Error::SessionRenewed);
+    /// Starts one page's call in its own task; its answer (not a fault) is the raw document.
+    fn fetch_page(&self, method: &'static str, body: String) -> Fetching {
+        let client = self.clone();
+        Fetching(tokio::spawn(async move {
+            let pc = client.content().property_collector.clone();
+            let mut head = |doc: &mut String| {
+                envelope::unwrap_head(doc).map(|r| match r {
+                    Response::Ok(()) => Response::Ok(std::mem::take(doc)),
+                    Response::Fault(f) => Response::Fault(f),
+                })
+            };
+            client
+                .call_with(Call::Session, method, &pc, body, &mut head)
+                .await
+        }))
+    }
+}
+
+/// A page being fetched; dropping it cancels the call (an abandoned read must not run on).
+struct Fetching(tokio::task::JoinHandle<Result<String>>);
+
+impl Fetching {
+    async fn wait(mut self) -> Result<String> {
+        (&mut self.0).await.map_err(|_| Error::Closed)?
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The token of a `RetrievePropertiesEx` page, read without decoding its objects (vim25 puts
+/// `token` before `objects`; were it after, they are only skipped). `None` for the last page or
+/// a document the full decode will refuse anyway.
+fn peek_token(doc: &str) -> Option<String> {
+    let mut r = super::wire::xml::Reader::new(doc);
+    let _envelope = r.next_child().ok()??;
+    loop {
+        let part = r.next_child().ok()??;
+        if part.element.name == "Body" {
+            break;
         }
-        Ok(())
+        r.skip(part).ok()?;
+    }
+    let _method = r.next_child().ok()??;
+    let _returnval = r.next_child().ok()??;
+    loop {
+        let part = r.next_child().ok()??;
+        if part.element.name == "token" {
+            return Some(r.finish(part).ok()?.text).filter(|t| !t.is_empty());
+        }
+        r.skip(part).ok()?;
     }
 }
 

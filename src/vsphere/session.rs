@@ -12,10 +12,11 @@ use super::fault;
 use super::retry::{self, Failed, Step};
 use super::secret::Secret;
 use super::service::{self, About, ServiceContent};
+use super::session_cache;
 use super::tasks::Tracker;
 use super::tls::TlsPolicy;
 use super::transport::{Reply, StatsSnapshot, Timeouts, Transport};
-use super::wire::envelope::{self, Response};
+use super::wire::envelope::{self, EnvelopeError, Response};
 use super::wire::{Body, Element, Fault};
 use crate::model::MoRef;
 
@@ -40,10 +41,17 @@ pub struct Options {
     /// First backoff step; doubles per attempt with jitter, up to `backoff_cap`.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
-    /// `maxObjects` per page of a property read.
+    /// `maxObjects` per page of a property read. Pages are decoded as they are read, so a larger
+    /// page costs only its own bytes (~4 KB per VM) while saving round trips; a server may
+    /// always answer with fewer.
     pub page_size: u32,
     /// `maxWaitSeconds` of the task long poll.
     pub task_poll_seconds: u32,
+    /// The most one answer may hold, in bytes (`LABSYNC_MAX_RESPONSE_MB`).
+    pub max_response_bytes: u64,
+    /// Keep the session in this file between commands ([`super::session_cache`]): reuse it
+    /// at connect, write it at login, and do not log out at the end.
+    pub session_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -54,8 +62,10 @@ impl Default for Options {
             retries: 4,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(5),
-            page_size: 1000,
+            page_size: 2000,
             task_poll_seconds: 30,
+            max_response_bytes: super::transport::DEFAULT_MAX_RESPONSE,
+            session_file: None,
         }
     }
 }
@@ -106,6 +116,7 @@ impl Client {
             options.trace_soap.as_deref(),
         )?;
         transport.redact(target.password.clone());
+        transport.set_max_response(options.max_response_bytes);
         let si = MoRef::new("ServiceInstance", "ServiceInstance");
         let body = Body::method("RetrieveServiceContent", &si).finish("RetrieveServiceContent");
         let resp = match send(&transport, "RetrieveServiceContent", body).await? {
@@ -121,14 +132,25 @@ impl Client {
             method: "RetrieveServiceContent".into(),
             reason,
         })?;
-        let api_version = match transport.get("vimServiceVersions.xml").await {
-            Ok(Reply { status: 200, body }) => {
-                service::api_version_from_versions_xml(&body).ok().flatten()
-            }
-            _ => None,
+        let saved = options
+            .session_file
+            .as_deref()
+            .and_then(|p| session_cache::load(p, transport.url().as_str(), &target.username));
+        let api_version = match &saved {
+            Some(s) => Some(s.api_version.clone()),
+            None => match transport.get("vimServiceVersions.xml").await {
+                Ok(Reply { status: 200, body }) => {
+                    service::api_version_from_versions_xml(&body).ok().flatten()
+                }
+                _ => None,
+            },
         }
         .unwrap_or_else(|| content.about.api_version.clone());
         transport.set_api_version(&api_version);
+        let reused = saved.is_some();
+        if let Some(s) = saved {
+            transport.set_session_cookie(Secret::new(s.cookie));
+        }
         let client = Client {
             inner: Arc::new(Inner {
                 transport,
@@ -144,8 +166,43 @@ impl Client {
                 tasks: Tracker::default(),
             }),
         };
-        client.login().await?;
+        if reused {
+            // Logged in by an earlier command; if the session has expired since, the first call
+            // says `NotAuthenticated` and `call` logs in again.
+            client.inner.generation.store(1, Ordering::SeqCst);
+        } else {
+            client.login().await?;
+        }
         Ok(client)
+    }
+
+    /// True when the session is kept for the next command ([`Options::session_file`]): then
+    /// the caller does not log out.
+    pub fn keeps_session(&self) -> bool {
+        self.inner.options.session_file.is_some()
+    }
+
+    /// Writes the session file after a login (a failure to write only costs the next command a
+    /// login, so it is logged, not returned).
+    fn save_session(&self) {
+        let Some(path) = &self.inner.options.session_file else {
+            return;
+        };
+        let Some(cookie) = self.inner.transport.session_cookie() else {
+            return;
+        };
+        let saved = session_cache::Saved {
+            url: self.inner.transport.url().to_string(),
+            username: self.inner.username.clone(),
+            cookie: cookie.expose().to_string(),
+            api_version: self.inner.api_version.clone(),
+        };
+        if let Err(e) = session_cache::save(path, &saved) {
+            tracing::warn!(
+                "cannot keep the vCenter session in {} for the next command: {e}",
+                path.display()
+            );
+        }
     }
 
     /// The service content read at connect.
@@ -204,6 +261,7 @@ impl Client {
             *slot = key;
         }
         inner.generation.fetch_add(1, Ordering::SeqCst);
+        self.save_session();
         Ok(())
     }
 
@@ -226,16 +284,35 @@ impl Client {
         this: &MoRef,
         body: String,
     ) -> Result<Element> {
+        self.call_with(kind, method, this, body, &mut |doc: &mut String| {
+            envelope::unwrap(doc)
+        })
+        .await
+    }
+
+    /// Like [`Client::call`], with the response read by `decode` (e.g. streamed, see
+    /// [`envelope::unwrap_streamed`]), which may take the document (a page of 10 MB need not
+    /// be copied). `decode` runs once per answer that arrived; a retried call runs it again on
+    /// the new answer, so it must start from nothing each time.
+    pub async fn call_with<T>(
+        &self,
+        kind: Call,
+        method: &str,
+        this: &MoRef,
+        body: String,
+        decode: &mut (dyn FnMut(&mut String) -> Result<Response<T>, EnvelopeError> + Send),
+    ) -> Result<T> {
         let opts = &self.inner.options;
         let mut attempt = 0u32;
         let mut relogged = false;
         loop {
             let generation = self.generation();
-            let failed = match send(&self.inner.transport, method, body.clone()).await {
-                Ok(Response::Ok(el)) => return Ok(el),
-                Ok(Response::Fault(f)) => Failed::Fault(f),
-                Err(e) => Failed::Transport(e),
-            };
+            let failed =
+                match send_with(&self.inner.transport, method, body.clone(), &mut *decode).await {
+                    Ok(Response::Ok(el)) => return Ok(el),
+                    Ok(Response::Fault(f)) => Failed::Fault(f),
+                    Err(e) => Failed::Transport(e),
+                };
             match retry::decide(kind, &failed, attempt, opts.retries, relogged) {
                 Step::Relogin => {
                     self.relogin(generation).await?;
@@ -337,6 +414,9 @@ impl Client {
         self.inner.tasks.shutdown();
         let sm = &self.inner.content.session_manager;
         let body = Body::method("Logout", sm).finish("Logout");
+        if let Some(path) = &self.inner.options.session_file {
+            session_cache::remove(path);
+        }
         match send(&self.inner.transport, "Logout", body).await? {
             Response::Ok(_) => Ok(()),
             // Already logged out (e.g. expired): the goal is reached.
@@ -348,13 +428,26 @@ impl Client {
 
 /// One POST, decoded: 200 and 500 carry SOAP; anything else is an HTTP error.
 async fn send(transport: &Transport, method: &str, body: String) -> Result<Response> {
+    send_with(transport, method, body, &mut |doc: &mut String| {
+        envelope::unwrap(doc)
+    })
+    .await
+}
+
+/// [`send`] with the answer read by `decode`.
+async fn send_with<T>(
+    transport: &Transport,
+    method: &str,
+    body: String,
+    decode: &mut (dyn FnMut(&mut String) -> Result<Response<T>, EnvelopeError> + Send),
+) -> Result<Response<T>> {
     if let Some(c) = super::wire::encode::unsendable_char(&body) {
         return Err(Error::Unsendable {
             method: method.into(),
             code_point: u32::from(c),
         });
     }
-    let reply = transport.post(method, envelope::wrap(&body)).await?;
+    let mut reply = transport.post(method, envelope::wrap(&body)).await?;
     if reply.status != 200 && reply.status != 500 {
         return Err(Error::Http {
             method: method.into(),
@@ -362,23 +455,87 @@ async fn send(transport: &Transport, method: &str, body: String) -> Result<Respo
             status: reply.status,
         });
     }
-    match envelope::unwrap(&reply.body) {
+    match decode(&mut reply.body) {
         Ok(r) => Ok(r),
         Err(_) if reply.status == 500 => Err(Error::Http {
             method: method.into(),
             url: transport.url().to_string(),
             status: 500,
         }),
-        Err(e) => Err(Error::Decode {
+        Err(e) => Err(Error::NotSoap {
             method: method.into(),
+            url: transport.url().to_string(),
+            status: reply.status,
+            looked_like: looked_like(&reply.body),
             reason: e.to_string(),
         }),
+    }
+}
+
+/// What a body that is not SOAP looked like, in a few words: an HTML page (with its title),
+/// JSON, other XML, text, nothing. Quoted text is cut short and its control characters shown
+/// escaped: it comes from whoever answered.
+fn looked_like(body: &str) -> String {
+    let quote = |s: &str| -> String {
+        let mut out: String = s
+            .trim()
+            .chars()
+            .take(60)
+            .flat_map(char::escape_debug)
+            .collect();
+        if s.trim().chars().count() > 60 {
+            out.push('…');
+        }
+        out
+    };
+    let head = body.trim_start();
+    let lower: String = head
+        .chars()
+        .take(512)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if head.is_empty() {
+        "an empty body".into()
+    } else if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        let title = lower
+            .find("<title>")
+            .and_then(|at| {
+                let rest = head.get(at + 7..)?;
+                Some(&rest[..rest.find('<').unwrap_or(rest.len())])
+            })
+            .map(|t| format!(" titled \"{}\"", quote(t)))
+            .unwrap_or_default();
+        format!("an HTML page{title}")
+    } else if head.starts_with('{') || head.starts_with('[') {
+        format!("JSON: `{}`", quote(head))
+    } else if head.starts_with('<') {
+        format!("XML that is not a SOAP envelope: `{}`", quote(head))
+    } else {
+        format!("text: `{}`", quote(head))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_that_is_not_soap_is_described_for_people() {
+        let cases = [
+            ("", "an empty body"),
+            (
+                "<!DOCTYPE html><html><head><title>Proxy \u{1b}[31mlogin</title>",
+                "an HTML page titled \"Proxy \\u{1b}[31mlogin\"",
+            ),
+            ("{\"error\": 1}", "JSON: `{\\\"error\\\": 1}`"),
+            ("<foo/>", "XML that is not a SOAP envelope: `<foo/>`"),
+            ("bad gateway", "text: `bad gateway`"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(looked_like(body), want, "{body:?}");
+        }
+        assert!(looked_like(&"x".repeat(500)).ends_with("x…`"));
+    }
 
     #[test]
     fn a_target_debug_output_hides_the_password() {

@@ -79,7 +79,13 @@ pub struct Transport {
     pin: Option<Thumbprint>,
     presented: Arc<Mutex<Option<Thumbprint>>>,
     stats: Stats,
+    /// The most one answer may hold, in bytes ([`DEFAULT_MAX_RESPONSE`]).
+    max_response: AtomicU64,
 }
+
+/// The default limit on one answer: 256 MiB. A page of 2,000 VMs is ~8 MB; a server that sends
+/// more is broken or hostile, and reading it whole would cost its size in memory.
+pub const DEFAULT_MAX_RESPONSE: u64 = 256 << 20;
 
 impl Transport {
     /// Builds the transport for the `/sdk` URL.
@@ -168,12 +174,45 @@ impl Transport {
             pin: policy.thumbprint.clone(),
             presented,
             stats: Stats::default(),
+            max_response: AtomicU64::new(DEFAULT_MAX_RESPONSE),
         })
     }
 
     /// The `/sdk` URL.
     pub fn url(&self) -> &reqwest::Url {
         &self.url
+    }
+
+    /// Sets the most one answer may hold, in bytes.
+    pub fn set_max_response(&self, bytes: u64) {
+        self.max_response.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Reads an answer's body, at most the limit: the body is refused as soon as it is known to
+    /// be larger (by its `Content-Length`, or while it arrives), never read whole first.
+    async fn read_body(&self, method: &str, mut resp: reqwest::Response) -> Result<String> {
+        let limit = self.max_response.load(Ordering::Relaxed);
+        let too_large = || Error::TooLarge {
+            method: method.into(),
+            url: self.url.to_string(),
+            limit_mb: limit >> 20,
+        };
+        let expected = resp.content_length().unwrap_or(0);
+        if expected > limit {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_err(method, &e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // vim25 is UTF-8; a broken byte becomes U+FFFD, as reqwest's `text()` did.
+        Ok(match String::from_utf8(body) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
     }
 
     /// Round trips and bytes so far.
@@ -204,6 +243,19 @@ impl Transport {
         }
     }
 
+    /// The session cookie, if there is one.
+    pub fn session_cookie(&self) -> Option<Secret> {
+        self.cookie.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Uses a session cookie kept from an earlier login (redacted from traces like any).
+    pub fn set_session_cookie(&self, cookie: Secret) {
+        self.redact(cookie.clone());
+        if let Ok(mut c) = self.cookie.write() {
+            *c = Some(cookie);
+        }
+    }
+
     /// Is there a session cookie?
     pub fn has_session(&self) -> bool {
         self.cookie.read().map(|c| c.is_some()).unwrap_or(false)
@@ -223,7 +275,7 @@ impl Transport {
             .await
             .map_err(|e| self.map_err("GET", &e))?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| self.map_err("GET", &e))?;
+        let body = self.read_body("GET", resp).await?;
         self.stats
             .bytes_received
             .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -265,7 +317,7 @@ impl Transport {
                 }
             }
         }
-        let body = resp.text().await.map_err(|e| self.map_err(method, &e))?;
+        let body = self.read_body(method, resp).await?;
         self.stats
             .bytes_received
             .fetch_add(body.len() as u64, Ordering::Relaxed);

@@ -408,6 +408,7 @@ fn scope() -> Scope {
     Scope {
         labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
         sources: vec![],
+        diff_specs_against: None,
     }
 }
 
@@ -451,6 +452,7 @@ async fn observe_sources(
     let scope = Scope {
         labs_folder: InventoryPath::new("/DC1/vm/labs").expect("path"),
         sources: paths.iter().map(|p| (*p).clone()).collect(),
+        diff_specs_against: None,
     };
     client
         .observe(&scope)

@@ -172,10 +172,10 @@ pub fn quick_retry() -> RetryPolicy {
 impl Env {
     /// One batched read of the inventory.
     pub async fn observe(&self) -> Observation {
-        let scope = Scope {
-            labs_folder: self.desired.labs_folder.clone(),
-            sources: self.desired.sources.keys().cloned().collect(),
-        };
+        let scope = Scope::new(
+            self.desired.labs_folder.clone(),
+            self.desired.sources.keys().cloned().collect(),
+        );
         self.client.observe(&scope).await.expect("observe")
     }
 

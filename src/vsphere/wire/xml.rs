@@ -118,7 +118,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
         text: String::new(),
         children: Vec::new(),
     };
-    for attr in start.attributes() {
+    for attr in start.attributes().with_checks(false) {
         let attr = attr.map_err(|e| malformed(reader, e))?;
         let (ans, alocal) = reader.resolver().resolve_attribute(attr.key);
         if alocal.as_ref() != "type" {
@@ -142,64 +142,185 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
 
 /// Parses a whole document into its root element.
 pub fn parse(xml: &str) -> Result<Element, XmlError> {
-    let mut reader = NsReader::from_str(xml);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root = None;
-    loop {
-        let event = reader.read_event().map_err(|e| malformed(&reader, e))?;
-        match event {
-            Event::Start(start) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
-                }
-                let el = open(&reader, &start)?;
-                stack.push(el);
-            }
-            Event::Empty(start) => {
-                let el = open(&reader, &start)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::End(_) => {
-                let Some(el) = stack.pop() else {
-                    return Err(malformed(&reader, "unexpected closing tag"));
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::Text(t) => {
-                if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&t.xml10_content());
-                }
-            }
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref().map_err(|e| malformed(&reader, e))? {
-                    Some(ch) => ch.to_string(),
-                    None => resolve_predefined_entity(&r.xml10_content())
-                        .ok_or_else(|| malformed(&reader, "unknown entity reference"))?
-                        .to_string(),
-                };
-                if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&resolved);
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+    let mut reader = Reader::new(xml);
+    let root = reader.next_child()?.ok_or(XmlError::Empty)?;
+    let root = reader.finish(root)?;
+    // Whatever follows the root must still be well-formed; a second root is ignored.
+    while let Some(extra) = reader.next_child()? {
+        reader.finish(extra)?;
+    }
+    Ok(root)
+}
+
+/// An element whose start tag has been read: its name, namespace and type attributes, no
+/// children yet. [`Reader::finish`] reads the rest into a tree, [`Reader::skip`] passes it by.
+#[derive(Debug)]
+pub struct Opened {
+    pub element: Element,
+    empty: bool,
+}
+
+/// A pull reader over a document: walk it element by element and build trees only of the parts
+/// wanted, so a 50,000-object response is never one tree. Holds the same limits as [`parse`]:
+/// [`MAX_DEPTH`] levels, and a document must not end inside an element.
+pub struct Reader<'a> {
+    inner: NsReader<&'a [u8]>,
+    /// Elements open now.
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `xml`.
+    pub fn new(xml: &'a str) -> Self {
+        Self {
+            inner: NsReader::from_str(xml),
+            depth: 0,
         }
     }
-    if !stack.is_empty() {
-        return Err(malformed(&reader, "document ends inside an element"));
+
+    /// The next child of the element last opened (or the root, at the top): `None` when that
+    /// element ends (its end tag is consumed) or, at the top, when the document does. Text
+    /// between children is passed by.
+    pub fn next_child(&mut self) -> Result<Option<Opened>, XmlError> {
+        loop {
+            let event = self
+                .inner
+                .read_event()
+                .map_err(|e| malformed(&self.inner, e))?;
+            match event {
+                Event::Start(start) => {
+                    let element = self.enter(&start)?;
+                    return Ok(Some(Opened {
+                        element,
+                        empty: false,
+                    }));
+                }
+                Event::Empty(start) => {
+                    return Ok(Some(Opened {
+                        element: open(&self.inner, &start)?,
+                        empty: true,
+                    }));
+                }
+                Event::End(_) => {
+                    self.leave()?;
+                    return Ok(None);
+                }
+                Event::Eof => {
+                    self.at_eof()?;
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
     }
-    root.ok_or(XmlError::Empty)
+
+    /// Reads the rest of `opened` (children and text) and returns it as a tree.
+    pub fn finish(&mut self, opened: Opened) -> Result<Element, XmlError> {
+        if opened.empty {
+            return Ok(opened.element);
+        }
+        let mut stack = vec![opened.element];
+        loop {
+            let event = self
+                .inner
+                .read_event()
+                .map_err(|e| malformed(&self.inner, e))?;
+            match event {
+                Event::Start(start) => {
+                    let el = self.enter(&start)?;
+                    stack.push(el);
+                }
+                Event::Empty(start) => {
+                    let el = open(&self.inner, &start)?;
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(el);
+                    }
+                }
+                Event::End(_) => {
+                    self.leave()?;
+                    let Some(el) = stack.pop() else {
+                        return Err(malformed(&self.inner, "unexpected closing tag"));
+                    };
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => return Ok(el),
+                    }
+                }
+                Event::Text(t) => {
+                    if let Some(el) = stack.last_mut() {
+                        el.text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::CData(t) => {
+                    if let Some(el) = stack.last_mut() {
+                        el.text.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = resolve_reference(&self.inner, &r)?;
+                    if let Some(el) = stack.last_mut() {
+                        el.text.push_str(&resolved);
+                    }
+                }
+                Event::Eof => {
+                    self.at_eof()?;
+                    return Err(malformed(&self.inner, "document ends inside an element"));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Passes by the rest of `opened` without building anything.
+    pub fn skip(&mut self, opened: Opened) -> Result<(), XmlError> {
+        if opened.empty {
+            return Ok(());
+        }
+        while let Some(child) = self.next_child()? {
+            self.skip(child)?;
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self, start: &BytesStart<'_>) -> Result<Element, XmlError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(XmlError::TooDeep);
+        }
+        let el = open(&self.inner, start)?;
+        self.depth += 1;
+        Ok(el)
+    }
+
+    fn leave(&mut self) -> Result<(), XmlError> {
+        if self.depth == 0 {
+            return Err(malformed(&self.inner, "unexpected closing tag"));
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn at_eof(&self) -> Result<(), XmlError> {
+        if self.depth > 0 {
+            return Err(malformed(&self.inner, "document ends inside an element"));
+        }
+        Ok(())
+    }
+}
+
+/// `&amp;`, `&#233;`: the text a reference stands for; any other entity is refused (no DTDs,
+/// so no entity expansion).
+fn resolve_reference(
+    reader: &NsReader<&[u8]>,
+    r: &quick_xml::events::BytesRef<'_>,
+) -> Result<String, XmlError> {
+    Ok(
+        match r.resolve_char_ref().map_err(|e| malformed(reader, e))? {
+            Some(ch) => ch.to_string(),
+            None => resolve_predefined_entity(&r.xml10_content())
+                .ok_or_else(|| malformed(reader, "unknown entity reference"))?
+                .to_string(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -244,6 +365,36 @@ mod tests {
         assert!(parse("<a><b>").is_err());
         assert!(parse("").is_err());
         assert!(parse("<a></b>").is_err());
+    }
+
+    #[test]
+    fn the_reader_builds_only_the_parts_asked_for() {
+        let doc = "<r><skip><deep><x>1</x></deep></skip><keep a='1'>t<c/>u</keep></r>";
+        let mut r = Reader::new(doc);
+        let root = r.next_child().unwrap().unwrap();
+        assert_eq!(root.element.name, "r");
+        let first = r.next_child().unwrap().unwrap();
+        assert_eq!(first.element.name, "skip");
+        r.skip(first).unwrap();
+        let keep = r.next_child().unwrap().unwrap();
+        let keep = r.finish(keep).unwrap();
+        assert_eq!((keep.text.as_str(), keep.children.len()), ("tu", 1));
+        assert!(
+            r.next_child().unwrap().is_none(),
+            "</r> ends the root's children"
+        );
+        assert!(r.next_child().unwrap().is_none(), "then the document ends");
+    }
+
+    #[test]
+    fn the_reader_refuses_truncation_and_depth_like_parse() {
+        let mut r = Reader::new("<a><b><c>");
+        let a = r.next_child().unwrap().unwrap();
+        assert!(r.skip(a).is_err());
+        let doc = "<a>".repeat(MAX_DEPTH + 1);
+        let mut r = Reader::new(&doc);
+        let a = r.next_child().unwrap().unwrap();
+        assert_eq!(r.finish(a), Err(XmlError::TooDeep));
     }
 
     #[test]
