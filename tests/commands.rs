@@ -327,6 +327,43 @@ fn a_held_lock_stops_apply_naming_its_holder_until_force_unlock_removes_it() {
 }
 
 #[test]
+fn a_warning_on_redirected_stderr_has_no_color_codes_and_says_why_the_lock_was_broken() {
+    let ws = Workspace::new(&[Lab::duo("alice")]);
+    let holder = ws.hold_lock_of_a_dead_process();
+    // As `labsync apply > log 2>&1` from a terminal: stderr is a pipe here, and no NO_COLOR.
+    let out = ws
+        .labsync(&["apply", "--auto-approve"])
+        .env_remove("NO_COLOR")
+        .env_remove("LABSYNC_COLOR")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("breaking the apply lock"))
+        .unwrap_or_else(|| panic!("no warning about the lock in {stderr:?}"));
+    assert!(
+        warning.contains(&format!("of {holder}"))
+            && warning.contains(&format!(
+                "its process {} on this machine is gone",
+                u32::MAX - 1
+            ))
+            && !warning.contains("None"),
+        "{warning}"
+    );
+    assert_eq!(ws.managed_vms(), ["alice-cp", "alice-db"]);
+    // `--color always` is obeyed on a pipe too.
+    ws.hold_lock_of_a_dead_process();
+    ws.labsync(&["--color", "always", "apply", "--auto-approve"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("\x1b["));
+}
+
+#[test]
 fn a_lock_folder_left_without_a_lease_is_broken_by_the_next_apply_once_its_grace_has_passed() {
     let ws = Workspace::new(&[Lab::duo("alice")]);
     ws.set_extra("limits:\n  lock_grace: 1s\n");

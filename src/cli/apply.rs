@@ -46,7 +46,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     let saved = match &args.plan {
         Some(p) => match SavedPlan::read(p) {
             Ok(s) => Some(s),

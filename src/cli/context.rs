@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use super::{terminal_width, use_color};
+use super::terminal_width;
 use crate::config::connection::{Connection, Endpoint};
 use crate::config::settings::{OutputFormat, Settings};
 use crate::config::{self, SourceFile};
@@ -18,8 +18,8 @@ use crate::engine::connect::{self, Connected};
 use crate::engine::git::{self, GitInfo};
 use crate::model::Desired;
 use crate::plan::Policy;
-use crate::render::Style;
 use crate::render::plan::{GitState, PlanHeader};
+use crate::render::{Colors, Style};
 
 /// Exit code: an error before any change (bad file, no connection, refused plan).
 pub const EXIT_ERROR: u8 = 1;
@@ -100,7 +100,7 @@ fn load(file: &Path, settings: &Settings, salvage: bool) -> Result<Labs, ExitCod
         }
     };
     if !loaded.diagnostics.is_empty() {
-        let color = use_color(settings.color, std::io::stderr().is_terminal());
+        let color = Colors::of_process(settings.color).stderr.is_colored();
         eprint!(
             "{}",
             config::render(&loaded.diagnostics, terminal_width(), color)
@@ -153,18 +153,21 @@ fn load(file: &Path, settings: &Settings, salvage: bool) -> Result<Labs, ExitCod
 }
 
 /// Installs logging to stderr (`RUST_LOG` or `LABSYNC_LOG`, default `warn`), drawn above
-/// progress bars on a terminal. Idempotent.
-pub fn init_logging() {
+/// progress bars on a terminal, colored only as stderr is ([`Colors`]). Idempotent.
+pub fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_from_env("LABSYNC_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn"));
+    // tracing-subscriber writes ANSI codes unless told otherwise, terminal or not.
+    let ansi = Colors::of_process(settings.color).stderr.is_colored();
     if std::io::stderr().is_terminal() {
-        let _ = crate::render::progress::init_terminal_tracing(filter);
+        let _ = crate::render::progress::init_terminal_tracing(filter, ansi);
     } else {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .with_target(false)
+            .with_ansi(ansi)
             .try_init();
     }
 }
@@ -260,7 +263,7 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 
 /// The style for stdout under the resolved color setting.
 pub fn stdout_style(settings: &Settings) -> Style {
-    Style::resolve(settings.color, std::io::stdout().is_terminal())
+    Colors::of_process(settings.color).stdout
 }
 
 /// True when `--json` (or `output = "json"`) is in effect.

@@ -48,7 +48,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     if !args.dry_run
         && let Err(code) = change::require_approval_possible(args.auto_approve, "hygiene")
     {

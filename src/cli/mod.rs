@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::settings::{self, ColorChoice, Env, Flags};
+use crate::render::Colors;
 
 /// Keep on-demand vSphere training labs in the state described by YAML files in git.
 #[derive(Debug, Parser)]
@@ -101,9 +102,13 @@ pub fn main() -> ExitCode {
         profile: cli.profile.clone(),
         trace_soap: cli.trace_soap.clone(),
     };
-    let settings = match settings::load_settings(&flags, &Env::from_process()) {
+    let env = Env::from_process();
+    let settings = match settings::load_settings(&flags, &env) {
         Ok(s) => s,
-        Err(e) => return report_settings_error(e, cli.color),
+        Err(e) => {
+            let color = settings::color_without_settings(cli.color, &env);
+            return report_settings_error(e, color);
+        }
     };
     match cli.command {
         Command::Validate(args) => validate::run(&args, &settings),
@@ -122,13 +127,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn report_settings_error(e: settings::SettingsError, color: Option<ColorChoice>) -> ExitCode {
+fn report_settings_error(e: settings::SettingsError, color: ColorChoice) -> ExitCode {
     match e {
         settings::SettingsError::Invalid(d) => {
-            let color = use_color(
-                color.unwrap_or_default(),
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            );
+            let color = Colors::of_process(color).stderr.is_colored();
             eprint!(
                 "{}",
                 crate::config::render(std::slice::from_ref(&*d), terminal_width(), color)
@@ -148,15 +150,6 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         ExitCode::from(context::EXIT_ERROR)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// Whether to color, given the choice and whether the stream is a terminal.
-pub fn use_color(choice: ColorChoice, is_terminal: bool) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => is_terminal,
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     context::with_vcenter(&args.file, settings, async |labs, connected| {
         let mut policy = labs.policy(args.allow_empty);
         policy.max_destroy_override = args.max_destroy;

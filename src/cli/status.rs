@@ -38,7 +38,7 @@ pub(super) fn lab_name(s: &str) -> Result<LabName, String> {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     // A broken request file must not hide every lab: go on without it, and say so.
     let labs = match context::load_labs_salvaging(&args.file, settings) {
         Ok(l) => l,

@@ -1,16 +1,17 @@
 //! `labsync validate`: load a labs file, print every diagnostic, exit 0 (clean or warnings
 //! only) or 1 (errors).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::{terminal_width, use_color};
+use super::terminal_width;
 use crate::config::settings::OutputFormat;
 use crate::config::settings::Settings;
 use crate::config::{self, Diagnostic, Loaded};
+use crate::render::Colors;
 
 /// Arguments of `labsync validate`.
 #[derive(Debug, clap::Args)]
@@ -76,7 +77,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
         let _ = serde_json::to_writer_pretty(&mut out, &report);
         let _ = writeln!(out);
     } else {
-        let color = use_color(settings.color, std::io::stderr().is_terminal());
+        let color = Colors::of_process(settings.color).stderr.is_colored();
         eprint!(
             "{}",
             config::render(&loaded.diagnostics, terminal_width(), color)

@@ -56,7 +56,7 @@ enum Outcome {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     let json = args.json || context::wants_json(settings);
     context::with_vcenter(&args.file, settings, async |labs, connected| {
         let deadline = tokio::time::Instant::now()

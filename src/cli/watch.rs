@@ -3,7 +3,7 @@
 //! exits 0). One line per reconcile on stderr, or one JSON event per line on stdout with
 //! `--json`; Prometheus metrics with `--metrics ADDR`. Exit 1 when it cannot start.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::context::{self, EXIT_ERROR};
-use super::{terminal_width, use_color};
+use super::terminal_width;
 use crate::config::settings::Settings;
 use crate::config::{self, Diagnostic};
 use crate::engine::events::Reporter;
@@ -20,6 +20,7 @@ use crate::engine::watch::metrics::SharedMetrics;
 use crate::engine::watch::metrics_server;
 use crate::engine::watch::run::{self, Config, Host, Outcome, Read, ReconcileLog, WatchOptions};
 use crate::engine::watch::wake::Backoff;
+use crate::render::Colors;
 use crate::render::plural;
 use crate::render::progress::ProgressKind;
 use crate::render::report::Ending;
@@ -124,7 +125,7 @@ impl Host for CliHost<'_> {
     }
 
     fn diagnostics(&self, diagnostics: &[Diagnostic]) {
-        let color = use_color(self.settings.color, std::io::stderr().is_terminal());
+        let color = Colors::of_process(self.settings.color).stderr.is_colored();
         eprint!("{}", config::render(diagnostics, terminal_width(), color));
     }
 
@@ -142,10 +143,7 @@ impl Host for CliHost<'_> {
             }
             let _ = out.flush();
         } else {
-            let style = crate::render::style::Style::resolve(
-                self.settings.color,
-                std::io::stderr().is_terminal(),
-            );
+            let style = Colors::of_process(self.settings.color).stderr;
             let mut text = Vec::new();
             let _ = crate::render::plan::write_diagnostics(diagnostics, &mut text, style);
             eprint!("{}", String::from_utf8_lossy(&text));
@@ -272,7 +270,7 @@ fn human(log: &ReconcileLog) -> String {
 
 /// Runs the command.
 pub fn run(args: &Args, settings: &Settings) -> ExitCode {
-    context::init_logging();
+    context::init_logging(settings);
     let rt = match context::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

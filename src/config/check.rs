@@ -4,6 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::suggest::did_you_mean;
+use crate::model::Thumbprint;
 
 /// Why a value was refused: a message and an optional help line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,37 +87,10 @@ pub fn timezone(s: &str) -> Result<(), Refusal> {
     })
 }
 
-/// A SHA-256 certificate fingerprint: 32 bytes as hex, with or without colons. Returns it in
-/// the canonical form `AB:CD:…` (uppercase, colons).
-pub fn thumbprint(s: &str) -> Result<String, Refusal> {
-    let hexits: String = s.chars().filter(|c| *c != ':').collect();
-    let help = "64 hex digits, e.g. from `openssl x509 -noout -fingerprint -sha256`";
-    if !hexits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Refusal::new(
-            "the thumbprint contains characters other than hex digits and colons",
-            help,
-        ));
-    }
-    match hexits.len() {
-        64 => {}
-        40 => {
-            return Err(Refusal::new(
-                "this is a SHA-1 thumbprint (20 bytes); labsync pins SHA-256 (32 bytes)",
-                help,
-            ));
-        }
-        n => {
-            return Err(Refusal::new(
-                format!("a SHA-256 thumbprint has 64 hex digits, this one has {n}"),
-                help,
-            ));
-        }
-    }
-    let upper = hexits.to_ascii_uppercase();
-    let pairs: Vec<&str> = (0..32)
-        .filter_map(|i| upper.get(2 * i..2 * i + 2))
-        .collect();
-    Ok(pairs.join(":"))
+/// A SHA-256 certificate fingerprint: 32 bytes as hex, with or without colons, parsed by
+/// [`Thumbprint::parse`] (the client's own parser), with a help line.
+pub fn thumbprint(s: &str) -> Result<Thumbprint, Refusal> {
+    Thumbprint::parse(s).map_err(|e| Refusal::new(e.to_string(), Thumbprint::HELP))
 }
 
 /// What a `vcenter.url` points at.
@@ -430,8 +404,8 @@ mod tests {
     fn thumbprints_are_sha256_with_or_without_colons() {
         let bare = "ab".repeat(32);
         let canonical = thumbprint(&bare).unwrap();
-        assert_eq!(canonical.len(), 95);
-        assert_eq!(thumbprint(&canonical), Ok(canonical.clone()));
+        assert_eq!(canonical.as_str().len(), 95);
+        assert_eq!(thumbprint(canonical.as_str()), Ok(canonical.clone()));
         assert!(
             thumbprint(&"ab".repeat(20))
                 .unwrap_err()

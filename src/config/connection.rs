@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::{self, UrlKind};
 use super::settings::Profile;
+use crate::model::Thumbprint;
 
 /// Where vCenter is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +31,8 @@ pub struct TlsPolicy {
     /// Verify the chain and host name (default true).
     pub verify: bool,
     pub ca_file: Option<PathBuf>,
-    /// SHA-256 pin, canonical `AB:CD:…` form.
-    pub thumbprint: Option<String>,
+    /// SHA-256 pin.
+    pub thumbprint: Option<Thumbprint>,
     /// Accept any certificate.
     pub insecure: bool,
 }
@@ -170,7 +171,11 @@ mod tests {
             Endpoint::Url("https://vc.example.com/sdk".into())
         );
         assert_eq!(c.password, Some(PasswordSource::Env("VC_PASSWORD".into())));
-        assert!(c.tls.thumbprint.is_some_and(|t| t.starts_with("AB:AB")));
+        assert!(
+            c.tls
+                .thumbprint
+                .is_some_and(|t| t.as_str().starts_with("AB:AB"))
+        );
         assert_eq!(c.datacenter, "DC1");
     }
 

@@ -175,6 +175,13 @@ pub fn parse_settings(name: &str, text: &str) -> Result<SettingsFile, Box<Diagno
     })
 }
 
+/// The color setting for reporting that the settings could not be resolved: `--color`, else
+/// `NO_COLOR`, else auto (the file and `LABSYNC_COLOR` may be what is broken).
+pub fn color_without_settings(flag: Option<ColorChoice>, env: &Env) -> ColorChoice {
+    flag.or_else(|| env.get("NO_COLOR").map(|_| ColorChoice::Never))
+        .unwrap_or_default()
+}
+
 /// Resolves settings from flags, environment and the file (pure).
 pub fn resolve(
     flags: &Flags,
@@ -323,6 +330,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.color, ColorChoice::Always);
+    }
+
+    #[test]
+    fn a_broken_settings_file_is_reported_under_the_flag_or_no_color() {
+        use ColorChoice::{Always, Auto, Never};
+        let cases = [
+            (None, &[][..], Auto),
+            (None, &[("NO_COLOR", "1")][..], Never),
+            // An empty NO_COLOR does not count, by its convention.
+            (None, &[("NO_COLOR", "")][..], Auto),
+            (Some(Always), &[("NO_COLOR", "1")][..], Always),
+            (Some(Never), &[][..], Never),
+        ];
+        for (flag, vars, want) in cases {
+            assert_eq!(
+                color_without_settings(flag, &env(vars)),
+                want,
+                "{flag:?} {vars:?}"
+            );
+        }
     }
 
     #[test]

@@ -195,7 +195,7 @@ pub async fn connect(
                 url: url.clone(),
                 username,
                 password,
-                tls: tls_policy(conn)?,
+                tls: tls_policy(conn),
             };
             let client = Client::connect(&target, options).await?;
             Ok(Connected {
@@ -433,18 +433,12 @@ fn password_source_of(p: &ConfigPassword) -> PasswordSource {
 
 /// The client's TLS policy from the config's: a pin replaces chain checks (`verify: false`
 /// is only valid with a pin, the validator sees to that).
-fn tls_policy(conn: &Connection) -> Result<vsphere::TlsPolicy, vsphere::Error> {
-    let thumbprint = conn
-        .tls
-        .thumbprint
-        .as_deref()
-        .map(vsphere::Thumbprint::parse)
-        .transpose()?;
-    Ok(vsphere::TlsPolicy {
-        thumbprint,
+fn tls_policy(conn: &Connection) -> vsphere::TlsPolicy {
+    vsphere::TlsPolicy {
+        thumbprint: conn.tls.thumbprint.clone(),
         ca_file: conn.tls.ca_file.clone(),
         insecure: conn.tls.insecure,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -498,9 +492,10 @@ mod tests {
     #[test]
     fn a_pin_in_the_config_becomes_the_clients_pin() {
         let mut conn = sim_connection("x".into());
-        conn.tls.thumbprint = Some("ab".repeat(32));
-        let p = tls_policy(&conn).unwrap();
-        assert!(p.thumbprint.is_some());
+        let pin = vsphere::Thumbprint::parse(&"ab".repeat(32)).unwrap();
+        conn.tls.thumbprint = Some(pin.clone());
+        let p = tls_policy(&conn);
+        assert_eq!(p.thumbprint, Some(pin));
         assert!(!p.insecure);
     }
 

@@ -495,7 +495,8 @@ pub async fn acquire(
         );
         let since = match verdict {
             Verdict::Break => {
-                break_folder(client, &existing, &record, &path).await?;
+                let why = why_broken(&record, holder_dead);
+                break_folder(client, &existing, &record, &path, Some(why)).await?;
                 continue;
             }
             Verdict::Mark => {
@@ -545,12 +546,14 @@ async fn pause(deadline: tokio::time::Instant, attempt: &mut u32) -> Result<(), 
 }
 
 /// Destroys a stale lease folder, by its moref: if someone else broke it first and made a new
-/// one, that one stays.
+/// one, that one stays. `stale_because`: the warning's reason when nobody asked for it
+/// (`force-unlock` is asked for and says so itself).
 async fn break_folder(
     client: &Client,
     folder: &MoRef,
     record: &Record,
     path: &str,
+    stale_because: Option<String>,
 ) -> Result<(), LockError> {
     // Ours to destroy: a Folder (checked by the caller) named `.labsync-lock.<owner>` right
     // under this config's labs folder, and empty, as every lease folder labsync makes is;
@@ -562,20 +565,30 @@ async fn break_folder(
             children: record.children,
         });
     }
-    tracing::warn!(
-        "breaking a stale apply lock {folder}: {}",
-        match &record.lease {
-            Some(l) => format!("lease of {} until {}", l.holder.id, l.expires),
-            None => format!(
-                "no lease since {}",
-                record
-                    .unwritten_since
-                    .map_or_else(|| "?".to_string(), |t| t.to_string())
-            ),
-        }
-    );
+    if let Some(why) = stale_because {
+        tracing::warn!("breaking the apply lock {folder}{why}");
+    }
     client.destroy(folder).await?;
     Ok(())
+}
+
+/// Why [`judge`] found the lock stale, for the warning that breaks it: whose it was and why it
+/// is taken to be dead.
+fn why_broken(record: &Record, holder_dead: bool) -> String {
+    match (&record.lease, record.unwritten_since) {
+        (Some(l), _) if holder_dead => format!(
+            " of {}: its process {} on this machine is gone",
+            l.holder.id, l.holder.pid
+        ),
+        (Some(l), _) => format!(
+            " of {} on {}: its lease expired at {:.0} (vCenter's clock)",
+            l.holder.id, l.holder.host, l.expires
+        ),
+        (None, Some(since)) => {
+            format!(": it has held no lease since {since:.0} (vCenter's clock), past the grace")
+        }
+        (None, None) => ": it holds no lease".to_string(),
+    }
 }
 
 /// The folder this call just created: writes our lease on it and keeps it renewed. When the
@@ -723,12 +736,12 @@ pub async fn force_unlock(
     };
     let path = format!("{labs_folder_path}/{}", lease_folder_name(owner));
     match &record.lease {
-        Some(l) if l.holder.id == id => break_folder(client, &folder, &record, &path).await,
+        Some(l) if l.holder.id == id => break_folder(client, &folder, &record, &path, None).await,
         Some(l) => Err(LockError::NotHolder {
             id: id.to_string(),
             holder: l.holder.id.clone(),
         }),
-        None if folder.value == id => break_folder(client, &folder, &record, &path).await,
+        None if folder.value == id => break_folder(client, &folder, &record, &path, None).await,
         None => Err(LockError::NotHolder {
             id: id.to_string(),
             holder: format!("no one yet (lease folder {})", folder.value),

@@ -121,3 +121,33 @@ fn a_lease_round_trips_through_its_field_value_even_with_separators_in_the_host(
     assert_eq!(Lease::decode(""), None);
     assert_eq!(Lease::decode("id=x;pid=notanumber"), None);
 }
+
+#[test]
+fn the_warning_that_breaks_a_lock_says_whose_it_was_and_why_it_is_stale() {
+    let record = |lease, unwritten_since| Record {
+        lease,
+        unwritten_since,
+        children: 0,
+    };
+    let cases = [
+        (
+            record(Some(lease("2026-11-26T12:01:00Z")), None),
+            true,
+            " of h-1: its process 42 on this machine is gone",
+        ),
+        (
+            record(Some(lease("2026-11-26T12:01:00.5Z")), None),
+            false,
+            " of h-1 on ci;runner=7: its lease expired at 2026-11-26T12:01:00Z (vCenter's clock)",
+        ),
+        (
+            record(None, Some(ts("2026-11-26T12:00:00Z"))),
+            false,
+            ": it has held no lease since 2026-11-26T12:00:00Z (vCenter's clock), past the grace",
+        ),
+        (record(None, None), false, ": it holds no lease"),
+    ];
+    for (record, dead, want) in cases {
+        assert_eq!(why_broken(&record, dead), want);
+    }
+}

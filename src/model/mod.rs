@@ -11,6 +11,7 @@ pub mod pool;
 pub mod readiness;
 pub mod snapshot_name;
 pub mod specdoc;
+pub mod thumbprint;
 
 pub use capacity::{INSTANT_CLONE_MEMORY_SHARE, instant_clone_memory_mb};
 pub use desired::*;
@@ -22,3 +23,4 @@ pub use pool::{DesiredPool, PoolWindow, SPARE_INFIX, TemplateVm};
 pub use readiness::{After, FailureRecord, GuestinfoCheck, LabPhase, LifeRecord, ReadyChecks};
 pub use snapshot_name::{HYGIENE_SNAPSHOT_DESCRIPTION, hygiene_snapshot_name, is_hygiene_snapshot};
 pub use specdoc::{SpecDoc, spec_hash_of};
+pub use thumbprint::{Thumbprint, ThumbprintError};

@@ -9,7 +9,7 @@ pub mod status;
 pub mod style;
 pub mod time;
 
-pub use style::{Style, Tone};
+pub use style::{Colors, Style, Tone};
 
 /// `one` for 1, else `many`: `plural(n, "step", "steps")`.
 pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {

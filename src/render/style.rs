@@ -44,22 +44,6 @@ impl Style {
         Self { color: true }
     }
 
-    /// Decides from the resolved `--color` setting (which already folds in `NO_COLOR`, see
-    /// `config::settings`) and whether the output is a terminal.
-    pub fn resolve(choice: ColorChoice, is_terminal: bool) -> Self {
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => is_terminal,
-        };
-        Self { color }
-    }
-
-    /// [`Style::resolve`] for this process's stdout.
-    pub fn for_stdout(choice: ColorChoice) -> Self {
-        Self::resolve(choice, std::io::stdout().is_terminal())
-    }
-
     /// True when colors are written.
     pub fn is_colored(&self) -> bool {
         self.color
@@ -71,6 +55,45 @@ impl Style {
             text,
             code: self.color.then_some(code(tone)),
         }
+    }
+}
+
+/// Whether each of this process's two output streams is painted: the one decision every
+/// printer, diagnostic and the tracing subscriber follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colors {
+    /// Plans, status and reports.
+    pub stdout: Style,
+    /// Diagnostics, warnings, errors and the tracing subscriber's log lines.
+    pub stderr: Style,
+}
+
+impl Colors {
+    /// Decides from the resolved color setting (`--color`, `LABSYNC_COLOR`, the settings file
+    /// and `NO_COLOR`, folded by `config::settings`) and whether each stream is a terminal: under
+    /// `auto` a stream is painted only when it is itself a terminal, so `apply > log 2>&1` writes
+    /// no escape codes into `log` even when run from a terminal.
+    pub fn decide(choice: ColorChoice, stdout_is_terminal: bool, stderr_is_terminal: bool) -> Self {
+        let for_stream = |is_terminal| Style {
+            color: match choice {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => is_terminal,
+            },
+        };
+        Self {
+            stdout: for_stream(stdout_is_terminal),
+            stderr: for_stream(stderr_is_terminal),
+        }
+    }
+
+    /// [`Colors::decide`] for this process's stdout and stderr.
+    pub fn of_process(choice: ColorChoice) -> Self {
+        Self::decide(
+            choice,
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        )
     }
 }
 
@@ -107,18 +130,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colors_follow_the_setting_and_the_terminal() {
+    fn each_stream_is_colored_by_the_setting_and_whether_it_is_itself_a_terminal() {
+        use ColorChoice::{Always, Auto, Never};
+        // (setting, stdout is a terminal, stderr is a terminal) -> (stdout colored, stderr colored)
         let cases = [
-            (ColorChoice::Auto, true, true),
-            (ColorChoice::Auto, false, false),
-            (ColorChoice::Always, false, true),
-            (ColorChoice::Never, true, false),
+            (Auto, true, true, (true, true)),
+            // `labsync apply 2> log`, `labsync apply > log 2>&1`, a pipe or CI.
+            (Auto, true, false, (true, false)),
+            (Auto, false, false, (false, false)),
+            // `labsync status | less` with warnings on the terminal.
+            (Auto, false, true, (false, true)),
+            (Always, false, false, (true, true)),
+            (Never, true, true, (false, false)),
+            (Never, false, true, (false, false)),
         ];
-        for (choice, tty, want) in cases {
+        for (choice, out_tty, err_tty, (out, err)) in cases {
+            let c = Colors::decide(choice, out_tty, err_tty);
             assert_eq!(
-                Style::resolve(choice, tty).is_colored(),
-                want,
-                "{choice:?} tty={tty}"
+                (c.stdout.is_colored(), c.stderr.is_colored()),
+                (out, err),
+                "{choice:?} stdout tty={out_tty} stderr tty={err_tty}"
             );
         }
     }

@@ -11,8 +11,6 @@ pub enum Error {
     BadUrl { url: String, reason: String },
     #[error("cannot use CA file {path}: {reason}")]
     CaFile { path: String, reason: String },
-    #[error("invalid TLS thumbprint pin {pin:?}: expected 32 hex bytes (SHA-256), e.g. AB:CD:…")]
-    BadThumbprint { pin: String },
     #[error("cannot set up the HTTPS client: {reason}")]
     HttpSetup { reason: String },
     #[error(

@@ -1,6 +1,8 @@
 //! Fault classification, per the reference table: what is transient (retry with backoff), what
 //! means "already done" (success), and what needs a person. Pure functions over [`Fault`].
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -39,21 +41,47 @@ pub fn classify(fault: &Fault) -> FaultClass {
     }
 }
 
+/// Text from the server made safe to print: C0 and C1 control characters (tab and newline
+/// included: a message is shown on one line) and the bidirectional controls (U+200E, U+200F,
+/// U+202A–U+202E, U+2066–U+2069) are written as `\u{…}`. A fault's message is the server's
+/// text; a hostile or broken vCenter could otherwise recolor the terminal, move its cursor, or
+/// make the text around it read backwards.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Turns a fault into the error people should see: `InvalidLogin` names the user,
 /// `MethodNotFound` the method and the server, `NoPermission` the privilege and the object.
 pub fn to_error(method: &str, f: Fault, user: &str, server: &str) -> Error {
     match f.kind.as_str() {
         "InvalidLogin" => Error::InvalidLogin { user: user.into() },
+        // The fields quoted here are the server's text, as the fault's message is.
         "MethodNotFound" => Error::MethodNotFound {
-            method: f.field("method").unwrap_or(method).to_string(),
-            server: server.into(),
+            method: shown(f.field("method").unwrap_or(method)).into_owned(),
+            server: shown(server).into_owned(),
         },
         "NoPermission" => Error::NoPermission {
             method: method.into(),
-            privilege: f.field("privilegeId").unwrap_or("(not named)").to_string(),
+            privilege: shown(f.field("privilegeId").unwrap_or("(not named)")).into_owned(),
             object: f
                 .moref_field("object")
-                .map(|m| m.to_string())
+                .map(|m| shown(&m.to_string()).into_owned())
                 .unwrap_or_else(|| "(unknown object)".into()),
         },
         _ => Error::Fault {
@@ -151,6 +179,42 @@ mod tests {
         assert_eq!(f.field("name"), Some("labs"));
         let e = to_error("CreateFolder", f, "u", "vc");
         assert!(e.is_fault("DuplicateName"));
+    }
+
+    #[test]
+    fn a_hostile_fault_is_shown_with_its_control_and_bidi_characters_escaped() {
+        let doc = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>\u{1b}[2J\u{1b}[31mfake\u{9b}1m \u{202e}gnp.exe\u{202c}\u{2066}x\u{2069}\u{200f}\nnext\ttab</faultstring><detail><SystemErrorFault xmlns=\"urn:vim25\" xsi:type=\"System\u{202e}Error\"><reason>r</reason></SystemErrorFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>";
+        let f = fault_of(doc);
+        // Kept as sent, for matching and fields; escaped only where shown.
+        assert!(f.message.contains('\u{202e}'));
+        let e = to_error("Destroy_Task", f, "u", "vc").to_string();
+        assert_eq!(
+            e,
+            "Destroy_Task failed: System\\u{202e}Error: \\u{1b}[2J\\u{1b}[31mfake\\u{9b}1m \\u{202e}gnp.exe\\u{202c}\\u{2066}x\\u{2069}\\u{200f}\\u{a}next\\u{9}tab"
+        );
+        assert!(
+            !e.chars()
+                .any(|c| c.is_control() || ('\u{2000}'..='\u{206f}').contains(&c))
+        );
+    }
+
+    #[test]
+    fn a_fault_of_plain_text_is_shown_as_sent() {
+        assert!(matches!(shown("Login failure: é ü 日本"), Cow::Borrowed(_)));
+        assert_eq!(
+            shown("a\u{7f}b\u{85}c\u{200e}"),
+            "a\\u{7f}b\\u{85}c\\u{200e}"
+        );
+    }
+
+    #[test]
+    fn no_permission_quotes_the_servers_privilege_escaped() {
+        let doc = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>denied</faultstring><detail><NoPermissionFault xmlns=\"urn:vim25\" xsi:type=\"NoPermission\"><object type=\"Folder\">group-v3</object><privilegeId>VM.\u{1b}]0;owned\u{7}Clone</privilegeId></NoPermissionFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>";
+        let e = to_error("CloneVM_Task", fault_of(doc), "u", "vc").to_string();
+        assert!(
+            e.contains("privilege VM.\\u{1b}]0;owned\\u{7}Clone on"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,43 +9,10 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use sha2::{Digest, Sha256};
 
 use super::error::Error;
 
-/// A SHA-256 certificate thumbprint, normalised to uppercase hex pairs joined by `:`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thumbprint(String);
-
-impl Thumbprint {
-    /// Parses `AB:CD:…` or `abcd…` (32 bytes).
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let hex_digits: String = s.chars().filter(|c| *c != ':').collect();
-        let bytes = hex::decode(&hex_digits).map_err(|_| Error::BadThumbprint { pin: s.into() })?;
-        if bytes.len() != 32 {
-            return Err(Error::BadThumbprint { pin: s.into() });
-        }
-        Ok(Self::of_bytes(&bytes))
-    }
-    /// The thumbprint of a DER certificate.
-    pub fn of_der(der: &[u8]) -> Self {
-        Self::of_bytes(&Sha256::digest(der))
-    }
-    fn of_bytes(bytes: &[u8]) -> Self {
-        let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
-        Thumbprint(pairs.join(":"))
-    }
-    /// The normalised text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for Thumbprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::model::Thumbprint;
 
 /// How the server certificate is checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,32 +131,4 @@ pub fn pinned_config(
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(config)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thumbprints_parse_with_or_without_colons_in_any_case() {
-        let a = Thumbprint::parse(&"ab".repeat(32)).unwrap();
-        let b = Thumbprint::parse(&vec!["AB"; 32].join(":")).unwrap();
-        assert_eq!(a, b);
-        assert!(a.as_str().starts_with("AB:AB:"));
-    }
-
-    #[test]
-    fn short_or_non_hex_thumbprints_are_refused() {
-        assert!(Thumbprint::parse("AB:CD").is_err());
-        assert!(Thumbprint::parse(&"zz".repeat(32)).is_err());
-    }
-
-    #[test]
-    fn a_certificate_thumbprint_is_the_sha256_of_its_der() {
-        // SHA-256 of the empty input, a known value.
-        assert_eq!(
-            Thumbprint::of_der(b"").as_str().replace(':', ""),
-            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
-        );
-    }
 }

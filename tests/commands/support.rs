@@ -288,8 +288,21 @@ labs:
     /// Takes the apply lock as another process would and leaves it held (its lease is in the
     /// persisted simulator state); returns the holder id.
     pub fn hold_lock(&self) -> String {
+        self.hold_lock_as(Holder::this_process())
+    }
+
+    /// Takes the apply lock as an apply on this machine whose process is gone (`kill -9`) would
+    /// have left it: held under a lease naming a pid that does not run; returns the holder id.
+    pub fn hold_lock_of_a_dead_process(&self) -> String {
+        self.hold_lock_as(Holder {
+            // Above any pid_max Linux allows: no process has it.
+            pid: u32::MAX - 1,
+            ..Holder::this_process()
+        })
+    }
+
+    fn hold_lock_as(&self, holder: Holder) -> String {
         self.with_client(|client| async move {
-            let holder = Holder::this_process();
             let id = holder.id.clone();
             let guard = lock::acquire(
                 &client,

@@ -25,14 +25,16 @@ const BAR_TEMPLATE: &str = "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len}
 
 /// Installs the process's tracing subscriber for a terminal: log lines pass `filter` and are
 /// written through tracing-indicatif, so they appear above the bars; bars are drawn only for
-/// spans that ask for one (the [`Bars`] span), not for every span the engine opens.
-pub fn init_terminal_tracing(filter: EnvFilter) -> Result<(), TryInitError> {
+/// spans that ask for one (the [`Bars`] span), not for every span the engine opens. `ansi`:
+/// whether log lines are colored (stderr's [`crate::render::Colors`] decision).
+pub fn init_terminal_tracing(filter: EnvFilter, ansi: bool) -> Result<(), TryInitError> {
     let indicatif = IndicatifLayer::new()
         .with_span_field_formatter(hide_indicatif_span_fields(DefaultFields::new()));
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(indicatif.get_stderr_writer())
+                .with_ansi(ansi)
                 .with_filter(filter),
         )
         .with(indicatif.with_filter(IndicatifFilter::new(false)))

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::Digest;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +22,7 @@ pub struct Tls {
 
 /// `AB:CD:…`: SHA-256 of the DER certificate, uppercase hex, colon separated.
 pub fn thumbprint(der: &[u8]) -> String {
-    sha2::Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    crate::model::Thumbprint::of_der(der).to_string()
 }
 
 /// Generates a certificate for `localhost` and `127.0.0.1`.

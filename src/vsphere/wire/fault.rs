@@ -3,6 +3,7 @@
 
 use super::xml::Element;
 use crate::model::MoRef;
+use crate::vsphere::fault::shown;
 
 /// A vim25 fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +73,14 @@ impl Fault {
     }
 }
 
+/// The type and message as people read them: both are the server's text, so control and
+/// bidirectional characters are escaped ([`shown`]).
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.message.is_empty() {
-            f.write_str(&self.kind)
+            f.write_str(&shown(&self.kind))
         } else {
-            write!(f, "{}: {}", self.kind, self.message)
+            write!(f, "{}: {}", shown(&self.kind), shown(&self.message))
         }
     }
 }
