@@ -10,24 +10,78 @@ use serde::{Deserialize, Serialize};
 use crate::model::{InventoryPath, LabName};
 use crate::plan::StepId;
 
-/// The kind of vCenter operation a unit of work performs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpKind {
-    CreateFolder,
-    InstantClone,
-    LinkedClone,
-    FullClone,
-    PowerOn,
-    PowerOff,
-    Destroy,
-    SetField,
-    SnapshotCycle,
-    PromoteDisks,
+/// Defines [`OpKind`] from one table: each kind with its label (the `--json` events, the
+/// metrics' `op` label, the dashboard) and its words for people (progress lines, the report),
+/// so a new operation is named in one place and cannot be spelled differently elsewhere.
+macro_rules! op_kinds {
+    ($( $(#[$doc:meta])* $kind:ident => $label:literal, $word:literal; )+) => {
+        /// The kind of vCenter operation a unit of work performs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum OpKind {
+            $( $(#[$doc])* $kind, )+
+        }
+
+        impl OpKind {
+            /// Every kind, in the table's order.
+            pub const ALL: &[OpKind] = &[$(OpKind::$kind),+];
+
+            /// Every label, in the table's order (for serde's "expected one of" message).
+            const LABELS: &[&str] = &[$($label),+];
+
+            /// Its name in the `--json` events and the metrics' `op` label: `instant-clone`.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $label,)+
+                }
+            }
+
+            /// Its name for people, in progress lines and the report: `instant clone`.
+            pub const fn word(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $word,)+
+                }
+            }
+        }
+    };
+}
+
+op_kinds! {
+    CreateFolder => "create-folder", "create folder";
+    InstantClone => "instant-clone", "instant clone";
+    LinkedClone => "linked-clone", "linked clone";
+    FullClone => "full-clone", "full clone";
+    PowerOn => "power-on", "power on";
+    PowerOff => "power-off", "power off";
+    Destroy => "destroy", "destroy";
+    SetField => "set-field", "set field";
+    SnapshotCycle => "snapshot-cycle", "snapshot cycle";
+    PromoteDisks => "promote-disks", "promote disks";
     /// Waiting for a VM another depends on to be ready (`after: ready`).
-    WaitReady,
+    WaitReady => "wait-ready", "wait until ready";
     /// Turning a warm pool's spare into a requested lab (rename, markers, guestinfo).
-    Claim,
+    Claim => "claim", "claim spare";
+}
+
+impl OpKind {
+    /// The kind whose [`label`](OpKind::label) is `label`.
+    pub fn from_label(label: &str) -> Option<OpKind> {
+        OpKind::ALL.iter().copied().find(|k| k.label() == label)
+    }
+}
+
+/// Serialized as its [`label`](OpKind::label), the one name metrics and the dashboard use too.
+impl Serialize for OpKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl<'de> Deserialize<'de> for OpKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(d)?;
+        OpKind::from_label(&label)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&label, OpKind::LABELS))
+    }
 }
 
 /// One thing that happened during a run.
@@ -191,5 +245,40 @@ mod tests {
             json,
             r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null}"#
         );
+    }
+
+    /// `CreateFolder` -> `create-folder`: what `rename_all = "kebab-case"` used to derive.
+    fn kebab(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    #[test]
+    fn every_op_kind_round_trips_through_serde_under_the_label_metrics_use() {
+        let mut labels = std::collections::BTreeSet::new();
+        let mut words = std::collections::BTreeSet::new();
+        for &kind in OpKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.label()), "{kind:?}");
+            assert_eq!(serde_json::from_str::<OpKind>(&json).unwrap(), kind);
+            // The names `--json` consumers and dashboards already know: the variant in kebab case.
+            assert_eq!(kind.label(), kebab(&format!("{kind:?}")), "{kind:?}");
+            assert!(labels.insert(kind.label()), "{kind:?}: label used twice");
+            assert!(words.insert(kind.word()), "{kind:?}: words used twice");
+        }
+    }
+
+    #[test]
+    fn an_unknown_op_label_is_refused_naming_the_known_ones() {
+        let e = serde_json::from_str::<OpKind>("\"instant_clone\"").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("unknown variant `instant_clone`"), "{text}");
+        assert!(text.contains("`instant-clone`"), "{text}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::engine::events::{Event, OpKind, Reporter};
+use crate::engine::events::{Event, Reporter};
 use crate::model::{Desired, LabName, Observed, PowerState};
 
 /// Upper bounds (seconds) of the task duration buckets: folder writes take milliseconds, an
@@ -292,14 +292,14 @@ impl Metrics {
                 op, elapsed, error, ..
             } => {
                 self.tasks
-                    .entry(op_label(*op))
+                    .entry(op.label())
                     .or_insert_with(|| Histogram::new(TASK_BUCKETS))
                     .observe(elapsed.as_secs_f64());
                 if error.is_some() {
-                    *self.task_failures.entry(op_label(*op)).or_default() += 1;
+                    *self.task_failures.entry(op.label()).or_default() += 1;
                 }
             }
-            Event::Retrying { op, .. } => *self.task_retries.entry(op_label(*op)).or_default() += 1,
+            Event::Retrying { op, .. } => *self.task_retries.entry(op.label()).or_default() += 1,
             Event::HygieneDone { source, .. } => {
                 *self.hygiene_runs.entry(source.to_string()).or_default() += 1;
             }
@@ -517,23 +517,6 @@ fn unix(t: Timestamp) -> f64 {
     t.as_millisecond() as f64 / 1000.0
 }
 
-fn op_label(op: OpKind) -> &'static str {
-    match op {
-        OpKind::CreateFolder => "create-folder",
-        OpKind::InstantClone => "instant-clone",
-        OpKind::LinkedClone => "linked-clone",
-        OpKind::FullClone => "full-clone",
-        OpKind::PowerOn => "power-on",
-        OpKind::PowerOff => "power-off",
-        OpKind::Destroy => "destroy",
-        OpKind::SetField => "set-field",
-        OpKind::SnapshotCycle => "snapshot-cycle",
-        OpKind::PromoteDisks => "promote-disks",
-        OpKind::WaitReady => "wait-ready",
-        OpKind::Claim => "claim",
-    }
-}
-
 fn family(w: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(w, "# HELP {name} {help}");
     let _ = writeln!(w, "# TYPE {name} {kind}");
@@ -625,7 +608,7 @@ impl Reporter for SharedMetrics {
         {
             m.failed(Failure {
                 at,
-                op: op_label(*op).to_string(),
+                op: op.label().to_string(),
                 target: target.clone(),
                 error: error.clone(),
             });

@@ -6,6 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::engine::events::OpKind;
 use crate::model::{
     InventoryPath, LabRecord, Markers, MoRef, ObservedSource, ObservedVm, OwnerId, SpecHash,
     TemplateName, Tombstone, VmName,
