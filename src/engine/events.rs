@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::failure::FailureKind;
 use crate::model::{InventoryPath, LabName};
 use crate::plan::StepId;
 
@@ -102,7 +103,8 @@ pub enum Event {
         op: OpKind,
         target: String,
     },
-    /// An operation finished; `error` holds the vCenter fault text when it failed.
+    /// An operation finished; `error` holds the vCenter fault text when it failed, `fault`
+    /// its kind (the fault's type name, e.g. `FileLocked`, or labsync's own, e.g. `not-ours`).
     OpFinished {
         step: StepId,
         op: OpKind,
@@ -110,6 +112,8 @@ pub enum Event {
         #[serde(with = "duration_ms")]
         elapsed: Duration,
         error: Option<String>,
+        #[serde(default)]
+        fault: Option<FailureKind>,
     },
     /// A transient fault; the operation is tried again after `delay`.
     Retrying {
@@ -117,6 +121,8 @@ pub enum Event {
         target: String,
         attempt: u32,
         error: String,
+        /// The transient fault's kind (`TaskInProgress`, `outcome-unknown`, …).
+        fault: FailureKind,
         #[serde(with = "duration_ms")]
         delay: Duration,
     },
@@ -173,6 +179,8 @@ pub struct Failure {
     pub target: String,
     /// The vCenter fault (type and message), as the client reported it.
     pub error: String,
+    /// The failure's kind: the vCenter fault's type name, or labsync's own (`not-ours`, …).
+    pub fault: FailureKind,
     /// What the failure policy did about it, e.g. "partial lab destroyed" or "kept for inspection".
     pub policy: Option<String>,
 }
@@ -239,11 +247,12 @@ mod tests {
             target: "alice-db".into(),
             elapsed: Duration::from_millis(1500),
             error: None,
+            fault: None,
         };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
-            r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null}"#
+            r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null,"fault":null}"#
         );
     }
 

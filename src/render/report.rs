@@ -129,6 +129,7 @@ pub fn json(report: &Report) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::engine::events::{Failure, OpKind};
+    use crate::engine::failure::FailureKind;
     use crate::model::LabName;
     use crate::plan::StepId;
 
@@ -145,6 +146,7 @@ mod tests {
                     op: OpKind::InstantClone,
                     target: "alice-cp".into(),
                     error: "SystemError: A general system error occurred: chain too long".into(),
+                    fault: FailureKind::Fault("SystemError".into()),
                     policy: Some("partial lab destroyed".into()),
                 },
                 Failure {
@@ -153,6 +155,7 @@ mod tests {
                     op: OpKind::SnapshotCycle,
                     target: "/DC1/vm/templates/k8s-db".into(),
                     error: "TaskInProgress: the VM is busy (after 5 attempts)".into(),
+                    fault: FailureKind::Fault("TaskInProgress".into()),
                     policy: None,
                 },
             ],

@@ -55,6 +55,7 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
             target,
             elapsed,
             error,
+            ..
         } => match error {
             None => format!(
                 "[{}]   {} {target}: done in {}",
@@ -75,6 +76,7 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
             attempt,
             error,
             delay,
+            ..
         } => format!(
             "      {} {target}: {error}; retrying in {} (attempt {attempt})",
             op.word(),
