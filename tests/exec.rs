@@ -993,10 +993,7 @@ mod lock {
 async fn hygiene_resets_the_source_chain_before_the_clones_that_follow_it() {
     let env = start(&labs_file(K8S), 0.0, None).await;
     let src = harness::path("/DC1/vm/templates/src-db");
-    let policy = labsync::plan::Policy {
-        hygiene_due: [src.clone()].into(),
-        ..Default::default()
-    };
+    let policy = hygiene_due(&src);
     let (obs, plan) = env.plan_with(&policy).await;
     assert_eq!(obs.observed.sources[&src].chain_depth, 40);
     assert!(
@@ -1214,10 +1211,7 @@ async fn a_failed_snapshot_removal_names_the_snapshot_labsync_left_behind() {
     };
     let env = start(&labs_file(K8S), 0.0, Some(faults)).await;
     let src = harness::path("/DC1/vm/templates/src-db");
-    let policy = labsync::plan::Policy {
-        hygiene_due: [src.clone()].into(),
-        ..Default::default()
-    };
+    let policy = hygiene_due(&src);
     let (obs, plan) = env.plan_with(&policy).await;
     let reporter = Collect::default();
     let report = execute::execute(&env.client, &plan, &obs, &env.options(10, 4), &reporter).await;
@@ -1243,6 +1237,103 @@ async fn a_failed_snapshot_removal_names_the_snapshot_labsync_left_behind() {
         failure.error.contains("is still there: remove it"),
         "{failure:?}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_counted_by_its_fault_in_the_json_events_and_the_metrics() {
+    use labsync::engine::failure::FailureKind;
+    use labsync::engine::watch::metrics::SharedMetrics;
+    use labsync::render::progress::JsonLines;
+    use labsync::sim::chaos::{FailureMode, FaultConfig, MethodFaults};
+
+    /// What `watch --json` wires up: the JSON lines and the metrics see the same events.
+    struct Both(JsonLines<Vec<u8>>, SharedMetrics);
+    impl labsync::engine::events::Reporter for Both {
+        fn event(&self, at: jiff::Timestamp, event: &Event) {
+            self.0.event(at, event);
+            self.1.event(at, event);
+        }
+    }
+
+    let failing = |fault: &str| MethodFaults {
+        failure_rate: 1.0,
+        fault: fault.into(),
+        mode: FailureMode::Task,
+        ..MethodFaults::default()
+    };
+    let faults = FaultConfig {
+        methods: [
+            // A fault labsync knows by name, and one it does not.
+            ("RemoveSnapshot_Task".to_string(), failing("FileLocked")),
+            (
+                "InstantClone_Task".to_string(),
+                failing("CannotAccessVmDisk"),
+            ),
+        ]
+        .into(),
+        ..FaultConfig::default()
+    };
+    let env = start(&labs_file(K8S), 0.0, Some(faults)).await;
+    let src = harness::path("/DC1/vm/templates/src-db");
+    let both = Both(JsonLines::new(Vec::new()), SharedMetrics::default());
+    // Hygiene first (the clones after it are skipped when it fails), then the labs.
+    let mut failures = Vec::new();
+    for policy in [hygiene_due(&src), labsync::plan::Policy::default()] {
+        let (obs, plan) = env.plan_with(&policy).await;
+        let report = execute::execute(&env.client, &plan, &obs, &env.options(10, 4), &both).await;
+        assert_eq!(report.exit_code(), 3, "{report:#?}");
+        failures.extend(report.failures);
+    }
+
+    // The report keeps the text for people and gains the kind.
+    let by_op = |op: OpKind| failures.iter().filter(move |f| f.op == op);
+    let cycle: Vec<_> = by_op(OpKind::SnapshotCycle).collect();
+    assert_eq!(cycle.len(), 1, "{failures:#?}");
+    assert_eq!(cycle[0].fault, FailureKind::Fault("FileLocked".into()));
+    assert!(cycle[0].error.contains("FileLocked"), "{:?}", cycle[0]);
+    let clones: Vec<_> = by_op(OpKind::InstantClone).collect();
+    assert!(!clones.is_empty(), "{failures:#?}");
+    for f in &clones {
+        assert_eq!(f.fault, FailureKind::Fault("CannotAccessVmDisk".into()));
+    }
+
+    // The JSON events name the fault exactly, whatever it is.
+    let text = String::from_utf8(both.0.into_inner()).expect("utf-8");
+    let finished: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .filter(|v: &serde_json::Value| v["event"] == "op-finished" && !v["error"].is_null())
+        .collect();
+    let faults_of = |op: &str| -> Vec<&str> {
+        finished
+            .iter()
+            .filter(|v| v["op"] == op)
+            .filter_map(|v| v["fault"].as_str())
+            .collect()
+    };
+    assert_eq!(faults_of("snapshot-cycle"), ["FileLocked"], "{text}");
+    assert_eq!(
+        faults_of("instant-clone"),
+        vec!["CannotAccessVmDisk"; clones.len()],
+        "{text}"
+    );
+
+    // The metrics name a fault they know and count the others as `other`.
+    let metrics = both.1.lock().render();
+    assert!(
+        metrics.contains(
+            "labsync_task_failures_total{op=\"snapshot-cycle\",fault=\"FileLocked\"} 1\n"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "labsync_task_failures_total{{op=\"instant-clone\",fault=\"other\"}} {}\n",
+            clones.len()
+        )),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("CannotAccessVmDisk"), "{metrics}");
 }
 
 #[tokio::test]

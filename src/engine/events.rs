@@ -7,27 +7,82 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::failure::FailureKind;
 use crate::model::{InventoryPath, LabName};
 use crate::plan::StepId;
 
-/// The kind of vCenter operation a unit of work performs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpKind {
-    CreateFolder,
-    InstantClone,
-    LinkedClone,
-    FullClone,
-    PowerOn,
-    PowerOff,
-    Destroy,
-    SetField,
-    SnapshotCycle,
-    PromoteDisks,
+/// Defines [`OpKind`] from one table: each kind with its label (the `--json` events, the
+/// metrics' `op` label, the dashboard) and its words for people (progress lines, the report),
+/// so a new operation is named in one place and cannot be spelled differently elsewhere.
+macro_rules! op_kinds {
+    ($( $(#[$doc:meta])* $kind:ident => $label:literal, $word:literal; )+) => {
+        /// The kind of vCenter operation a unit of work performs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum OpKind {
+            $( $(#[$doc])* $kind, )+
+        }
+
+        impl OpKind {
+            /// Every kind, in the table's order.
+            pub const ALL: &[OpKind] = &[$(OpKind::$kind),+];
+
+            /// Every label, in the table's order (for serde's "expected one of" message).
+            const LABELS: &[&str] = &[$($label),+];
+
+            /// Its name in the `--json` events and the metrics' `op` label: `instant-clone`.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $label,)+
+                }
+            }
+
+            /// Its name for people, in progress lines and the report: `instant clone`.
+            pub const fn word(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $word,)+
+                }
+            }
+        }
+    };
+}
+
+op_kinds! {
+    CreateFolder => "create-folder", "create folder";
+    InstantClone => "instant-clone", "instant clone";
+    LinkedClone => "linked-clone", "linked clone";
+    FullClone => "full-clone", "full clone";
+    PowerOn => "power-on", "power on";
+    PowerOff => "power-off", "power off";
+    Destroy => "destroy", "destroy";
+    SetField => "set-field", "set field";
+    SnapshotCycle => "snapshot-cycle", "snapshot cycle";
+    PromoteDisks => "promote-disks", "promote disks";
     /// Waiting for a VM another depends on to be ready (`after: ready`).
-    WaitReady,
+    WaitReady => "wait-ready", "wait until ready";
     /// Turning a warm pool's spare into a requested lab (rename, markers, guestinfo).
-    Claim,
+    Claim => "claim", "claim spare";
+}
+
+impl OpKind {
+    /// The kind whose [`label`](OpKind::label) is `label`.
+    pub fn from_label(label: &str) -> Option<OpKind> {
+        OpKind::ALL.iter().copied().find(|k| k.label() == label)
+    }
+}
+
+/// Serialized as its [`label`](OpKind::label), the one name metrics and the dashboard use too.
+impl Serialize for OpKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl<'de> Deserialize<'de> for OpKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(d)?;
+        OpKind::from_label(&label)
+            .ok_or_else(|| serde::de::Error::unknown_variant(&label, OpKind::LABELS))
+    }
 }
 
 /// One thing that happened during a run.
@@ -48,7 +103,8 @@ pub enum Event {
         op: OpKind,
         target: String,
     },
-    /// An operation finished; `error` holds the vCenter fault text when it failed.
+    /// An operation finished; `error` holds the vCenter fault text when it failed, `fault`
+    /// its kind (the fault's type name, e.g. `FileLocked`, or labsync's own, e.g. `not-ours`).
     OpFinished {
         step: StepId,
         op: OpKind,
@@ -56,6 +112,8 @@ pub enum Event {
         #[serde(with = "duration_ms")]
         elapsed: Duration,
         error: Option<String>,
+        #[serde(default)]
+        fault: Option<FailureKind>,
     },
     /// A transient fault; the operation is tried again after `delay`.
     Retrying {
@@ -63,6 +121,8 @@ pub enum Event {
         target: String,
         attempt: u32,
         error: String,
+        /// The transient fault's kind (`TaskInProgress`, `outcome-unknown`, …).
+        fault: FailureKind,
         #[serde(with = "duration_ms")]
         delay: Duration,
     },
@@ -119,6 +179,8 @@ pub struct Failure {
     pub target: String,
     /// The vCenter fault (type and message), as the client reported it.
     pub error: String,
+    /// The failure's kind: the vCenter fault's type name, or labsync's own (`not-ours`, …).
+    pub fault: FailureKind,
     /// What the failure policy did about it, e.g. "partial lab destroyed" or "kept for inspection".
     pub policy: Option<String>,
 }
@@ -185,11 +247,47 @@ mod tests {
             target: "alice-db".into(),
             elapsed: Duration::from_millis(1500),
             error: None,
+            fault: None,
         };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
-            r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null}"#
+            r#"{"event":"op-finished","step":3,"op":"instant-clone","target":"alice-db","elapsed":1500,"error":null,"fault":null}"#
         );
+    }
+
+    /// `CreateFolder` -> `create-folder`: what `rename_all = "kebab-case"` used to derive.
+    fn kebab(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+
+    #[test]
+    fn every_op_kind_round_trips_through_serde_under_the_label_metrics_use() {
+        let mut labels = std::collections::BTreeSet::new();
+        let mut words = std::collections::BTreeSet::new();
+        for &kind in OpKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.label()), "{kind:?}");
+            assert_eq!(serde_json::from_str::<OpKind>(&json).unwrap(), kind);
+            // The names `--json` consumers and dashboards already know: the variant in kebab case.
+            assert_eq!(kind.label(), kebab(&format!("{kind:?}")), "{kind:?}");
+            assert!(labels.insert(kind.label()), "{kind:?}: label used twice");
+            assert!(words.insert(kind.word()), "{kind:?}: words used twice");
+        }
+    }
+
+    #[test]
+    fn an_unknown_op_label_is_refused_naming_the_known_ones() {
+        let e = serde_json::from_str::<OpKind>("\"instant_clone\"").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("unknown variant `instant_clone`"), "{text}");
+        assert!(text.contains("`instant-clone`"), "{text}");
     }
 }

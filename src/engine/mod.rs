@@ -5,6 +5,7 @@ pub mod connect;
 pub mod events;
 pub mod execute;
 pub mod extend;
+pub mod failure;
 pub mod feedback;
 pub mod git;
 pub mod lock;

@@ -3,30 +3,12 @@
 
 use std::io::{self, Write};
 
-use crate::engine::events::{OpKind, Report};
+use crate::engine::events::Report;
 use crate::render::plural;
 use crate::render::style::{Style, Tone};
 
 /// The version of the report's JSON shape.
 pub const REPORT_JSON_VERSION: u32 = 1;
-
-/// An operation in words: `instant clone`.
-pub fn op_word(op: OpKind) -> &'static str {
-    match op {
-        OpKind::CreateFolder => "create folder",
-        OpKind::InstantClone => "instant clone",
-        OpKind::LinkedClone => "linked clone",
-        OpKind::FullClone => "full clone",
-        OpKind::PowerOn => "power on",
-        OpKind::PowerOff => "power off",
-        OpKind::Destroy => "destroy",
-        OpKind::SetField => "set field",
-        OpKind::SnapshotCycle => "snapshot cycle",
-        OpKind::PromoteDisks => "promote disks",
-        OpKind::WaitReady => "wait until ready",
-        OpKind::Claim => "claim spare",
-    }
-}
 
 /// What `apply`'s exit code means, for the last line of the report.
 pub fn exit_hint(report: &Report) -> String {
@@ -86,7 +68,7 @@ pub fn failures<W: Write>(report: &Report, w: &mut W, style: Style) -> io::Resul
             w,
             "  {} {lab}{} {} (step {})",
             style.paint(Tone::Error, "x"),
-            op_word(f.op),
+            f.op.word(),
             f.target,
             f.step.0
         )?;
@@ -146,7 +128,8 @@ pub fn json(report: &Report) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::events::Failure;
+    use crate::engine::events::{Failure, OpKind};
+    use crate::engine::failure::FailureKind;
     use crate::model::LabName;
     use crate::plan::StepId;
 
@@ -163,6 +146,7 @@ mod tests {
                     op: OpKind::InstantClone,
                     target: "alice-cp".into(),
                     error: "SystemError: A general system error occurred: chain too long".into(),
+                    fault: FailureKind::Fault("SystemError".into()),
                     policy: Some("partial lab destroyed".into()),
                 },
                 Failure {
@@ -171,6 +155,7 @@ mod tests {
                     op: OpKind::SnapshotCycle,
                     target: "/DC1/vm/templates/k8s-db".into(),
                     error: "TaskInProgress: the VM is busy (after 5 attempts)".into(),
+                    fault: FailureKind::Fault("TaskInProgress".into()),
                     policy: None,
                 },
             ],

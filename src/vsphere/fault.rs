@@ -31,6 +31,31 @@ const TRANSIENT: &[&str] = &[
     "ResourceInUse",
 ];
 
+/// The fault types labsync knows by name: those it classifies or handles, and those a lab's
+/// operations commonly meet. Metrics name these and count any other as `other`, so a server
+/// that invents fault types cannot grow the number of series without bound.
+pub const KNOWN_FAULTS: &[&str] = &[
+    "NotAuthenticated",
+    "InvalidLogin",
+    "NoPermission",
+    "MethodNotFound",
+    "TaskInProgress",
+    "ConcurrentAccess",
+    "HostCommunication",
+    "ResourceInUse",
+    "InvalidState",
+    "InvalidPowerState",
+    "FileLocked",
+    "FileNotFound",
+    "DuplicateName",
+    "ManagedObjectNotFound",
+    "InvalidArgument",
+    "InvalidName",
+    "NotSupported",
+    "InsufficientResourcesFault",
+    "SystemError",
+];
+
 /// Classifies a fault.
 pub fn classify(fault: &Fault) -> FaultClass {
     match fault.kind.as_str() {
@@ -227,6 +252,16 @@ mod tests {
         assert_eq!(classify(&mk("TaskInProgress")), FaultClass::Transient);
         assert_eq!(classify(&mk("DuplicateName")), FaultClass::Permanent);
         assert_eq!(classify(&mk("SystemError")), FaultClass::Permanent);
+    }
+
+    #[test]
+    fn every_fault_classify_knows_is_known_by_name() {
+        for k in TRANSIENT
+            .iter()
+            .chain(&["NotAuthenticated", "InvalidLogin"])
+        {
+            assert!(KNOWN_FAULTS.contains(k), "{k}");
+        }
     }
 
     #[test]

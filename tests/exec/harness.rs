@@ -233,3 +233,11 @@ pub fn cancel() -> (watch::Sender<Interrupt>, watch::Receiver<Interrupt>) {
 pub fn path(p: &str) -> InventoryPath {
     InventoryPath::new(p).expect("path")
 }
+
+/// A policy under which hygiene is due on `source` now.
+pub fn hygiene_due(source: &InventoryPath) -> Policy {
+    Policy {
+        hygiene_due: [source.clone()].into(),
+        ..Default::default()
+    }
+}

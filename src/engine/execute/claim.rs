@@ -5,8 +5,9 @@
 //! check, read fresh, before it is touched.
 
 use super::ours::not_ours;
-use super::perform::{Ctx, OpResult, failed};
+use super::perform::{Ctx, OpFailure, OpResult, failed};
 use crate::engine::events::OpKind;
+use crate::engine::failure::FailureKind;
 use crate::model::{LabName, MoRef, Standing};
 use crate::plan::{ClaimVm, ReadyWait, StepId};
 use crate::vsphere::observe::FIELD_CLAIM;
@@ -25,13 +26,7 @@ impl Ctx {
         let target = format!("{spare} -> {lab}");
         let started = self.started(step, op, &target);
         let r = self.claim_steps(op, lab, folder, vms).await;
-        self.finished(
-            step,
-            op,
-            &target,
-            started,
-            r.as_ref().err().map(|e| &e.error),
-        );
+        self.finished(step, op, &target, started, r.as_ref().err());
         r?;
         if !recheck.is_empty() {
             self.wait_ready(step, lab.as_str(), recheck).await?;
@@ -56,7 +51,7 @@ impl Ctx {
             self.client.set_field(folder, key, lab.as_str()).await
         })
         .await
-        .map_err(|e| failed(op, format!("recording the claim: {e}")))?;
+        .map_err(|e| failed(op, e).reworded(|e| format!("recording the claim: {e}")))?;
         // The VMs at once (each is its own object); the folder only once every VM is done.
         let turned =
             futures_util::future::join_all(vms.iter().map(|vm| self.turn_vm(op, vm))).await;
@@ -65,7 +60,9 @@ impl Ctx {
         }
         self.with_retries(op, &target, |_| self.client.rename(folder, lab.as_str()))
             .await
-            .map_err(|e| failed(op, format!("renaming the folder to {lab}: {e}")))?;
+            .map_err(|e| {
+                failed(op, e).reworded(|e| format!("renaming the folder to {lab}: {e}"))
+            })?;
         self.with_retries(op, &target, |_| async {
             let key = self
                 .client
@@ -74,7 +71,7 @@ impl Ctx {
             self.client.set_field(folder, key, "").await
         })
         .await
-        .map_err(|e| failed(op, format!("clearing the claim record: {e}")))?;
+        .map_err(|e| failed(op, e).reworded(|e| format!("clearing the claim record: {e}")))?;
         Ok(())
     }
 
@@ -86,12 +83,17 @@ impl Ctx {
             .await
             .map_err(|e| failed(op, e))?
         else {
-            return Err(failed(op, format!("{} ({}) is gone", vm.from, vm.moref)));
+            return Err(OpFailure::new(
+                op,
+                FailureKind::Missing,
+                format!("{} ({}) is gone", vm.from, vm.moref),
+            ));
         };
         let standing = self.standing_of(&facts);
         if !matches!(standing, Standing::Ours(_)) {
-            return Err(failed(
+            return Err(OpFailure::new(
                 op,
+                FailureKind::NotOurs,
                 not_ours(&facts, &vm.moref, &standing, self.owner.as_str()),
             ));
         }
@@ -101,6 +103,6 @@ impl Ctx {
                 .reconfigure_vm(&vm.moref, Some(name), &vm.extra_config)
         })
         .await
-        .map_err(|e| failed(op, format!("{} -> {name}: {e}", vm.from)))
+        .map_err(|e| failed(op, e).reworded(|e| format!("{} -> {name}: {e}", vm.from)))
     }
 }

@@ -2,8 +2,9 @@
 //! this VM's markers (`DuplicateName`, or an earlier attempt whose answer was lost), and the
 //! refusal to touch a same-named VM that is not ours.
 
-use super::perform::{Ctx, Done, OpResult, failed};
+use super::perform::{Ctx, Done, OpFailure, OpResult, failed};
 use crate::engine::events::OpKind;
+use crate::engine::failure::FailureKind;
 use crate::model::{CloneMode, MoRef, Standing};
 use crate::plan::{StepId, VmToCreate};
 use crate::vsphere::{CloneKind, CloneSpec, Error, InstantCloneSpec, Power, Result as VResult};
@@ -27,7 +28,11 @@ impl Ctx {
         let target = vm.name.to_string();
         let pool = match &vm.placement.resource_pool {
             Some(p) => Some(self.paths.get(p).cloned().ok_or_else(|| {
-                failed(op, format!("resource pool {p} does not exist in vCenter"))
+                OpFailure::new(
+                    op,
+                    FailureKind::Missing,
+                    format!("resource pool {p} does not exist in vCenter"),
+                )
             })?),
             None => None,
         };
@@ -36,7 +41,13 @@ impl Ctx {
                 self.datastore(d)
                     .await
                     .map_err(|e| failed(op, e))?
-                    .ok_or_else(|| failed(op, format!("datastore {d} does not exist")))?,
+                    .ok_or_else(|| {
+                        OpFailure::new(
+                            op,
+                            FailureKind::Missing,
+                            format!("datastore {d} does not exist"),
+                        )
+                    })?,
             ),
             None => None,
         };
@@ -139,8 +150,9 @@ impl Ctx {
                     adopted: true,
                 })
             }
-            Created::Conflict(fault) => Err(failed(
+            Created::Conflict(fault) => Err(OpFailure::new(
                 op,
+                FailureKind::NotOurs,
                 format!(
                     "{fault}: the VM named {} is not this lab's (its labsync markers do not match); left alone",
                     vm.name

@@ -14,6 +14,7 @@ use tokio::sync::{OnceCell, mpsc};
 use super::ours::not_ours;
 use super::units::Work;
 use crate::engine::events::{Event, OpKind};
+use crate::engine::failure::FailureKind;
 use crate::model::{
     HYGIENE_SNAPSHOT_DESCRIPTION, HygieneMethod, InventoryPath, MoRef, OwnerId, Standing,
     hygiene_snapshot_name,
@@ -70,14 +71,54 @@ pub struct Ctx {
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
-/// A unit that failed: which operation, and the vCenter fault as text.
+/// A unit that failed: which operation, what kind of failure (the vCenter fault, a timeout,
+/// labsync's own refusal) and what happened, for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpFailure {
     pub op: OpKind,
+    /// Its kind, kept typed for the `--json` events and the metrics.
+    /// [`FailureKind::Interrupted`]: the unit gave up because the run is stopping, before it
+    /// changed anything in vCenter (a readiness wait); it counts as not started, not as failed.
+    pub kind: FailureKind,
     pub error: String,
-    /// The unit gave up because the run is stopping, before it changed anything in vCenter
-    /// (a readiness wait): it counts as not started, not as failed.
-    pub interrupted: bool,
+}
+
+impl OpFailure {
+    /// A failure labsync found itself (not a client error): `kind` says which.
+    pub(super) fn new(op: OpKind, kind: FailureKind, error: impl Into<String>) -> Self {
+        OpFailure {
+            op,
+            kind,
+            error: error.into(),
+        }
+    }
+
+    /// The same failure, its text said as `say` puts it (context added around it).
+    pub(super) fn reworded(self, say: impl FnOnce(&str) -> String) -> Self {
+        OpFailure {
+            error: say(&self.error),
+            ..self
+        }
+    }
+}
+
+/// An error an operation can end with: its text for people and its kind for machines, as the
+/// `op-finished` event carries them.
+pub(super) trait OpError: std::fmt::Display {
+    /// What kind of failure it is.
+    fn kind(&self) -> FailureKind;
+}
+
+impl OpError for Error {
+    fn kind(&self) -> FailureKind {
+        FailureKind::of(self)
+    }
+}
+
+impl OpError for OpFailure {
+    fn kind(&self) -> FailureKind {
+        self.kind.clone()
+    }
 }
 
 /// What a successful unit produced.
@@ -97,12 +138,9 @@ impl std::fmt::Display for OpFailure {
 
 pub(super) type OpResult<T> = std::result::Result<T, OpFailure>;
 
-pub(super) fn failed(op: OpKind, e: impl std::fmt::Display) -> OpFailure {
-    OpFailure {
-        op,
-        error: e.to_string(),
-        interrupted: false,
-    }
+/// A client error as `op`'s failure, its kind from the error.
+pub(super) fn failed(op: OpKind, e: Error) -> OpFailure {
+    OpFailure::new(op, FailureKind::of(&e), e.to_string())
 }
 
 impl Ctx {
@@ -196,6 +234,7 @@ impl Ctx {
                         target: target.to_string(),
                         attempt,
                         error: e.to_string(),
+                        fault: FailureKind::of(&e),
                         delay,
                     });
                     tokio::time::sleep(delay).await;
@@ -219,8 +258,9 @@ impl Ctx {
                     .and_then(|(p, _)| InventoryPath::new(p).ok())
                     .and_then(|p| self.paths.get(&p).cloned())
                     .ok_or_else(|| {
-                        failed(
+                        OpFailure::new(
                             op,
+                            FailureKind::Missing,
                             format!(
                                 "the parent folder of the labs folder {} does not exist",
                                 self.labs_folder
@@ -315,8 +355,10 @@ impl Ctx {
                 })
             }
             Work::Clone { lab: _, vm } => {
-                let folder = folder
-                    .ok_or_else(|| failed(super::create::op_of(vm.clone_mode), "no lab folder"))?;
+                let folder = folder.ok_or_else(|| {
+                    let op = super::create::op_of(vm.clone_mode);
+                    OpFailure::new(op, FailureKind::Missing, "no lab folder")
+                })?;
                 self.clone_vm(step, vm, folder).await
             }
             Work::DestroyVm { vm, .. } => {
@@ -451,12 +493,17 @@ impl Ctx {
     async fn power_on_vm(&self, step: StepId, vm: &MoRef, name: &str) -> OpResult<()> {
         let op = OpKind::PowerOn;
         let Some(facts) = self.read_facts(vm).await.map_err(|e| failed(op, e))? else {
-            return Err(failed(op, format!("{name} ({vm}) is gone")));
+            return Err(OpFailure::new(
+                op,
+                FailureKind::Missing,
+                format!("{name} ({vm}) is gone"),
+            ));
         };
         let standing = self.standing_of(&facts);
         if !matches!(standing, Standing::Ours(_)) {
-            return Err(failed(
+            return Err(OpFailure::new(
                 op,
+                FailureKind::NotOurs,
                 not_ours(&facts, vm, &standing, self.owner.as_str()),
             ));
         }
@@ -477,7 +524,7 @@ impl Ctx {
         Instant::now()
     }
 
-    pub(super) fn finished<E: std::fmt::Display>(
+    pub(super) fn finished<E: OpError>(
         &self,
         step: StepId,
         op: OpKind,
@@ -491,6 +538,7 @@ impl Ctx {
             target: target.to_string(),
             elapsed: started.elapsed(),
             error: error.map(|e| e.to_string()),
+            fault: error.map(OpError::kind),
         });
     }
 
@@ -511,8 +559,9 @@ impl Ctx {
             Err(e) => return Err(failed(op, e)),
         };
         if children > 0 {
-            return Err(failed(
+            return Err(OpFailure::new(
                 op,
+                FailureKind::Refused,
                 format!("the folder of lab {target} still holds {children} object(s); left alone"),
             ));
         }
@@ -533,8 +582,9 @@ impl Ctx {
         };
         let standing = self.standing_of(&facts);
         if !matches!(standing, Standing::Ours(_)) {
-            return Err(failed(
+            return Err(OpFailure::new(
                 OpKind::Destroy,
+                FailureKind::NotOurs,
                 not_ours(&facts, vm, &standing, self.owner.as_str()),
             ));
         }
@@ -653,14 +703,13 @@ impl Ctx {
         })
         .await
         .map_err(|e| {
-            failed(
-                op,
+            failed(op, e).reworded(|e| {
                 format!(
                     "{e}; the snapshot `{name}` ({snapshot}) labsync made on {target} is still \
                      there: remove it (in vCenter: Snapshots > Manage, or RemoveSnapshot_Task \
                      with removeChildren and consolidate) so the source's redo logs collapse"
-                ),
-            )
+                )
+            })
         })
     }
 }

@@ -15,6 +15,7 @@ use super::schedule::{self, Candidate, Limits, Load};
 use super::units::{Unit, UnitId, Units, Work};
 use super::{Admission, Interrupt};
 use crate::engine::events::{Event, Failure, OpKind, Report, Reporter, StepOutcome};
+use crate::engine::failure::FailureKind;
 use crate::model::{FailurePolicy, InventoryPath, MoRef};
 use crate::plan::{Phase, StepId};
 
@@ -378,7 +379,7 @@ impl<'a> Loop<'a> {
                     _ => {}
                 }
             }
-            Err(f) if f.interrupted => {
+            Err(f) if f.kind == FailureKind::Interrupted => {
                 self.conclude(id, Status::Skipped("the run was interrupted".into()));
             }
             Err(f) => {
@@ -390,6 +391,7 @@ impl<'a> Loop<'a> {
                     op: f.op,
                     target: unit.work.target(),
                     error: f.error.clone(),
+                    fault: f.kind.clone(),
                     policy: None,
                 });
                 let idx = self.report.failures.len() - 1;
@@ -663,11 +665,7 @@ pub async fn run(
                             let error = format!("internal error: the operation's task ended ({e})");
                             lp.finish_unit(
                                 id,
-                                Err(OpFailure {
-                                    op,
-                                    error,
-                                    interrupted: false,
-                                }),
+                                Err(OpFailure::new(op, FailureKind::Internal, error)),
                             );
                         }
                     }

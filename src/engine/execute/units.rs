@@ -10,7 +10,7 @@ use crate::model::{
     FailurePolicy, HygieneMethod, InventoryPath, LabName, LifeRecord, MoRef, Observed, Tombstone,
     VmName,
 };
-use crate::plan::{Action, ClaimVm, Phase, Plan, ReadyWait, StepId, VmRef, VmToCreate};
+use crate::plan::{Action, ClaimVm, Phase, Plan, ReadyWait, Step, StepId, VmRef, VmToCreate};
 
 /// The index of a unit in [`Units::list`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -175,16 +175,7 @@ impl Units {
 
 /// Expands `plan` into units, using `observed` for hosts and existing lab folders.
 pub fn expand(plan: &Plan, observed: &Observed) -> Units {
-    let vm_host: HashMap<&MoRef, &MoRef> = observed
-        .vms
-        .iter()
-        .filter_map(|v| Some((&v.moref, v.host.as_ref()?)))
-        .collect();
-    let source_host: HashMap<&MoRef, &MoRef> = observed
-        .sources
-        .values()
-        .filter_map(|s| Some((&s.moref, s.host.as_ref()?)))
-        .collect();
+    let hosts = Hosts::of(observed);
     // Only this config's lab folders (the planner's rule): a record is never written on anyone
     // else's folder.
     let ownership = crate::model::Ownership::new(plan.owner.clone(), plan.labs_folder.clone());
@@ -194,32 +185,7 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
     let mut units = Units::default();
     let mut of_step: HashMap<StepId, Vec<UnitId>> = HashMap::new();
     for step in &plan.steps {
-        // Every unit of this step waits for every unit of the steps it comes after.
-        let after: Vec<UnitId> = step
-            .after
-            .iter()
-            .flat_map(|s| of_step.get(s).cloned().unwrap_or_default())
-            .collect();
-        let phase = step.action.phase();
-        let background = step.action.is_refill();
-        let mut ids = Vec::new();
-        let mut push = |units: &mut Units, work: Work, mut deps: Vec<UnitId>, host| {
-            deps.extend(after.iter().copied());
-            deps.sort();
-            deps.dedup();
-            let id = UnitId(units.list.len());
-            units.list.push(Unit {
-                background,
-                id,
-                step: step.id,
-                phase,
-                work,
-                deps,
-                host,
-            });
-            ids.push(id);
-            id
-        };
+        let mut s = StepUnits::new(&mut units, step, &of_step);
         let mut on_failure = None;
         match &step.action {
             Action::CreateLab {
@@ -237,168 +203,30 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                 ..
             } => {
                 on_failure = Some(*policy);
-                let folder_unit = push(
-                    &mut units,
-                    Work::EnsureFolder {
-                        lab: lab.clone(),
-                        path: folder.clone(),
-                        existing: folder_of(lab),
-                    },
-                    Vec::new(),
-                    None,
-                );
-                let mut by_role = HashMap::new();
-                for vm in vms {
-                    let mut deps = vec![folder_unit];
-                    // Roles not in this step already exist: nothing to wait for.
-                    deps.extend(vm.depends_on.iter().filter_map(|r| by_role.get(r).copied()));
-                    let host = source_host.get(&vm.source_moref).map(|h| (*h).clone());
-                    // Waiting for readiness loads no host: a unit of its own, so a wait does
-                    // not hold a provisioning slot.
-                    if !vm.wait_for.is_empty() {
-                        let wait = push(
-                            &mut units,
-                            Work::WaitReady {
-                                lab: lab.clone(),
-                                dependent: vm.name.clone(),
-                                waits: vm.wait_for.clone(),
-                            },
-                            deps,
-                            None,
-                        );
-                        deps = vec![wait];
-                    }
-                    let id = push(
-                        &mut units,
-                        Work::Clone {
-                            lab: lab.clone(),
-                            vm: Box::new(vm.clone()),
-                        },
-                        deps,
-                        host,
-                    );
-                    by_role.insert(vm.role.clone(), id);
-                }
+                let folder = Work::EnsureFolder {
+                    lab: lab.clone(),
+                    path: folder.clone(),
+                    existing: folder_of(lab),
+                };
+                create_units(&mut s, lab, folder, vms, &hosts);
             }
             Action::DestroyLab { lab, vms } => {
                 for vm in vms {
-                    let host = vm_host.get(&vm.moref).map(|h| (*h).clone());
-                    push(
-                        &mut units,
-                        Work::DestroyVm {
-                            lab: lab.clone(),
-                            vm: vm.clone(),
-                        },
-                        Vec::new(),
-                        host,
-                    );
+                    let work = Work::DestroyVm {
+                        lab: lab.clone(),
+                        vm: vm.clone(),
+                    };
+                    s.push(work, Vec::new(), hosts.of_vm(&vm.moref));
                 }
-            }
-            Action::WriteTombstone { lab, tombstone } => {
-                push(
-                    &mut units,
-                    Work::WriteTombstone {
-                        lab: lab.clone(),
-                        path: plan.labs_folder.join(lab.as_str()),
-                        existing: folder_of(lab),
-                        tombstone: tombstone.clone(),
-                    },
-                    Vec::new(),
-                    None,
-                );
-            }
-            Action::ClearTombstone { lab, folder } => {
-                push(
-                    &mut units,
-                    Work::ClearTombstone {
-                        lab: lab.clone(),
-                        folder: folder.clone(),
-                    },
-                    Vec::new(),
-                    None,
-                );
-            }
-            Action::RemoveLabRecord { lab, folder } => {
-                push(
-                    &mut units,
-                    Work::RemoveFolder {
-                        lab: lab.clone(),
-                        folder: folder.clone(),
-                    },
-                    Vec::new(),
-                    None,
-                );
-            }
-            Action::MarkRemoval { lab, folder, since } => {
-                push(
-                    &mut units,
-                    Work::SetRemovalMark {
-                        lab: lab.clone(),
-                        folder: folder.clone(),
-                        since: Some(*since),
-                    },
-                    Vec::new(),
-                    None,
-                );
-            }
-            Action::RecordFailure { lab, folder, life } => {
-                push(
-                    &mut units,
-                    Work::SetLife {
-                        lab: lab.clone(),
-                        folder: folder.clone(),
-                        life: life.clone(),
-                    },
-                    Vec::new(),
-                    None,
-                );
-            }
-            Action::ClearRemovalMark { lab, folder } => {
-                push(
-                    &mut units,
-                    Work::SetRemovalMark {
-                        lab: lab.clone(),
-                        folder: folder.clone(),
-                        since: None,
-                    },
-                    Vec::new(),
-                    None,
-                );
             }
             Action::PowerOnVms { lab, vms } => {
                 for vm in vms {
-                    let host = vm_host.get(&vm.moref).map(|h| (*h).clone());
-                    push(
-                        &mut units,
-                        Work::PowerOnVm {
-                            lab: lab.clone(),
-                            vm: vm.clone(),
-                        },
-                        Vec::new(),
-                        host,
-                    );
-                }
-            }
-            Action::ClaimSpare {
-                lab,
-                spare,
-                folder,
-                vms,
-                recheck,
-                ..
-            } => {
-                push(
-                    &mut units,
-                    Work::Claim {
+                    let work = Work::PowerOnVm {
                         lab: lab.clone(),
-                        spare: spare.clone(),
-                        folder: folder.clone(),
-                        vms: vms.clone(),
-                        recheck: recheck.clone(),
-                    },
-                    Vec::new(),
-                    None,
-                );
+                        vm: vm.clone(),
+                    };
+                    s.push(work, Vec::new(), hosts.of_vm(&vm.moref));
+                }
             }
             Action::Hygiene {
                 source,
@@ -406,20 +234,21 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
                 method,
                 depth_before,
             } => {
-                let host = source_host.get(moref).map(|h| (*h).clone());
-                push(
-                    &mut units,
-                    Work::Hygiene {
-                        source: source.clone(),
-                        moref: moref.clone(),
-                        method: *method,
-                        depth_before: *depth_before,
-                    },
-                    Vec::new(),
-                    host,
-                );
+                let work = Work::Hygiene {
+                    source: source.clone(),
+                    moref: moref.clone(),
+                    method: *method,
+                    depth_before: *depth_before,
+                };
+                s.push(work, Vec::new(), hosts.of_source(moref));
+            }
+            other => {
+                if let Some(work) = folder_work(other, &plan.labs_folder, &folder_of) {
+                    s.push(work, Vec::new(), None);
+                }
             }
         }
+        let ids = s.ids;
         units.steps.insert(
             step.id,
             StepInfo {
@@ -431,6 +260,181 @@ pub fn expand(plan: &Plan, observed: &Observed) -> Units {
         of_step.insert(step.id, ids);
     }
     units
+}
+
+/// The ESXi host each VM and each source runs on, as observed: what a unit on it loads.
+struct Hosts<'a> {
+    vms: HashMap<&'a MoRef, &'a MoRef>,
+    sources: HashMap<&'a MoRef, &'a MoRef>,
+}
+
+impl<'a> Hosts<'a> {
+    fn of(observed: &'a Observed) -> Self {
+        Hosts {
+            vms: observed
+                .vms
+                .iter()
+                .filter_map(|v| Some((&v.moref, v.host.as_ref()?)))
+                .collect(),
+            sources: observed
+                .sources
+                .values()
+                .filter_map(|s| Some((&s.moref, s.host.as_ref()?)))
+                .collect(),
+        }
+    }
+
+    /// The host of a managed VM (a destroy or a power-on loads it).
+    fn of_vm(&self, vm: &MoRef) -> Option<MoRef> {
+        self.vms.get(vm).map(|h| (*h).clone())
+    }
+
+    /// The host of a source (a clone from it or its hygiene loads it).
+    fn of_source(&self, source: &MoRef) -> Option<MoRef> {
+        self.sources.get(source).map(|h| (*h).clone())
+    }
+}
+
+/// Adds the units of one step: each waits for every unit of the steps the step comes after.
+struct StepUnits<'a> {
+    units: &'a mut Units,
+    step: StepId,
+    phase: Phase,
+    background: bool,
+    /// The units of the steps this one comes after.
+    after: Vec<UnitId>,
+    /// The units added so far, in order.
+    ids: Vec<UnitId>,
+}
+
+impl<'a> StepUnits<'a> {
+    fn new(units: &'a mut Units, step: &Step, of_step: &HashMap<StepId, Vec<UnitId>>) -> Self {
+        let after = step
+            .after
+            .iter()
+            .flat_map(|s| of_step.get(s).cloned().unwrap_or_default())
+            .collect();
+        StepUnits {
+            units,
+            step: step.id,
+            phase: step.action.phase(),
+            background: step.action.is_refill(),
+            after,
+            ids: Vec::new(),
+        }
+    }
+
+    /// Adds a unit that waits for `deps` (units of this step) and the `after` steps' units.
+    fn push(&mut self, work: Work, mut deps: Vec<UnitId>, host: Option<MoRef>) -> UnitId {
+        deps.extend(self.after.iter().copied());
+        deps.sort();
+        deps.dedup();
+        let id = UnitId(self.units.list.len());
+        self.units.list.push(Unit {
+            background: self.background,
+            id,
+            step: self.step,
+            phase: self.phase,
+            work,
+            deps,
+            host,
+        });
+        self.ids.push(id);
+        id
+    }
+}
+
+/// The units of a create step: the lab's folder first, then each VM's clone after the VMs of
+/// the roles it depends on, behind a readiness wait of its own when it waits for any.
+fn create_units(
+    s: &mut StepUnits<'_>,
+    lab: &LabName,
+    folder: Work,
+    vms: &[VmToCreate],
+    hosts: &Hosts<'_>,
+) {
+    let folder_unit = s.push(folder, Vec::new(), None);
+    let mut by_role = HashMap::new();
+    for vm in vms {
+        let mut deps = vec![folder_unit];
+        // Roles not in this step already exist: nothing to wait for.
+        deps.extend(vm.depends_on.iter().filter_map(|r| by_role.get(r).copied()));
+        // Waiting for readiness loads no host: a unit of its own, so a wait does not hold a
+        // provisioning slot.
+        if !vm.wait_for.is_empty() {
+            let wait = Work::WaitReady {
+                lab: lab.clone(),
+                dependent: vm.name.clone(),
+                waits: vm.wait_for.clone(),
+            };
+            deps = vec![s.push(wait, deps, None)];
+        }
+        let clone = Work::Clone {
+            lab: lab.clone(),
+            vm: Box::new(vm.clone()),
+        };
+        let id = s.push(clone, deps, hosts.of_source(&vm.source_moref));
+        by_role.insert(vm.role.clone(), id);
+    }
+}
+
+/// The one unit of a step that writes on a lab's folder (its records, a claim), which loads no
+/// host and depends on nothing inside its step; `None` for the actions of several units.
+fn folder_work(
+    action: &Action,
+    labs_folder: &InventoryPath,
+    folder_of: &dyn Fn(&LabName) -> Option<MoRef>,
+) -> Option<Work> {
+    Some(match action {
+        Action::WriteTombstone { lab, tombstone } => Work::WriteTombstone {
+            lab: lab.clone(),
+            path: labs_folder.join(lab.as_str()),
+            existing: folder_of(lab),
+            tombstone: tombstone.clone(),
+        },
+        Action::ClearTombstone { lab, folder } => Work::ClearTombstone {
+            lab: lab.clone(),
+            folder: folder.clone(),
+        },
+        Action::RemoveLabRecord { lab, folder } => Work::RemoveFolder {
+            lab: lab.clone(),
+            folder: folder.clone(),
+        },
+        Action::MarkRemoval { lab, folder, since } => Work::SetRemovalMark {
+            lab: lab.clone(),
+            folder: folder.clone(),
+            since: Some(*since),
+        },
+        Action::ClearRemovalMark { lab, folder } => Work::SetRemovalMark {
+            lab: lab.clone(),
+            folder: folder.clone(),
+            since: None,
+        },
+        Action::RecordFailure { lab, folder, life } => Work::SetLife {
+            lab: lab.clone(),
+            folder: folder.clone(),
+            life: life.clone(),
+        },
+        Action::ClaimSpare {
+            lab,
+            spare,
+            folder,
+            vms,
+            recheck,
+            ..
+        } => Work::Claim {
+            lab: lab.clone(),
+            spare: spare.clone(),
+            folder: folder.clone(),
+            vms: vms.clone(),
+            recheck: recheck.clone(),
+        },
+        Action::CreateLab { .. }
+        | Action::CreateVms { .. }
+        | Action::DestroyLab { .. }
+        | Action::PowerOnVms { .. }
+        | Action::Hygiene { .. } => return None,
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::perform::{Ctx, OpFailure, OpResult, failed};
+use super::perform::{Ctx, OpFailure, OpResult};
 use crate::engine::events::OpKind;
+use crate::engine::failure::FailureKind;
 use crate::model::MoRef;
 use crate::model::markers::CREATED;
 use crate::plan::lifecycle::{CheckContext, judge_vm};
@@ -44,24 +45,26 @@ impl Ctx {
                 // Checked first: a stop already asked for wins over a wait that could start.
                 biased;
                 () = self.stopped() => {
-                    return Err(OpFailure {
+                    return Err(OpFailure::new(
                         op,
-                        error: format!(
+                        FailureKind::Interrupted,
+                        format!(
                             "{dependent} not made: the run was interrupted while waiting for \
                              {} to be ready",
                             w.name
                         ),
-                        interrupted: true,
-                    });
+                    ));
                 }
                 r = self.wait_one(w, dependent) => r,
             };
+            let r = r.map_err(|e| OpFailure::new(op, FailureKind::Timeout, e));
             self.finished(step, op, &target, started, r.as_ref().err());
-            r.map_err(|e| failed(op, e))?;
+            r?;
         }
         Ok(())
     }
 
+    /// Polls one VM until it is ready; the error says why it was not, once its timeout passed.
     async fn wait_one(&self, w: &ReadyWait, dependent: &str) -> Result<(), String> {
         let mut last = String::from("it was not found");
         let mut deadline: Option<Timestamp> = None;

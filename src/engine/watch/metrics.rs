@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::engine::events::{Event, OpKind, Reporter};
+use crate::engine::events::{Event, Reporter};
+use crate::engine::failure::{FailureKind, OTHER_FAULT};
 use crate::model::{Desired, LabName, Observed, PowerState};
 
 /// Upper bounds (seconds) of the task duration buckets: folder writes take milliseconds, an
@@ -102,7 +103,8 @@ pub struct Metrics {
     next_deadline: Option<Timestamp>,
     /// Keyed by the operation's label (`instant-clone`): `OpKind` has no order.
     tasks: BTreeMap<&'static str, Histogram>,
-    task_failures: BTreeMap<&'static str, u64>,
+    /// Keyed by the operation's label and the failure's bounded metrics label.
+    task_failures: BTreeMap<(&'static str, &'static str), u64>,
     task_retries: BTreeMap<&'static str, u64>,
     hygiene_runs: BTreeMap<String, u64>,
     reconcile: Histogram,
@@ -289,17 +291,24 @@ impl Metrics {
     pub fn record(&mut self, event: &Event) {
         match event {
             Event::OpFinished {
-                op, elapsed, error, ..
+                op,
+                elapsed,
+                error,
+                fault,
+                ..
             } => {
                 self.tasks
-                    .entry(op_label(*op))
+                    .entry(op.label())
                     .or_insert_with(|| Histogram::new(TASK_BUCKETS))
                     .observe(elapsed.as_secs_f64());
                 if error.is_some() {
-                    *self.task_failures.entry(op_label(*op)).or_default() += 1;
+                    let fault = fault
+                        .as_ref()
+                        .map_or(OTHER_FAULT, FailureKind::metric_label);
+                    *self.task_failures.entry((op.label(), fault)).or_default() += 1;
                 }
             }
-            Event::Retrying { op, .. } => *self.task_retries.entry(op_label(*op)).or_default() += 1,
+            Event::Retrying { op, .. } => *self.task_retries.entry(op.label()).or_default() += 1,
             Event::HygieneDone { source, .. } => {
                 *self.hygiene_runs.entry(source.to_string()).or_default() += 1;
             }
@@ -454,13 +463,20 @@ impl Metrics {
         for (op, h) in &self.tasks {
             histogram(w, "labsync_task_duration_seconds", ("op", op), h);
         }
-        counters(
+        family(
             w,
             "labsync_task_failures_total",
-            "Failed vCenter operations by kind.",
-            "op",
-            self.task_failures.iter().map(|(k, v)| (*k, *v)),
+            "counter",
+            "Failed vCenter operations by kind and fault (the vCenter fault's type, labsync's own kind, or other).",
         );
+        for ((op, fault), n) in &self.task_failures {
+            sample(
+                w,
+                "labsync_task_failures_total",
+                &[("op", op), ("fault", fault)],
+                *n as f64,
+            );
+        }
         counters(
             w,
             "labsync_task_retries_total",
@@ -515,23 +531,6 @@ impl Metrics {
 
 fn unix(t: Timestamp) -> f64 {
     t.as_millisecond() as f64 / 1000.0
-}
-
-fn op_label(op: OpKind) -> &'static str {
-    match op {
-        OpKind::CreateFolder => "create-folder",
-        OpKind::InstantClone => "instant-clone",
-        OpKind::LinkedClone => "linked-clone",
-        OpKind::FullClone => "full-clone",
-        OpKind::PowerOn => "power-on",
-        OpKind::PowerOff => "power-off",
-        OpKind::Destroy => "destroy",
-        OpKind::SetField => "set-field",
-        OpKind::SnapshotCycle => "snapshot-cycle",
-        OpKind::PromoteDisks => "promote-disks",
-        OpKind::WaitReady => "wait-ready",
-        OpKind::Claim => "claim",
-    }
 }
 
 fn family(w: &mut String, name: &str, kind: &str, help: &str) {
@@ -625,7 +624,7 @@ impl Reporter for SharedMetrics {
         {
             m.failed(Failure {
                 at,
-                op: op_label(*op).to_string(),
+                op: op.label().to_string(),
                 target: target.clone(),
                 error: error.clone(),
             });

@@ -219,11 +219,16 @@ mod tests {
                 target: "alice-db".into(),
                 elapsed: std::time::Duration::from_millis(1500),
                 error: Some("SystemError".into()),
+                fault: Some(crate::engine::failure::FailureKind::Fault(
+                    "SystemError".into(),
+                )),
             },
         );
         let after = get(server.addr, "/metrics").await;
         assert!(
-            after.contains("labsync_task_failures_total{op=\"instant-clone\"} 1\n"),
+            after.contains(
+                "labsync_task_failures_total{op=\"instant-clone\",fault=\"SystemError\"} 1\n"
+            ),
             "{after}"
         );
         assert!(get(server.addr, "/other").await.starts_with("HTTP/1.1 404"));

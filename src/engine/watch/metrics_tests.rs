@@ -6,6 +6,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::engine::events::OpKind;
+use crate::engine::failure::FailureKind;
 use crate::model::{
     InventoryPath, LabRecord, Markers, MoRef, ObservedSource, ObservedVm, OwnerId, SpecHash,
     TemplateName, Tombstone, VmName,
@@ -145,14 +147,21 @@ fn world() -> (Desired, Observed) {
     (desired, observed)
 }
 
-fn finished(op: OpKind, ms: u64, error: Option<&str>) -> Event {
+/// An `op-finished` event; `failure` is the fault's kind and text when it failed.
+fn finished(op: OpKind, ms: u64, failure: Option<(FailureKind, &str)>) -> Event {
+    let (fault, error) = failure.map(|(k, e)| (k, e.to_string())).unzip();
     Event::OpFinished {
         step: StepId(0),
         op,
         target: "x".into(),
         elapsed: Duration::from_millis(ms),
-        error: error.map(str::to_string),
+        error,
+        fault,
     }
+}
+
+fn fault(name: &str) -> FailureKind {
+    FailureKind::Fault(name.into())
 }
 
 #[test]
@@ -179,14 +188,31 @@ fn an_observation_and_a_run_render_as_prometheus_text() {
         finished(
             OpKind::InstantClone,
             200,
-            Some("SystemError: chain too long"),
+            Some((fault("SystemError"), "SystemError: chain too long")),
+        ),
+        // A fault labsync does not know by name counts as `other`: the label set stays bounded.
+        finished(
+            OpKind::InstantClone,
+            300,
+            Some((fault("CannotAccessVmDisk"), "CannotAccessVmDisk: disk gone")),
+        ),
+        finished(
+            OpKind::InstantClone,
+            300,
+            Some((fault("SomeFaultNoOneHasSeen"), "SomeFaultNoOneHasSeen")),
         ),
         finished(OpKind::Destroy, 50, None),
+        finished(
+            OpKind::Destroy,
+            10,
+            Some((FailureKind::NotOurs, "bob-db is not ours; left alone")),
+        ),
         Event::Retrying {
             op: OpKind::PowerOff,
             target: "bob-app".into(),
             attempt: 1,
             error: "HTTP 503".into(),
+            fault: FailureKind::Transport,
             delay: Duration::from_millis(200),
         },
         Event::HygieneDone {
@@ -255,6 +281,7 @@ fn the_dashboard_keeps_the_last_rounds_and_failed_operations_and_counts_changes(
                 op: OpKind::InstantClone,
                 target: format!("vm-{i}"),
                 elapsed: Duration::from_millis(10),
+                fault: error.as_ref().map(|_| fault("SystemError")),
                 error,
             },
         );

@@ -124,7 +124,7 @@ impl<W: Write + Send> Reporter for Bars<W> {
             }
             Event::OpStarted { op, target, .. } => {
                 if let Some(s) = &span {
-                    s.pb_set_message(&format!("{} {target}", report::op_word(*op)));
+                    s.pb_set_message(&format!("{} {target}", op.word()));
                 }
             }
             Event::OpFinished { .. } => {

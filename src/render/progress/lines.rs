@@ -7,7 +7,6 @@ use jiff::Timestamp;
 
 use crate::engine::events::{Event, StepOutcome};
 use crate::plan::StepId;
-use crate::render::report::op_word;
 use crate::render::{plural, time};
 
 /// The title of every step that has started (`create lab alice (3 VMs)`), so a step's end can
@@ -56,17 +55,18 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
             target,
             elapsed,
             error,
+            ..
         } => match error {
             None => format!(
                 "[{}]   {} {target}: done in {}",
                 step.0,
-                op_word(*op),
+                op.word(),
                 time::elapsed(*elapsed)
             ),
             Some(e) => format!(
                 "[{}]   {} {target}: failed after {}: {e}",
                 step.0,
-                op_word(*op),
+                op.word(),
                 time::elapsed(*elapsed)
             ),
         },
@@ -76,9 +76,10 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
             attempt,
             error,
             delay,
+            ..
         } => format!(
             "      {} {target}: {error}; retrying in {} (attempt {attempt})",
-            op_word(*op),
+            op.word(),
             time::elapsed(*delay)
         ),
         Event::StepFinished { step, outcome } => step_finished(*step, outcome, titles),

@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{JsonLines, Plain, ProgressKind};
 use crate::engine::events::{Event, Failure, OpKind, Report, Reporter, StepOutcome};
+use crate::engine::failure::FailureKind;
 use crate::model::{InventoryPath, LabName};
 use crate::plan::StepId;
 use crate::render::report::Ending;
@@ -34,6 +35,7 @@ pub(crate) fn sample_run() -> Vec<Event> {
             target: "bob-db".into(),
             elapsed: Duration::from_millis(1_240),
             error: None,
+            fault: None,
         },
         Event::StepFinished {
             step: StepId(0),
@@ -54,6 +56,7 @@ pub(crate) fn sample_run() -> Vec<Event> {
             target: "alice-db".into(),
             attempt: 2,
             error: "HTTP 503 Service Unavailable".into(),
+            fault: FailureKind::Transport,
             delay: Duration::from_millis(500),
         },
         Event::OpFinished {
@@ -62,6 +65,7 @@ pub(crate) fn sample_run() -> Vec<Event> {
             target: "alice-db".into(),
             elapsed: Duration::from_millis(2_310),
             error: Some("SystemError: A general system error occurred".into()),
+            fault: Some(FailureKind::Fault("SystemError".into())),
         },
         Event::StepFinished {
             step: StepId(1),
@@ -87,6 +91,7 @@ pub(crate) fn sample_run() -> Vec<Event> {
                     op: OpKind::InstantClone,
                     target: "alice-db".into(),
                     error: "SystemError: A general system error occurred".into(),
+                    fault: FailureKind::Fault("SystemError".into()),
                     policy: Some("partial lab destroyed".into()),
                 }],
             },
