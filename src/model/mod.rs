@@ -9,6 +9,7 @@ pub mod observed;
 pub mod ownership;
 pub mod pool;
 pub mod readiness;
+pub mod schedule;
 pub mod snapshot_name;
 pub mod specdoc;
 
@@ -20,5 +21,6 @@ pub use observed::*;
 pub use ownership::{CopyKind, Ownership, Standing, bios_uuid, instance_uuid};
 pub use pool::{DesiredPool, PoolWindow, SPARE_INFIX, TemplateVm};
 pub use readiness::{After, FailureRecord, GuestinfoCheck, LabPhase, LifeRecord, ReadyChecks};
+pub use schedule::CronExpr;
 pub use snapshot_name::{HYGIENE_SNAPSHOT_DESCRIPTION, hygiene_snapshot_name, is_hygiene_snapshot};
 pub use specdoc::{SpecDoc, spec_hash_of};
