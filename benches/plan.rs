@@ -60,7 +60,7 @@ fn fleet(labs: usize, now: Timestamp) -> Result<(Desired, Observed), BenchError>
                     method: HygieneMethod::SnapshotCycle,
                     max_chain: DEFAULT_MAX_CHAIN,
                     schedule: None,
-                    timezone: "UTC".into(),
+                    timezone: jiff::tz::TimeZone::UTC,
                 },
                 used_by: vec![template.clone()],
                 clone_modes: [CloneMode::Instant].into(),

@@ -180,6 +180,30 @@ fn validate_exits_zero_on_a_valid_file_and_prints_a_summary() {
 }
 
 #[test]
+fn time_zones_come_from_the_bundled_database_not_the_hosts() {
+    // jiff reads the host's zoneinfo from `TZDIR` when it is set (an empty directory is
+    // skipped for /usr/share/zoneinfo). A host database whose only zone is a broken
+    // Europe/Berlin knows no Berlin; labsync's own copy must.
+    let text = std::fs::read_to_string("labs.yaml.example").expect("the example exists");
+    assert!(
+        text.contains("timezone: Europe/Berlin"),
+        "the zone line moved"
+    );
+    let host = tempfile::tempdir().expect("a temporary directory");
+    std::fs::create_dir(host.path().join("Europe")).expect("a zoneinfo folder");
+    std::fs::write(host.path().join("Europe/Berlin"), "not a TZif file").expect("a zone file");
+    cargo_bin_cmd!("labsync")
+        .args(["validate", "-f", "labs.yaml.example"])
+        .env("TZDIR", host.path())
+        .env("NO_COLOR", "1")
+        .env_remove("LABSYNC_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("time zone").not());
+}
+
+#[test]
 fn validate_exits_one_on_errors_and_prints_them_all() {
     cargo_bin_cmd!("labsync")
         .args([

@@ -1,10 +1,11 @@
 //! Checks of single values (durations, timestamps, cron, time zones, thumbprints, URLs,
 //! placeholders). Pure functions returning what was parsed or a message and a help line.
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::suggest::did_you_mean;
-use crate::model::Thumbprint;
+use crate::model::{CronExpr, Thumbprint};
 
 /// Why a value was refused: a message and an optional help line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +69,8 @@ pub fn timestamp(s: &str) -> Result<Timestamp, Refusal> {
 }
 
 /// A cron expression croner accepts (5 fields, or 6 with seconds, or `@daily` and the like).
-pub fn cron(s: &str) -> Result<(), Refusal> {
-    s.parse::<croner::Cron>().map(|_| ()).map_err(|e| {
+pub fn cron(s: &str) -> Result<CronExpr, Refusal> {
+    CronExpr::parse(s).map_err(|e| {
         Refusal::new(
             format!("`{s}` is not a valid cron expression: {e}"),
             "five fields: minute hour day-of-month month day-of-week, e.g. `0 2 * * *` for 02:00 daily",
@@ -77,9 +78,10 @@ pub fn cron(s: &str) -> Result<(), Refusal> {
     })
 }
 
-/// An IANA time zone name known to the system's time zone database.
-pub fn timezone(s: &str) -> Result<(), Refusal> {
-    jiff::tz::TimeZone::get(s).map(|_| ()).map_err(|_| {
+/// An IANA time zone name, looked up in the database bundled with labsync (never the host's, so
+/// a plan does not depend on the machine).
+pub fn timezone(s: &str) -> Result<TimeZone, Refusal> {
+    crate::model::schedule::time_zone(s).ok_or_else(|| {
         Refusal::new(
             format!("`{s}` is not a known IANA time zone"),
             "use a name such as `UTC`, `Europe/Berlin` or `America/New_York`",

@@ -67,14 +67,15 @@ impl FailureKind {
             Error::OutcomeUnknown { .. } => FailureKind::OutcomeUnknown,
             Error::BadUrl { .. }
             | Error::CaFile { .. }
-            | Error::BadThumbprint { .. }
             | Error::HttpSetup { .. }
             | Error::PinMismatch { .. }
             | Error::Untrusted { .. }
             | Error::Connect { .. }
             | Error::Network { .. }
             | Error::Http { .. }
-            | Error::Decode { .. } => FailureKind::Transport,
+            | Error::Decode { .. }
+            | Error::NotSoap { .. }
+            | Error::TooLarge { .. } => FailureKind::Transport,
             Error::NoSnapshot { .. } => FailureKind::Missing,
             Error::Unsendable { .. } => FailureKind::Refused,
             Error::Closed => FailureKind::Internal,

@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::{InventoryPath, LabName, OwnerId, SpecHash, TemplateName, VmName, VmRole};
+use super::schedule::CronExpr;
 
 /// Everything the configuration asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,9 +408,10 @@ pub struct HygienePolicy {
     /// Plan hygiene before a clone would take the chain past this depth (default 200; hard 255).
     pub max_chain: u32,
     /// Cron expression, if hygiene runs on a schedule.
-    pub schedule: Option<String>,
+    pub schedule: Option<CronExpr>,
     /// IANA time zone the schedule is read in (default UTC).
-    pub timezone: String,
+    #[serde(with = "super::schedule::zone_name")]
+    pub timezone: TimeZone,
 }
 
 /// The two ways to collapse a running source's delta chain.

@@ -3,11 +3,13 @@
 //! the planner reads them; the decisions are `plan::pool`'s.
 
 use jiff::SignedDuration;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use super::desired::{CloneMode, FailurePolicy, PartialPolicy, Placement, PoweredOffPolicy};
 use super::names::{InventoryPath, LabName, TemplateName, VmRole};
 use super::readiness::ReadyChecks;
+use super::schedule::CronExpr;
 
 /// The word between a template's name and a spare's id: `k8s-spare-tq3x0a`.
 pub const SPARE_INFIX: &str = "-spare-";
@@ -21,7 +23,8 @@ pub struct DesiredPool {
     /// Extra spares for classes (`pool.schedule`).
     pub schedule: Vec<PoolWindow>,
     /// The IANA time zone the windows' cron expressions are read in (`pool.timezone`, UTC).
-    pub timezone: String,
+    #[serde(with = "super::schedule::zone_name")]
+    pub timezone: TimeZone,
     /// After a claim, wait for the lab's readiness checks again (`pool.recheck`).
     pub recheck: bool,
     pub clone_mode: CloneMode,
@@ -38,7 +41,7 @@ pub struct DesiredPool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolWindow {
     /// A cron expression (5 fields) in the pool's time zone: when the class starts.
-    pub at: String,
+    pub at: CronExpr,
     pub size: u32,
     pub lead: SignedDuration,
     pub until: SignedDuration,

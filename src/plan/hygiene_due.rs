@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
-use super::schedule::{Schedule, ScheduleError};
+use super::schedule::Schedule;
 use crate::model::{Desired, HygienePolicy, InventoryPath, Observed};
 
 /// Where one source stands against its hygiene schedule at some instant.
@@ -46,7 +46,7 @@ pub struct SourceHistory {
 
 /// Decides due-ness for one source with a parsed schedule.
 pub fn hygiene_timing(
-    schedule: &Schedule,
+    schedule: &Schedule<'_>,
     history: &SourceHistory,
     now: Timestamp,
 ) -> HygieneTiming {
@@ -63,17 +63,15 @@ pub fn hygiene_timing(
     }
 }
 
-/// Decides due-ness for one source from its policy; `Ok(None)` when it has no schedule.
+/// Decides due-ness for one source from its policy; `None` when it has no schedule.
 pub fn policy_timing(
     policy: &HygienePolicy,
     history: &SourceHistory,
     now: Timestamp,
-) -> Result<Option<HygieneTiming>, ScheduleError> {
-    let Some(expr) = &policy.schedule else {
-        return Ok(None);
-    };
-    let schedule = Schedule::new(expr, &policy.timezone)?;
-    Ok(Some(hygiene_timing(&schedule, history, now)))
+) -> Option<HygieneTiming> {
+    let cron = policy.schedule.as_ref()?;
+    let schedule = Schedule::new(cron, &policy.timezone);
+    Some(hygiene_timing(&schedule, history, now))
 }
 
 /// The creation time of the oldest managed VM cloned from each source, over the labs in the
@@ -105,8 +103,6 @@ pub struct ScheduledHygiene {
     pub due: BTreeSet<InventoryPath>,
     /// The earliest schedule point after `now` over all scheduled sources, and whose it is.
     pub next: Option<(Timestamp, InventoryPath)>,
-    /// Sources whose schedule could not be read (the validator normally refuses these first).
-    pub errors: Vec<(InventoryPath, ScheduleError)>,
 }
 
 /// Which sources' scheduled hygiene is due at `now`, and when the next schedule point is. Only
@@ -119,8 +115,6 @@ pub fn scheduled_hygiene(
     now: Timestamp,
 ) -> ScheduledHygiene {
     let mut out = ScheduledHygiene::default();
-    // Many sources share one schedule: parse each (expression, zone) once.
-    let mut parsed: BTreeMap<(&str, &str), Result<Schedule, ScheduleError>> = BTreeMap::new();
     let clones = oldest_clones(desired, observed);
     for (path, source) in &desired.sources {
         let Some(seen) = observed.sources.get(path) else {
@@ -129,26 +123,16 @@ pub fn scheduled_hygiene(
         if super::hygiene_scope::hygiene_eligibility(source, seen).is_err() {
             continue;
         }
-        let Some(expr) = source.hygiene.schedule.as_deref() else {
+        let Some(cron) = &source.hygiene.schedule else {
             continue;
         };
-        let tz = source.hygiene.timezone.as_str();
-        let schedule = parsed
-            .entry((expr, tz))
-            .or_insert_with(|| Schedule::new(expr, tz));
-        let schedule = match schedule {
-            Ok(s) => s,
-            Err(e) => {
-                out.errors.push((path.clone(), e.clone()));
-                continue;
-            }
-        };
+        let schedule = Schedule::new(cron, &source.hygiene.timezone);
         let history = SourceHistory {
             last_hygiene: seen.last_hygiene,
             oldest_clone: clones.get(path).copied(),
             chain_depth: seen.chain_depth,
         };
-        let timing = hygiene_timing(schedule, &history, now);
+        let timing = hygiene_timing(&schedule, &history, now);
         if timing.due {
             out.due.insert(path.clone());
         }

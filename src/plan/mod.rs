@@ -51,7 +51,7 @@ pub use hygiene_due::{
 pub use hygiene_scope::{NotEligible, hygiene_eligibility};
 pub use policy::Policy;
 pub use reason::{Reason, SpecChange};
-pub use schedule::{Schedule, ScheduleError};
+pub use schedule::Schedule;
 pub use stale::Staleness;
 pub use summary::Summary;
 pub use types::{

@@ -495,9 +495,7 @@ fn windows(
     let mut extra = 0u32;
     let mut shown: Option<WindowLine> = None;
     for w in &pool.schedule {
-        let Ok(schedule) = Schedule::new(&w.at, &pool.timezone) else {
-            continue;
-        };
+        let schedule = Schedule::new(&w.at, &pool.timezone);
         // The first class whose window has not closed yet.
         let Some(from) = now.checked_sub(w.until).ok() else {
             continue;

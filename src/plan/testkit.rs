@@ -31,6 +31,17 @@ pub fn now() -> Timestamp {
     ts("2026-11-26T12:00:00Z")
 }
 
+/// A cron expression, parsed as the config layer would (test literals only).
+pub fn cron(s: &str) -> crate::model::CronExpr {
+    crate::model::CronExpr::parse(s).expect("test cron literal")
+}
+
+/// An IANA time zone from the bundled database, as the config layer looks it up (test
+/// literals only).
+pub fn zone(name: &str) -> jiff::tz::TimeZone {
+    crate::model::schedule::time_zone(name).expect("test time zone literal")
+}
+
 /// The inventory path of source `leaf`.
 pub fn src(leaf: &str) -> InventoryPath {
     InventoryPath::new(format!("/DC1/vm/templates/{leaf}")).expect("test path literal")
@@ -104,7 +115,7 @@ pub fn k8s_pool(ready: u32) -> crate::model::DesiredPool {
         template: TemplateName::new("k8s").expect("test template"),
         ready,
         schedule: Vec::new(),
-        timezone: "UTC".into(),
+        timezone: jiff::tz::TimeZone::UTC,
         recheck: false,
         clone_mode: CloneMode::Instant,
         placement: Placement::default(),
@@ -361,7 +372,7 @@ pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
             method: HygieneMethod::SnapshotCycle,
             max_chain: DEFAULT_MAX_CHAIN,
             schedule: None,
-            timezone: "UTC".into(),
+            timezone: jiff::tz::TimeZone::UTC,
         },
         used_by: vec![TemplateName::new("k8s").expect("test template")],
         clone_modes: [CloneMode::Instant].into(),

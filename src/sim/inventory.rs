@@ -362,11 +362,52 @@ fn ensure_folders(
     cur
 }
 
+/// Builds one datacenter: its entity and folders, datastores, networks, clusters, then VMs.
 fn build_datacenter(
     w: &mut World,
     spec: &DatacenterSpec,
     now: Timestamp,
 ) -> Result<(), InventoryError> {
+    let folders = add_datacenter(w, spec)?;
+    for f in &spec.folders {
+        ensure_folders(w, &folders.vm, f, FolderType::Vm, "group-v");
+    }
+    let datastores = add_datastores(w, spec, &folders.datastore);
+    let networks = spec
+        .networks
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                add(w, "network-", n, &folders.network, Kind::Network),
+            )
+        })
+        .collect();
+    let (hosts, pools) = add_clusters(w, spec, &folders.host);
+    let places = Places {
+        spec,
+        vm_folder: folders.vm,
+        datastores,
+        networks,
+        hosts,
+        pools,
+    };
+    add_vms(w, &places, now)
+}
+
+/// The four folders of a datacenter, by id.
+struct DatacenterFolders {
+    vm: String,
+    host: String,
+    datastore: String,
+    network: String,
+}
+
+/// The datacenter entity and its four folders.
+fn add_datacenter(
+    w: &mut World,
+    spec: &DatacenterSpec,
+) -> Result<DatacenterFolders, InventoryError> {
     let root = w.root.clone();
     if w.child_named(&root, &spec.name).is_some() {
         return Err(InventoryError::Invalid(format!(
@@ -408,16 +449,23 @@ fn build_datacenter(
             kind: Kind::Folder(t),
         });
     }
-    for f in &spec.folders {
-        ensure_folders(w, &vmf, f, FolderType::Vm, "group-v");
-    }
+    Ok(DatacenterFolders {
+        vm: vmf,
+        host: hostf,
+        datastore: dsf,
+        network: netf,
+    })
+}
+
+/// The datastores, by name.
+fn add_datastores(w: &mut World, spec: &DatacenterSpec, folder: &str) -> HashMap<String, String> {
     let mut datastores = HashMap::new();
     for ds in &spec.datastores {
         let id = add(
             w,
             "datastore-",
             &ds.name,
-            &dsf,
+            folder,
             Kind::Datastore(Datastore {
                 capacity: ds.capacity_gb.saturating_mul(1 << 30),
                 url: format!("ds:///vmfs/volumes/{}/", ds.name),
@@ -425,19 +473,30 @@ fn build_datacenter(
         );
         datastores.insert(ds.name.clone(), id);
     }
-    let mut networks = HashMap::new();
-    for n in &spec.networks {
-        networks.insert(n.clone(), add(w, "network-", n, &netf, Kind::Network));
-    }
-    let mut hosts: Vec<(String, String, String)> = Vec::new(); // (name, id, cluster root pool)
-    let mut pools: HashMap<(String, String), String> = HashMap::new();
+    datastores
+}
+
+/// A host VMs may run on: its name, its id and its cluster's root resource pool.
+type ClusterHost = (String, String, String);
+
+/// Resource pools by (cluster root pool, path below it).
+type PoolsByPath = HashMap<(String, String), String>;
+
+/// The clusters with their root pools, hosts and resource pools.
+fn add_clusters(
+    w: &mut World,
+    spec: &DatacenterSpec,
+    host_folder: &str,
+) -> (Vec<ClusterHost>, PoolsByPath) {
+    let mut hosts: Vec<ClusterHost> = Vec::new();
+    let mut pools: PoolsByPath = HashMap::new();
     for c in &spec.clusters {
         let cid = w.fresh_id("domain-c");
         let rp = w.fresh_id("resgroup-");
         w.insert(Entity {
             id: cid.clone(),
             name: c.name.clone(),
-            parent: Some(hostf.clone()),
+            parent: Some(host_folder.to_string()),
             custom: BTreeMap::new(),
             kind: Kind::Cluster {
                 root_pool: rp.clone(),
@@ -475,10 +534,111 @@ fn build_datacenter(
             pools.insert((rp.clone(), p.trim_matches('/').to_string()), cur);
         }
     }
+    (hosts, pools)
+}
+
+/// What a datacenter's VMs are placed in and on, by the names the inventory uses.
+struct Places<'s> {
+    spec: &'s DatacenterSpec,
+    vm_folder: String,
+    datastores: HashMap<String, String>,
+    networks: HashMap<String, String>,
+    hosts: Vec<ClusterHost>,
+    pools: PoolsByPath,
+}
+
+impl Places<'_> {
+    /// The VM's `host`, else the next host round robin (`rr` counts the VMs placed so).
+    fn host(
+        &self,
+        v: &VmSpec,
+        name: &str,
+        rr: &mut usize,
+    ) -> Result<Option<ClusterHost>, InventoryError> {
+        Ok(match &v.host {
+            Some(h) => Some(
+                self.hosts
+                    .iter()
+                    .find(|(hn, _, _)| hn == h)
+                    .cloned()
+                    .ok_or_else(|| {
+                        InventoryError::Invalid(format!("VM {name}: unknown host {h}"))
+                    })?,
+            ),
+            None if self.hosts.is_empty() => None,
+            None => {
+                *rr += 1;
+                self.hosts.get((*rr - 1) % self.hosts.len()).cloned()
+            }
+        })
+    }
+
+    /// The VM's `resource_pool` in its host's cluster, else the cluster's root pool.
+    fn pool(
+        &self,
+        v: &VmSpec,
+        name: &str,
+        host: Option<&ClusterHost>,
+    ) -> Result<Option<String>, InventoryError> {
+        Ok(match (host, &v.resource_pool) {
+            (Some((_, _, rp)), Some(p)) => Some(
+                self.pools
+                    .get(&(rp.clone(), p.trim_matches('/').to_string()))
+                    .cloned()
+                    .ok_or_else(|| {
+                        InventoryError::Invalid(format!("VM {name}: unknown resource pool {p}"))
+                    })?,
+            ),
+            (Some((_, _, rp)), None) => Some(rp.clone()),
+            (None, _) => None,
+        })
+    }
+
+    /// The VM's `datastore`, else the datacenter's first.
+    fn datastore(&self, v: &VmSpec, name: &str) -> Result<String, InventoryError> {
+        match &v.datastore {
+            Some(d) => self.datastores.get(d).cloned().ok_or_else(|| {
+                InventoryError::Invalid(format!("VM {name}: unknown datastore {d}"))
+            }),
+            None => self
+                .spec
+                .datastores
+                .first()
+                .and_then(|d| self.datastores.get(&d.name).cloned())
+                .ok_or_else(|| {
+                    InventoryError::Invalid(format!("VM {name}: the datacenter has no datastore"))
+                }),
+        }
+    }
+
+    /// The VM's `networks`, else the datacenter's first (or none).
+    fn networks(&self, v: &VmSpec, name: &str) -> Result<Vec<String>, InventoryError> {
+        match &v.networks {
+            Some(list) => list
+                .iter()
+                .map(|n| {
+                    self.networks.get(n).cloned().ok_or_else(|| {
+                        InventoryError::Invalid(format!("VM {name}: unknown network {n}"))
+                    })
+                })
+                .collect(),
+            None => Ok(self
+                .spec
+                .networks
+                .first()
+                .and_then(|n| self.networks.get(n).cloned())
+                .into_iter()
+                .collect()),
+        }
+    }
+}
+
+/// The datacenter's VMs, `count` of each (`{n}` in the name numbers them).
+fn add_vms(w: &mut World, places: &Places<'_>, now: Timestamp) -> Result<(), InventoryError> {
     let mut rr = 0usize;
     // Names already used per folder (a scan per VM would be quadratic for big inventories).
     let mut taken: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
-    for v in &spec.vms {
+    for v in &places.spec.vms {
         if v.count > 1 && !v.name.contains("{n}") {
             return Err(InventoryError::Invalid(format!(
                 "VM {} has count {} but no {{n}} in its name",
@@ -488,72 +648,18 @@ fn build_datacenter(
         for n in 1..=v.count {
             let name = v.name.replace("{n}", &n.to_string());
             let folder = match &v.folder {
-                Some(f) => ensure_folders(w, &vmf, f, FolderType::Vm, "group-v"),
-                None => vmf.clone(),
+                Some(f) => ensure_folders(w, &places.vm_folder, f, FolderType::Vm, "group-v"),
+                None => places.vm_folder.clone(),
             };
             if !taken.insert((folder.clone(), name.clone())) {
                 return Err(InventoryError::Invalid(format!(
                     "VM {name} is declared twice in its folder"
                 )));
             }
-            let host = match &v.host {
-                Some(h) => Some(
-                    hosts
-                        .iter()
-                        .find(|(hn, _, _)| hn == h)
-                        .cloned()
-                        .ok_or_else(|| {
-                            InventoryError::Invalid(format!("VM {name}: unknown host {h}"))
-                        })?,
-                ),
-                None if hosts.is_empty() => None,
-                None => {
-                    rr += 1;
-                    hosts.get((rr - 1) % hosts.len()).cloned()
-                }
-            };
-            let pool = match (&host, &v.resource_pool) {
-                (Some((_, _, rp)), Some(p)) => Some(
-                    pools
-                        .get(&(rp.clone(), p.trim_matches('/').to_string()))
-                        .cloned()
-                        .ok_or_else(|| {
-                            InventoryError::Invalid(format!("VM {name}: unknown resource pool {p}"))
-                        })?,
-                ),
-                (Some((_, _, rp)), None) => Some(rp.clone()),
-                (None, _) => None,
-            };
-            let ds = match &v.datastore {
-                Some(d) => datastores.get(d).cloned().ok_or_else(|| {
-                    InventoryError::Invalid(format!("VM {name}: unknown datastore {d}"))
-                })?,
-                None => spec
-                    .datastores
-                    .first()
-                    .and_then(|d| datastores.get(&d.name).cloned())
-                    .ok_or_else(|| {
-                        InventoryError::Invalid(format!(
-                            "VM {name}: the datacenter has no datastore"
-                        ))
-                    })?,
-            };
-            let nets: Vec<String> = match &v.networks {
-                Some(list) => list
-                    .iter()
-                    .map(|n| {
-                        networks.get(n).cloned().ok_or_else(|| {
-                            InventoryError::Invalid(format!("VM {name}: unknown network {n}"))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                None => spec
-                    .networks
-                    .first()
-                    .and_then(|n| networks.get(n).cloned())
-                    .into_iter()
-                    .collect(),
-            };
+            let host = places.host(v, &name, &mut rr)?;
+            let pool = places.pool(v, &name, host.as_ref())?;
+            let ds = places.datastore(v, &name)?;
+            let nets = places.networks(v, &name)?;
             let guest = guest_settings(v)?;
             build_vm(
                 w,

@@ -9,6 +9,7 @@ mod vcenter;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::check::{self, Refusal};
@@ -74,7 +75,7 @@ pub struct ResolvedTemplate {
 pub struct ResolvedPool {
     pub ready: u32,
     pub schedule: Vec<crate::model::PoolWindow>,
-    pub timezone: String,
+    pub timezone: TimeZone,
     pub recheck: bool,
 }
 
@@ -274,7 +275,7 @@ impl Validator<'_> {
             method: HygieneMethod::SnapshotCycle,
             max_chain: DEFAULT_MAX_CHAIN,
             schedule: None,
-            timezone: "UTC".to_string(),
+            timezone: TimeZone::UTC,
         });
         let Some(h) = raw else {
             return p;
@@ -284,13 +285,13 @@ impl Validator<'_> {
         }
         if let Some(s) = &h.schedule {
             match check::cron(&s.value) {
-                Ok(()) => p.schedule = Some(s.value.clone()),
+                Ok(cron) => p.schedule = Some(cron),
                 Err(r) => self.refuse(Code::InvalidCron, src, s.span, r, "not a cron expression"),
             }
         }
         if let Some(tz) = &h.timezone {
             match check::timezone(&tz.value) {
-                Ok(()) => p.timezone = tz.value.clone(),
+                Ok(zone) => p.timezone = zone,
                 Err(r) => self.refuse(Code::InvalidTimezone, src, tz.span, r, "unknown time zone"),
             }
         }

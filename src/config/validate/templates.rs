@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use jiff::tz::TimeZone;
+
 use super::{ResolvedPool, ResolvedTemplate, ResolvedVm, Validator};
 use crate::config::check;
 use crate::config::de::Sp;
@@ -216,25 +218,29 @@ impl Validator<'_> {
         let ready = p.ready.as_ref().map_or(0, |n| count(self, n, 0, "ready"));
         let timezone = match &p.timezone {
             Some(tz) => match check::timezone(&tz.value) {
-                Ok(()) => tz.value.clone(),
+                Ok(zone) => zone,
                 Err(r) => {
                     self.refuse(Code::InvalidTimezone, src, tz.span, r, "unknown time zone");
-                    "UTC".to_string()
+                    TimeZone::UTC
                 }
             },
-            None => "UTC".to_string(),
+            None => TimeZone::UTC,
         };
         let mut schedule = Vec::new();
         for w in &p.schedule {
-            if let Err(r) = check::cron(&w.at.value) {
-                self.refuse(
-                    Code::InvalidCron,
-                    src,
-                    w.at.span,
-                    r,
-                    "not a cron expression",
-                );
-            }
+            let at = match check::cron(&w.at.value) {
+                Ok(at) => Some(at),
+                Err(r) => {
+                    self.refuse(
+                        Code::InvalidCron,
+                        src,
+                        w.at.span,
+                        r,
+                        "not a cron expression",
+                    );
+                    None
+                }
+            };
             let size = count(self, &w.size, 1, "size");
             let lead = w
                 .lead
@@ -244,9 +250,9 @@ impl Validator<'_> {
                 .until
                 .as_ref()
                 .map_or(Some(DEFAULT_POOL_UNTIL), |d| self.duration(src, d));
-            if let (Some(lead), Some(until)) = (lead, until) {
+            if let (Some(at), Some(lead), Some(until)) = (at, lead, until) {
                 schedule.push(PoolWindow {
-                    at: w.at.value.clone(),
+                    at,
                     size,
                     lead,
                     until,

@@ -154,7 +154,7 @@ fn clones_that_do_not_fit_on_a_source_labsync_may_not_clean_are_refused_not_clea
 fn scheduled_hygiene_is_never_due_for_sources_labsync_does_not_clean() {
     let mut world = mixed_world();
     for (path, source) in &mut world.desired.sources {
-        source.hygiene.schedule = Some("0 2 * * *".into());
+        source.hygiene.schedule = Some(cron("0 2 * * *"));
         world.observed.sources.get_mut(path).unwrap().last_hygiene =
             Some(ts("2026-11-20T01:00:00Z"));
     }

@@ -369,7 +369,7 @@ fn refills_get_only_the_chain_room_the_requests_leave() {
 fn class_pool() -> DesiredPool {
     let mut p = k8s_pool(0);
     p.schedule = vec![PoolWindow {
-        at: "0 9 * * *".into(),
+        at: cron("0 9 * * *"),
         size: 3,
         lead: SignedDuration::from_mins(30),
         until: hours(1),
@@ -430,6 +430,25 @@ fn a_class_window_makes_spares_before_the_class_and_reaps_them_after() {
             && steps[0].contains("the class window of pool k8s is closed"),
         "{steps:#?}"
     );
+}
+
+#[test]
+fn a_class_window_is_read_in_the_pools_time_zone() {
+    let mut pool = class_pool();
+    pool.timezone = zone("Europe/Berlin");
+    let w = World::new().with_pool(pool);
+    // 09:00 in Berlin in winter is 08:00 UTC: the window opens at 07:30Z.
+    let p = w.plan_at(ts("2026-11-26T12:00:00Z"));
+    let win = p.pools[0].window.clone().unwrap();
+    assert_eq!(
+        (win.opens, win.at, win.closes),
+        (
+            ts("2026-11-27T07:30:00Z"),
+            ts("2026-11-27T08:00:00Z"),
+            ts("2026-11-27T09:00:00Z"),
+        )
+    );
+    assert_eq!(w.plan_at(ts("2026-11-27T07:40:00Z")).pools[0].to_make, 3);
 }
 
 #[test]

@@ -133,50 +133,94 @@ fn config_change(n: &Node) -> Result<ConfigChange, Fault> {
     })
 }
 
-fn expect_type(this: &MoRef, method: &str, kinds: &[&str]) -> Result<(), Fault> {
-    if kinds.contains(&this.kind.as_str()) {
-        Ok(())
-    } else {
-        Err(Fault::MethodNotFound {
-            receiver: this.clone(),
-            method: method.into(),
-        })
+/// One call as the handlers see it.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    method: &'a str,
+    this: &'a MoRef,
+    n: &'a Node,
+    /// The caller's session key (empty before `Login`).
+    sess: &'a str,
+    call: Call<'a>,
+}
+
+impl Ctx<'_> {
+    /// What vCenter answers a method the receiver's type does not have.
+    fn method_not_found(&self) -> Fault {
+        Fault::MethodNotFound {
+            receiver: self.this.clone(),
+            method: self.method.into(),
+        }
     }
 }
 
 /// Runs one call. The caller has already checked the session for non-public methods.
+///
+/// A few methods are answered by any object; the rest by the type of `_this`, one handler per
+/// managed object type, each refusing the methods its type does not have with
+/// `MethodNotFound`.
 pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
-    let n = req.node;
-    let this = &req.this;
     let session_key = req
         .session
         .as_ref()
         .map(|s| s.key.clone())
         .unwrap_or_default();
-    let sess = session_key.as_str();
     let user = req
         .session
         .as_ref()
         .map(|s| s.user.clone())
         .unwrap_or_default();
-    let call = Call {
-        user: &user,
-        now: req.now,
+    let cx = Ctx {
+        method: req.method,
+        this: &req.this,
+        n: req.node,
+        sess: &session_key,
+        call: Call {
+            user: &user,
+            now: req.now,
+        },
     };
-    let vm_method = |kinds: &[&str]| expect_type(this, req.method, kinds);
-    match req.method {
-        "RetrieveServiceContent" => {
-            expect_type(this, req.method, &["ServiceInstance"])?;
-            one(service_content(&sim.world))
-        }
+    if let Some(outcome) = any_object(sim, cx) {
+        return outcome;
+    }
+    match req.this.kind.as_str() {
+        "ServiceInstance" => service_instance(sim, cx),
+        "SessionManager" => session_manager(sim, cx),
+        "ViewManager" => view_manager(sim, cx),
+        "ContainerView" => container_view(sim, cx),
+        "PropertyCollector" => property_collector(sim, cx),
+        "PropertyFilter" => property_filter(sim, cx),
+        "VirtualMachine" => virtual_machine(sim, cx),
+        "VirtualMachineProvisioningChecker" => provisioning_checker(sim, cx),
+        "VirtualMachineSnapshot" => snapshot(sim, cx),
+        "Folder" => folder(sim, cx),
+        "CustomFieldsManager" => custom_fields(sim, cx),
+        "SearchIndex" => search_index(sim, cx),
+        "Task" => task(sim, cx),
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `ServiceInstance`: its content and the server's clock.
+fn service_instance(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    match cx.method {
+        "RetrieveServiceContent" => one(service_content(&sim.world)),
+        "CurrentTime" | "GetCurrentTime" => one(Value::Time(cx.call.now)),
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `SessionManager`: log in and out, other sessions.
+fn session_manager(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { n, sess, .. } = cx;
+    match cx.method {
         "Login" => {
-            expect_type(this, req.method, &["SessionManager"])?;
             let key = uuid::Uuid::new_v4().to_string();
             let s = sim.login(
                 arg(n, "userName")?,
                 n.child_text("password").unwrap_or(""),
                 key.clone(),
-                req.now,
+                cx.call.now,
             )?;
             Ok(Outcome::LoggedIn(
                 Returns::One {
@@ -187,12 +231,10 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             ))
         }
         "Logout" => {
-            expect_type(this, req.method, &["SessionManager"])?;
             sim.logout(sess);
             nothing()
         }
         "TerminateSession" => {
-            expect_type(this, req.method, &["SessionManager"])?;
             let ids: Vec<String> = n
                 .all("sessionId")
                 .map(|s| s.text.trim().to_string())
@@ -201,7 +243,6 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             nothing()
         }
         "SessionIsActive" => {
-            expect_type(this, req.method, &["SessionManager"])?;
             let id = arg(n, "sessionID")?;
             let user = n.child_text("userName").unwrap_or("");
             let active = sim
@@ -210,24 +251,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 .any(|s| session_id(&s.key) == id && s.user == user);
             one(Value::Bool(active))
         }
-        "CurrentTime" | "GetCurrentTime" => {
-            expect_type(this, req.method, &["ServiceInstance"])?;
-            one(Value::Time(req.now))
-        }
-        "Fetch" => {
-            let prop = arg(n, "prop")?;
-            match sim.read(sess, this, prop) {
-                Ok(Some(v)) => Ok(Outcome::Reply(Returns::One {
-                    value: v,
-                    typed: true,
-                })),
-                Ok(None) => nothing(),
-                Err(PropError::Invalid) => Err(Fault::InvalidProperty { name: prop.into() }),
-                Err(PropError::Gone) => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
-            }
-        }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `ViewManager`: container views.
+fn view_manager(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { n, sess, .. } = cx;
+    match cx.method {
         "CreateContainerView" => {
-            expect_type(this, req.method, &["ViewManager"])?;
             let container = moref_arg(n, "container")?;
             let types = n.all("type").map(|t| t.text.trim().to_string()).collect();
             let recursive = n.child_bool("recursive").unwrap_or(false);
@@ -235,16 +267,29 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 sim.create_view(sess, container, types, recursive)?,
             ))
         }
-        "DestroyView" => {
-            expect_type(this, req.method, &["ContainerView"])?;
-            match sim.views.get(&this.value) {
-                Some(v) if v.session == sess => {
-                    sim.views.remove(&this.value);
-                    nothing()
-                }
-                _ => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `ContainerView`.
+fn container_view(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, sess, .. } = cx;
+    match cx.method {
+        "DestroyView" => match sim.views.get(&this.value) {
+            Some(v) if v.session == sess => {
+                sim.views.remove(&this.value);
+                nothing()
             }
-        }
+            _ => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
+        },
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `PropertyCollector`: retrievals, filters and update waits.
+fn property_collector(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, sess, .. } = cx;
+    match cx.method {
         "RetrievePropertiesEx"
         | "RetrieveProperties"
         | "ContinueRetrievePropertiesEx"
@@ -255,12 +300,11 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
         | "WaitForUpdatesEx"
         | "WaitForUpdates"
         | "CheckForUpdates"
-            if this.kind == "PropertyCollector" && !sim.has_collector(&this.value, sess) =>
+            if !sim.has_collector(&this.value, sess) =>
         {
             Err(Fault::ManagedObjectNotFound { obj: this.clone() })
         }
         "RetrievePropertiesEx" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             let specs = n
                 .all("specSet")
                 .map(FilterSpec::parse)
@@ -274,20 +318,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 None => nothing(),
             }
         }
-        "ContinueRetrievePropertiesEx" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
-            match sim.continue_retrieve(sess, arg(n, "token")?)? {
-                Some(v) => one(v),
-                None => nothing(),
-            }
-        }
+        "ContinueRetrievePropertiesEx" => match sim.continue_retrieve(sess, arg(n, "token")?)? {
+            Some(v) => one(v),
+            None => nothing(),
+        },
         "CancelRetrievePropertiesEx" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             sim.cancel_retrieve(sess, arg(n, "token")?)?;
             nothing()
         }
         "RetrieveProperties" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             let specs = n
                 .all("specSet")
                 .map(FilterSpec::parse)
@@ -296,17 +335,12 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 sim.retrieve_all(sess, &specs)?,
             )))
         }
-        "CreatePropertyCollector" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
-            one(Value::Ref(sim.create_collector(sess)))
-        }
+        "CreatePropertyCollector" => one(Value::Ref(sim.create_collector(sess))),
         "DestroyPropertyCollector" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             sim.destroy_collector(&this.value, sess)?;
             nothing()
         }
         "CreateFilter" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             let spec =
                 FilterSpec::parse(n.child("spec").ok_or_else(|| Fault::InvalidArgument {
                     property: "spec".into(),
@@ -324,15 +358,9 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 partial,
             )))
         }
-        "DestroyPropertyFilter" => {
-            expect_type(this, req.method, &["PropertyFilter"])?;
-            sim.destroy_filter(&this.value, sess)?;
-            nothing()
-        }
         "WaitForUpdatesEx" | "WaitForUpdates" | "CheckForUpdates" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
             let version = n.child_text("version").unwrap_or("").to_string();
-            let max_wait_secs = match req.method {
+            let max_wait_secs = match cx.method {
                 "WaitForUpdatesEx" => n
                     .child("options")
                     .and_then(|o| o.child_text("maxWaitSeconds"))
@@ -349,15 +377,31 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 version,
                 max_wait_secs,
                 max_object_updates,
-                legacy: req.method == "WaitForUpdates",
+                legacy: cx.method == "WaitForUpdates",
             })
         }
-        "CancelWaitForUpdates" => {
-            expect_type(this, req.method, &["PropertyCollector"])?;
+        "CancelWaitForUpdates" => nothing(),
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `PropertyFilter`.
+fn property_filter(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, sess, .. } = cx;
+    match cx.method {
+        "DestroyPropertyFilter" => {
+            sim.destroy_filter(&this.value, sess)?;
             nothing()
         }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `VirtualMachine`: clones, power, snapshots of the whole VM, disks, reconfiguration.
+fn virtual_machine(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, call, .. } = cx;
+    match cx.method {
         "InstantClone_Task" => {
-            vm_method(&["VirtualMachine"])?;
             let parsed = instant_spec(n)?;
             one(Value::Ref(sim.world.instant_clone(
                 &this.value,
@@ -365,16 +409,7 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 call,
             )?))
         }
-        "CheckInstantClone_Task" => {
-            expect_type(this, req.method, &["VirtualMachineProvisioningChecker"])?;
-            let vm = moref_arg(n, "vm")?;
-            let parsed = instant_spec(n)?;
-            one(Value::Ref(
-                sim.world.check_instant_clone(&vm.value, parsed, call)?,
-            ))
-        }
         "CloneVM_Task" => {
-            vm_method(&["VirtualMachine"])?;
             let spec = n.child("spec").ok_or_else(|| Fault::InvalidArgument {
                 property: "spec".into(),
             })?;
@@ -409,7 +444,6 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             one(Value::Ref(sim.world.clone_vm(&this.value, parsed, call)?))
         }
         "CreateSnapshot_Task" => {
-            vm_method(&["VirtualMachine"])?;
             let name = arg(n, "name")?.to_string();
             let desc = n.child_text("description").unwrap_or("").to_string();
             one(Value::Ref(sim.world.create_snapshot(
@@ -420,7 +454,6 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             )?))
         }
         "RemoveAllSnapshots_Task" => {
-            vm_method(&["VirtualMachine"])?;
             let consolidate = n.child_bool("consolidate").unwrap_or(true);
             one(Value::Ref(sim.world.remove_all_snapshots(
                 &this.value,
@@ -428,8 +461,65 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 call,
             )?))
         }
+        "PromoteDisks_Task" => {
+            let unlink = n
+                .child_bool("unlink")
+                .ok_or_else(|| Fault::InvalidArgument {
+                    property: "unlink".into(),
+                })?;
+            one(Value::Ref(sim.world.promote_disks(
+                &this.value,
+                unlink,
+                call,
+            )?))
+        }
+        "PowerOnVM_Task" => one(Value::Ref(sim.world.power_on(&this.value, call)?)),
+        "PowerOffVM_Task" => one(Value::Ref(sim.world.power_off(&this.value, call)?)),
+        "ReconfigVM_Task" => {
+            let change = config_change(n)?;
+            one(Value::Ref(sim.world.reconfigure(
+                &this.value,
+                change,
+                call,
+            )?))
+        }
+        "RevertToCurrentSnapshot_Task" => {
+            let suppress = n.child_bool("suppressPowerOn").unwrap_or(false);
+            one(Value::Ref(sim.world.revert_to_current_snapshot(
+                &this.value,
+                suppress,
+                call,
+            )?))
+        }
+        "ResetVM_Task" => one(Value::Ref(sim.world.reset(&this.value, call)?)),
+        "ShutdownGuest" => {
+            sim.world.shutdown_guest(&this.value, cx.call.now)?;
+            nothing()
+        }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `VirtualMachineProvisioningChecker`.
+fn provisioning_checker(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { n, call, .. } = cx;
+    match cx.method {
+        "CheckInstantClone_Task" => {
+            let vm = moref_arg(n, "vm")?;
+            let parsed = instant_spec(n)?;
+            one(Value::Ref(
+                sim.world.check_instant_clone(&vm.value, parsed, call)?,
+            ))
+        }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `VirtualMachineSnapshot`.
+fn snapshot(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, call, .. } = cx;
+    match cx.method {
         "RemoveSnapshot_Task" => {
-            expect_type(this, req.method, &["VirtualMachineSnapshot"])?;
             // `removeChildren` is required; `consolidate` defaults to true (vim25 6.0+).
             let remove_children =
                 n.child_bool("removeChildren")
@@ -444,54 +534,7 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 call,
             )?))
         }
-        "PromoteDisks_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            let unlink = n
-                .child_bool("unlink")
-                .ok_or_else(|| Fault::InvalidArgument {
-                    property: "unlink".into(),
-                })?;
-            one(Value::Ref(sim.world.promote_disks(
-                &this.value,
-                unlink,
-                call,
-            )?))
-        }
-        "PowerOnVM_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            one(Value::Ref(sim.world.power_on(&this.value, call)?))
-        }
-        "PowerOffVM_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            one(Value::Ref(sim.world.power_off(&this.value, call)?))
-        }
-        "Destroy_Task" => one(Value::Ref(sim.world.destroy(this, call)?)),
-        "Rename_Task" => {
-            if !is_a(&this.kind, "ManagedEntity") {
-                return Err(Fault::MethodNotFound {
-                    receiver: this.clone(),
-                    method: req.method.into(),
-                });
-            }
-            // Not trimmed: the name is the client's, spaces included.
-            let name = n.child("newName").map(|c| c.text.as_str()).ok_or_else(|| {
-                Fault::InvalidArgument {
-                    property: "newName".into(),
-                }
-            })?;
-            one(Value::Ref(sim.world.rename(this, name, call)?))
-        }
-        "ReconfigVM_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            let change = config_change(n)?;
-            one(Value::Ref(sim.world.reconfigure(
-                &this.value,
-                change,
-                call,
-            )?))
-        }
         "RevertToSnapshot_Task" => {
-            expect_type(this, req.method, &["VirtualMachineSnapshot"])?;
             let suppress = n.child_bool("suppressPowerOn").unwrap_or(false);
             one(Value::Ref(sim.world.revert_to_snapshot(
                 &this.value,
@@ -499,39 +542,32 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 call,
             )?))
         }
-        "RevertToCurrentSnapshot_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            let suppress = n.child_bool("suppressPowerOn").unwrap_or(false);
-            one(Value::Ref(sim.world.revert_to_current_snapshot(
-                &this.value,
-                suppress,
-                call,
-            )?))
-        }
-        "ResetVM_Task" => {
-            vm_method(&["VirtualMachine"])?;
-            one(Value::Ref(sim.world.reset(&this.value, call)?))
-        }
-        "ShutdownGuest" => {
-            vm_method(&["VirtualMachine"])?;
-            sim.world.shutdown_guest(&this.value, req.now)?;
-            nothing()
-        }
-        "CreateFolder" => {
-            vm_method(&["Folder"])?;
-            one(Value::Ref(
-                sim.world.create_folder(&this.value, arg(n, "name")?)?,
-            ))
-        }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `Folder`.
+fn folder(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, .. } = cx;
+    match cx.method {
+        "CreateFolder" => one(Value::Ref(
+            sim.world.create_folder(&this.value, arg(n, "name")?)?,
+        )),
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `CustomFieldsManager`.
+fn custom_fields(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { n, .. } = cx;
+    match cx.method {
         "AddCustomFieldDef" => {
-            expect_type(this, req.method, &["CustomFieldsManager"])?;
             let def = sim
                 .world
                 .add_field_def(arg(n, "name")?, n.child_text("moType"))?;
             one(field_def(&def))
         }
         "SetField" => {
-            expect_type(this, req.method, &["CustomFieldsManager"])?;
             let key: i32 = arg(n, "key")?.parse().map_err(|_| Fault::InvalidArgument {
                 property: "key".into(),
             })?;
@@ -539,8 +575,15 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             sim.world.set_field(&moref_arg(n, "entity")?, key, &value)?;
             nothing()
         }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// The `SearchIndex`.
+fn search_index(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { n, .. } = cx;
+    match cx.method {
         "FindByInventoryPath" => {
-            expect_type(this, req.method, &["SearchIndex"])?;
             let path = arg(n, "inventoryPath")?;
             match sim.world.find_path(path) {
                 Some(e) => one(Value::Ref(e.moref())),
@@ -548,7 +591,6 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             }
         }
         "FindChild" => {
-            expect_type(this, req.method, &["SearchIndex"])?;
             let entity = moref_arg(n, "entity")?;
             let name = n.child("name").map(|c| c.text.as_str()).unwrap_or("");
             match sim.world.find_child(&entity, name)? {
@@ -557,7 +599,6 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
             }
         }
         "FindByUuid" => {
-            expect_type(this, req.method, &["SearchIndex"])?;
             let uuid = arg(n, "uuid")?;
             let vm_search = n.child_bool("vmSearch").unwrap_or(false);
             let instance = n.child_bool("instanceUuid").unwrap_or(false);
@@ -572,16 +613,66 @@ pub fn dispatch(sim: &mut Sim, req: &Request) -> Result<Outcome, Fault> {
                 None => nothing(),
             }
         }
+        _ => Err(cx.method_not_found()),
+    }
+}
+
+/// A `Task`.
+fn task(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, .. } = cx;
+    match cx.method {
         "CancelTask" => {
-            expect_type(this, req.method, &["Task"])?;
-            sim.world.cancel(&this.value, req.now)?;
+            sim.world.cancel(&this.value, cx.call.now)?;
             nothing()
         }
-        other => Err(Fault::MethodNotFound {
-            receiver: this.clone(),
-            method: other.into(),
-        }),
+
+        _ => Err(cx.method_not_found()),
     }
+}
+
+/// Methods any managed object (`Fetch`) or any entity (`Destroy_Task`, `Rename_Task`)
+/// answers, whatever its type; `None` for the others.
+fn any_object(sim: &mut Sim, cx: Ctx<'_>) -> Option<Result<Outcome, Fault>> {
+    Some(match cx.method {
+        "Fetch" => fetch(sim, cx),
+        "Destroy_Task" => sim
+            .world
+            .destroy(cx.this, cx.call)
+            .and_then(|task| one(Value::Ref(task))),
+        "Rename_Task" => rename(sim, cx),
+        _ => return None,
+    })
+}
+
+/// `Fetch`: one property of any object.
+fn fetch(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, sess, .. } = cx;
+    let prop = arg(n, "prop")?;
+    match sim.read(sess, this, prop) {
+        Ok(Some(v)) => Ok(Outcome::Reply(Returns::One {
+            value: v,
+            typed: true,
+        })),
+        Ok(None) => nothing(),
+        Err(PropError::Invalid) => Err(Fault::InvalidProperty { name: prop.into() }),
+        Err(PropError::Gone) => Err(Fault::ManagedObjectNotFound { obj: this.clone() }),
+    }
+}
+
+/// `Rename_Task` of any managed entity.
+fn rename(sim: &mut Sim, cx: Ctx<'_>) -> Result<Outcome, Fault> {
+    let Ctx { this, n, call, .. } = cx;
+    if !is_a(&this.kind, "ManagedEntity") {
+        return Err(cx.method_not_found());
+    }
+    // Not trimmed: the name is the client's, spaces included.
+    let name =
+        n.child("newName")
+            .map(|c| c.text.as_str())
+            .ok_or_else(|| Fault::InvalidArgument {
+                property: "newName".into(),
+            })?;
+    one(Value::Ref(sim.world.rename(this, name, call)?))
 }
 
 #[cfg(test)]
