@@ -2,7 +2,9 @@
 //! whole inventory, the properties labsync needs, and the custom field names in the same
 //! `RetrievePropertiesEx`. Inventory paths are computed here from `name` + `parent` of every
 //! folder, datacenter, compute resource, pool and VM in the batch: no round trip per object.
-//! Round trips: view (once per session) + 1 + N/page.
+//! Round trips: view (once per session) + ⌈objects/page⌉ (pipelined) + one read of the sources'
+//! own properties + `CurrentTime` (concurrent). Each object becomes its compact form as its part
+//! of a page is read ([`Read::of`]); no tree of a page or of the whole read is ever held.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
