@@ -13,7 +13,7 @@ use crate::config::settings::Settings;
 use crate::engine::saved::{self, SavedPlan};
 
 /// Exit code when some actions failed.
-pub const EXIT_PARTIAL: u8 = 3;
+pub(super) const EXIT_PARTIAL: u8 = 3;
 
 /// Arguments of `labsync apply`.
 #[derive(Debug, clap::Args)]
@@ -45,7 +45,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     let saved = match &args.plan {
         Some(p) => match SavedPlan::read(p) {

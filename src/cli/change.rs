@@ -19,12 +19,12 @@ use crate::render::progress::ProgressKind;
 use crate::vsphere::observe::Observation;
 
 /// True when both stdin and stdout are terminals: only then may labsync ask a question.
-pub fn is_interactive() -> bool {
+pub(super) fn is_interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
 /// Refuses to go on when a confirmation would be needed and nobody can give it.
-pub fn require_approval_possible(auto_approve: bool, command: &str) -> Result<(), ExitCode> {
+pub(super) fn require_approval_possible(auto_approve: bool, command: &str) -> Result<(), ExitCode> {
     if auto_approve || is_interactive() {
         return Ok(());
     }
@@ -36,7 +36,7 @@ pub fn require_approval_possible(auto_approve: bool, command: &str) -> Result<()
 }
 
 /// Asks `question` on the terminal; only `yes` goes ahead.
-pub fn confirm(question: &str) -> bool {
+pub(super) fn confirm(question: &str) -> bool {
     print!("\n{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
@@ -47,14 +47,14 @@ pub fn confirm(question: &str) -> bool {
 }
 
 /// How to run a plan.
-pub struct RunOptions {
+pub(super) struct RunOptions {
     pub parallelism: usize,
     pub per_host: usize,
 }
 
 /// Executes `plan` with progress output and Ctrl-C handling. The reporter prints the
 /// end-of-run report (human or JSON) when the run finishes.
-pub async fn execute_plan(
+pub(super) async fn execute_plan(
     connected: &Connected,
     plan: &Plan,
     observation: &Observation,
@@ -102,7 +102,7 @@ pub async fn execute_plan(
 /// A duration on the command line (`--lock-timeout`, `--interval`, `extend --by`): the same
 /// words as in the labs files (`500ms`, `30s`, `5m`, `1h 30m`, `1d`, ISO 8601 `PT5M`; a day is
 /// 24 hours), zero allowed, never negative.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = crate::config::check::duration_or_zero(s).map_err(|r| match r.help {
         Some(help) => format!("{}; {help}", r.message),
         None => r.message,
@@ -112,7 +112,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Takes the apply lock of the installation (one apply per owner at a time), waiting up to
 /// `timeout` for a holder; prints the error (which names the holder) on failure.
-pub async fn lock(
+pub(super) async fn lock(
     labs: &context::Labs,
     connected: &Connected,
     timeout: Duration,
@@ -138,7 +138,7 @@ pub async fn lock(
 
 /// Runs `body` under the apply lock. The lock comes first: what is observed and planned under
 /// it cannot change under us by another apply of the same owner. It is released after `body`.
-pub async fn under_lock(
+pub(super) async fn under_lock(
     labs: &context::Labs,
     connected: &Connected,
     timeout: Duration,
@@ -155,7 +155,7 @@ pub async fn under_lock(
 }
 
 /// Gives the lock back; a failure only means the lease expires by itself.
-pub async fn unlock(guard: LeaseGuard) {
+pub(super) async fn unlock(guard: LeaseGuard) {
     if guard.is_lost() {
         eprintln!(
             "warning: the apply lock was broken by someone else while this run held it; \

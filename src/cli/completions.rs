@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args) -> ExitCode {
+pub(super) fn run(args: &Args) -> ExitCode {
     let mut cmd = super::Cli::command();
     clap_complete::generate(
         args.shell,

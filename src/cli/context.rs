@@ -22,10 +22,10 @@ use crate::render::plan::{GitState, PlanHeader};
 use crate::render::{Colors, Style};
 
 /// Exit code: an error before any change (bad file, no connection, refused plan).
-pub const EXIT_ERROR: u8 = 1;
+pub(super) const EXIT_ERROR: u8 = 1;
 
 /// A labs file loaded without errors.
-pub struct Labs {
+pub(super) struct Labs {
     /// The file as the user named it.
     pub file: PathBuf,
     pub desired: Desired,
@@ -39,7 +39,7 @@ pub struct Labs {
 
 impl Labs {
     /// The directory of the labs file (where the embedded simulator keeps its state).
-    pub fn dir(&self) -> &Path {
+    pub(super) fn dir(&self) -> &Path {
         match self.file.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -47,7 +47,7 @@ impl Labs {
     }
 
     /// What the plan header shows about where the plan came from.
-    pub fn header(&self) -> PlanHeader {
+    pub(super) fn header(&self) -> PlanHeader {
         PlanHeader {
             config: Some(self.file.display().to_string()),
             vcenter: Some(match &self.connection.endpoint {
@@ -65,7 +65,7 @@ impl Labs {
     }
 
     /// The planning policy: the commit created VMs record (`<hash>` or `<hash>-dirty`).
-    pub fn policy(&self, allow_empty: bool) -> Policy {
+    pub(super) fn policy(&self, allow_empty: bool) -> Policy {
         Policy {
             allow_empty,
             commit: self.git.as_ref().map(|g| {
@@ -81,13 +81,13 @@ impl Labs {
 }
 
 /// Loads and validates `file`; prints every diagnostic (as `validate` does) to stderr.
-pub fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
+pub(super) fn load_labs(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
     load(file, settings, false)
 }
 
 /// As [`load_labs`], but when only included files have errors, goes on without them (and says
 /// so): for `status`, which must show vCenter's labs while a request file is broken.
-pub fn load_labs_salvaging(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
+pub(super) fn load_labs_salvaging(file: &Path, settings: &Settings) -> Result<Labs, ExitCode> {
     load(file, settings, true)
 }
 
@@ -154,7 +154,7 @@ fn load(file: &Path, settings: &Settings, salvage: bool) -> Result<Labs, ExitCod
 
 /// Installs logging to stderr (`RUST_LOG` or `LABSYNC_LOG`, default `warn`), drawn above
 /// progress bars on a terminal, colored only as stderr is ([`Colors`]). Idempotent.
-pub fn init_logging(settings: &Settings) {
+pub(super) fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_from_env("LABSYNC_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn"));
@@ -173,7 +173,7 @@ pub fn init_logging(settings: &Settings) {
 }
 
 /// A multi-threaded tokio runtime for one command.
-pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -187,7 +187,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// runtime, connect, run `body`, then close the connection (which also saves an embedded
 /// simulator's state). A failure before `body` has been reported already; its exit code is
 /// returned.
-pub fn with_vcenter(
+pub(super) fn with_vcenter(
     file: &Path,
     settings: &Settings,
     body: impl AsyncFnOnce(&Labs, &Connected) -> ExitCode,
@@ -199,7 +199,7 @@ pub fn with_vcenter(
 }
 
 /// [`with_vcenter`] for labs already loaded.
-pub fn with_labs(
+pub(super) fn with_labs(
     labs: Labs,
     settings: &Settings,
     body: impl AsyncFnOnce(&Labs, &Connected) -> ExitCode,
@@ -221,7 +221,7 @@ pub fn with_labs(
 
 /// The client's options from the settings (the SOAP trace file) and the environment
 /// (`LABSYNC_MAX_RESPONSE_MB`, for inventories whose pages outgrow the default limit).
-pub fn client_options(settings: &Settings) -> crate::vsphere::Options {
+pub(super) fn client_options(settings: &Settings) -> crate::vsphere::Options {
     let defaults = crate::vsphere::Options::default();
     let max_response_bytes = std::env::var("LABSYNC_MAX_RESPONSE_MB")
         .ok()
@@ -236,7 +236,7 @@ pub fn client_options(settings: &Settings) -> crate::vsphere::Options {
 }
 
 /// Connects to the labs file's vCenter, printing the error on failure.
-pub async fn connect(labs: &Labs, settings: &Settings) -> Result<Connected, ExitCode> {
+pub(super) async fn connect(labs: &Labs, settings: &Settings) -> Result<Connected, ExitCode> {
     match connect::connect(&labs.connection, labs.dir(), client_options(settings)).await {
         Ok(c) => Ok(c),
         Err(e) => {
@@ -247,7 +247,7 @@ pub async fn connect(labs: &Labs, settings: &Settings) -> Result<Connected, Exit
 }
 
 /// An error with its sources, `outer: inner: innermost`.
-pub fn chain(e: &dyn std::error::Error) -> String {
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(inner) = cur {
@@ -262,18 +262,18 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// The style for stdout under the resolved color setting.
-pub fn stdout_style(settings: &Settings) -> Style {
+pub(super) fn stdout_style(settings: &Settings) -> Style {
     Colors::of_process(settings.color).stdout
 }
 
 /// True when `--json` (or `output = "json"`) is in effect.
-pub fn wants_json(settings: &Settings) -> bool {
+pub(super) fn wants_json(settings: &Settings) -> bool {
     settings.output == OutputFormat::Json
 }
 
 /// Observes vCenter and plans `labs` against it at `now`, with the sources whose scheduled
 /// hygiene is due.
-pub async fn observe_and_plan(
+pub(super) async fn observe_and_plan(
     labs: &Labs,
     connected: &Connected,
     policy: &Policy,
@@ -299,7 +299,7 @@ pub async fn observe_and_plan(
 }
 
 /// Observes vCenter for `labs`, printing the error on failure.
-pub async fn observe(
+pub(super) async fn observe(
     labs: &Labs,
     connected: &Connected,
 ) -> Result<crate::vsphere::observe::Observation, ExitCode> {
@@ -312,7 +312,7 @@ pub async fn observe(
 }
 
 /// Prints a plan on stdout: the human rendering, or the JSON document.
-pub fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
+pub(super) fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
     let mut out = std::io::stdout().lock();
     // A closed stdout leaves nobody to show the plan to; the exit code still tells.
     if wants_json(settings) {
@@ -327,7 +327,11 @@ pub fn print_plan(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Sett
 
 /// Prints the plan before a run: for people as `plan` does; with `--json` as the first line of
 /// the JSON-lines stream (the plan document on one line, then one line per event).
-pub fn print_plan_before_run(plan: &crate::plan::Plan, header: &PlanHeader, settings: &Settings) {
+pub(super) fn print_plan_before_run(
+    plan: &crate::plan::Plan,
+    header: &PlanHeader,
+    settings: &Settings,
+) {
     if wants_json(settings) {
         let mut out = std::io::stdout().lock();
         // A closed stdout leaves nobody to show the plan to; the exit code still tells.

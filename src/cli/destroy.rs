@@ -46,7 +46,7 @@ fn parse_lab(s: &str) -> Result<LabName, String> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     if let Err(code) = change::require_approval_possible(args.auto_approve, "destroy") {
         return code;

@@ -59,7 +59,7 @@ fn timestamp(s: &str) -> Result<Timestamp, String> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     let request = match (args.by, args.until) {
         (Some(d), _) => ExtendRequest::By(d),

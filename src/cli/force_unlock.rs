@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     context::with_vcenter(&args.file, settings, async |labs, connected| {
         let result = lock::force_unlock(

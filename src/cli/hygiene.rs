@@ -47,7 +47,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     if !args.dry_run
         && let Err(code) = change::require_approval_possible(args.auto_approve, "hygiene")
@@ -142,7 +142,7 @@ async fn plan_hygiene(
 /// hygiene may clean ([`hygiene_eligibility`]: used by a running-workflow instant-clone template,
 /// powered on, not frozen). A source used only by linked or full clone templates is never
 /// cleaned: its snapshot is what linked clones are cut from, and its chain does not grow.
-pub fn chosen_sources(
+pub(super) fn chosen_sources(
     desired: &crate::model::Desired,
     observed: &Observed,
     named: &BTreeSet<InventoryPath>,
@@ -176,7 +176,7 @@ pub fn chosen_sources(
 
 /// `plan` with only its hygiene steps (and their order among themselves); lab changes are
 /// `apply`'s business. Diagnostics stay, so errors are still shown.
-pub fn only_hygiene(mut plan: Plan) -> Plan {
+pub(super) fn only_hygiene(mut plan: Plan) -> Plan {
     plan.steps
         .retain(|s| matches!(s.action, Action::Hygiene { .. }));
     let kept: BTreeSet<_> = plan.steps.iter().map(|s| s.id).collect();

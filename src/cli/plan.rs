@@ -10,7 +10,7 @@ use crate::config::settings::Settings;
 use crate::engine::saved::{self, Header, SavedPlan};
 
 /// Exit code of `plan --detailed-exitcode` when the plan changes something.
-pub const EXIT_CHANGES: u8 = 2;
+pub(super) const EXIT_CHANGES: u8 = 2;
 
 /// Arguments of `labsync plan`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     context::with_vcenter(&args.file, settings, async |labs, connected| {
         let mut policy = labs.policy(args.allow_empty);
@@ -84,7 +84,7 @@ pub fn run(args: &Args, settings: &Settings) -> ExitCode {
 }
 
 /// 1 when the plan has errors, else 2 for changes under `--detailed-exitcode`, else 0.
-pub fn exit_code(plan: &crate::plan::Plan, detailed: bool) -> ExitCode {
+pub(super) fn exit_code(plan: &crate::plan::Plan, detailed: bool) -> ExitCode {
     if plan.has_errors() {
         ExitCode::from(EXIT_ERROR)
     } else if detailed && !plan.summary().no_changes() {

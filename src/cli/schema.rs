@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 /// Runs the command.
-pub fn run(args: &Args) -> ExitCode {
+pub(super) fn run(args: &Args) -> ExitCode {
     let text = if args.request_status {
         pretty(&crate::engine::feedback::documents::schema())
     } else if args.api_reference {
@@ -45,7 +45,7 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 /// Pretty JSON with a final newline, as the committed files are.
-pub fn pretty(v: &serde_json::Value) -> String {
+pub(super) fn pretty(v: &serde_json::Value) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s

@@ -37,7 +37,7 @@ pub(super) fn lab_name(s: &str) -> Result<LabName, String> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     // A broken request file must not hide every lab: go on without it, and say so.
     let labs = match context::load_labs_salvaging(&args.file, settings) {

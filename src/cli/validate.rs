@@ -42,7 +42,7 @@ struct Report<'a> {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     let loaded = match config::load(&args.file, jiff::Timestamp::now()) {
         Ok(l) => l,
         Err(e) => {

@@ -55,7 +55,7 @@ enum Outcome {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     let json = args.json || context::wants_json(settings);
     context::with_vcenter(&args.file, settings, async |labs, connected| {

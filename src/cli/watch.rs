@@ -269,7 +269,7 @@ fn human(log: &ReconcileLog) -> String {
 }
 
 /// Runs the command.
-pub fn run(args: &Args, settings: &Settings) -> ExitCode {
+pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
     context::init_logging(settings);
     let rt = match context::runtime() {
         Ok(rt) => rt,

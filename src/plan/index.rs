@@ -66,7 +66,7 @@ fn is_our_folder(rec: &LabRecord, owner: &str, holds_ours: bool) -> bool {
 
 impl<'a> ObservedIndex<'a> {
     /// Indexes `observed` from the point of view of this config's ownership.
-    pub fn new(observed: &'a Observed, ownership: &Ownership) -> Self {
+    pub(crate) fn new(observed: &'a Observed, ownership: &Ownership) -> Self {
         let mut index = ObservedIndex::default();
         for vm in &observed.vms {
             match ownership.standing(vm) {
@@ -126,12 +126,12 @@ impl<'a> ObservedIndex<'a> {
     }
 
     /// This config's record of a lab (its folder), if any.
-    pub fn record(&self, lab: &LabName) -> Option<&'a LabRecord> {
+    pub(crate) fn record(&self, lab: &LabName) -> Option<&'a LabRecord> {
         self.records.get(lab).copied()
     }
 
     /// The managed VMs of a lab, sorted by name.
-    pub fn lab_vms(&self, lab: &LabName) -> &[ManagedVm<'a>] {
+    pub(crate) fn lab_vms(&self, lab: &LabName) -> &[ManagedVm<'a>] {
         self.by_lab.get(lab).map(Vec::as_slice).unwrap_or(&[])
     }
 }

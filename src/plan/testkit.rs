@@ -17,33 +17,33 @@ use crate::model::{
 };
 
 /// The owner id of the installation under test.
-pub const OWNER: &str = "prod";
+pub(crate) const OWNER: &str = "prod";
 /// The spec hash of a freshly built lab.
-pub const SPEC: &str = "spec-1";
+pub(crate) const SPEC: &str = "spec-1";
 
 /// Parses an RFC 3339 instant (test literals only).
-pub fn ts(s: &str) -> Timestamp {
+pub(crate) fn ts(s: &str) -> Timestamp {
     s.parse().expect("test timestamp literal")
 }
 
 /// The test's `now`.
-pub fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     ts("2026-11-26T12:00:00Z")
 }
 
 /// A cron expression, parsed as the config layer would (test literals only).
-pub fn cron(s: &str) -> crate::model::CronExpr {
+pub(crate) fn cron(s: &str) -> crate::model::CronExpr {
     crate::model::CronExpr::parse(s).expect("test cron literal")
 }
 
 /// An IANA time zone from the bundled database, as the config layer looks it up (test
 /// literals only).
-pub fn zone(name: &str) -> jiff::tz::TimeZone {
+pub(crate) fn zone(name: &str) -> jiff::tz::TimeZone {
     crate::model::schedule::time_zone(name).expect("test time zone literal")
 }
 
 /// The inventory path of source `leaf`.
-pub fn src(leaf: &str) -> InventoryPath {
+pub(crate) fn src(leaf: &str) -> InventoryPath {
     InventoryPath::new(format!("/DC1/vm/templates/{leaf}")).expect("test path literal")
 }
 
@@ -53,7 +53,7 @@ fn owner() -> OwnerId {
 
 /// A lab `name` from the `k8s` template: db, cp (after db), worker (after cp), instant clones
 /// from sources `k8s-db`, `k8s-cp`, `k8s-worker`, TTL 4h.
-pub fn lab(name: &str) -> DesiredLab {
+pub(crate) fn lab(name: &str) -> DesiredLab {
     lab_with(
         name,
         &[
@@ -65,7 +65,7 @@ pub fn lab(name: &str) -> DesiredLab {
 }
 
 /// A lab with the given (role, source leaf, depends_on) VMs, already in dependency order.
-pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
+pub(crate) fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
     let lab_name = LabName::new(name).expect("test lab name");
     let vms = vms
         .iter()
@@ -109,7 +109,7 @@ pub fn lab_with(name: &str, vms: &[(&str, &str, &[&str])]) -> DesiredLab {
 }
 
 /// The warm pool of the `k8s` template (the VMs of [`lab`]) keeping `ready` spares.
-pub fn k8s_pool(ready: u32) -> crate::model::DesiredPool {
+pub(crate) fn k8s_pool(ready: u32) -> crate::model::DesiredPool {
     let shape = lab("shape");
     crate::model::DesiredPool {
         template: TemplateName::new("k8s").expect("test template"),
@@ -141,14 +141,14 @@ pub fn k8s_pool(ready: u32) -> crate::model::DesiredPool {
 }
 
 /// Spare `name` of `pool` as labsync made it.
-pub fn spare_lab(pool: &crate::model::DesiredPool, name: &str) -> DesiredLab {
+pub(crate) fn spare_lab(pool: &crate::model::DesiredPool, name: &str) -> DesiredLab {
     crate::config::spare_lab(&owner(), pool, LabName::new(name).expect("test lab name"))
         .expect("a test spare")
 }
 
 /// A running source as vCenter reports it: powered on, not frozen, with a current snapshot
 /// (for linked clones) whose tree a test fills in when it matters (`snapshots`).
-pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
+pub(crate) fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
     ObservedSource {
         memory_mb: None,
         clock: None,
@@ -169,7 +169,7 @@ pub fn observed_source(leaf: &str, depth: u32) -> ObservedSource {
 }
 
 /// The lab's VMs as vCenter reports them after labsync made them at `created`.
-pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
+pub(crate) fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
     lab.vms
         .iter()
         .map(|vm| {
@@ -208,7 +208,7 @@ pub fn made(lab: &DesiredLab, created: Timestamp) -> Vec<ObservedVm> {
 
 /// `vm` as labsync would have made it with spec `spec` (the marker and the identity change
 /// together, as they do when a lab is replaced).
-pub fn respec(vm: &mut ObservedVm, spec: &str) {
+pub(crate) fn respec(vm: &mut ObservedVm, spec: &str) {
     let m = Markers::managed(&owner(), &vm.name, &vm.labsync_config).expect("a managed test VM");
     let role = vm.name[m.lab.as_str().len() + 1..].to_string();
     let spec = SpecHash(spec.into());
@@ -226,13 +226,13 @@ pub fn respec(vm: &mut ObservedVm, spec: &str) {
 }
 
 /// The folder labsync puts lab `lab`'s VMs in (under the test labs folder `/DC1/vm/labs`).
-pub fn lab_folder(lab: &str) -> InventoryPath {
+pub(crate) fn lab_folder(lab: &str) -> InventoryPath {
     InventoryPath::new(format!("/DC1/vm/labs/{lab}")).expect("test path")
 }
 
 /// A clone made by hand of a managed VM: every marker copied, a new moref and BIOS UUID, in
 /// `folder`.
-pub fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
+pub(crate) fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
     ObservedVm {
         moref: MoRef::new("VirtualMachine", format!("{}-copy", of.moref.value)),
         folder: Some(InventoryPath::new(folder).expect("test path")),
@@ -243,7 +243,7 @@ pub fn hand_copy(of: &ObservedVm, folder: &str) -> ObservedVm {
 }
 
 /// A VM labsync does not manage.
-pub fn stranger(name: &str) -> ObservedVm {
+pub(crate) fn stranger(name: &str) -> ObservedVm {
     ObservedVm {
         memory_mb: None,
         guest: None,
@@ -260,7 +260,7 @@ pub fn stranger(name: &str) -> ObservedVm {
 }
 
 /// A lab folder record, optionally with a tombstone.
-pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
+pub(crate) fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
     LabRecord {
         claim: None,
         life: None,
@@ -277,7 +277,7 @@ pub fn record(lab: &str, tombstone: Option<Tombstone>) -> LabRecord {
 
 /// Desired and observed state under construction; `plan` runs the planner on them.
 #[derive(Debug, Clone)]
-pub struct World {
+pub(crate) struct World {
     pub desired: Desired,
     pub observed: Observed,
     pub policy: Policy,
@@ -285,7 +285,7 @@ pub struct World {
 
 impl World {
     /// No labs; the three k8s sources observed running at depth 10.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut w = World {
             desired: Desired {
                 pools: BTreeMap::new(),
@@ -316,27 +316,27 @@ impl World {
     }
 
     /// Adds a desired lab.
-    pub fn want(mut self, lab: DesiredLab) -> Self {
+    pub(crate) fn want(mut self, lab: DesiredLab) -> Self {
         self.desired.labs.insert(lab.name.clone(), lab);
         self
     }
 
     /// Adds observed VMs.
-    pub fn has(mut self, vms: impl IntoIterator<Item = ObservedVm>) -> Self {
+    pub(crate) fn has(mut self, vms: impl IntoIterator<Item = ObservedVm>) -> Self {
         self.observed.vms.extend(vms);
         self.observed.vms.sort_by(|a, b| a.name.cmp(&b.name));
         self
     }
 
     /// Adds a warm pool.
-    pub fn with_pool(mut self, pool: crate::model::DesiredPool) -> Self {
+    pub(crate) fn with_pool(mut self, pool: crate::model::DesiredPool) -> Self {
         self.desired.origins.insert(LabOrigin::pool(&pool.template));
         self.desired.pools.insert(pool.template.clone(), pool);
         self
     }
 
     /// Adds a spare of `pool` made at `created`: its VMs and its folder.
-    pub fn has_spare(
+    pub(crate) fn has_spare(
         self,
         pool: &crate::model::DesiredPool,
         name: &str,
@@ -347,24 +347,24 @@ impl World {
     }
 
     /// Adds a lab folder record.
-    pub fn has_record(mut self, rec: LabRecord) -> Self {
+    pub(crate) fn has_record(mut self, rec: LabRecord) -> Self {
         self.observed.lab_records.insert(rec.lab.clone(), rec);
         self
     }
 
     /// Runs the planner at [`now`].
-    pub fn plan(&self) -> Plan {
+    pub(crate) fn plan(&self) -> Plan {
         self.plan_at(now())
     }
 
     /// Runs the planner at `at`.
-    pub fn plan_at(&self, at: Timestamp) -> Plan {
+    pub(crate) fn plan_at(&self, at: Timestamp) -> Plan {
         plan(&self.desired, &self.observed, at, &self.policy)
     }
 }
 
 /// A desired source of instant-clone templates with the default hygiene policy.
-pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
+pub(crate) fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
     DesiredSource {
         path: src(leaf),
         workflow,
@@ -380,7 +380,7 @@ pub fn desired_source(leaf: &str, workflow: Workflow) -> DesiredSource {
 }
 
 /// One line per step: `kind lab-or-source [vms]: reason`, for table tests.
-pub fn describe(plan: &Plan) -> Vec<String> {
+pub(crate) fn describe(plan: &Plan) -> Vec<String> {
     plan.steps
         .iter()
         .map(|step| {
@@ -431,6 +431,6 @@ fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The codes of the plan's diagnostics, in order.
-pub fn codes(plan: &Plan) -> Vec<&'static str> {
+pub(crate) fn codes(plan: &Plan) -> Vec<&'static str> {
     plan.diagnostics.iter().map(|d| d.code.as_str()).collect()
 }

@@ -170,22 +170,6 @@ impl Fault {
         }
         obj.into_value()
     }
-
-    /// True for faults in the `vmodl.fault` namespace (runtime faults) rather than `vim.fault`.
-    pub fn is_runtime(&self) -> bool {
-        matches!(
-            self,
-            Fault::NotAuthenticated
-                | Fault::SystemError { .. }
-                | Fault::ManagedObjectNotFound { .. }
-                | Fault::MethodNotFound { .. }
-                | Fault::InvalidArgument { .. }
-                | Fault::RequestCanceled
-                | Fault::InvalidRequest(_)
-                | Fault::InvalidProperty { .. }
-                | Fault::NotSupported
-        )
-    }
 }
 
 /// Fault type names are needed as `&'static str` by [`DataObject`]; the fixed set is static, and
@@ -260,7 +244,6 @@ mod tests {
         };
         let names: Vec<_> = f.fields().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["name", "entity"]);
-        assert!(!f.is_runtime(), "a vim.fault, not a runtime fault");
         assert_eq!(Fault::ConcurrentAccess.type_name(), "ConcurrentAccess");
     }
 }

@@ -441,18 +441,6 @@ impl World {
         out
     }
 
-    /// All entities of a managed type, in id order.
-    pub fn all_of(&self, mo_type: &str) -> Vec<MoRef> {
-        let mut out: Vec<MoRef> = self
-            .objects
-            .values()
-            .filter(|e| e.kind.mo_type() == mo_type)
-            .map(Entity::moref)
-            .collect();
-        out.sort_by_key(|r| natural(&r.value));
-        out
-    }
-
     /// The datacenter an entity belongs to.
     pub fn datacenter_of(&self, id: &str) -> Option<&Entity> {
         let mut cur = self.objects.get(id);

@@ -381,19 +381,6 @@ impl Client {
         })
     }
 
-    /// Runs [`Client::keepalive`] every `every` until the returned handle is aborted.
-    pub fn spawn_keepalive(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let client = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = client.keepalive().await {
-                    tracing::warn!(error = %e, "keepalive failed");
-                }
-            }
-        })
-    }
-
     /// Ends another session (vim25 `TerminateSession`); used by tests to expire a session.
     pub async fn terminate_session(&self, key: &Secret) -> Result<()> {
         let sm = &self.inner.content.session_manager;

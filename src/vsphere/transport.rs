@@ -256,11 +256,6 @@ impl Transport {
         }
     }
 
-    /// Is there a session cookie?
-    pub fn has_session(&self) -> bool {
-        self.cookie.read().map(|c| c.is_some()).unwrap_or(false)
-    }
-
     /// GETs a path next to `/sdk` (e.g. `/sdk/vimServiceVersions.xml`).
     pub async fn get(&self, path: &str) -> Result<Reply> {
         let url = self.url.join(path).map_err(|e| Error::BadUrl {

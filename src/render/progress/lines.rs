@@ -12,20 +12,20 @@ use crate::render::{plural, time};
 /// The title of every step that has started (`create lab alice (3 VMs)`), so a step's end can
 /// name it.
 #[derive(Debug, Default)]
-pub struct StepTitles {
+pub(super) struct StepTitles {
     titles: BTreeMap<StepId, String>,
 }
 
 impl StepTitles {
     /// Remembers a step's title from its `StepStarted` event.
-    pub fn observe(&mut self, event: &Event) {
+    pub(super) fn observe(&mut self, event: &Event) {
         if let Event::StepStarted { step, summary, .. } = event {
             self.titles.insert(*step, summary.clone());
         }
     }
 
     /// The title of `step`, or `step N` when it never started.
-    pub fn title(&self, step: StepId) -> String {
+    pub(super) fn title(&self, step: StepId) -> String {
         self.titles
             .get(&step)
             .cloned()
@@ -35,7 +35,7 @@ impl StepTitles {
 
 /// The plain line for an event (without the time prefix), or `None` for events too fine to
 /// print one line each (operations starting). `RunFinished` is printed by `render::report`.
-pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
+pub(super) fn line(event: &Event, titles: &StepTitles) -> Option<String> {
     Some(match event {
         Event::RunStarted { steps, operations } => format!(
             "apply: {steps} {}, {operations} {}",
@@ -95,7 +95,7 @@ pub fn line(event: &Event, titles: &StepTitles) -> Option<String> {
 }
 
 /// `[3] done: create lab alice (3 VMs)`, `failed: …`, `skipped: …`.
-pub fn step_finished(step: StepId, outcome: &StepOutcome, titles: &StepTitles) -> String {
+pub(super) fn step_finished(step: StepId, outcome: &StepOutcome, titles: &StepTitles) -> String {
     let title = titles.title(step);
     match outcome {
         StepOutcome::Succeeded => format!("[{}] done: {title}", step.0),
@@ -105,6 +105,6 @@ pub fn step_finished(step: StepId, outcome: &StepOutcome, titles: &StepTitles) -
 }
 
 /// The time prefix of a plain line: `12:00:03`.
-pub fn stamp(at: Timestamp) -> String {
+pub(super) fn stamp(at: Timestamp) -> String {
     time::clock(at)
 }

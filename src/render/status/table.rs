@@ -6,14 +6,14 @@ use std::io::{self, Write};
 use crate::render::style::{Style, Tone};
 
 /// One cell: text and an optional tone.
-pub struct Cell {
+pub(super) struct Cell {
     pub text: String,
     pub tone: Option<Tone>,
 }
 
 impl Cell {
     /// An unpainted cell.
-    pub fn plain(text: impl Into<String>) -> Self {
+    pub(super) fn plain(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
             tone: None,
@@ -21,7 +21,7 @@ impl Cell {
     }
 
     /// A painted cell.
-    pub fn toned(text: impl Into<String>, tone: Tone) -> Self {
+    pub(super) fn toned(text: impl Into<String>, tone: Tone) -> Self {
         Self {
             text: text.into(),
             tone: Some(tone),
@@ -30,7 +30,7 @@ impl Cell {
 }
 
 /// Writes `headers` and `rows`, two spaces between columns.
-pub fn write_table<W: Write>(
+pub(super) fn write_table<W: Write>(
     w: &mut W,
     headers: &[&str],
     rows: &[Vec<Cell>],

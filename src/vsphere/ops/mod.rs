@@ -259,13 +259,6 @@ impl Client {
             .await?;
         Ok(resp.child("returnval").and_then(Element::as_moref))
     }
-
-    /// Asks vCenter to cancel a task (`CancelTask`).
-    pub async fn cancel_task(&self, task: &MoRef) -> Result<()> {
-        let body = Body::method("CancelTask", task).finish("CancelTask");
-        self.call(Call::Mutate, "CancelTask", task, body).await?;
-        Ok(())
-    }
 }
 
 fn parse_field_def(el: &Element) -> Option<CustomFieldDef> {

@@ -11,7 +11,12 @@ use crate::model::MoRef;
 
 /// The body of `CreateSnapshot_Task` (parameters in WSDL order: name, description, memory,
 /// quiesce).
-pub fn create_snapshot_body(vm: &MoRef, name: &str, description: &str, memory: bool) -> String {
+pub(super) fn create_snapshot_body(
+    vm: &MoRef,
+    name: &str,
+    description: &str,
+    memory: bool,
+) -> String {
     let mut b = Body::method("CreateSnapshot_Task", vm);
     b.leaf("name", name)
         .leaf("description", description)
@@ -21,7 +26,11 @@ pub fn create_snapshot_body(vm: &MoRef, name: &str, description: &str, memory: b
 }
 
 /// The body of `RemoveSnapshot_Task` on one snapshot (WSDL order: removeChildren, consolidate).
-pub fn remove_snapshot_body(snapshot: &MoRef, remove_children: bool, consolidate: bool) -> String {
+pub(super) fn remove_snapshot_body(
+    snapshot: &MoRef,
+    remove_children: bool,
+    consolidate: bool,
+) -> String {
     let mut b = Body::method("RemoveSnapshot_Task", snapshot);
     b.bool("removeChildren", remove_children)
         .bool("consolidate", consolidate);
