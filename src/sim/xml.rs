@@ -167,6 +167,11 @@ pub fn parse(doc: &str) -> Result<Node, DecodeError> {
             || IllFormed::at(doc, start, "reference to invalid character number", &method);
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
+                // The client's limit: a request nesting deeper is hostile, and dropping its
+                // tree recursively must not overflow the stack.
+                if stack.len() >= crate::vsphere::wire::xml::MAX_DEPTH {
+                    return Err(IllFormed::at(doc, start, "excessive nesting", &method));
+                }
                 if stack.is_empty() && root.is_some() {
                     return Err(IllFormed::at(
                         doc,
@@ -294,6 +299,18 @@ mod tests {
             assert_eq!(sel.xsi_type.as_deref(), Some("TraversalSpec"), "{prefix}");
             assert_eq!(sel.child_text("path"), Some("view"));
         }
+    }
+
+    #[test]
+    fn a_request_nesting_deeper_than_the_clients_limit_is_refused() {
+        let depth = crate::vsphere::wire::xml::MAX_DEPTH + 1;
+        let doc = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        match parse(&doc) {
+            Err(DecodeError::Xml(e)) => assert_eq!(e.reason, "excessive nesting"),
+            other => panic!("{other:?}"),
+        }
+        let ok = format!("{}{}", "<a>".repeat(depth - 1), "</a>".repeat(depth - 1));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub const NS_VIM25: &str = "urn:vim25";
 pub const NS_XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// Deeper documents are refused: vim25 responses nest a dozen levels, and a hostile server must
-/// not make dropping the tree overflow the stack.
-const MAX_DEPTH: usize = 256;
+/// not make dropping the tree overflow the stack. The simulator's request parser holds clients
+/// to the same limit.
+pub const MAX_DEPTH: usize = 256;
 
 /// The namespaces the codec cares about; everything else is `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
