@@ -60,6 +60,27 @@ pub(crate) struct CachedView {
     view: MoRef,
 }
 
+impl CachedView {
+    /// A view kept in the session file, for the session restored as `generation`.
+    pub(crate) fn restored(saved: super::session_cache::SavedView, generation: u64) -> Self {
+        Self {
+            container: saved.container,
+            types: saved.types,
+            generation,
+            view: saved.view,
+        }
+    }
+
+    /// The view as the session file keeps it.
+    pub(crate) fn saved(&self) -> super::session_cache::SavedView {
+        super::session_cache::SavedView {
+            container: self.container.clone(),
+            types: self.types.clone(),
+            view: self.view.clone(),
+        }
+    }
+}
+
 /// Reads the `returnval` of a `RetrievePropertiesEx`/`Continue…` response: objects and token.
 pub fn parse_retrieve_result(resp: &Element) -> (Vec<ObjectContent>, Option<String>) {
     let Some(rv) = resp.child("returnval") else {
@@ -221,6 +242,13 @@ impl Client {
             generation: self.generation(),
             view: view.clone(),
         });
+        let generation = self.generation();
+        let kept: Vec<_> = views
+            .iter()
+            .filter(|v| v.generation == generation)
+            .map(CachedView::saved)
+            .collect();
+        self.save_session(kept);
         Ok(view)
     }
 

@@ -147,9 +147,16 @@ impl Client {
         }
         .unwrap_or_else(|| content.about.api_version.clone());
         transport.set_api_version(&api_version);
+        let mut views = Vec::new();
         let reused = saved.is_some();
         if let Some(s) = saved {
             transport.set_session_cookie(Secret::new(s.cookie));
+            // Restored as login generation 1, as the session itself is.
+            views = s
+                .views
+                .into_iter()
+                .map(|v| super::props::CachedView::restored(v, 1))
+                .collect();
         }
         let client = Client {
             inner: Arc::new(Inner {
@@ -162,7 +169,7 @@ impl Client {
                 generation: AtomicU64::new(0),
                 login_lock: tokio::sync::Mutex::new(()),
                 session_key: RwLock::new(None),
-                views: tokio::sync::Mutex::new(Vec::new()),
+                views: tokio::sync::Mutex::new(views),
                 tasks: Tracker::default(),
             }),
         };
@@ -182,9 +189,9 @@ impl Client {
         self.inner.options.session_file.is_some()
     }
 
-    /// Writes the session file after a login (a failure to write only costs the next command a
-    /// login, so it is logged, not returned).
-    fn save_session(&self) {
+    /// Writes the session file after a login or a new view (a failure to write only costs the
+    /// next command a login, so it is logged, not returned).
+    pub(crate) fn save_session(&self, views: Vec<session_cache::SavedView>) {
         let Some(path) = &self.inner.options.session_file else {
             return;
         };
@@ -196,6 +203,7 @@ impl Client {
             username: self.inner.username.clone(),
             cookie: cookie.expose().to_string(),
             api_version: self.inner.api_version.clone(),
+            views,
         };
         if let Err(e) = session_cache::save(path, &saved) {
             tracing::warn!(
@@ -261,7 +269,8 @@ impl Client {
             *slot = key;
         }
         inner.generation.fetch_add(1, Ordering::SeqCst);
-        self.save_session();
+        // A new session has no views yet.
+        self.save_session(Vec::new());
         Ok(())
     }
 

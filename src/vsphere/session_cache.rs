@@ -23,6 +23,18 @@ pub(crate) struct Saved {
     pub cookie: String,
     /// The API version negotiated at login, so the next command skips `vimServiceVersions.xml`.
     pub api_version: String,
+    /// Container views made in the session (they live as long as it does), so the next
+    /// command skips `CreateContainerView` too. A view the server no longer has is made again.
+    #[serde(default)]
+    pub views: Vec<SavedView>,
+}
+
+/// A container view of the session: over what, of which types.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedView {
+    pub container: crate::model::MoRef,
+    pub types: Vec<String>,
+    pub view: crate::model::MoRef,
 }
 
 /// Where the session of `username` at `url` is kept, unless the cache is off or there is no
@@ -107,6 +119,7 @@ mod tests {
             username: "ops".into(),
             cookie: "c00kie".into(),
             api_version: "8.0.2.0".into(),
+            views: Vec::new(),
         };
         save(&path, &saved).unwrap();
         #[cfg(unix)]

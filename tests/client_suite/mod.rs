@@ -419,6 +419,10 @@ pub async fn kept_session_is_reused_and_renewed(site: &Site) {
         .await
         .expect("first connect logs in");
     assert!(file.exists(), "the session is kept after the login");
+    first
+        .observe(&scope(site, &[]))
+        .await
+        .expect("observe makes a view");
     let cookie = std::fs::read_to_string(&file).expect("session file");
     let key = first.session_key().expect("session key");
     drop(first);
@@ -430,6 +434,16 @@ pub async fn kept_session_is_reused_and_renewed(site: &Site) {
     assert_eq!(at_connect, 1, "only the service content is read: no login");
     second.current_time().await.expect("the kept session works");
     assert_eq!(second.stats().round_trips, 2, "and needed no login");
+    let before = second.stats().round_trips;
+    second
+        .observe(&scope(site, &[]))
+        .await
+        .expect("observe with the kept view");
+    assert_eq!(
+        second.stats().round_trips - before,
+        2,
+        "the read and the clock: the view made by the first command is used"
+    );
     let generation = second.generation();
 
     // The server ends the session: the next command logs in again and keeps the new one.
@@ -445,6 +459,11 @@ pub async fn kept_session_is_reused_and_renewed(site: &Site) {
     assert_eq!(third.generation(), generation + 1, "exactly one login");
     let renewed = std::fs::read_to_string(&file).expect("session file");
     assert_ne!(renewed, cookie, "the file holds the new session");
+    assert!(
+        renewed.contains("\"views\":[{"),
+        "and its new view: {}",
+        renewed.len()
+    );
     third.logout().await.expect("logout");
     assert!(!file.exists(), "a logout forgets the kept session");
 }
