@@ -110,10 +110,11 @@ pub struct Scope {
     pub labs_folder: InventoryPath,
     /// Source VMs to report, by inventory path.
     pub sources: Vec<InventoryPath>,
-    /// When set, a VM's recorded spec document (`labsync.specdoc`, only ever shown in a plan's
-    /// diff) is kept only if its lab is here with another spec hash: a lab that is unchanged or
-    /// no longer wanted has nothing to diff, and 10,000 documents would cost memory for nothing.
-    /// `None` keeps every document.
+    /// When set, a VM's recorded spec document (`labsync.specdoc`, shown in a plan's diff) is
+    /// kept whole only if its lab is here with another spec hash; otherwise only its `clone:`
+    /// line is kept (what host capacity reads): a lab that is unchanged or no longer wanted has
+    /// nothing to diff, and 10,000 documents would cost memory for nothing. `None` keeps every
+    /// document whole.
     pub diff_specs_against: Option<HashMap<String, SpecHash>>,
 }
 
@@ -232,8 +233,16 @@ impl Read {
         let Some(mut vm) = observed_vm(&o, None) else {
             return Read::Other(o);
         };
-        if !scope.wants_specdoc(&vm.labsync_config) {
-            vm.labsync_config.remove(markers::SPECDOC);
+        if !scope.wants_specdoc(&vm.labsync_config)
+            && let Some(doc) = vm.labsync_config.get_mut(markers::SPECDOC)
+        {
+            // Host capacity reads the clone mode from it (an instant clone holds a quarter of
+            // its memory); nothing else of an unchanged lab's document is ever read.
+            *doc = doc
+                .lines()
+                .find(|l| l.starts_with("clone: "))
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default();
         }
         let whole = source_leaves
             .contains(&escape_name(&vm.name))

@@ -262,3 +262,75 @@ fn a_parent_loop_yields_no_path_instead_of_hanging() {
     let obs = build(&objects, &MoRef::new("Folder", "root"), &scope);
     assert!(obs.paths.is_empty());
 }
+
+#[test]
+fn a_spec_document_is_kept_whole_only_for_a_lab_the_plan_replaces() {
+    let text = |s: &str| Element {
+        ns: crate::vsphere::wire::xml::Ns::Vim25,
+        name: "val".into(),
+        xsi_type: None,
+        mo_type: None,
+        text: s.into(),
+        children: Vec::new(),
+    };
+    let option = |k: &str, v: &str| Element {
+        name: "OptionValue".into(),
+        children: vec![
+            Element {
+                name: "key".into(),
+                ..text(k)
+            },
+            Element {
+                name: "value".into(),
+                ..text(v)
+            },
+        ],
+        ..text("")
+    };
+    let doc = "clone: instant\nname: a-db\nrole: db\nsource: /DC1/vm/src\n";
+    let vm = |lab: &str| ObjectContent {
+        obj: MoRef::new("VirtualMachine", format!("vm-{lab}")),
+        props: vec![
+            ("name".into(), text(&format!("{lab}-db"))),
+            (
+                "config.extraConfig".into(),
+                Element {
+                    children: vec![
+                        option("labsync.lab", lab),
+                        option("labsync.spec", "hash-1"),
+                        option("labsync.specdoc", doc),
+                    ],
+                    ..text("")
+                },
+            ),
+        ],
+        missing: Vec::new(),
+    };
+    let mut scope = Scope::new(p("/DC1/vm/labs"), Vec::new());
+    scope.diff_specs_against = Some(
+        [
+            ("same".to_string(), SpecHash("hash-1".into())),
+            ("changed".to_string(), SpecHash("hash-2".into())),
+        ]
+        .into(),
+    );
+    let kept_in = |scope: &Scope, lab: &str| match Read::of(vm(lab), scope, &HashSet::new()) {
+        Read::Vm { vm, .. } => vm.labsync_config.get(markers::SPECDOC).cloned(),
+        Read::Other(_) => panic!("a VM"),
+    };
+    let kept = |lab: &str| kept_in(&scope, lab);
+    assert_eq!(
+        kept("changed").as_deref(),
+        Some(doc),
+        "the diff needs it whole"
+    );
+    // Unchanged, or no longer wanted: only the clone mode, which host capacity reads.
+    assert_eq!(kept("same").as_deref(), Some("clone: instant\n"));
+    assert_eq!(kept("gone").as_deref(), Some("clone: instant\n"));
+    let all = Scope::new(p("/DC1/vm/labs"), Vec::new());
+    assert_eq!(
+        kept_in(&all, "same").as_deref(),
+        Some(doc),
+        "no filter: every document whole"
+    );
+}
