@@ -1508,6 +1508,16 @@ mod watch {
         let mut watch = spawn_watch(dir);
         let log = || std::fs::read_to_string(dir.join("watch.jsonl")).unwrap_or_default();
         wait_ready(dir, "alice-k8s");
+        // Idle first: a round that is waiting for a lab (or a spare) to be ready when vCenter
+        // goes away goes on waiting, up to the readiness timeout, before the round ends.
+        wait_until("a round with nothing left to do", || {
+            log()
+                .lines()
+                .rfind(|l| l.contains("\"event\":\"reconcile\""))
+                .is_some_and(|l| {
+                    l.contains("\"outcome\":\"reconciled\"") && l.contains("\"steps\":0,")
+                })
+        });
         // The simulator goes away; the watch keeps running and reports failed rounds.
         let listen = server
             .url
