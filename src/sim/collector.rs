@@ -308,8 +308,9 @@ impl Sim {
     fn read_object(&self, session: &str, obj: &MoRef, paths: &[String]) -> Option<ObjectValues> {
         let mut vals = BTreeMap::new();
         let mut missing = Vec::new();
+        let mut built = super::props::TopCache::default();
         for p in paths {
-            match self.read(session, obj, p) {
+            match self.read_cached(session, obj, p, &mut built) {
                 Ok(Some(v)) => {
                     vals.insert(p.clone(), v);
                 }

@@ -114,9 +114,16 @@ fn segments(path: &str) -> Option<Vec<(&str, Option<&str>)>> {
 }
 
 /// Selects the element of an array of data objects whose `key` is `k`.
-fn select_key(v: Value, k: &str) -> Option<Value> {
+/// A top-level property and the next segment of the path read below it.
+type TopKey = (String, Option<String>);
+
+/// Top-level values of one object already built, by [`TopKey`].
+#[derive(Default)]
+pub(crate) struct TopCache(Vec<(TopKey, Option<Value>)>);
+
+fn select_key_ref<'v>(v: &'v Value, k: &str) -> Option<&'v Value> {
     match v {
-        Value::Array(_, items) => items.into_iter().find(|i| match i {
+        Value::Array(_, items) => items.iter().find(|i| match i {
             Value::Obj(o) => match o.get("key") {
                 Some(Value::Str(s)) => s == k,
                 Some(Value::Int(n)) => n.to_string() == k,
@@ -139,6 +146,18 @@ fn moref_list(ids: &[String], sim: &Sim) -> Value {
 impl Sim {
     /// Reads `path` of `obj` as seen by `session`. `Ok(None)`: the property is unset.
     pub fn read(&self, session: &str, obj: &MoRef, path: &str) -> Result<Option<Value>, PropError> {
+        self.read_cached(session, obj, path, &mut TopCache::default())
+    }
+
+    /// [`Sim::read`] for several paths of one object: a top-level value (a VM's `guest`, its
+    /// `runtime`) is built once for all the paths below it, not once per path.
+    pub(crate) fn read_cached(
+        &self,
+        session: &str,
+        obj: &MoRef,
+        path: &str,
+        cache: &mut TopCache,
+    ) -> Result<Option<Value>, PropError> {
         let segs = segments(path).ok_or(PropError::Invalid)?;
         let Some(((first, first_key), rest)) = segs.split_first() else {
             return Err(PropError::Invalid);
@@ -151,30 +170,39 @@ impl Sim {
             return Ok(Some(Value::Int(vm.memory_mb)));
         }
         let nested = rest.first().map(|(n, _)| *n);
-        let Some(mut v) = self.top(session, obj, first, nested)? else {
+        let key = (first.to_string(), nested.map(str::to_string));
+        let top = match cache.0.iter().position(|(k, _)| *k == key) {
+            Some(i) => &cache.0[i].1,
+            None => {
+                let v = self.top(session, obj, first, nested)?;
+                cache.0.push((key, v));
+                &cache.0[cache.0.len() - 1].1
+            }
+        };
+        let Some(mut v) = top.as_ref() else {
             return Ok(None);
         };
         if let Some(k) = first_key {
-            match select_key(v, k) {
+            match select_key_ref(v, k) {
                 Some(x) => v = x,
                 None => return Ok(None),
             }
         }
         for (name, key) in rest {
-            let next = match &v {
-                Value::Obj(o) => o.get(name).cloned(),
+            let next = match v {
+                Value::Obj(o) => o.get(name),
                 _ => return Err(PropError::Invalid),
             };
             let Some(mut n) = next else { return Ok(None) };
             if let Some(k) = key {
-                match select_key(n, k) {
+                match select_key_ref(n, k) {
                     Some(x) => n = x,
                     None => return Ok(None),
                 }
             }
             v = n;
         }
-        Ok(Some(v))
+        Ok(Some(v.clone()))
     }
 
     /// A top-level property. `nested` is the next path segment, which lets big objects
