@@ -135,3 +135,48 @@ async fn tls_with_the_right_pin_connects_and_a_wrong_pin_names_the_presented_thu
     // No CA file from the simulator: the CA case is skipped; pin, refusal and insecure remain.
     client_suite::tls_pinning(&site(&server), &presented, None).await;
 }
+
+/// Pages of three objects: the read is pipelined page after page (each page's token starts the
+/// next call while the page is decoded) and gives exactly what one page gives.
+#[tokio::test]
+async fn a_read_in_many_small_pages_gives_what_one_page_gives() {
+    use labsync::vsphere::observe::Scope;
+    use labsync::vsphere::{Client, Options};
+    let server = start(false);
+    let site = site(&server);
+    let scope = Scope::new(
+        InventoryPath::new("/DC1/vm/labs").unwrap(),
+        vec![site.source_vm.clone()],
+    );
+    let whole = Client::connect(&site.target, Options::default())
+        .await
+        .expect("connect");
+    let one = whole.observe(&scope).await.expect("observe in one page");
+    let small = Client::connect(
+        &site.target,
+        Options {
+            page_size: 3,
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let before = small.stats().round_trips;
+    let many = small.observe(&scope).await.expect("observe in pages of 3");
+    let calls = small.stats().round_trips - before;
+    let objects = one.observed.vms.len() + one.paths.len();
+    assert!(
+        calls as usize >= objects / 3,
+        "{calls} calls for {objects} objects"
+    );
+    let names = |o: &labsync::vsphere::observe::Observation| {
+        o.observed
+            .vms
+            .iter()
+            .map(|v| (v.name.clone(), v.folder.clone(), v.labsync_config.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&many), names(&one));
+    assert_eq!(many.paths, one.paths);
+    assert_eq!(many.observed.sources, one.observed.sources);
+}
