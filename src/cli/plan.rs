@@ -53,6 +53,9 @@ pub(super) fn run(args: &Args, settings: &Settings) -> ExitCode {
             Err(code) => return code,
         };
         let header = labs.header().with_source_hosts(&observation.observed);
+        // The process ends with this command: freeing a large inventory object by object
+        // (10,000 VMs: ~50 ms) would only delay the exit; the OS takes it back at once.
+        std::mem::forget(observation);
         context::print_plan(&plan, &header, settings);
         if let Some(out) = &args.out {
             if plan.is_refused() {

@@ -171,6 +171,13 @@ impl InventoryPath {
     pub fn join(&self, child: &str) -> Self {
         Self(format!("{}/{}", self.0, child))
     }
+    /// Is this `parent.join(child)`? (Without building that path.)
+    pub fn is_child_of(&self, parent: &InventoryPath, child: &str) -> bool {
+        self.0
+            .strip_prefix(parent.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            == Some(child)
+    }
 }
 impl TryFrom<String> for InventoryPath {
     type Error = PathError;
@@ -257,6 +264,23 @@ mod tests {
             VmName::for_lab(&lab, &role),
             Err(NameError::TooLong { len: 81, .. })
         ));
+    }
+
+    #[test]
+    fn a_child_path_is_recognised_exactly_as_join_builds_it() {
+        let labs = InventoryPath::new("/DC1/vm/labs").unwrap();
+        for (path, child, want) in [
+            ("/DC1/vm/labs/alice", "alice", true),
+            ("/DC1/vm/labs/alice", "alic", false),
+            ("/DC1/vm/labs/alice/x", "alice", false),
+            ("/DC1/vm/labsalice", "alice", false),
+            ("/DC1/vm/other/alice", "alice", false),
+            ("/DC1/vm/labs", "", false),
+        ] {
+            let p = InventoryPath::new(path).unwrap();
+            assert_eq!(p.is_child_of(&labs, child), want, "{path} under {child}");
+            assert_eq!(p == labs.join(child), want, "{path}: join agrees");
+        }
     }
 
     #[test]

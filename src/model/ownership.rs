@@ -110,6 +110,11 @@ impl Ownership {
         self.labs_folder.join(lab.as_str())
     }
 
+    /// Is `folder` the folder of `lab` ([`Self::lab_folder`]), compared without building it.
+    fn is_lab_folder(&self, folder: &InventoryPath, lab: &LabName) -> bool {
+        folder.is_child_of(&self.labs_folder, lab.as_str())
+    }
+
     /// What `vm` is to this config (see the module docs).
     pub fn standing(&self, vm: &ObservedVm) -> Standing {
         self.judge(
@@ -142,15 +147,18 @@ impl Ownership {
             return Standing::Copy(CopyKind::Renamed);
         };
         let identity = self.identity_holds(&markers, bios, instance);
-        let home = self.lab_folder(&markers.lab);
+        let at_home = folder.is_some_and(|f| self.is_lab_folder(f, &markers.lab));
         // A claimed spare's VM may still sit in the spare's folder: a claim renames the VMs
         // first and the folder last, so a claim cut short is found and finished.
-        let birth_home = markers.born.as_ref().map(|b| self.lab_folder(&b.lab));
+        let at_birth_home = folder.is_some_and(|f| {
+            markers
+                .born
+                .as_ref()
+                .is_some_and(|b| self.is_lab_folder(f, &b.lab))
+        });
         match folder {
-            Some(f) if (*f == home || Some(f) == birth_home.as_ref()) && identity => {
-                Standing::Ours(Box::new(markers))
-            }
-            Some(f) if *f == home => Standing::Copy(CopyKind::NewIdentity),
+            Some(_) if (at_home || at_birth_home) && identity => Standing::Ours(Box::new(markers)),
+            Some(_) if at_home => Standing::Copy(CopyKind::NewIdentity),
             // In a folder named after its lab under some other folder, with the identity
             // labsync gave it: a lab of another config that shares the owner id.
             Some(f) if identity && f.leaf() == markers.lab.as_str() => Standing::OtherConfig,

@@ -115,7 +115,8 @@ pub fn scheduled_hygiene(
     now: Timestamp,
 ) -> ScheduledHygiene {
     let mut out = ScheduledHygiene::default();
-    let clones = oldest_clones(desired, observed);
+    // Every managed VM judged: only when a source has a schedule to weigh it against.
+    let mut clones = None;
     for (path, source) in &desired.sources {
         let Some(seen) = observed.sources.get(path) else {
             continue;
@@ -129,7 +130,10 @@ pub fn scheduled_hygiene(
         let schedule = Schedule::new(cron, &source.hygiene.timezone);
         let history = SourceHistory {
             last_hygiene: seen.last_hygiene,
-            oldest_clone: clones.get(path).copied(),
+            oldest_clone: clones
+                .get_or_insert_with(|| oldest_clones(desired, observed))
+                .get(path)
+                .copied(),
             chain_depth: seen.chain_depth,
         };
         let timing = hygiene_timing(&schedule, &history, now);

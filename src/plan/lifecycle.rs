@@ -442,19 +442,21 @@ pub fn lab_views(desired: &Desired, observed: &Observed, now: Timestamp) -> Vec<
     lab_views_with(
         &super::pool::with_spares(desired, observed),
         observed,
+        &index,
         now,
         &gate.queue,
     )
 }
 
-/// [`lab_views`] of desired labs that already hold the pools' spares.
+/// [`lab_views`] of desired labs that already hold the pools' spares; `index` is `observed`'s
+/// under `desired`'s ownership (the spares added do not change it).
 pub(crate) fn lab_views_with(
     desired: &Desired,
     observed: &Observed,
+    index: &ObservedIndex<'_>,
     now: Timestamp,
     queue: &BTreeMap<LabName, super::quota::Queued>,
 ) -> Vec<LabView> {
-    let index = ObservedIndex::new(observed, &desired.ownership());
     let names: std::collections::BTreeSet<&LabName> = desired
         .labs
         .keys()
@@ -463,7 +465,7 @@ pub(crate) fn lab_views_with(
         .collect();
     names
         .into_iter()
-        .map(|name| lab_view(name, desired, observed, &index, now, queue))
+        .map(|name| lab_view(name, desired, observed, index, now, queue))
         .collect()
 }
 

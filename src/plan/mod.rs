@@ -279,7 +279,7 @@ pub fn plan(desired: &Desired, observed: &Observed, now: Timestamp, policy: &Pol
         pools: pools.lines.clone(),
         capacity: hosts,
         // As things are before the plan runs: the spares there are count as spares.
-        states: lifecycle::lab_views_with(&with_spares, observed, now, &queue)
+        states: lifecycle::lab_views_with(&with_spares, observed, &index, now, &queue)
             .into_iter()
             .map(|v| LabStateLine {
                 lab: v.lab,

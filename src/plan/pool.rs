@@ -202,7 +202,7 @@ pub(crate) fn plan_pools(
         return out;
     }
     let views: BTreeMap<LabName, LabPhase> =
-        super::lifecycle::lab_views_with(desired, observed, now, &BTreeMap::new())
+        super::lifecycle::lab_views_with(desired, observed, index, now, &BTreeMap::new())
             .into_iter()
             .map(|v| (v.lab, v.phase))
             .collect();

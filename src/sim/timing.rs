@@ -114,6 +114,10 @@ impl Default for Settings {
 impl Settings {
     /// `base` seconds with the task's jitter and the time scale applied, as a real duration.
     pub fn duration(&self, base: f64, task: u64, phase: u64) -> SignedDuration {
+        // Zero whatever the jitter: no need to draw it (a guest's delays are read per read).
+        if base == 0.0 || self.time_scale == 0.0 {
+            return SignedDuration::ZERO;
+        }
         let j = self.timing.jitter.clamp(0.0, 0.95);
         let factor = if j > 0.0 {
             let mut rng = ChaCha8Rng::seed_from_u64(

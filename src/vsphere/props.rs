@@ -129,7 +129,7 @@ pub fn stream_retrieve_result<T>(
                 continue;
             }
             while let Some(part) = r.next_child()? {
-                match part.element.name.as_str() {
+                match part.element.name.as_ref() {
                     "token" => {
                         page.token = Some(r.finish(part)?.text).filter(|t| !t.is_empty());
                     }
@@ -152,12 +152,12 @@ fn object_content(o: Element) -> Option<ObjectContent> {
     let mut props = Vec::new();
     let mut missing = Vec::new();
     for part in o.children {
-        match part.name.as_str() {
+        match part.name.as_ref() {
             "propSet" => {
                 let mut name = None;
                 let mut val = None;
                 for c in part.children {
-                    match c.name.as_str() {
+                    match c.name.as_ref() {
                         "name" if name.is_none() => name = Some(c.text),
                         "val" if val.is_none() => val = Some(c),
                         _ => {}

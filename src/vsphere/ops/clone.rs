@@ -209,7 +209,7 @@ impl Client {
                     .children_named("error")
                     .chain(check.children_named("warning"))
                 {
-                    let kind = f.xsi_type.clone().unwrap_or_else(|| "fault".into());
+                    let kind = f.xsi_type.as_deref().unwrap_or("fault").to_string();
                     problems.push(kind);
                 }
             }

@@ -162,7 +162,7 @@ mod tests {
             while let Some(c) = r.next_child()? {
                 vals.push(r.finish(c)?.text);
             }
-            Ok((m.element.name, vals))
+            Ok((m.element.name.to_string(), vals))
         });
         assert_eq!(
             got,

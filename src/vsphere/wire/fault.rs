@@ -28,7 +28,7 @@ impl Fault {
         let kind = detail
             .as_ref()
             .map(|d| match &d.xsi_type {
-                Some(t) => t.clone(),
+                Some(t) => t.to_string(),
                 // Some servers omit xsi:type; the element is then named `<Kind>Fault`.
                 None => d.name.strip_suffix("Fault").unwrap_or(&d.name).to_string(),
             })
@@ -45,7 +45,7 @@ impl Fault {
         let detail = el.child("fault").map(|d| Box::new(d.clone()));
         let kind = detail
             .as_ref()
-            .and_then(|d| d.xsi_type.clone())
+            .and_then(|d| d.xsi_type.as_deref().map(str::to_string))
             .unwrap_or_else(|| "unknown".to_string());
         Fault {
             kind,

@@ -2,6 +2,8 @@
 //! responses from it. `xsi:type` is found by the XMLSchema-instance namespace URI, never by
 //! prefix, because servers pick their own prefix (vcsim writes `XMLSchema-instance:type`).
 
+use std::borrow::Cow;
+
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
@@ -30,16 +32,98 @@ pub enum Ns {
     None,
 }
 
+/// An element name or a type: shared when it is one of the [`interned`] names, else owned.
+pub type Name = Cow<'static, str>;
+
+/// The names that repeat in every object of an inventory read (element names, `xsi:type`s, MoRef
+/// types), shared instead of allocated once per element: 10,000 VMs are ~1.2 million elements.
+macro_rules! interned {
+    ($($name:literal),* $(,)?) => {
+        /// `s` as a [`Name`]: borrowed from the static list when it is there.
+        pub fn interned(s: &str) -> Name {
+            match s {
+                $($name => Cow::Borrowed($name),)*
+                _ => Cow::Owned(s.to_owned()),
+            }
+        }
+    };
+}
+
+interned!(
+    // A RetrievePropertiesEx answer.
+    "returnval",
+    "objects",
+    "obj",
+    "propSet",
+    "name",
+    "val",
+    "missingSet",
+    "path",
+    "fault",
+    "token",
+    "DynamicProperty",
+    "ObjectContent",
+    "RetrieveResult",
+    "ManagedObjectReference",
+    "ArrayOfManagedObjectReference",
+    "string",
+    "int",
+    "long",
+    "boolean",
+    "dateTime",
+    // Managed object types.
+    "VirtualMachine",
+    "Folder",
+    "HostSystem",
+    "Datacenter",
+    "ResourcePool",
+    "ClusterComputeResource",
+    "ComputeResource",
+    "Datastore",
+    "Network",
+    "Task",
+    "CustomFieldsManager",
+    // A VM's extraConfig, guest and runtime.
+    "ArrayOfOptionValue",
+    "OptionValue",
+    "key",
+    "value",
+    "VirtualMachinePowerState",
+    "ArrayOfGuestNicInfo",
+    "GuestNicInfo",
+    "network",
+    "ipAddress",
+    "macAddress",
+    "connected",
+    "deviceConfigId",
+    "ipConfig",
+    "NetIpConfigInfo",
+    "IpAddress",
+    "NetIpConfigInfoIpAddress",
+    "prefixLength",
+    "state",
+    "origin",
+    // Folders' custom values and the custom field definitions.
+    "customValue",
+    "CustomFieldStringValue",
+    "ArrayOfCustomFieldValue",
+    "field",
+    "CustomFieldDef",
+    "ArrayOfCustomFieldDef",
+    "managedObjectType",
+    "type",
+);
+
 /// One element: its local name, namespace, `xsi:type` (local part), plain `type` attribute (the
 /// MoRef type), text and children.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
     pub ns: Ns,
-    pub name: String,
+    pub name: Name,
     /// Local part of the `xsi:type` value, e.g. `string` for `xsd:string`, `TaskInfo`.
-    pub xsi_type: Option<String>,
+    pub xsi_type: Option<Name>,
     /// The un-namespaced `type` attribute, which vim25 uses for MoRef types.
-    pub mo_type: Option<String>,
+    pub mo_type: Option<Name>,
     pub text: String,
     pub children: Vec<Element>,
 }
@@ -113,7 +197,7 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
     let (ns, local) = reader.resolver().resolve_element(start.name());
     let mut el = Element {
         ns: ns_of(&ns),
-        name: local.as_ref().to_string(),
+        name: interned(local.as_ref()),
         xsi_type: None,
         mo_type: None,
         text: String::new(),
@@ -132,9 +216,9 @@ fn open(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Result<Element, Xml
             ResolveResult::Bound(Namespace(NS_XSI)) => {
                 // A QName: keep the local part; the prefix is the server's choice.
                 let local = value.rsplit(':').next().unwrap_or(&value);
-                el.xsi_type = Some(local.to_string());
+                el.xsi_type = Some(interned(local));
             }
-            ResolveResult::Unbound => el.mo_type = Some(value.into_owned()),
+            ResolveResult::Unbound => el.mo_type = Some(interned(&value)),
             _ => {}
         }
     }
@@ -353,6 +437,26 @@ mod tests {
         .unwrap();
         assert_eq!(el.xsi_type.as_deref(), Some("ManagedObjectReference"));
         assert_eq!(el.as_moref(), Some(MoRef::new("HostSystem", "host-21")));
+    }
+
+    #[test]
+    fn common_names_are_shared_and_any_other_name_is_kept_as_written() {
+        let doc = format!(
+            r#"<propSet xmlns:i="{NS_XSI}" i:type="DynamicProperty"><Unheard i:type="xsd:Odd" type="VirtualMachine"/></propSet>"#
+        );
+        let el = parse(&doc).unwrap();
+        assert!(matches!(el.name, Cow::Borrowed("propSet")));
+        assert!(matches!(
+            el.xsi_type,
+            Some(Cow::Borrowed("DynamicProperty"))
+        ));
+        let child = &el.children[0];
+        assert!(matches!(child.name, Cow::Owned(ref n) if n == "Unheard"));
+        assert_eq!(child.xsi_type.as_deref(), Some("Odd"));
+        assert!(matches!(
+            child.mo_type,
+            Some(Cow::Borrowed("VirtualMachine"))
+        ));
     }
 
     #[test]
