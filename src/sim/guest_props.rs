@@ -14,6 +14,15 @@ use crate::model::PowerState;
 const PHASE_NETWORK: u64 = 0x6775_6573_746e_6574;
 const PHASE_READY: u64 = 0x6775_6573_7472_6479;
 
+/// The earliest guest change after `after` (none: no change to come), as of the world's
+/// `generation`: valid while neither moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuestWake {
+    generation: u64,
+    after: Timestamp,
+    next: Option<Timestamp>,
+}
+
 /// `toolsVersion` reported while Tools is installed (open-vm-tools 12.3.5, as `config.tools`).
 const TOOLS_VERSION: i32 = super::vm_guest::TOOLS_VERSION;
 
@@ -84,18 +93,39 @@ impl World {
     }
 
     /// Moves the guest clock to `now`; true if a guest changed since the last tick (so that
-    /// update waiters see its new IP or announcement).
+    /// update waiters see its new IP or announcement). Every VM is looked at only when the world
+    /// changed since the last look or a guest change came due: a simulator at rest answers a
+    /// 10,000-VM read in pages without walking 10,000 guests per page.
     pub(super) fn guest_tick(&mut self, now: Timestamp) -> bool {
         let last = self.clock;
-        let changed = now > last && self.guest_transitions().any(|t| last < t && t <= now);
-        self.clock = self.clock.max(now);
+        if now <= last {
+            return false;
+        }
+        let next = self.next_guest_change();
+        let changed = next.is_some_and(|t| t <= now);
+        self.clock = now;
+        // Nothing came due: the earliest change after `now` is the one after `last`.
+        self.guest_wake = (!changed).then_some(GuestWake {
+            generation: self.generation,
+            after: now,
+            next,
+        });
         changed
+    }
+
+    /// The earliest guest change after the clock: from [`World::guest_wake`] while it holds
+    /// (same world, same clock), else from every VM.
+    fn next_guest_change(&self) -> Option<Timestamp> {
+        let clock = self.clock;
+        match self.guest_wake {
+            Some(w) if w.generation == self.generation && w.after == clock => w.next,
+            _ => self.guest_transitions().filter(|t| *t > clock).min(),
+        }
     }
 
     /// The next instant the driver must tick at: a task's deadline or a guest's change.
     pub fn next_wakeup(&self) -> Option<Timestamp> {
-        let clock = self.clock;
-        let guest = self.guest_transitions().filter(|t| *t > clock).min();
+        let guest = self.next_guest_change();
         match (self.next_deadline(), guest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

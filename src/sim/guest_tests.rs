@@ -325,3 +325,53 @@ fn bad_guest_keys_are_refused_with_the_vm_and_the_reason() {
         assert!(err.contains("VM a") && err.contains(needle), "{err}");
     }
 }
+
+/// Ticks with the remembered next change agree, tick by tick, with a world that looks at every
+/// guest each time: across a power-on (a world change), the network and the announcement coming
+/// due, a tick that jumps over both, and the quiet after.
+#[test]
+fn ticks_that_remember_the_next_guest_change_see_every_change_a_full_look_sees() {
+    let mut w = build(
+        "{ name: a, power: off, guest_network_after: 20s, ready_key: guestinfo.up, \
+         ready_after: 30s }",
+    )
+    .unwrap();
+    w.settings.timing.jitter = 0.0;
+    let vm = w
+        .objects
+        .values()
+        .find(|e| e.vm().is_some())
+        .map(|e| e.id.clone())
+        .unwrap();
+    let call = crate::sim::ops::Call {
+        user: "t",
+        now: at(1),
+    };
+    let mut seen = Vec::new();
+    for (secs, power_on) in [
+        (1, true),
+        (2, false),
+        (10, false),
+        (21, false),
+        (22, false),
+        (25, false),
+        (31, false),
+        (40, false),
+        (41, false),
+        (100, false),
+    ] {
+        if power_on {
+            w.power_on(&vm, call).unwrap();
+        }
+        let mut full = w.clone();
+        full.guest_wake = None;
+        let (got, want) = (w.tick(at(secs)), full.tick(at(secs)));
+        assert_eq!(got, want, "tick at +{secs}s");
+        assert_eq!(w.next_wakeup(), full.next_wakeup(), "wakeup after +{secs}s");
+        seen.push((secs, got));
+    }
+    // The changes the test is about did happen: the power-on done (+2), the network 20 s after
+    // the boot (+22), the announcement 30 s after it (due at +32, seen at the tick of +40).
+    let changed: Vec<i64> = seen.iter().filter(|(_, c)| *c).map(|(s, _)| *s).collect();
+    assert_eq!(changed, [2, 22, 40], "{seen:?}");
+}

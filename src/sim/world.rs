@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::disks::DiskFile;
 use super::fault::Fault;
 use super::guest::Guest;
+use super::guest_props::GuestWake;
 use super::tasks::Task;
 use super::timing::Settings;
 use crate::model::{MoRef, PowerState};
@@ -38,6 +39,10 @@ pub struct World {
     /// The time of the last tick: the `now` the guest model is read at.
     #[serde(default)]
     pub clock: Timestamp,
+    /// The earliest guest change after the clock, as last computed (see
+    /// [`World::guest_tick`]): a tick between changes need not look at every VM.
+    #[serde(skip)]
+    pub(super) guest_wake: Option<GuestWake>,
     /// Fault injection: the next task registered fails at once with this fault.
     #[serde(skip)]
     pub inject_task_fault: Option<Fault>,
@@ -284,6 +289,7 @@ impl World {
             next_mac: 1,
             generation: 0,
             clock: Timestamp::UNIX_EPOCH,
+            guest_wake: None,
             inject_task_fault: None,
             started: None,
             host_memory: BTreeMap::new(),
